@@ -1,0 +1,165 @@
+/**
+ * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz open, everything else
+ * behind the bearer token. Routes only translate HTTP to the SCIM service and back.
+ */
+import express, { NextFunction, Request, Response, Router } from 'express';
+import helmet from 'helmet';
+import { ScimError } from '../errors';
+import type { Logger } from '../log';
+import type { ReadParams, ScimResponse, ScimService } from '../scim';
+import { bearerAuth } from './auth';
+import { errorHandler, SCIM_CONTENT_TYPE, sendError } from './errors';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface AppOptions {
+  readonly service: ScimService;
+  readonly logger: Logger;
+  readonly tokenHashes: readonly string[];
+  readonly trustProxy: boolean;
+  readonly version: string;
+  /** A cheap check of the store for /health. */
+  readonly storeHealth: () => Promise<void>;
+}
+
+/** Which identity provider is calling, from its User-Agent, for the request log. */
+export function idpOf(userAgent: string | undefined): string {
+  if (!userAgent) return 'unknown';
+  const known: [RegExp, string][] = [
+    [/okta/i, 'okta'],
+    [/azure|entra|microsoft|aad/i, 'entra'],
+    [/jumpcloud/i, 'jumpcloud'],
+    [/google/i, 'google'],
+    [/onelogin/i, 'onelogin'],
+    [/rippling/i, 'rippling'],
+  ];
+  return known.find(([re]) => re.test(userAgent))?.[1] ?? userAgent.slice(0, 40);
+}
+
+function send(res: Response, r: ScimResponse): void {
+  if (r.etag) res.setHeader('ETag', r.etag);
+  if (r.location) res.setHeader('Location', r.location);
+  res.status(r.status);
+  if (r.body === undefined) {
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
+  res.end(JSON.stringify(r.body));
+}
+
+const JSON_TYPES = ['application/json', 'application/scim+json'];
+
+/** Bodies must be JSON (application/json or application/scim+json), at most 1 MiB. */
+function jsonBody() {
+  const parse = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: false });
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!req.headers['content-type'] && req.headers['content-length'] === '0') {
+      next(new ScimError(400, 'This request needs a JSON body.', 'invalidSyntax'));
+      return;
+    }
+    if (!req.is(JSON_TYPES)) {
+      next(new ScimError(415, `Send the body as application/scim+json or application/json, not ${req.headers['content-type'] ?? 'without a Content-Type'}.`));
+      return;
+    }
+    parse(req, res, next);
+  };
+}
+
+const readParams = (req: Request): ReadParams => req.query as ReadParams;
+const ifMatch = (req: Request) => req.get('if-match');
+
+/** `.search` bodies carry list parameters as JSON; attributes may be arrays. */
+function searchParams(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ScimError(400, 'A .search body is a JSON object such as {"filter": "userName eq \\"x\\"", "count": 10}.', 'invalidSyntax');
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) {
+    if (k === 'schemas') continue;
+    out[k] = Array.isArray(v) ? v.join(',') : typeof v === 'number' ? String(v) : v;
+  }
+  return out;
+}
+
+function scimRouter(service: ScimService): Router {
+  const r = Router();
+  const base = (req: Request) => `${req.protocol}://${req.get('host')}${req.baseUrl}`;
+  const body = jsonBody();
+
+  r.get('/Users', async (req, res) => send(res, await service.listUsers(req.query, base(req))));
+  r.post('/Users/.search', body, async (req, res) => send(res, await service.listUsers(searchParams(req.body), base(req))));
+  r.post('/Users', body, async (req, res) => send(res, await service.createUser(req.body, readParams(req), base(req))));
+  r.get('/Users/:id', async (req, res) => send(res, await service.getUser(String(req.params.id), readParams(req), req.get('if-none-match'), base(req))));
+  r.put('/Users/:id', body, async (req, res) => send(res, await service.replaceUser(String(req.params.id), req.body, readParams(req), ifMatch(req), base(req))));
+  r.patch('/Users/:id', body, async (req, res) => send(res, await service.patchUser(String(req.params.id), req.body, readParams(req), ifMatch(req), base(req))));
+  r.delete('/Users/:id', async (req, res) => send(res, await service.deleteUser(String(req.params.id), ifMatch(req))));
+
+  r.get('/Groups', async (req, res) => send(res, await service.listGroups(req.query, base(req))));
+  r.post('/Groups/.search', body, async (req, res) => send(res, await service.listGroups(searchParams(req.body), base(req))));
+  r.post('/Groups', body, async (req, res) => send(res, await service.createGroup(req.body, readParams(req), base(req))));
+  r.get('/Groups/:id', async (req, res) => send(res, await service.getGroup(String(req.params.id), readParams(req), req.get('if-none-match'), base(req))));
+  r.put('/Groups/:id', body, async (req, res) => send(res, await service.replaceGroup(String(req.params.id), req.body, readParams(req), ifMatch(req), base(req))));
+  r.patch('/Groups/:id', body, async (req, res) => send(res, await service.patchGroup(String(req.params.id), req.body, readParams(req), ifMatch(req), base(req))));
+  r.delete('/Groups/:id', async (req, res) => send(res, await service.deleteGroup(String(req.params.id), ifMatch(req))));
+
+  r.get('/ServiceProviderConfig', (req, res) => send(res, service.serviceProviderConfig(base(req))));
+  r.get('/ResourceTypes', (req, res) => send(res, service.resourceTypes(base(req))));
+  r.get('/ResourceTypes/:name', (req, res) => send(res, service.resourceTypes(base(req), String(req.params.name))));
+  r.get('/Schemas', (req, res) => send(res, service.schemas(base(req))));
+  r.get('/Schemas/:id', (req, res) => send(res, service.schemas(base(req), String(req.params.id))));
+  return r;
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', options.trustProxy);
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      options.logger.info(
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          idp: idpOf(req.get('user-agent')),
+          token: req.tokenIndex,
+        },
+        'request',
+      );
+    });
+    next();
+  });
+  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+
+  app.get('/healthz', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('text/plain').send('ok');
+  });
+
+  app.use(bearerAuth({ tokenHashes: options.tokenHashes }));
+
+  app.get('/health', async (_req, res) => {
+    let store = 'ok';
+    try {
+      await options.storeHealth();
+    } catch {
+      store = 'unavailable';
+    }
+    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, version: options.version });
+  });
+
+  const scim = scimRouter(options.service);
+  app.use('/scim/v2', scim);
+  app.use('/', scim);
+
+  app.use((req, res) =>
+    sendError(res, new ScimError(404, `There is no endpoint ${req.method} ${req.path}; SCIM lives at /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas.`)),
+  );
+  app.use(errorHandler(options.logger));
+  return app;
+}

@@ -1,0 +1,48 @@
+/** Every error leaves as a SCIM Error body (RFC 7644 §3.12), whoever raised it. */
+import type { NextFunction, Request, Response } from 'express';
+import { ScimError } from '../errors';
+import type { Logger } from '../log';
+
+export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
+const ERROR_URN = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+export function sendError(res: Response, error: ScimError): void {
+  const body: Record<string, unknown> = { schemas: [ERROR_URN], status: String(error.status) };
+  if (error.scimType) body.scimType = error.scimType;
+  body.detail = error.detail;
+  res.status(error.status).setHeader('Content-Type', SCIM_CONTENT_TYPE);
+  res.end(JSON.stringify(body));
+}
+
+/** Errors from body parsing (express.json) as SCIM errors. */
+function fromBodyParser(err: { type?: string; status?: number; limit?: number }): ScimError | undefined {
+  switch (err.type) {
+    case 'entity.too.large':
+      return new ScimError(413, `The body is larger than ${Math.round((err.limit ?? 0) / 1024)} KiB; send smaller requests (e.g. PATCH members in batches).`);
+    case 'entity.parse.failed':
+      return new ScimError(400, 'The body is not valid JSON.', 'invalidSyntax');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new ScimError(415, 'The body must be UTF-8 JSON.');
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return new ScimError(400, 'The body was cut short.', 'invalidSyntax');
+    default:
+      return err.status && err.status >= 400 && err.status < 500 ? new ScimError(err.status, 'The request could not be read.', 'invalidSyntax') : undefined;
+  }
+}
+
+export function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    let error = err instanceof ScimError ? err : fromBodyParser(err as { type?: string });
+    if (!error) {
+      logger.error({ err, method: req.method, path: req.path }, 'unexpected error');
+      error = new ScimError(500, 'The bridge failed to handle this request; it has been logged.');
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendError(res, error);
+  };
+}

@@ -1,0 +1,3 @@
+/** The door to the HTTP layer. */
+export { createApp, BODY_LIMIT_BYTES } from './app';
+export type { AppOptions } from './app';

@@ -1,0 +1,227 @@
+/**
+ * Resources in and out: a client's JSON checked against the schema into a canonical document (attribute
+ * names as the schema spells them, extensions under their URN, read-only and unknown attributes dropped,
+ * passwords never kept), the index rows the store searches, and the JSON a client gets back.
+ */
+import { badRequest } from '../errors';
+import type { GroupRecord, GroupWrite, IndexRow, MemberRef, UserRecord, UserWrite } from '../directory';
+import { canonicalUrn, subAttribute } from './attributes';
+import { AttributeDef, resourceTypes, ResourceTypeDef, topLevelAttributes, URN } from './schemas';
+import { coerceSimple, indexText } from './values';
+
+export type Doc = Record<string, unknown>;
+type Json = Record<string, unknown>;
+
+export function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Attributes a client may not set: ignored in bodies (RFC 7643 §7, readOnly), rejected as PATCH targets. */
+export function isClientWritable(def: AttributeDef): boolean {
+  return def.mutability !== 'readOnly';
+}
+
+function findKey(defs: readonly AttributeDef[], key: string): AttributeDef | undefined {
+  const lower = key.toLowerCase();
+  return defs.find((d) => d.name.toLowerCase() === lower);
+}
+
+/** A complex value checked sub-attribute by sub-attribute; undefined when nothing is left. */
+function readComplex(def: AttributeDef, value: unknown, name: string): Json | undefined {
+  let v = value;
+  // A one-element array for a single complex value (Entra ID's manager) and a bare value for {value}.
+  if (Array.isArray(v) && !def.multiValued) {
+    if (v.length === 0) return undefined;
+    if (v.length > 1) throw badRequest('invalidValue', `${name} takes one value, not a list of ${v.length}.`);
+    v = v[0];
+  }
+  if (!isObject(v)) {
+    if ((typeof v === 'string' || typeof v === 'number') && subAttribute(def, 'value')) v = { value: v };
+    else throw badRequest('invalidValue', `${name} takes an object with ${def.subAttributes!.map((s) => s.name).join(', ')}.`);
+  }
+  const out: Json = {};
+  for (const [key, sv] of Object.entries(v as Json)) {
+    const sub = findKey(def.subAttributes!, key);
+    if (!sub || sv === null || sv === undefined || !isClientWritable(sub)) continue;
+    out[sub.name] = coerceSimple(sub, sv, `${name}.${sub.name}`);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** One attribute's value from a client, canonical; undefined means "unassigned". */
+export function readAttribute(def: AttributeDef, value: unknown, name = def.name): unknown {
+  if (value === null || value === undefined) return undefined;
+  if (def.multiValued) {
+    const list = Array.isArray(value) ? value : [value];
+    const out: unknown[] = [];
+    for (const [i, item] of list.entries()) {
+      const v = def.type === 'complex' ? readComplex(def, item, `${name}[${i}]`) : item === null ? undefined : coerceSimple(def, item, `${name}[${i}]`);
+      if (v !== undefined) out.push(v);
+    }
+    if (def.type === 'complex' && out.filter((e) => (e as Json).primary === true).length > 1) {
+      throw badRequest('invalidValue', `${name}: at most one value may have "primary": true.`);
+    }
+    return out.length > 0 ? out : undefined;
+  }
+  if (def.type === 'complex') return readComplex(def, value, name);
+  return coerceSimple(def, value, name);
+}
+
+/**
+ * A client's resource body as a canonical document: known attributes only, read-only ones and
+ * passwords dropped. Keys are matched case-insensitively; legacy schema URNs are accepted.
+ */
+export function readDocument(type: ResourceTypeDef, body: unknown): Doc {
+  if (!isObject(body)) throw badRequest('invalidSyntax', `The body must be a JSON object: a ${type.schema.name} resource.`);
+  if (body.schemas !== undefined && !Array.isArray(body.schemas)) {
+    throw badRequest('invalidSyntax', `"schemas" must be a list of schema URNs, e.g. ["${type.schema.id}"].`);
+  }
+  const defs = topLevelAttributes(type).filter(({ schema }) => schema === type.schema.id).map(({ def }) => def);
+  const doc: Doc = {};
+  for (const [key, value] of Object.entries(body)) {
+    const def = findKey(defs, key);
+    if (def) {
+      if (!isClientWritable(def) || def.mutability === 'writeOnly') continue;
+      const v = readAttribute(def, value);
+      if (v !== undefined) doc[def.name] = v;
+      continue;
+    }
+    const urn = key.toLowerCase().startsWith('urn:') ? canonicalUrn(type, key) : undefined;
+    if (urn && urn !== type.schema.id && isObject(value)) {
+      const ext = type.extensions.find((e) => e.id === urn)!;
+      const out: Doc = {};
+      for (const [k, v] of Object.entries(value)) {
+        const d = findKey(ext.attributes, k);
+        if (!d || !isClientWritable(d)) continue;
+        const read = readAttribute(d, v, `${urn}:${d.name}`);
+        if (read !== undefined) out[d.name] = read;
+      }
+      if (Object.keys(out).length > 0) doc[urn] = out;
+    }
+    // Anything else is not ours to keep: unknown attributes are ignored (RFC 7643 §3.1 leaves it to us).
+  }
+  return doc;
+}
+
+/** The rows the store indexes so that every filter is an index lookup. */
+export function indexRows(type: ResourceTypeDef, doc: Doc): IndexRow[] {
+  const rows: IndexRow[] = [];
+  const add = (def: AttributeDef, prefix: string, value: unknown) => {
+    if (def.mutability === 'writeOnly' || value === undefined) return;
+    if (def.type !== 'complex') {
+      for (const [i, v] of (def.multiValued ? (value as unknown[]) : [value]).entries()) {
+        rows.push({ path: prefix + def.name, idx: def.multiValued ? i : 0, v: indexText(def, v as string) });
+      }
+      return;
+    }
+    const items = def.multiValued ? (value as Json[]) : [value as Json];
+    items.forEach((item, i) => {
+      // A marker row per element lets `emails[type eq "work" and value co "@x"]` match within one element.
+      if (def.multiValued) rows.push({ path: prefix + def.name, idx: i, v: '' });
+      for (const sub of def.subAttributes!) {
+        const sv = item[sub.name];
+        if (sv !== undefined && sv !== null) rows.push({ path: `${prefix}${def.name}.${sub.name}`, idx: i, v: indexText(sub, sv as string) });
+      }
+    });
+  };
+  for (const def of type.schema.attributes) add(def, '', doc[def.name]);
+  if (doc.externalId !== undefined) rows.push({ path: 'externalId', idx: 0, v: String(doc.externalId) });
+  for (const ext of type.extensions) {
+    const e = doc[ext.id];
+    if (isObject(e)) for (const def of ext.attributes) add(def, `${ext.id}:`, e[def.name]);
+  }
+  return rows;
+}
+
+const userType = resourceTypes.User;
+const groupType = resourceTypes.Group;
+
+/** The checked document as a user write; the same for POST, PUT and the result of a PATCH. */
+export function toUserWrite(doc: Doc): UserWrite {
+  const userName = doc.userName;
+  if (typeof userName !== 'string' || userName.trim() === '') {
+    throw badRequest('invalidValue', 'userName is required: a non-empty string, unique case-insensitively (usually the email address).');
+  }
+  const { groups: _groups, ...rest } = doc;
+  return {
+    userName,
+    externalId: typeof doc.externalId === 'string' ? doc.externalId : null,
+    displayName: typeof doc.displayName === 'string' ? doc.displayName : null,
+    active: doc.active === undefined ? true : doc.active === true,
+    doc: rest,
+    index: indexRows(userType, rest),
+  };
+}
+
+/** The checked document as a group write, and the member ids it names (undefined when it names none). */
+export function toGroupWrite(doc: Doc): { group: GroupWrite; members: string[] | undefined } {
+  const displayName = doc.displayName;
+  if (typeof displayName !== 'string' || displayName.trim() === '') {
+    throw badRequest('invalidValue', 'displayName is required for a group: a non-empty string, unique case-insensitively.');
+  }
+  const { members, ...rest } = doc;
+  return {
+    group: { displayName, externalId: typeof doc.externalId === 'string' ? doc.externalId : null, doc: rest },
+    members: members === undefined ? undefined : memberIds(members as Json[]),
+  };
+}
+
+export function memberIds(members: readonly Json[]): string[] {
+  return members.map((m, i) => {
+    if (typeof m.value !== 'string' || m.value === '') {
+      throw badRequest('invalidValue', `members[${i}].value is required: the id of a user or group.`);
+    }
+    return m.value;
+  });
+}
+
+function meta(resourceType: 'User' | 'Group', rec: { id: string; created: string; lastModified: string; version: number }, baseUrl: string) {
+  return {
+    resourceType,
+    created: rec.created,
+    lastModified: rec.lastModified,
+    location: `${baseUrl}/${resourceType}s/${rec.id}`,
+    version: etag(rec.version),
+  };
+}
+
+export function etag(version: number): string {
+  return `W/"${version}"`;
+}
+
+function schemasOf(type: ResourceTypeDef, doc: Doc): string[] {
+  return [type.schema.id, ...type.extensions.filter((e) => doc[e.id] !== undefined).map((e) => e.id)];
+}
+
+export function renderUser(rec: UserRecord, groups: { id: string; displayName: string }[] | undefined, baseUrl: string): Json {
+  const { externalId, userName, ...rest } = rec.doc;
+  const out: Json = { schemas: schemasOf(userType, rec.doc), id: rec.id };
+  if (externalId !== undefined) out.externalId = externalId;
+  out.userName = userName;
+  Object.assign(out, rest);
+  out.active = rec.active;
+  if (groups !== undefined) {
+    out.groups = groups.map((g) => ({ value: g.id, $ref: `${baseUrl}/Groups/${g.id}`, display: g.displayName, type: 'direct' }));
+  }
+  out.meta = meta('User', rec, baseUrl);
+  return out;
+}
+
+export function renderGroup(rec: GroupRecord, baseUrl: string): Json {
+  const { externalId, displayName, ...rest } = rec.doc;
+  const out: Json = { schemas: schemasOf(groupType, rec.doc), id: rec.id };
+  if (externalId !== undefined) out.externalId = externalId;
+  out.displayName = displayName;
+  Object.assign(out, rest);
+  if (rec.members !== undefined) out.members = rec.members.map((m) => renderMember(m, baseUrl));
+  out.meta = meta('Group', rec, baseUrl);
+  return out;
+}
+
+function renderMember(m: MemberRef, baseUrl: string): Json {
+  const out: Json = { value: m.value, $ref: `${baseUrl}/${m.type}s/${m.value}`, type: m.type };
+  if (m.display !== null) out.display = m.display;
+  return out;
+}
+
+export { URN };

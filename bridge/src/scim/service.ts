@@ -1,0 +1,241 @@
+/**
+ * The SCIM operations, independent of HTTP: each takes what the request said and returns a status and a
+ * body. The HTTP layer only maps requests onto these.
+ */
+import { notFound, preconditionFailed } from '../errors';
+import type { Directory, GroupRecord, UserRecord } from '../directory';
+import { applyPatch } from './patch';
+import { ALL, parseListParams, parseProjection, project, Projection, wants, ListParams, MAX_PAGE_SIZE } from './query';
+import { etag, readDocument, renderGroup, renderUser, toGroupWrite, toUserWrite } from './resource';
+import { allSchemas, resourceTypes, ResourceKind, URN, AttributeDef } from './schemas';
+
+export interface ScimResponse {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly etag?: string;
+  readonly location?: string;
+}
+
+export interface ReadParams {
+  readonly attributes?: unknown;
+  readonly excludedAttributes?: unknown;
+}
+
+/** What the client sent in If-Match / If-None-Match, as a version number; `*` and absence mean "any". */
+export function parseETag(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '' || header.trim() === '*') return undefined;
+  const m = /^\s*(?:W\/)?"(\d{1,15})"\s*$/.exec(header);
+  if (!m) throw preconditionFailed(`If-Match must be an ETag this bridge gave out, like W/"3", not ${header.slice(0, 40)}.`);
+  return Number(m[1]);
+}
+
+function projectionOf(kind: ResourceKind, params: ReadParams): Projection {
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return parseProjection(resourceTypes[kind], str(params.attributes), str(params.excludedAttributes));
+}
+
+function missing(kind: ResourceKind, id: string): never {
+  throw notFound(`No ${kind.toLowerCase()} has the id '${id}'; it may have been deleted.`);
+}
+
+export class ScimService {
+  constructor(private readonly directory: Directory) {}
+
+  // ---- users ----
+
+  private async renderUsers(records: UserRecord[], projection: Projection, baseUrl: string) {
+    const groups = wants(projection, 'groups') ? await this.directory.groupsOf(records.map((r) => r.id)) : undefined;
+    return records.map((r) => project(renderUser(r, groups ? groups.get(r.id) ?? [] : undefined, baseUrl), projection));
+  }
+
+  private async userResponse(rec: UserRecord, status: number, projection: Projection, baseUrl: string): Promise<ScimResponse> {
+    const [body] = await this.renderUsers([rec], projection, baseUrl);
+    return { status, body, etag: etag(rec.version), location: status === 201 ? (body.meta as { location: string }).location : undefined };
+  }
+
+  async listUsers(params: ListParams, baseUrl: string): Promise<ScimResponse> {
+    const { query, startIndex, projection } = parseListParams(resourceTypes.User, params);
+    const page = await this.directory.listUsers(query);
+    return listResponse(page.total, startIndex, await this.renderUsers(page.items, projection, baseUrl));
+  }
+
+  async getUser(id: string, params: ReadParams, ifNoneMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('User', params);
+    const rec = (await this.directory.getUser(id)) ?? missing('User', id);
+    if (ifNoneMatch !== undefined && ifNoneMatch.replace(/^W\//, '') === `"${rec.version}"`) return { status: 304, etag: etag(rec.version) };
+    return this.userResponse(rec, 200, projection, baseUrl);
+  }
+
+  async createUser(body: unknown, params: ReadParams, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('User', params);
+    const rec = await this.directory.createUser(toUserWrite(readDocument(resourceTypes.User, body)));
+    return this.userResponse(rec, 201, projection, baseUrl);
+  }
+
+  async replaceUser(id: string, body: unknown, params: ReadParams, ifMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('User', params);
+    const write = toUserWrite(readDocument(resourceTypes.User, body));
+    const rec = (await this.directory.updateUser(id, () => write, parseETag(ifMatch))) ?? missing('User', id);
+    return this.userResponse(rec, 200, projection, baseUrl);
+  }
+
+  async patchUser(id: string, body: unknown, params: ReadParams, ifMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('User', params);
+    const type = resourceTypes.User;
+    const rec =
+      (await this.directory.updateUser(
+        id,
+        (current) => toUserWrite(readDocument(type, applyPatch(type, current.doc, body, id).doc)),
+        parseETag(ifMatch),
+      )) ?? missing('User', id);
+    return this.userResponse(rec, 200, projection, baseUrl);
+  }
+
+  async deleteUser(id: string, ifMatch: string | undefined): Promise<ScimResponse> {
+    if (!(await this.directory.deleteUser(id, parseETag(ifMatch)))) missing('User', id);
+    return { status: 204 };
+  }
+
+  // ---- groups ----
+
+  private groupResponse(rec: GroupRecord, status: number, projection: Projection, baseUrl: string): ScimResponse {
+    const body = project(renderGroup(rec, baseUrl), projection);
+    return { status, body, etag: etag(rec.version), location: status === 201 ? (body.meta as { location: string }).location : undefined };
+  }
+
+  async listGroups(params: ListParams, baseUrl: string): Promise<ScimResponse> {
+    const { query, startIndex, projection } = parseListParams(resourceTypes.Group, params);
+    const page = await this.directory.listGroups(query, wants(projection, 'members'));
+    return listResponse(page.total, startIndex, page.items.map((g) => project(renderGroup(g, baseUrl), projection)));
+  }
+
+  async getGroup(id: string, params: ReadParams, ifNoneMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('Group', params);
+    const rec = (await this.directory.getGroup(id, wants(projection, 'members'))) ?? missing('Group', id);
+    if (ifNoneMatch !== undefined && ifNoneMatch.replace(/^W\//, '') === `"${rec.version}"`) return { status: 304, etag: etag(rec.version) };
+    return this.groupResponse(rec, 200, projection, baseUrl);
+  }
+
+  async createGroup(body: unknown, params: ReadParams, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('Group', params);
+    const { group, members } = toGroupWrite(readDocument(resourceTypes.Group, body));
+    const rec = await this.directory.createGroup(group, members ?? []);
+    return this.groupResponse(rec, 201, projection, baseUrl);
+  }
+
+  /** A PUT without "members" leaves the membership as it is: renaming must not empty a group. */
+  async replaceGroup(id: string, body: unknown, params: ReadParams, ifMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('Group', params);
+    const { group, members } = toGroupWrite(readDocument(resourceTypes.Group, body));
+    const rec =
+      (await this.directory.updateGroup(id, () => ({ group, members: members ? [{ op: 'replace', ids: members }] : [] }), parseETag(ifMatch))) ??
+      missing('Group', id);
+    return this.groupAfterWrite(rec, params, projection, baseUrl, 200);
+  }
+
+  /**
+   * 204 by default, as Okta and Entra ID expect: answering with the group would mean loading all of its
+   * members. With `attributes` or `excludedAttributes` the group is returned, projected.
+   */
+  async patchGroup(id: string, body: unknown, params: ReadParams, ifMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
+    const projection = projectionOf('Group', params);
+    const type = resourceTypes.Group;
+    const rec =
+      (await this.directory.updateGroup(
+        id,
+        (current) => {
+          const outcome = applyPatch(type, current.doc, body, id);
+          return { group: toGroupWrite(readDocument(type, outcome.doc)).group, members: outcome.members };
+        },
+        parseETag(ifMatch),
+      )) ?? missing('Group', id);
+    if (projection === ALL) return { status: 204, etag: etag(rec.version) };
+    return this.groupAfterWrite(rec, params, projection, baseUrl, 200);
+  }
+
+  private async groupAfterWrite(rec: GroupRecord, _params: ReadParams, projection: Projection, baseUrl: string, status: number): Promise<ScimResponse> {
+    if (!wants(projection, 'members')) return this.groupResponse(rec, status, projection, baseUrl);
+    const full = (await this.directory.getGroup(rec.id, true)) ?? missing('Group', rec.id);
+    return this.groupResponse(full, status, projection, baseUrl);
+  }
+
+  async deleteGroup(id: string, ifMatch: string | undefined): Promise<ScimResponse> {
+    if (!(await this.directory.deleteGroup(id, parseETag(ifMatch)))) missing('Group', id);
+    return { status: 204 };
+  }
+
+  // ---- discovery (RFC 7644 §4) ----
+
+  serviceProviderConfig(baseUrl: string): ScimResponse {
+    return {
+      status: 200,
+      body: {
+        schemas: [URN.serviceProviderConfig],
+        documentationUri: 'https://github.com/scim-bridge/scim-bridge#readme',
+        patch: { supported: true },
+        bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+        filter: { supported: true, maxResults: MAX_PAGE_SIZE },
+        changePassword: { supported: false },
+        sort: { supported: true },
+        etag: { supported: true },
+        authenticationSchemes: [
+          {
+            type: 'oauthbearertoken',
+            name: 'Bearer token',
+            description: 'Authorization: Bearer <token>, the token generated when the bridge was set up.',
+            primary: true,
+          },
+        ],
+        meta: { resourceType: 'ServiceProviderConfig', location: `${baseUrl}/ServiceProviderConfig` },
+      },
+    };
+  }
+
+  resourceTypes(baseUrl: string, name?: string): ScimResponse {
+    const all = Object.values(resourceTypes).map((t) => ({
+      schemas: [URN.resourceType],
+      id: t.kind,
+      name: t.kind,
+      endpoint: t.endpoint,
+      description: t.schema.description,
+      schema: t.schema.id,
+      schemaExtensions: t.extensions.map((e) => ({ schema: e.id, required: false })),
+      meta: { resourceType: 'ResourceType', location: `${baseUrl}/ResourceTypes/${t.kind}` },
+    }));
+    if (name !== undefined) {
+      const one = all.find((t) => t.id === name);
+      if (!one) throw notFound(`No resource type is named '${name}'; GET /ResourceTypes lists them.`);
+      return { status: 200, body: one };
+    }
+    return listResponse(all.length, 1, all);
+  }
+
+  schemas(baseUrl: string, id?: string): ScimResponse {
+    const all = allSchemas().map((s) => ({
+      schemas: [URN.schema],
+      id: s.id,
+      name: s.name,
+      description: s.description,
+      attributes: s.attributes.map(renderAttribute),
+      meta: { resourceType: 'Schema', location: `${baseUrl}/Schemas/${s.id}` },
+    }));
+    if (id !== undefined) {
+      const one = all.find((s) => s.id.toLowerCase() === id.toLowerCase());
+      if (!one) throw notFound(`No schema has the id '${id}'; GET /Schemas lists them.`);
+      return { status: 200, body: one };
+    }
+    return listResponse(all.length, 1, all);
+  }
+}
+
+function renderAttribute(def: AttributeDef): Record<string, unknown> {
+  const { subAttributes, ...rest } = def;
+  return subAttributes ? { ...rest, subAttributes: subAttributes.map(renderAttribute) } : { ...rest };
+}
+
+function listResponse(total: number, startIndex: number, resources: unknown[]): ScimResponse {
+  return {
+    status: 200,
+    body: { schemas: [URN.listResponse], totalResults: total, startIndex, itemsPerPage: resources.length, Resources: resources },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The composition root: store -> directory -> SCIM service -> HTTP, started and stopped as one.
+ * Tests start the real server in-process on port 0 through `start()`.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'node:http';
+import { BridgeConfig, sha256Hex } from './config';
+import { Directory } from './directory';
+import { createApp } from './http';
+import { createLogger, Logger } from './log';
+import { ScimService } from './scim';
+import { openStore, Store } from './store';
+
+export const VERSION: string = (() => {
+  try {
+    return (require('../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+export interface RunningBridge {
+  /** http://host:port, without a trailing slash. */
+  readonly url: string;
+  readonly port: number;
+  /** Set when this start generated the bearer token: shown once, never stored in clear. */
+  readonly generatedToken?: string;
+  readonly store: Store;
+  stop(): Promise<void>;
+}
+
+const GENERATED_TOKEN_SETTING = 'idp_token_sha256';
+
+/**
+ * The accepted token hashes: from the configuration, or else the hash kept from the first start, or else
+ * a new token whose hash is kept now (the token itself is returned once, to be printed).
+ */
+async function tokenHashes(config: BridgeConfig, store: Store): Promise<{ hashes: readonly string[]; generated?: string }> {
+  if (config.tokenHashes.length > 0) return { hashes: config.tokenHashes };
+  const kept = await store.getSetting(GENERATED_TOKEN_SETTING);
+  if (kept) return { hashes: [kept] };
+  const token = randomBytes(32).toString('base64url');
+  const held = await store.setSettingIfAbsent(GENERATED_TOKEN_SETTING, sha256Hex(token));
+  return held === sha256Hex(token) ? { hashes: [held], generated: token } : { hashes: [held] };
+}
+
+export async function start(config: BridgeConfig, options: { logger?: Logger } = {}): Promise<RunningBridge> {
+  const logger = options.logger ?? createLogger();
+  const store = await openStore(config.databaseUrl);
+  const { hashes, generated } = await tokenHashes(config, store);
+  const app = createApp({
+    service: new ScimService(new Directory(store)),
+    logger,
+    tokenHashes: hashes,
+    trustProxy: config.trustProxy,
+    version: VERSION,
+    storeHealth: () => store.ping(),
+  });
+  const server: Server = app.listen(config.port, config.host);
+  await once(server, 'listening');
+  server.keepAliveTimeout = 65_000;
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    port,
+    generatedToken: generated,
+    store,
+    stop() {
+      // Stop accepting, let requests in flight finish, then close the store.
+      stopping ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}

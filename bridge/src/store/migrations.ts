@@ -1,0 +1,91 @@
+/**
+ * Schema migrations, run by Kysely's Migrator at start. One list for both stores; where SQLite and
+ * PostgreSQL differ the migration asks which one it runs on. Never edit a migration that has shipped:
+ * add the next one.
+ */
+import { Kysely, Migration, MigrationProvider, sql } from 'kysely';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+function migrations(dialect: DialectName): Record<string, Migration> {
+  const serial = dialect === 'postgres' ? 'bigserial' : 'integer';
+  return {
+    '0001_directory': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('users')
+          .addColumn('seq', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          // Folded userName: the unique index that makes userName unique case-insensitively.
+          .addColumn('user_name_ci', 'text', (c) => c.notNull().unique())
+          .addColumn('external_id', 'text')
+          .addColumn('display_name', 'text')
+          .addColumn('display_name_ci', 'text')
+          .addColumn('active', 'integer', (c) => c.notNull())
+          .addColumn('doc', 'text', (c) => c.notNull())
+          .addColumn('created', 'text', (c) => c.notNull())
+          .addColumn('last_modified', 'text', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('users_external_id').on('users').column('external_id').execute();
+        await db.schema.createIndex('users_display_name_ci').on('users').column('display_name_ci').execute();
+        await db.schema.createIndex('users_created').on('users').column('created').execute();
+        await db.schema.createIndex('users_last_modified').on('users').column('last_modified').execute();
+
+        // Every other searchable value of a user, one row each, so that any filter is an index lookup.
+        let values = db.schema
+          .createTable('attr_values')
+          .addColumn('res_id', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('idx', 'integer', (c) => c.notNull())
+          .addColumn('v', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('attr_values_pk', ['res_id', 'path', 'idx', 'v']);
+        if (dialect === 'sqlite') values = values.modifyEnd(sql`without rowid`);
+        await values.execute();
+        await db.schema.createIndex('attr_values_lookup').on('attr_values').columns(['path', 'v', 'res_id', 'idx']).execute();
+
+        await db.schema
+          .createTable('groups')
+          .addColumn('seq', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('display_name', 'text', (c) => c.notNull())
+          .addColumn('display_name_ci', 'text', (c) => c.notNull().unique())
+          .addColumn('external_id', 'text')
+          .addColumn('doc', 'text', (c) => c.notNull())
+          .addColumn('created', 'text', (c) => c.notNull())
+          .addColumn('last_modified', 'text', (c) => c.notNull())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('groups_external_id').on('groups').column('external_id').execute();
+        await db.schema.createIndex('groups_created').on('groups').column('created').execute();
+        await db.schema.createIndex('groups_last_modified').on('groups').column('last_modified').execute();
+
+        // Members are rows: adding one to a group of 50,000 is one insert.
+        let members = db.schema
+          .createTable('group_members')
+          .addColumn('group_id', 'text', (c) => c.notNull())
+          .addColumn('member_id', 'text', (c) => c.notNull())
+          .addColumn('member_type', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'member_id']);
+        if (dialect === 'sqlite') members = members.modifyEnd(sql`without rowid`);
+        await members.execute();
+        await db.schema.createIndex('group_members_member').on('group_members').columns(['member_id', 'group_id']).execute();
+
+        // The bridge's own settings, e.g. the hash of the token generated on first start.
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+export class StaticMigrations implements MigrationProvider {
+  constructor(private readonly dialect: DialectName) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.dialect);
+  }
+}

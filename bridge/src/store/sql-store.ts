@@ -1,0 +1,501 @@
+/**
+ * The Store on Kysely: the same queries for SQLite and PostgreSQL. What differs between the two (how a
+ * unique violation looks, how statements are cached) comes in through `SqlDialect`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Generated, Insertable, Kysely, Selectable, Migrator, Transaction, sql } from 'kysely';
+import { badRequest, conflict, preconditionFailed } from '../errors';
+import { compileFilter, FilterTarget, memberPredicate } from './compile-filter';
+import { DialectName, StaticMigrations } from './migrations';
+import {
+  foldCase,
+  ExpectedVersion,
+  GroupRecord,
+  GroupWrite,
+  IndexRow,
+  ListQuery,
+  MemberChange,
+  MemberRef,
+  Page,
+  SortablePath,
+  Store,
+  UserRecord,
+  UserWrite,
+} from './types';
+
+interface UsersTable {
+  seq: Generated<number>;
+  id: string;
+  user_name: string;
+  user_name_ci: string;
+  external_id: string | null;
+  display_name: string | null;
+  display_name_ci: string | null;
+  active: number;
+  doc: string;
+  created: string;
+  last_modified: string;
+  version: number;
+}
+interface GroupsTable {
+  seq: Generated<number>;
+  id: string;
+  display_name: string;
+  display_name_ci: string;
+  external_id: string | null;
+  doc: string;
+  created: string;
+  last_modified: string;
+  version: number;
+}
+interface Database {
+  users: UsersTable;
+  groups: GroupsTable;
+  attr_values: { res_id: string; path: string; idx: number; v: string };
+  group_members: { group_id: string; member_id: string; member_type: string };
+  settings: { key: string; value: string };
+}
+
+export interface SqlDialect {
+  readonly name: DialectName;
+  isUniqueViolation(error: unknown): boolean;
+  /** Bound parameters per statement, to size batches. */
+  readonly maxParameters: number;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+const USER_COLUMNS: FilterTarget['columns'] = {
+  id: { sql: 'id', kind: 'text' },
+  userName: { sql: 'user_name_ci', kind: 'text' },
+  externalId: { sql: 'external_id', kind: 'text' },
+  displayName: { sql: 'display_name_ci', kind: 'text' },
+  active: { sql: 'active', kind: 'bool' },
+  'meta.created': { sql: 'created', kind: 'text' },
+  'meta.lastModified': { sql: 'last_modified', kind: 'text' },
+};
+const GROUP_COLUMNS: FilterTarget['columns'] = {
+  id: { sql: 'id', kind: 'text' },
+  displayName: { sql: 'display_name_ci', kind: 'text' },
+  externalId: { sql: 'external_id', kind: 'text' },
+  'meta.created': { sql: 'created', kind: 'text' },
+  'meta.lastModified': { sql: 'last_modified', kind: 'text' },
+};
+const USER_TARGET: FilterTarget = { alias: 'u', columns: USER_COLUMNS, lookup: () => 'values' };
+const GROUP_TARGET: FilterTarget = {
+  alias: 'g',
+  columns: GROUP_COLUMNS,
+  lookup: (path) => (path === 'members' || path.startsWith('members.') ? 'members' : undefined),
+};
+
+const SORT_COLUMNS: Record<SortablePath, { users: keyof UsersTable; groups: keyof GroupsTable }> = {
+  id: { users: 'id', groups: 'id' },
+  userName: { users: 'user_name_ci', groups: 'display_name_ci' },
+  displayName: { users: 'display_name_ci', groups: 'display_name_ci' },
+  externalId: { users: 'external_id', groups: 'external_id' },
+  'meta.created': { users: 'created', groups: 'created' },
+  'meta.lastModified': { users: 'last_modified', groups: 'last_modified' },
+};
+
+function toUser(row: Selectable<UsersTable>, index: readonly IndexRow[] = []): UserRecord {
+  return {
+    id: row.id,
+    userName: row.user_name,
+    externalId: row.external_id,
+    displayName: row.display_name,
+    active: row.active === 1,
+    doc: JSON.parse(row.doc),
+    index,
+    created: row.created,
+    lastModified: row.last_modified,
+    version: Number(row.version),
+  };
+}
+
+function toGroup(row: Selectable<GroupsTable>, members?: MemberRef[]): GroupRecord {
+  return {
+    id: row.id,
+    displayName: row.display_name,
+    externalId: row.external_id,
+    doc: JSON.parse(row.doc),
+    created: row.created,
+    lastModified: row.last_modified,
+    version: Number(row.version),
+    members,
+  };
+}
+
+/** Index rows for paths that have a column of their own are not stored twice. */
+function valueRows(id: string, index: readonly IndexRow[]) {
+  const seen = new Set<string>();
+  const rows: Database['attr_values'][] = [];
+  for (const r of index) {
+    if (USER_COLUMNS[r.path]) continue;
+    const key = `${r.path}\u0000${r.idx}\u0000${r.v}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    rows.push({ res_id: id, path: r.path, idx: r.idx, v: r.v });
+  }
+  return rows;
+}
+
+function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
+  if (expected !== undefined && actual !== expected) {
+    throw preconditionFailed(`The ${kind} ${id} is at version W/"${actual}", not the one in If-Match; read it again and retry.`);
+  }
+}
+
+export class SqlStore implements Store {
+  private readonly migrator: Migrator;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: SqlDialect,
+    private readonly onClose: () => Promise<void> = async () => undefined,
+  ) {
+    this.migrator = new Migrator({ db, provider: new StaticMigrations(dialect.name) });
+  }
+
+  async migrate(): Promise<void> {
+    const { error, results } = await this.migrator.migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (error) {
+      throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.onClose();
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  private unique<T>(what: () => Promise<T>, message: () => string): Promise<T> {
+    return what().catch((e: unknown) => {
+      if (this.dialect.isUniqueViolation(e)) throw conflict(message());
+      throw e;
+    });
+  }
+
+  /** Runs `batch` over `items` in chunks small enough for the dialect's parameter limit. */
+  private async chunked<T>(items: readonly T[], perItem: number, batch: (chunk: T[]) => Promise<unknown>): Promise<void> {
+    const size = Math.max(1, Math.floor(this.dialect.maxParameters / perItem));
+    for (let i = 0; i < items.length; i += size) await batch(items.slice(i, i + size));
+  }
+
+  async getSetting(key: string): Promise<string | null> {
+    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value ?? null;
+  }
+
+  async setSettingIfAbsent(key: string, value: string): Promise<string> {
+    await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    return (await this.getSetting(key))!;
+  }
+
+  // ---- users ----
+
+  async getUser(id: string): Promise<UserRecord | null> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toUser(row) : null;
+  }
+
+  async listUsers(query: ListQuery): Promise<Page<UserRecord>> {
+    const where = query.filter ? compileFilter(query.filter, USER_TARGET) : sql<boolean>`1 = 1`;
+    const base = this.db.selectFrom('users as u').where(where);
+    const items =
+      query.limit === 0
+        ? []
+        : await base
+            .selectAll('u')
+            .orderBy(query.sortBy ? `u.${SORT_COLUMNS[query.sortBy].users}` : 'u.seq', query.descending ? 'desc' : 'asc')
+            .orderBy('u.seq')
+            .limit(query.limit)
+            .offset(query.offset)
+            .execute();
+    const total =
+      items.length > 0 && items.length < query.limit && query.offset === 0
+        ? items.length
+        : Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    return { total, items: items.map((r) => toUser(r)) };
+  }
+
+  private async writeUserValues(db: Db, id: string, index: readonly IndexRow[]): Promise<void> {
+    const rows = valueRows(id, index);
+    if (rows.length === 0) return;
+    await this.chunked(rows, 4, (chunk) => db.insertInto('attr_values').values(chunk).execute());
+  }
+
+  async createUser(user: UserWrite): Promise<UserRecord> {
+    const now = new Date().toISOString();
+    const row: Insertable<UsersTable> = {
+      id: randomUUID(),
+      user_name: user.userName,
+      user_name_ci: foldCase(user.userName),
+      external_id: user.externalId,
+      display_name: user.displayName,
+      display_name_ci: user.displayName === null ? null : foldCase(user.displayName),
+      active: user.active ? 1 : 0,
+      doc: JSON.stringify(user.doc),
+      created: now,
+      last_modified: now,
+      version: 1,
+    };
+    await this.unique(
+      () =>
+        this.db.transaction().execute(async (trx) => {
+          await trx.insertInto('users').values(row).execute();
+          await this.writeUserValues(trx, row.id, user.index);
+        }),
+      () => `A user with userName '${user.userName}' exists already (userName is unique, case-insensitively).`,
+    );
+    return { ...user, id: row.id, created: now, lastModified: now, version: 1 };
+  }
+
+  async updateUser(id: string, change: (current: UserRecord) => UserWrite, expected?: ExpectedVersion): Promise<UserRecord | null> {
+    return this.unique(
+      () =>
+        this.db.transaction().execute(async (trx) => {
+          const row = await trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+          if (!row) return null;
+          const current = toUser(row);
+          checkVersion('user', id, current.version, expected);
+          const next = change(current);
+          const now = new Date().toISOString();
+          const version = current.version + 1;
+          await trx
+            .updateTable('users')
+            .set({
+              user_name: next.userName,
+              user_name_ci: foldCase(next.userName),
+              external_id: next.externalId,
+              display_name: next.displayName,
+              display_name_ci: next.displayName === null ? null : foldCase(next.displayName),
+              active: next.active ? 1 : 0,
+              doc: JSON.stringify(next.doc),
+              last_modified: now,
+              version,
+            })
+            .where('id', '=', id)
+            .execute();
+          await trx.deleteFrom('attr_values').where('res_id', '=', id).execute();
+          await this.writeUserValues(trx, id, next.index);
+          return { ...next, id, created: current.created, lastModified: now, version };
+        }),
+      () => `Another user has this userName already (userName is unique, case-insensitively).`,
+    );
+  }
+
+  async deleteUser(id: string, expected?: ExpectedVersion): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('users').select('version').where('id', '=', id).executeTakeFirst();
+      if (!row) return false;
+      checkVersion('user', id, Number(row.version), expected);
+      await this.touchGroupsOf(trx, id);
+      await trx.deleteFrom('group_members').where('member_id', '=', id).execute();
+      await trx.deleteFrom('attr_values').where('res_id', '=', id).execute();
+      await trx.deleteFrom('users').where('id', '=', id).execute();
+      return true;
+    });
+  }
+
+  /** A member leaving changes its groups: their version and lastModified move on. */
+  private async touchGroupsOf(db: Db, memberId: string): Promise<void> {
+    await db
+      .updateTable('groups')
+      .set((eb) => ({ version: eb('version', '+', 1), last_modified: new Date().toISOString() }))
+      .where('id', 'in', db.selectFrom('group_members').select('group_id').where('member_id', '=', memberId))
+      .execute();
+  }
+
+  async groupsOf(userIds: readonly string[]): Promise<Map<string, { id: string; displayName: string }[]>> {
+    const result = new Map<string, { id: string; displayName: string }[]>();
+    if (userIds.length === 0) return result;
+    await this.chunked(userIds, 1, async (chunk) => {
+      const rows = await this.db
+        .selectFrom('group_members as m')
+        .innerJoin('groups as g', 'g.id', 'm.group_id')
+        .select(['m.member_id', 'g.id', 'g.display_name'])
+        .where('m.member_id', 'in', chunk)
+        .orderBy('g.seq')
+        .execute();
+      for (const r of rows) {
+        const list = result.get(r.member_id) ?? [];
+        list.push({ id: r.id, displayName: r.display_name });
+        result.set(r.member_id, list);
+      }
+    });
+    return result;
+  }
+
+  // ---- groups ----
+
+  private async membersOf(db: Db, groupIds: readonly string[]): Promise<Map<string, MemberRef[]>> {
+    const result = new Map<string, MemberRef[]>(groupIds.map((id) => [id, []]));
+    if (groupIds.length === 0) return result;
+    await this.chunked(groupIds, 1, async (chunk) => {
+      const rows = await db
+        .selectFrom('group_members as m')
+        .leftJoin('users as u', 'u.id', 'm.member_id')
+        .leftJoin('groups as g', 'g.id', 'm.member_id')
+        .select(['m.group_id', 'm.member_id', 'm.member_type', 'u.display_name as user_display', 'u.user_name', 'g.display_name as group_display'])
+        .where('m.group_id', 'in', chunk)
+        .orderBy('m.group_id')
+        .orderBy('m.member_id')
+        .execute();
+      for (const r of rows) {
+        result.get(r.group_id)!.push({
+          value: r.member_id,
+          type: r.member_type === 'group' ? 'Group' : 'User',
+          display: (r.member_type === 'group' ? r.group_display : r.user_display ?? r.user_name) ?? null,
+        });
+      }
+    });
+    return result;
+  }
+
+  async getGroup(id: string, withMembers: boolean): Promise<GroupRecord | null> {
+    const row = await this.db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return null;
+    return toGroup(row, withMembers ? (await this.membersOf(this.db, [id])).get(id) : undefined);
+  }
+
+  async listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>> {
+    const where = query.filter ? compileFilter(query.filter, GROUP_TARGET) : sql<boolean>`1 = 1`;
+    const base = this.db.selectFrom('groups as g').where(where);
+    const rows =
+      query.limit === 0
+        ? []
+        : await base
+            .selectAll('g')
+            .orderBy(query.sortBy ? `g.${SORT_COLUMNS[query.sortBy].groups}` : 'g.seq', query.descending ? 'desc' : 'asc')
+            .orderBy('g.seq')
+            .limit(query.limit)
+            .offset(query.offset)
+            .execute();
+    const total =
+      rows.length > 0 && rows.length < query.limit && query.offset === 0
+        ? rows.length
+        : Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const members = withMembers ? await this.membersOf(this.db, rows.map((r) => r.id)) : undefined;
+    return { total, items: rows.map((r) => toGroup(r, members?.get(r.id))) };
+  }
+
+  /** Which of these ids are users and which groups; 400 invalidValue naming the first that is neither. */
+  private async memberTypes(db: Db, ids: readonly string[], groupId: string): Promise<{ member_id: string; member_type: string }[]> {
+    const found = new Map<string, string>();
+    await this.chunked(ids, 1, async (chunk) => {
+      const users = await db.selectFrom('users').select('id').where('id', 'in', chunk).execute();
+      for (const u of users) found.set(u.id, 'user');
+      if (users.length < chunk.length) {
+        const groups = await db.selectFrom('groups').select('id').where('id', 'in', chunk).execute();
+        for (const g of groups) found.set(g.id, 'group');
+      }
+    });
+    const missing = ids.find((id) => !found.has(id));
+    if (missing !== undefined) {
+      throw badRequest('invalidValue', `The member '${missing}' is neither a user nor a group of this bridge; members[].value takes an id returned by /Users or /Groups.`);
+    }
+    if (found.has(groupId)) throw badRequest('invalidValue', 'A group cannot be a member of itself.');
+    return ids.map((id) => ({ member_id: id, member_type: found.get(id)! }));
+  }
+
+  private async addMembers(db: Db, groupId: string, ids: readonly string[]): Promise<void> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return;
+    const typed = await this.memberTypes(db, unique, groupId);
+    await this.chunked(typed, 3, (chunk) =>
+      db
+        .insertInto('group_members')
+        .values(chunk.map((m) => ({ group_id: groupId, ...m })))
+        .onConflict((oc) => oc.columns(['group_id', 'member_id']).doNothing())
+        .execute(),
+    );
+  }
+
+  async createGroup(group: GroupWrite, members: readonly string[]): Promise<GroupRecord> {
+    const now = new Date().toISOString();
+    const row: Insertable<GroupsTable> = {
+      id: randomUUID(),
+      display_name: group.displayName,
+      display_name_ci: foldCase(group.displayName),
+      external_id: group.externalId,
+      doc: JSON.stringify(group.doc),
+      created: now,
+      last_modified: now,
+      version: 1,
+    };
+    return this.unique(
+      () =>
+        this.db.transaction().execute(async (trx) => {
+          await trx.insertInto('groups').values(row).execute();
+          await this.addMembers(trx, row.id, members);
+          return toGroup({ ...row, seq: 0 } as Selectable<GroupsTable>, (await this.membersOf(trx, [row.id])).get(row.id));
+        }),
+      () => `A group named '${group.displayName}' exists already (displayName is unique, case-insensitively).`,
+    );
+  }
+
+  async updateGroup(
+    id: string,
+    change: (current: GroupRecord) => { group: GroupWrite; members: readonly MemberChange[] },
+    expected?: ExpectedVersion,
+  ): Promise<GroupRecord | null> {
+    return this.unique(
+      () =>
+        this.db.transaction().execute(async (trx) => {
+          const row = await trx.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
+          if (!row) return null;
+          const current = toGroup(row);
+          checkVersion('group', id, current.version, expected);
+          const { group, members } = change(current);
+          for (const m of members) {
+            if (m.op === 'replace') {
+              await trx.deleteFrom('group_members').where('group_id', '=', id).execute();
+              await this.addMembers(trx, id, m.ids);
+            } else if (m.op === 'add') {
+              await this.addMembers(trx, id, m.ids);
+            } else if (m.op === 'remove') {
+              await this.chunked(m.ids, 1, (chunk) =>
+                trx.deleteFrom('group_members').where('group_id', '=', id).where('member_id', 'in', chunk).execute(),
+              );
+            } else if (m.op === 'removeWhere') {
+              await trx.deleteFrom('group_members as m').where('m.group_id', '=', id).where(memberPredicate(m.filter, 'm')).execute();
+            }
+          }
+          const now = new Date().toISOString();
+          const version = current.version + 1;
+          await trx
+            .updateTable('groups')
+            .set({
+              display_name: group.displayName,
+              display_name_ci: foldCase(group.displayName),
+              external_id: group.externalId,
+              doc: JSON.stringify(group.doc),
+              last_modified: now,
+              version,
+            })
+            .where('id', '=', id)
+            .execute();
+          return { ...group, id, created: current.created, lastModified: now, version };
+        }),
+      () => `Another group is named like this already (displayName is unique, case-insensitively).`,
+    );
+  }
+
+  async deleteGroup(id: string, expected?: ExpectedVersion): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('groups').select('version').where('id', '=', id).executeTakeFirst();
+      if (!row) return false;
+      checkVersion('group', id, Number(row.version), expected);
+      await this.touchGroupsOf(trx, id);
+      await trx.deleteFrom('group_members').where('group_id', '=', id).execute();
+      await trx.deleteFrom('group_members').where('member_id', '=', id).execute();
+      await trx.deleteFrom('groups').where('id', '=', id).execute();
+      return true;
+    });
+  }
+}

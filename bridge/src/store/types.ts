@@ -1,0 +1,146 @@
+/**
+ * The store contract: one async interface, implemented by SQLite (embedded default) and, later, PostgreSQL.
+ * The store knows tables and indexes, not SCIM: it receives documents already validated, index rows already
+ * normalised, and filters already resolved against the schema.
+ */
+
+/** Case folding for attributes whose schema says caseExact=false; index rows and filter values use it alike. */
+export function foldCase(value: string): string {
+  return value.toLowerCase();
+}
+
+/** One searchable value of a resource: `path` is canonical ("emails.value"), `idx` the element of a multi-valued attribute. */
+export interface IndexRow {
+  readonly path: string;
+  /** Element number for sub-attributes of multi-valued attributes; 0 otherwise. */
+  readonly idx: number;
+  /** Already normalised: folded when caseExact=false, ISO-8601 for dateTime, "true"/"false" for booleans. */
+  readonly v: string;
+}
+
+export interface UserWrite {
+  readonly userName: string;
+  readonly externalId: string | null;
+  readonly displayName: string | null;
+  readonly active: boolean;
+  /** The SCIM document without id, meta and groups. */
+  readonly doc: Record<string, unknown>;
+  readonly index: readonly IndexRow[];
+}
+
+export interface UserRecord extends UserWrite {
+  readonly id: string;
+  readonly created: string;
+  readonly lastModified: string;
+  readonly version: number;
+}
+
+export interface GroupWrite {
+  readonly displayName: string;
+  readonly externalId: string | null;
+  /** The SCIM document without id, meta and members. */
+  readonly doc: Record<string, unknown>;
+}
+
+export interface MemberRef {
+  readonly value: string;
+  readonly type: 'User' | 'Group';
+  readonly display: string | null;
+}
+
+export interface GroupRecord extends GroupWrite {
+  readonly id: string;
+  readonly created: string;
+  readonly lastModified: string;
+  readonly version: number;
+  /** Present only when asked for: a group of 50,000 members is not loaded to be renamed. */
+  readonly members?: MemberRef[];
+}
+
+export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'lt' | 'ge' | 'le';
+
+/** A filter resolved against the schema: paths are canonical, values normalised like index rows. */
+export type StoreFilter =
+  | { readonly kind: 'and' | 'or'; readonly left: StoreFilter; readonly right: StoreFilter }
+  | { readonly kind: 'not'; readonly operand: StoreFilter }
+  | { readonly kind: 'compare'; readonly path: string; readonly op: CompareOp; readonly value: string }
+  | { readonly kind: 'present'; readonly path: string }
+  /** A condition on one element of a multi-valued attribute: `emails[type eq "work" and value co "@x"]`. */
+  | { readonly kind: 'element'; readonly path: string; readonly filter: StoreFilter }
+  | { readonly kind: 'constant'; readonly value: boolean };
+
+export type SortablePath = 'id' | 'userName' | 'displayName' | 'externalId' | 'meta.created' | 'meta.lastModified';
+
+export interface ListQuery {
+  readonly filter?: StoreFilter;
+  readonly sortBy?: SortablePath;
+  readonly descending?: boolean;
+  /** 0-based offset. */
+  readonly offset: number;
+  readonly limit: number;
+}
+
+export interface Page<T> {
+  readonly total: number;
+  readonly items: T[];
+}
+
+/** One change to a group's members; a PATCH's changes apply in order, in the group's transaction. */
+export type MemberChange =
+  | { readonly op: 'replace' | 'add' | 'remove'; readonly ids: readonly string[] }
+  /** Remove the members this filter matches (paths "members.value", "members.type"). */
+  | { readonly op: 'removeWhere'; readonly filter: StoreFilter };
+
+/** A precondition on the current version (If-Match); a mismatch is a 412. */
+export type ExpectedVersion = number | undefined;
+
+export interface Store {
+  /** Creates the schema or brings it up to date. Idempotent. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** A cheap round trip, for /health. */
+  ping(): Promise<void>;
+
+  /** A setting of the bridge, or null when it was never set. */
+  getSetting(key: string): Promise<string | null>;
+  /** Sets the setting unless it is set already; returns the value that holds afterwards. */
+  setSettingIfAbsent(key: string, value: string): Promise<string>;
+
+  /** The user, or null when no user has this id. */
+  getUser(id: string): Promise<UserRecord | null>;
+  /** Users matching the query in a stable order (creation order unless sorted). */
+  listUsers(query: ListQuery): Promise<Page<UserRecord>>;
+  /** Creates a user. 409 uniqueness when the folded userName is taken. Durable when it resolves. */
+  createUser(user: UserWrite): Promise<UserRecord>;
+  /**
+   * Reads the user and writes what `change` returns, in one transaction; `change` may throw to abort.
+   * null when no user has this id; 412 when `expected` is set and differs; 409 uniqueness on a taken userName.
+   */
+  updateUser(id: string, change: (current: UserRecord) => UserWrite, expected?: ExpectedVersion): Promise<UserRecord | null>;
+  /** Deletes the user and its memberships. false when no user has this id. */
+  deleteUser(id: string, expected?: ExpectedVersion): Promise<boolean>;
+
+  /** The groups each of these users belongs to directly. */
+  groupsOf(userIds: readonly string[]): Promise<Map<string, { id: string; displayName: string }[]>>;
+
+  /** The group, with its members only when `withMembers`. null when no group has this id. */
+  getGroup(id: string, withMembers: boolean): Promise<GroupRecord | null>;
+  listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>>;
+  /**
+   * Creates a group with these members. 409 uniqueness when the folded displayName is taken;
+   * 400 invalidValue when a member id names neither a user nor a group.
+   */
+  createGroup(group: GroupWrite, members: readonly string[]): Promise<GroupRecord>;
+  /**
+   * Reads the group (without members) and writes what `change` returns, with member changes, in one
+   * transaction; costs the same for a group of 50,000 members as for an empty one. null when no group has
+   * this id; 412 on a version mismatch; 409 on a taken displayName; 400 invalidValue on an unknown member id.
+   */
+  updateGroup(
+    id: string,
+    change: (current: GroupRecord) => { group: GroupWrite; members: readonly MemberChange[] },
+    expected?: ExpectedVersion,
+  ): Promise<GroupRecord | null>;
+  /** Deletes the group and its membership rows (the members themselves stay). false when unknown. */
+  deleteGroup(id: string, expected?: ExpectedVersion): Promise<boolean>;
+}
