@@ -1,0 +1,80 @@
+/**
+ * Starts the real bridge in-process on a free loopback port with a fresh SQLite file, as `npm start`
+ * would, and gives tests an HTTP client that sends the bearer token.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { readConfig } from '../../bridge/src/config';
+import { createLogger } from '../../bridge/src/log';
+import { RunningBridge, start } from '../../bridge/src/server';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+
+export interface TestBridge {
+  readonly url: string;
+  readonly bridge: RunningBridge;
+  readonly dir: string;
+  /** Requests with `Authorization: Bearer <TOKEN>`. */
+  get(path: string): request.Test;
+  post(path: string, body?: unknown): request.Test;
+  put(path: string, body?: unknown): request.Test;
+  patch(path: string, body?: unknown): request.Test;
+  delete(path: string): request.Test;
+  /** Requests without credentials. */
+  anonymous(): ReturnType<typeof request>;
+  stop(): Promise<void>;
+}
+
+export async function startBridge(env: Record<string, string> = {}): Promise<TestBridge> {
+  const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
+  const config = readConfig({
+    SCIM_BRIDGE_PORT: '0',
+    SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}`,
+    SCIM_BRIDGE_TOKEN: TOKEN,
+    ...env,
+  });
+  const bridge = await start(config, { logger: createLogger({ level: 'silent', pretty: false }) });
+  const http = request(bridge.url);
+  const auth = (t: request.Test) => t.set('Authorization', `Bearer ${TOKEN}`);
+  const withBody = (t: request.Test, body: unknown) =>
+    body === undefined ? auth(t) : auth(t).set('Content-Type', 'application/scim+json').send(JSON.stringify(body));
+  return {
+    url: bridge.url,
+    bridge,
+    dir,
+    get: (path) => auth(http.get(path)),
+    post: (path, body) => withBody(http.post(path), body),
+    put: (path, body) => withBody(http.put(path), body),
+    patch: (path, body) => withBody(http.patch(path), body),
+    delete: (path) => auth(http.delete(path)),
+    anonymous: () => http,
+    async stop() {
+      await bridge.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
+export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+export const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+/** A user body as IdPs send it. */
+export function userBody(userName: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const [given, family] = userName.split('@')[0].split('.');
+  return {
+    schemas: [USER_SCHEMA],
+    userName,
+    name: { givenName: given ?? 'Given', familyName: family ?? 'Family' },
+    emails: [{ value: userName, type: 'work', primary: true }],
+    active: true,
+    ...extra,
+  };
+}
+
+export function patchBody(...operations: Record<string, unknown>[]): Record<string, unknown> {
+  return { schemas: [PATCH_OP], Operations: operations };
+}
