@@ -3,7 +3,6 @@
  * fields we choose; redaction is the second line of defence for anything that looks like a secret.
  */
 import pino, { Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -12,6 +11,10 @@ const REDACT = ['authorization', 'token', 'password', '*.authorization', '*.toke
 export function createLogger(options: { level?: string; pretty?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
   const base = { level: options.level ?? process.env.LOG_LEVEL ?? 'info', redact: { paths: REDACT, censor: '[redacted]' }, base: undefined };
   const usePretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
-  if (usePretty) return pino(base, pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }));
+  if (usePretty) {
+    // Loaded only for a terminal: the server in production never pays for it.
+    const pretty = require('pino-pretty') as typeof import('pino-pretty').default;
+    return pino(base, pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }));
+  }
   return pino(base, (options.destination as pino.DestinationStream | undefined) ?? pino.destination({ sync: false }));
 }

@@ -127,7 +127,7 @@ export function createApp(options: AppOptions): express.Express {
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
           idp: idpOf(req.get('user-agent')),
-          token: req.tokenIndex,
+          tokenSlot: req.tokenIndex,
         },
         'request',
       );
