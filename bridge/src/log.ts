@@ -13,7 +13,7 @@ export function createLogger(options: { level?: string; pretty?: boolean; destin
   const usePretty = options.pretty ?? (options.destination === undefined && process.stdout.isTTY === true);
   if (usePretty) {
     // Loaded only for a terminal: the server in production never pays for it.
-    const pretty = require('pino-pretty') as typeof import('pino-pretty').default;
+    const pretty = require('pino-pretty') as typeof import('pino-pretty');
     return pino(base, pretty({ sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }));
   }
   return pino(base, (options.destination as pino.DestinationStream | undefined) ?? pino.destination({ sync: false }));
