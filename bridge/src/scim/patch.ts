@@ -202,8 +202,6 @@ class Patcher {
   private applyObject(op: OpName, value: Json): void {
     for (const [key, v] of Object.entries(value)) {
       if (key.toLowerCase() === 'schemas') continue;
-      const text = splitAttrPath(key);
-      if (!text) continue;
       let target: Target;
       try {
         target = parsePath(this.type, key);

@@ -45,6 +45,11 @@ function readComplex(def: AttributeDef, value: unknown, name: string): Json | un
     if (!sub || sv === null || sv === undefined || !isClientWritable(sub)) continue;
     out[sub.name] = coerceSimple(sub, sv, `${name}.${sub.name}`);
   }
+  for (const sub of def.subAttributes!) {
+    if (sub.required && out[sub.name] === undefined) {
+      throw badRequest('invalidValue', `${name}.${sub.name} is required${def.name === 'members' ? ': the id of a user or group' : ''}.`);
+    }
+  }
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
@@ -61,7 +66,8 @@ export function readAttribute(def: AttributeDef, value: unknown, name = def.name
     if (def.type === 'complex' && out.filter((e) => (e as Json).primary === true).length > 1) {
       throw badRequest('invalidValue', `${name}: at most one value may have "primary": true.`);
     }
-    return out.length > 0 ? out : undefined;
+    // An empty list is kept: for members it means "no members", which is not the same as "not sent".
+    return out;
   }
   if (def.type === 'complex') return readComplex(def, value, name);
   return coerceSimple(def, value, name);
@@ -83,7 +89,7 @@ export function readDocument(type: ResourceTypeDef, body: unknown): Doc {
     if (def) {
       if (!isClientWritable(def) || def.mutability === 'writeOnly') continue;
       const v = readAttribute(def, value);
-      if (v !== undefined) doc[def.name] = v;
+      if (v !== undefined && !(Array.isArray(v) && v.length === 0 && def.name !== 'members')) doc[def.name] = v;
       continue;
     }
     const urn = key.toLowerCase().startsWith('urn:') ? canonicalUrn(type, key) : undefined;
@@ -94,7 +100,7 @@ export function readDocument(type: ResourceTypeDef, body: unknown): Doc {
         const d = findKey(ext.attributes, k);
         if (!d || !isClientWritable(d)) continue;
         const read = readAttribute(d, v, `${urn}:${d.name}`);
-        if (read !== undefined) out[d.name] = read;
+        if (read !== undefined && !(Array.isArray(read) && read.length === 0)) out[d.name] = read;
       }
       if (Object.keys(out).length > 0) doc[urn] = out;
     }

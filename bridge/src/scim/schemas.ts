@@ -208,7 +208,7 @@ export const groupSchema: SchemaDef = {
     attr('members', 'complex', 'The members of the group.', {
       multiValued: true,
       subAttributes: [
-        str('value', 'The id of the member (a User or a Group).', { caseExact: true, mutability: 'immutable' }),
+        str('value', 'The id of the member (a User or a Group).', { caseExact: true, mutability: 'immutable', required: true }),
         attr('$ref', 'reference', 'The URI of the member.', { caseExact: true, mutability: 'immutable', referenceTypes: ['User', 'Group'] }),
         str('display', 'The member\'s display name.', { mutability: 'readOnly' }),
         str('type', 'The type of member: "User" or "Group".', { mutability: 'immutable', canonicalValues: ['User', 'Group'] }),

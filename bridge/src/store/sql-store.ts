@@ -61,7 +61,21 @@ export interface SqlDialect {
   isUniqueViolation(error: unknown): boolean;
   /** Bound parameters per statement, to size batches. */
   readonly maxParameters: number;
+  /**
+   * Group commit: writes that arrive while a commit is under way share the next transaction and its one
+   * fsync (SQLite has one writer; PostgreSQL groups commits itself).
+   */
+  readonly groupCommit: boolean;
 }
+
+interface WriteJob {
+  run(trx: Transaction<Database>): Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** The most writes one group commit takes: bounds how long one batch holds the database. */
+const MAX_BATCH = 128;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -173,6 +187,58 @@ export class SqlStore implements Store {
     await sql`select 1`.execute(this.db);
   }
 
+  private readonly pending: WriteJob[] = [];
+  private flushing = false;
+
+  /** Runs `work` in a transaction; resolves once it is committed (durably). */
+  private write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    if (!this.dialect.groupCommit) return this.db.transaction().execute(work);
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ run: work, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      for (;;) {
+        // One turn of the event loop first: requests that arrived during the last commit (the fsync blocks
+        // the loop) get read and queue their writes, so they share this commit.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.pending.length === 0) break;
+        const batch = this.pending.splice(0, MAX_BATCH);
+        const outcomes: { ok: boolean; value: unknown }[] = [];
+        try {
+          await this.db.transaction().execute(async (trx) => {
+            if (batch.length === 1) {
+              outcomes.push({ ok: true, value: await batch[0].run(trx) });
+              return;
+            }
+            // Each write in its own savepoint: one that fails is undone alone, the others commit.
+            for (const job of batch) {
+              await sql`savepoint write_job`.execute(trx);
+              try {
+                outcomes.push({ ok: true, value: await job.run(trx) });
+              } catch (error) {
+                await sql`rollback to write_job`.execute(trx);
+                outcomes.push({ ok: false, value: error });
+              }
+              await sql`release write_job`.execute(trx);
+            }
+          });
+        } catch (error) {
+          // The transaction (or its commit) failed: nothing of this batch was written.
+          for (const job of batch) job.reject(error);
+          continue;
+        }
+        batch.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
   private unique<T>(what: () => Promise<T>, message: () => string): Promise<T> {
     return what().catch((e: unknown) => {
       if (this.dialect.isUniqueViolation(e)) throw conflict(message());
@@ -246,7 +312,7 @@ export class SqlStore implements Store {
     };
     await this.unique(
       () =>
-        this.db.transaction().execute(async (trx) => {
+        this.write(async (trx) => {
           await trx.insertInto('users').values(row).execute();
           await this.writeUserValues(trx, row.id, user.index);
         }),
@@ -258,7 +324,7 @@ export class SqlStore implements Store {
   async updateUser(id: string, change: (current: UserRecord) => UserWrite, expected?: ExpectedVersion): Promise<UserRecord | null> {
     return this.unique(
       () =>
-        this.db.transaction().execute(async (trx) => {
+        this.write(async (trx) => {
           const row = await trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
           if (!row) return null;
           const current = toUser(row);
@@ -290,7 +356,7 @@ export class SqlStore implements Store {
   }
 
   async deleteUser(id: string, expected?: ExpectedVersion): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.write(async (trx) => {
       const row = await trx.selectFrom('users').select('version').where('id', '=', id).executeTakeFirst();
       if (!row) return false;
       checkVersion('user', id, Number(row.version), expected);
@@ -430,7 +496,7 @@ export class SqlStore implements Store {
     };
     return this.unique(
       () =>
-        this.db.transaction().execute(async (trx) => {
+        this.write(async (trx) => {
           await trx.insertInto('groups').values(row).execute();
           await this.addMembers(trx, row.id, members);
           return toGroup({ ...row, seq: 0 } as Selectable<GroupsTable>, (await this.membersOf(trx, [row.id])).get(row.id));
@@ -446,7 +512,7 @@ export class SqlStore implements Store {
   ): Promise<GroupRecord | null> {
     return this.unique(
       () =>
-        this.db.transaction().execute(async (trx) => {
+        this.write(async (trx) => {
           const row = await trx.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
           if (!row) return null;
           const current = toGroup(row);
@@ -487,7 +553,7 @@ export class SqlStore implements Store {
   }
 
   async deleteGroup(id: string, expected?: ExpectedVersion): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.write(async (trx) => {
       const row = await trx.selectFrom('groups').select('version').where('id', '=', id).executeTakeFirst();
       if (!row) return false;
       checkVersion('group', id, Number(row.version), expected);

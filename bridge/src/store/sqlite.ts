@@ -43,6 +43,7 @@ export function openSqlite(path: string): SqlStore {
   return new SqlStore(new Kysely({ dialect }), {
     name: 'sqlite',
     maxParameters: 30000,
-    isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true || (e as { code?: string })?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY',
+    groupCommit: true,
+    isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
   });
 }
