@@ -2,7 +2,7 @@
  * Query parameters of reads: filters resolved against the schema for the store, paging, sorting and the
  * `attributes` / `excludedAttributes` projection.
  */
-import { badRequest } from '../errors';
+import { badRequest, ScimError } from '../errors';
 import type { ListQuery, SortablePath, StoreFilter } from '../directory';
 import { resolve, resolveAttribute, ResolvedPath, splitAttrPath } from './attributes';
 import { FilterNode, parseFilter } from './filter';
@@ -42,8 +42,37 @@ function comparable(r: ResolvedPath, shown: string): ResolvedPath {
   return { ...r, def: value, parent: r.def, location: [...r.location, 'value'], path: `${r.path}.value` };
 }
 
+/** Paths a Group filter can use: groups keep only these in searchable form. */
+const GROUP_FILTERABLE = new Set(['id', 'externalId', 'displayName', 'meta.created', 'meta.lastModified', 'meta.resourceType', 'members', 'members.value', 'members.type']);
+const NEVER_FILTERABLE = new Set(['password', 'groups', 'groups.value', 'groups.display', 'groups.type', 'groups.$ref', 'meta', 'meta.location', 'meta.version']);
+
+function checkFilterable(type: ResourceTypeDef, r: ResolvedPath): void {
+  const ok = type.kind === 'Group' ? GROUP_FILTERABLE.has(r.path) : !NEVER_FILTERABLE.has(r.path) && !r.path.endsWith('.$ref');
+  if (!ok) {
+    const hint = type.kind === 'Group' ? ` Groups filter on ${[...GROUP_FILTERABLE].join(', ')}.` : r.path.startsWith('groups') ? ' Filter /Groups on members instead.' : '';
+    throw badRequest('invalidFilter', `${r.path} cannot be used in a filter.${hint}`);
+  }
+}
+
+/** Adds the position of the comparison to an error about it. */
+function at(node: { attr: { at: number } }, work: () => StoreFilter): StoreFilter {
+  try {
+    return work();
+  } catch (e) {
+    if (e instanceof ScimError && !/position \d+/.test(e.detail)) {
+      throw badRequest('invalidFilter', `Invalid filter at position ${node.attr.at + 1}: ${e.detail}`);
+    }
+    throw e;
+  }
+}
+
 /** A parsed filter resolved against a resource type, ready for the store. */
 export function resolveFilter(type: ResourceTypeDef, node: FilterNode, within?: ResolvedPath): StoreFilter {
+  if (node.kind === 'compare' || node.kind === 'present' || node.kind === 'valuePath') return at(node, () => resolveNode(type, node, within));
+  return resolveNode(type, node, within);
+}
+
+function resolveNode(type: ResourceTypeDef, node: FilterNode, within?: ResolvedPath): StoreFilter {
   const attrOf = (text: FilterNode & { attr: unknown }): ResolvedPath => {
     const t = (text as { attr: { uri?: string; name: string; sub?: string; at: number } }).attr;
     if (within) {
@@ -54,7 +83,9 @@ export function resolveFilter(type: ResourceTypeDef, node: FilterNode, within?: 
       }
       return { def: sub, parent: within.def, location: [...within.location, sub.name], path: `${within.path}.${sub.name}`, extension: within.extension };
     }
-    return resolveAttribute(type, t, 'invalidFilter');
+    const r = resolveAttribute(type, t, 'invalidFilter');
+    checkFilterable(type, r);
+    return r;
   };
   switch (node.kind) {
     case 'and':
@@ -86,6 +117,7 @@ export function resolveFilter(type: ResourceTypeDef, node: FilterNode, within?: 
     case 'valuePath': {
       if (within) throw badRequest('invalidFilter', 'Value filters cannot be nested.');
       const r = resolveAttribute(type, node.attr, 'invalidFilter');
+      checkFilterable(type, r);
       if (r.def.type !== 'complex' || !r.def.multiValued) {
         throw badRequest('invalidFilter', `${r.path}[…] needs a multi-valued complex attribute such as emails or members.`);
       }
@@ -126,6 +158,7 @@ function addLocation(tree: KeyTree, location: readonly string[]): void {
 function parseList(type: ResourceTypeDef, raw: string, param: string): KeyTree {
   const tree: KeyTree = new Map();
   for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    if (part.toLowerCase() === 'schemas') continue; // always returned (RFC 7643 §3)
     const text = splitAttrPath(part);
     if (!text) throw badRequest('invalidValue', `${param}: '${part}' is not an attribute name (e.g. userName, name.givenName, emails.value).`);
     const r = resolve(type, text, 'invalidValue');

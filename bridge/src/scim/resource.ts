@@ -122,8 +122,9 @@ export function indexRows(type: ResourceTypeDef, doc: Doc): IndexRow[] {
     }
     const items = def.multiValued ? (value as Json[]) : [value as Json];
     items.forEach((item, i) => {
-      // A marker row per element lets `emails[type eq "work" and value co "@x"]` match within one element.
-      if (def.multiValued) rows.push({ path: prefix + def.name, idx: i, v: '' });
+      // A marker row per element: `emails[type eq "work" and value co "@x"]` matches within one element,
+      // and `name pr` finds any user with a name.
+      rows.push({ path: prefix + def.name, idx: i, v: '' });
       for (const sub of def.subAttributes!) {
         const sv = item[sub.name];
         if (sv !== undefined && sv !== null) rows.push({ path: `${prefix}${def.name}.${sub.name}`, idx: i, v: indexText(sub, sv as string) });

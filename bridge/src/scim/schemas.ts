@@ -63,7 +63,7 @@ const str = (name: string, description: string, options: AttrOptions = {}) => at
 /** The sub-attributes every multi-valued "type/primary/display/value" attribute shares (RFC 7643 §2.4). */
 function multiValuedItem(valueDescription: string, types: readonly string[], valueType: AttributeType = 'string'): AttributeDef[] {
   return [
-    attr('value', valueType, valueDescription),
+    attr('value', valueType, valueDescription, valueType === 'reference' ? { referenceTypes: ['external'] } : {}),
     str('display', 'A human-readable name, primarily used for display purposes.'),
     str('type', 'A label indicating the attribute\'s function.', { canonicalValues: types }),
     attr('primary', 'boolean', 'Whether this is the primary value of the attribute; at most one may be true.'),
