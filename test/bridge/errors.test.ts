@@ -21,8 +21,10 @@ interface RawResponse {
 function raw(url: string, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, url);
+    // Content-Length spelled out (Node leaves it off a DELETE), one connection per request.
+    const length: Record<string, string> = body !== undefined && !('Transfer-Encoding' in headers) ? { 'Content-Length': String(Buffer.byteLength(body)) } : {};
     const req = httpRequest(
-      { host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers: { Authorization: `Bearer ${TOKEN}`, ...headers } },
+      { host: u.hostname, port: u.port, method, path: u.pathname + u.search, agent: false, headers: { Authorization: `Bearer ${TOKEN}`, ...length, ...headers } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -198,6 +200,15 @@ describe('SCIM errors and the resource contract', () => {
       expectScimError(await b.get(path), 404);
     });
 
+    it.each([['DELETE', '/Users'], ['PUT', '/Groups'], ['PATCH', '/Users'], ['POST', '/Users/00000000-0000-4000-8000-000000000000']])(
+      'when %s %s (a method the endpoint does not have), then a 404 or 405 SCIM error',
+      async (method, path) => {
+        const res = await raw(b.url, method, path, { 'Content-Type': 'application/scim+json' }, '{}');
+        expect([404, 405]).toContain(res.status);
+        expectScimError(res, res.status);
+      },
+    );
+
     it('when POST to an unknown endpoint, then 404 as a SCIM error', async () => {
       expectScimError(await b.post('/Nope', { a: 1 }), 404);
     });
@@ -219,6 +230,13 @@ describe('SCIM errors and the resource contract', () => {
       const other = await b.post('/Users', userBody(uniqueName('b'))).expect(201);
       const res = await b.put(`/Users/${other.body.id}`, userBody(a.toUpperCase()));
       expectScimError(res, 409, 'uniqueness');
+    });
+
+    it('when ten clients create the same userName at once (in different cases), then exactly one 201 and nine 409 uniqueness', async () => {
+      const name = uniqueName('race');
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => b.post('/Users', userBody(i % 2 ? name.toUpperCase() : name))));
+      expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+      for (const r of results.filter((x) => x.status !== 201)) expectScimError(r, 409, 'uniqueness');
     });
 
     it('when a group displayName differs from an existing one only in case, then 409 uniqueness', async () => {
@@ -263,6 +281,19 @@ describe('SCIM errors and the resource contract', () => {
     it('when the body is text/plain, then 415 as a SCIM error', async () => {
       const res = await raw(b.url, 'POST', '/Users', { 'Content-Type': 'text/plain' }, JSON.stringify(userBody(uniqueName())));
       expectScimError(res, 415);
+    });
+
+    it('when the body declares a charset other than UTF-8, then 415 as a SCIM error', async () => {
+      const res = await raw(b.url, 'POST', '/Users', { 'Content-Type': 'application/json; charset=iso-8859-1' }, JSON.stringify(userBody(uniqueName())));
+      expectScimError(res, 415);
+    });
+
+    it('when a gzip body inflates to more than 1 MiB, then 413 as a SCIM error', async () => {
+      const { gzipSync } = require('node:zlib') as typeof import('node:zlib');
+      const bomb = gzipSync(Buffer.from(JSON.stringify(userBody(uniqueName('gzip'), { title: ' '.repeat(5 * 1024 * 1024) }))));
+      expect(bomb.length).toBeLessThan(1024 * 1024);
+      const res = await raw(b.url, 'POST', '/Users', { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }, bomb);
+      expectScimError(res, 413);
     });
 
     it('when a PATCH body is form-encoded, then 415 as a SCIM error', async () => {
@@ -405,9 +436,9 @@ describe('SCIM errors and the resource contract', () => {
         await b.put(`/Users/${id}`, userBody(name, { title: 'T' })).expect(200),
         await b.patch(`/Users/${id}`, patchBody({ op: 'replace', path: 'title', value: 'U' })).expect(200),
       ];
-      for (const res of responses) {
-        const base = res.req.path.startsWith('/scim/v2') ? `${b.url}/scim/v2` : b.url;
-        expectMetaComplete(res.body, 'User', base);
+      const bases = [b.url, b.url, `${b.url}/scim/v2`, b.url, b.url];
+      for (const [i, res] of responses.entries()) {
+        expectMetaComplete(res.body, 'User', bases[i]);
         expect(res.headers.etag).toBe(res.body.meta.version);
       }
       expect(created.headers.location).toBe(created.body.meta.location);
@@ -493,6 +524,14 @@ describe('SCIM errors and the resource contract', () => {
       expect((await b.get(`/Groups/${id}`).expect(200)).body.displayName).toBe('If-Match Group 2');
     });
 
+    it('when PATCH /Groups carries an If-Match that is not the current version, then 412 and nothing changes', async () => {
+      const created = await b.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: 'If-Match Patch Group' }).expect(201);
+      const id = created.body.id;
+      await b.put(`/Groups/${id}`, { schemas: [GROUP_SCHEMA], displayName: 'If-Match Patch Group 2' }).expect(200);
+      expectScimError(await b.patch(`/Groups/${id}`, patchBody({ op: 'replace', path: 'displayName', value: 'Lost' })).set('If-Match', created.headers.etag), 412);
+      expect((await b.get(`/Groups/${id}`).expect(200)).body.displayName).toBe('If-Match Patch Group 2');
+    });
+
     it('when PATCH /Users carries an If-Match that is not the current version, then 412 and nothing changes', async () => {
       const name = uniqueName('ifmatchpatch');
       const created = await b.post('/Users', userBody(name)).expect(201);
@@ -510,6 +549,32 @@ describe('SCIM errors and the resource contract', () => {
       expect(res.text ?? '').toBe('');
       const group = await b.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: 'INM Group' }).expect(201);
       expect((await b.get(`/Groups/${group.body.id}`).set('If-None-Match', group.headers.etag)).status).toBe(304);
+    });
+
+    it('when If-Match lists several ETags, one of them current (RFC 7232 §3.1), then the PUT succeeds', async () => {
+      const name = uniqueName('ifmatchlist');
+      const created = await b.post('/Users', userBody(name)).expect(201);
+      const res = await b.put(`/Users/${created.body.id}`, userBody(name, { title: 'Listed' })).set('If-Match', `W/"999999", ${created.headers.etag}`);
+      expect(res.status).toBe(200);
+      expect(res.body.title).toBe('Listed');
+    });
+
+    it('when If-Match lists several ETags, none of them current, then 412', async () => {
+      const name = uniqueName('ifmatchlistbad');
+      const created = await b.post('/Users', userBody(name)).expect(201);
+      expectScimError(await b.put(`/Users/${created.body.id}`, userBody(name, { title: 'No' })).set('If-Match', 'W/"999998", W/"999999"'), 412);
+    });
+
+    it('when If-Match is *, then the PUT succeeds', async () => {
+      const name = uniqueName('ifmatchstar');
+      const created = await b.post('/Users', userBody(name)).expect(201);
+      await b.put(`/Users/${created.body.id}`, userBody(name, { title: 'Star' })).set('If-Match', '*').expect(200);
+    });
+
+    it('when If-None-Match lists several ETags, one of them current, then GET gives 304', async () => {
+      const created = await b.post('/Users', userBody(uniqueName('inmlist'))).expect(201);
+      const res = await b.get(`/Users/${created.body.id}`).set('If-None-Match', `W/"999999", ${created.headers.etag}`);
+      expect(res.status).toBe(304);
     });
 
     it('when GET carries a stale ETag in If-None-Match, then 200 with the resource', async () => {
@@ -552,6 +617,25 @@ describe('SCIM errors and the resource contract', () => {
         expect(res.status).toBeLessThan(500);
         if (res.status >= 400) expectScimError(res, res.status);
       }
+    });
+
+    it.each([
+      ['title as an array nested 100,000 deep', 'POST', '/Users', (deep: string) => `{"userName":"deep.title@example.com","title":${deep}}`, '['],
+      ['active as an object nested 100,000 deep', 'POST', '/Users', (deep: string) => `{"userName":"deep.active@example.com","active":${deep}}`, '{"a":'],
+      ['emails[0].value nested 100,000 deep', 'POST', '/Users', (deep: string) => `{"userName":"deep.emails@example.com","emails":[{"value":${deep}}]}`, '['],
+      ['a group displayName nested 100,000 deep', 'POST', '/Groups', (deep: string) => `{"displayName":${deep}}`, '['],
+      ['a PATCH op nested 100,000 deep', 'PATCH', '/Users/{id}', (deep: string) => `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":${deep},"path":"title","value":"x"}]}`, '['],
+      ['a PATCH value nested 100,000 deep', 'PATCH', '/Users/{id}', (deep: string) => `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"title","value":${deep}}]}`, '['],
+      ['a group member value nested 100,000 deep', 'POST', '/Groups', (deep: string) => `{"displayName":"Deep members","members":[{"value":${deep}}]}`, '{"a":'],
+      ['a .search filter as an array nested 100,000 deep', 'POST', '/Users/.search', (deep: string) => `{"filter":${deep}}`, '['],
+    ])('when %s is sent, then 400 as a SCIM error (not 500)', async (_what, method, path, body, open) => {
+      const depth = 100_000;
+      const close = open === '[' ? ']' : '}';
+      const deep = open.repeat(depth) + (open === '[' ? '' : '1') + close.repeat(depth);
+      let target = path;
+      if (path.includes('{id}')) target = path.replace('{id}', (await b.post('/Users', userBody(uniqueName('deep'))).expect(201)).body.id);
+      const res = await raw(b.url, method, target, { 'Content-Type': 'application/scim+json' }, body(deep));
+      expectScimError(res, 400);
     });
 
     it('when a user schemas attribute is not a list, then 400 invalidSyntax', async () => {

@@ -77,7 +77,12 @@ function searchParams(body: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) {
     if (k === 'schemas') continue;
-    out[k] = Array.isArray(v) ? v.join(',') : typeof v === 'number' ? String(v) : v;
+    if (Array.isArray(v)) {
+      if (!v.every((x) => typeof x === 'string')) throw new ScimError(400, `.search: "${k}" takes a list of attribute names (strings).`, 'invalidValue');
+      out[k] = v.join(',');
+    } else {
+      out[k] = typeof v === 'number' ? String(v) : v;
+    }
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { FilterNode, parseFilter } from './filter';
 import { resolveFilter } from './query';
 import { Doc, isObject, memberIds, readAttribute } from './resource';
 import { AttributeDef, ResourceTypeDef, URN } from './schemas';
-import { indexText, toBoolean } from './values';
+import { indexText, preview, toBoolean } from './values';
 
 type Json = Record<string, unknown>;
 type OpName = 'add' | 'replace' | 'remove';
@@ -383,7 +383,7 @@ export function applyPatch(type: ResourceTypeDef, current: Doc, body: unknown, r
     const opText = field('op');
     const op = typeof opText === 'string' ? opText.toLowerCase() : '';
     if (op !== 'add' && op !== 'replace' && op !== 'remove') {
-      throw badRequest('invalidSyntax', `Operations[${i}].op is ${JSON.stringify(opText)}; it must be add, replace or remove.`);
+      throw badRequest('invalidSyntax', `Operations[${i}].op is ${preview(opText)}; it must be add, replace or remove.`);
     }
     const path = field('path');
     if (path !== undefined && path !== null && typeof path !== 'string') throw badRequest('invalidPath', `Operations[${i}].path must be a string.`);

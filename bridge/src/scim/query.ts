@@ -7,7 +7,7 @@ import type { ListQuery, SortablePath, StoreFilter } from '../directory';
 import { resolve, resolveAttribute, ResolvedPath, splitAttrPath } from './attributes';
 import { FilterNode, parseFilter } from './filter';
 import { AttributeDef, ResourceTypeDef, URN } from './schemas';
-import { toBoolean, toDateTime } from './values';
+import { preview, toBoolean, toDateTime } from './values';
 import { foldCase } from '../directory';
 
 export const MAX_PAGE_SIZE = 1000;
@@ -23,7 +23,7 @@ function filterValue(def: AttributeDef, op: string, value: unknown, shown: strin
   }
   if (def.type === 'complex') throw badRequest('invalidFilter', `${shown} is complex: compare one of its sub-attributes.`);
   if (typeof value !== 'string' && typeof value !== 'number') {
-    throw badRequest('invalidFilter', `${shown} takes a "quoted string" to compare with, not ${JSON.stringify(value)}.`);
+    throw badRequest('invalidFilter', `${shown} takes a "quoted string" to compare with, not ${preview(value)}.`);
   }
   if (def.type === 'dateTime') {
     const d = toDateTime(String(value));

@@ -2,7 +2,7 @@
  * The SCIM operations, independent of HTTP: each takes what the request said and returns a status and a
  * body. The HTTP layer only maps requests onto these.
  */
-import { notFound, preconditionFailed } from '../errors';
+import { notFound } from '../errors';
 import type { Directory, GroupRecord, UserRecord } from '../directory';
 import { applyPatch } from './patch';
 import { ALL, parseListParams, parseProjection, project, Projection, wants, ListParams, MAX_PAGE_SIZE } from './query';
@@ -21,12 +21,25 @@ export interface ReadParams {
   readonly excludedAttributes?: unknown;
 }
 
-/** What the client sent in If-Match / If-None-Match, as a version number; `*` and absence mean "any". */
-export function parseETag(header: string | undefined): number | undefined {
+/**
+ * The versions an If-Match / If-None-Match header names (RFC 7232: one ETag or a list); undefined for
+ * `*` or no header, which match any version.
+ */
+export function parseETags(header: string | undefined): number[] | undefined {
   if (header === undefined || header.trim() === '' || header.trim() === '*') return undefined;
-  const m = /^\s*(?:W\/)?"(\d{1,15})"\s*$/.exec(header);
-  if (!m) throw preconditionFailed(`If-Match must be an ETag this bridge gave out, like W/"3", not ${header.slice(0, 40)}.`);
-  return Number(m[1]);
+  const versions: number[] = [];
+  for (const tag of header.split(',')) {
+    const m = /^\s*(?:W\/)?"(\d{1,15})"\s*$/.exec(tag);
+    // A tag this bridge never gave out matches no version; it is not an error.
+    versions.push(m ? Number(m[1]) : -1);
+  }
+  return versions;
+}
+
+function notModified(ifNoneMatch: string | undefined, version: number): boolean {
+  if (ifNoneMatch === undefined) return false;
+  const versions = parseETags(ifNoneMatch);
+  return versions === undefined ? ifNoneMatch.trim() === '*' : versions.includes(version);
 }
 
 function projectionOf(kind: ResourceKind, params: ReadParams): Projection {
@@ -62,7 +75,7 @@ export class ScimService {
   async getUser(id: string, params: ReadParams, ifNoneMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
     const projection = projectionOf('User', params);
     const rec = (await this.directory.getUser(id)) ?? missing('User', id);
-    if (ifNoneMatch !== undefined && ifNoneMatch.replace(/^W\//, '') === `"${rec.version}"`) return { status: 304, etag: etag(rec.version) };
+    if (notModified(ifNoneMatch, rec.version)) return { status: 304, etag: etag(rec.version) };
     return this.userResponse(rec, 200, projection, baseUrl);
   }
 
@@ -75,7 +88,7 @@ export class ScimService {
   async replaceUser(id: string, body: unknown, params: ReadParams, ifMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
     const projection = projectionOf('User', params);
     const write = toUserWrite(readDocument(resourceTypes.User, body));
-    const rec = (await this.directory.updateUser(id, () => write, parseETag(ifMatch))) ?? missing('User', id);
+    const rec = (await this.directory.updateUser(id, () => write, parseETags(ifMatch))) ?? missing('User', id);
     return this.userResponse(rec, 200, projection, baseUrl);
   }
 
@@ -86,13 +99,13 @@ export class ScimService {
       (await this.directory.updateUser(
         id,
         (current) => toUserWrite(readDocument(type, applyPatch(type, current.doc, body, id).doc)),
-        parseETag(ifMatch),
+        parseETags(ifMatch),
       )) ?? missing('User', id);
     return this.userResponse(rec, 200, projection, baseUrl);
   }
 
   async deleteUser(id: string, ifMatch: string | undefined): Promise<ScimResponse> {
-    if (!(await this.directory.deleteUser(id, parseETag(ifMatch)))) missing('User', id);
+    if (!(await this.directory.deleteUser(id, parseETags(ifMatch)))) missing('User', id);
     return { status: 204 };
   }
 
@@ -112,7 +125,7 @@ export class ScimService {
   async getGroup(id: string, params: ReadParams, ifNoneMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
     const projection = projectionOf('Group', params);
     const rec = (await this.directory.getGroup(id, wants(projection, 'members'))) ?? missing('Group', id);
-    if (ifNoneMatch !== undefined && ifNoneMatch.replace(/^W\//, '') === `"${rec.version}"`) return { status: 304, etag: etag(rec.version) };
+    if (notModified(ifNoneMatch, rec.version)) return { status: 304, etag: etag(rec.version) };
     return this.groupResponse(rec, 200, projection, baseUrl);
   }
 
@@ -128,7 +141,7 @@ export class ScimService {
     const projection = projectionOf('Group', params);
     const { group, members } = toGroupWrite(readDocument(resourceTypes.Group, body));
     const rec =
-      (await this.directory.updateGroup(id, () => ({ group, members: members ? [{ op: 'replace', ids: members }] : [] }), parseETag(ifMatch))) ??
+      (await this.directory.updateGroup(id, () => ({ group, members: members ? [{ op: 'replace', ids: members }] : [] }), parseETags(ifMatch))) ??
       missing('Group', id);
     return this.groupAfterWrite(rec, params, projection, baseUrl, 200);
   }
@@ -147,7 +160,7 @@ export class ScimService {
           const outcome = applyPatch(type, current.doc, body, id);
           return { group: toGroupWrite(readDocument(type, outcome.doc)).group, members: outcome.members };
         },
-        parseETag(ifMatch),
+        parseETags(ifMatch),
       )) ?? missing('Group', id);
     if (projection === ALL) return { status: 204, etag: etag(rec.version) };
     return this.groupAfterWrite(rec, params, projection, baseUrl, 200);
@@ -160,7 +173,7 @@ export class ScimService {
   }
 
   async deleteGroup(id: string, ifMatch: string | undefined): Promise<ScimResponse> {
-    if (!(await this.directory.deleteGroup(id, parseETag(ifMatch)))) missing('Group', id);
+    if (!(await this.directory.deleteGroup(id, parseETags(ifMatch)))) missing('Group', id);
     return { status: 204 };
   }
 

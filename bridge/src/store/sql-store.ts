@@ -154,7 +154,7 @@ function valueRows(id: string, index: readonly IndexRow[]) {
 }
 
 function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
-  if (expected !== undefined && actual !== expected) {
+  if (expected !== undefined && !expected.includes(actual)) {
     throw preconditionFailed(`The ${kind} ${id} is at version W/"${actual}", not the one in If-Match; read it again and retry.`);
   }
 }

@@ -91,8 +91,8 @@ export type MemberChange =
   /** Remove the members this filter matches (paths "members.value", "members.type"). */
   | { readonly op: 'removeWhere'; readonly filter: StoreFilter };
 
-/** A precondition on the current version (If-Match); a mismatch is a 412. */
-export type ExpectedVersion = number | undefined;
+/** A precondition on the current version (If-Match lists one or more); none of them current is a 412. */
+export type ExpectedVersion = readonly number[] | undefined;
 
 export interface Store {
   /** Creates the schema or brings it up to date. Idempotent. */
