@@ -19,6 +19,7 @@ import {
   Page,
   SortablePath,
   Store,
+  StoreFilter,
   UserRecord,
   UserWrite,
 } from './types';
@@ -66,6 +67,8 @@ export interface SqlDialect {
    * fsync (SQLite has one writer; PostgreSQL groups commits itself).
    */
   readonly groupCommit: boolean;
+  /** Refreshes the planner's statistics, so that filters choose their index by what the data looks like. */
+  readonly optimize?: string;
 }
 
 interface WriteJob {
@@ -153,6 +156,20 @@ function valueRows(id: string, index: readonly IndexRow[]) {
   return rows;
 }
 
+/**
+ * A filter that asks for a range of meta.lastModified or meta.created ("what changed since …") is served
+ * in that order, so that one index answers both the range and the order: sorting by creation instead
+ * would tempt the planner to walk every row.
+ */
+function dateRangeOf(filter: StoreFilter | undefined): SortablePath | undefined {
+  if (!filter) return undefined;
+  if (filter.kind === 'and') return dateRangeOf(filter.left) ?? dateRangeOf(filter.right);
+  if (filter.kind === 'compare' && (filter.path === 'meta.lastModified' || filter.path === 'meta.created') && ['gt', 'ge', 'lt', 'le'].includes(filter.op)) {
+    return filter.path;
+  }
+  return undefined;
+}
+
 function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
   if (expected !== undefined && !expected.includes(actual)) {
     throw preconditionFailed(`The ${kind} ${id} is at version W/"${actual}", not the one in If-Match; read it again and retry.`);
@@ -178,7 +195,21 @@ export class SqlStore implements Store {
     }
   }
 
+  private maintenance?: NodeJS.Timeout;
+
+  /** Runs the dialect's statistics refresh now and then every `intervalMs`. */
+  async startMaintenance(intervalMs: number): Promise<void> {
+    await this.optimize();
+    this.maintenance = setInterval(() => void this.optimize().catch(() => undefined), intervalMs);
+    this.maintenance.unref();
+  }
+
+  async optimize(): Promise<void> {
+    if (this.dialect.optimize) await sql.raw(this.dialect.optimize).execute(this.db);
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.maintenance);
     await this.db.destroy();
     await this.onClose();
   }
@@ -269,19 +300,29 @@ export class SqlStore implements Store {
     return row ? toUser(row) : null;
   }
 
-  async listUsers(query: ListQuery): Promise<Page<UserRecord>> {
+  private userPage(query: ListQuery) {
     const where = query.filter ? compileFilter(query.filter, USER_TARGET) : sql<boolean>`1 = 1`;
     const base = this.db.selectFrom('users as u').where(where);
-    const items =
-      query.limit === 0
-        ? []
-        : await base
-            .selectAll('u')
-            .orderBy(query.sortBy ? `u.${SORT_COLUMNS[query.sortBy].users}` : 'u.seq', query.descending ? 'desc' : 'asc')
-            .orderBy('u.seq')
-            .limit(query.limit)
-            .offset(query.offset)
-            .execute();
+    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
+    const page = base
+      .selectAll('u')
+      .orderBy(sortBy ? `u.${SORT_COLUMNS[sortBy].users}` : 'u.seq', query.descending ? 'desc' : 'asc')
+      .orderBy('u.seq')
+      .limit(query.limit)
+      .offset(query.offset);
+    return { base, page };
+  }
+
+  /** The database's plan for a page of a list (EXPLAIN QUERY PLAN): how operators and tests see index use. */
+  async explain(kind: 'users' | 'groups', query: ListQuery): Promise<string[]> {
+    const compiled = (kind === 'users' ? this.userPage(query) : this.groupPage(query)).page.compile();
+    const result = await this.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` });
+    return result.rows.map((r) => r.detail);
+  }
+
+  async listUsers(query: ListQuery): Promise<Page<UserRecord>> {
+    const { base, page } = this.userPage(query);
+    const items = query.limit === 0 ? [] : await page.execute();
     const total =
       items.length > 0 && items.length < query.limit && query.offset === 0
         ? items.length
@@ -429,19 +470,22 @@ export class SqlStore implements Store {
     return toGroup(row, withMembers ? (await this.membersOf(this.db, [id])).get(id) : undefined);
   }
 
-  async listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>> {
+  private groupPage(query: ListQuery) {
     const where = query.filter ? compileFilter(query.filter, GROUP_TARGET) : sql<boolean>`1 = 1`;
     const base = this.db.selectFrom('groups as g').where(where);
-    const rows =
-      query.limit === 0
-        ? []
-        : await base
-            .selectAll('g')
-            .orderBy(query.sortBy ? `g.${SORT_COLUMNS[query.sortBy].groups}` : 'g.seq', query.descending ? 'desc' : 'asc')
-            .orderBy('g.seq')
-            .limit(query.limit)
-            .offset(query.offset)
-            .execute();
+    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
+    const page = base
+      .selectAll('g')
+      .orderBy(sortBy ? `g.${SORT_COLUMNS[sortBy].groups}` : 'g.seq', query.descending ? 'desc' : 'asc')
+      .orderBy('g.seq')
+      .limit(query.limit)
+      .offset(query.offset);
+    return { base, page };
+  }
+
+  async listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>> {
+    const { base, page } = this.groupPage(query);
+    const rows = query.limit === 0 ? [] : await page.execute();
     const total =
       rows.length > 0 && rows.length < query.limit && query.offset === 0
         ? rows.length

@@ -39,11 +39,16 @@ export function openSqlite(path: string): SqlStore {
   // 16 MiB of page cache keeps the indexes of 100,000 users hot within the 128 MB budget.
   db.pragma('cache_size = -16384');
   db.pragma('temp_store = MEMORY');
+  // Analyse tables that need it now (0x10002: also those never analysed), as SQLite advises at open.
+  db.pragma('analysis_limit = 1000');
+  db.pragma('optimize = 0x10002');
   const dialect = new SqliteDialect({ database: withStatementCache(db) });
   return new SqlStore(new Kysely({ dialect }), {
     name: 'sqlite',
     maxParameters: 30000,
     groupCommit: true,
+    // Cheap when nothing changed; with fresh statistics (STAT4) a selective range uses its index.
+    optimize: 'pragma optimize = 0x10002',
     isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
   });
 }

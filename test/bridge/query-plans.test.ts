@@ -1,0 +1,92 @@
+/**
+ * Filters become indexed SQL: for every selective filter an IdP sends, SQLite's own plan shows an index
+ * search, never a scan of all users. (A filter that matches most rows, such as `active eq true` or
+ * `not (…)`, is rightly a scan.)
+ */
+import { parseAndResolveFilter } from '../../bridge/src/scim/query';
+import { readDocument, toUserWrite, toGroupWrite } from '../../bridge/src/scim/resource';
+import { resourceTypes } from '../../bridge/src/scim/schemas';
+import { openSqlite } from '../../bridge/src/store/sqlite';
+import type { SqlStore } from '../../bridge/src/store/sql-store';
+
+const USERS = 3000;
+let store: SqlStore;
+let someUserId: string;
+let startedAt: string;
+
+beforeAll(async () => {
+  store = openSqlite(':memory:');
+  await store.migrate();
+  for (let i = 0; i < USERS; i++) {
+    const doc = readDocument(resourceTypes.User, {
+      userName: `user${i}@example.com`,
+      externalId: `ext-${i}`,
+      displayName: `User ${i}`,
+      name: { givenName: `Given${i}`, familyName: `Family${i % 50}` },
+      title: `title${i % 10}`,
+      emails: [
+        { value: `user${i}@example.com`, type: 'work', primary: true },
+        { value: `home${i}@example.net`, type: 'home' },
+      ],
+    });
+    const user = await store.createUser(toUserWrite(doc));
+    if (i === 7) someUserId = user.id;
+  }
+  for (let g = 0; g < 50; g++) {
+    const { group } = toGroupWrite(readDocument(resourceTypes.Group, { displayName: `Group ${g}` }));
+    await store.createGroup(group, g === 3 ? [someUserId] : []);
+  }
+  startedAt = new Date().toISOString();
+  await new Promise((resolve) => setTimeout(resolve, 5)); // the latecomer's timestamp is strictly later
+  await store.createUser(toUserWrite(readDocument(resourceTypes.User, { userName: 'latecomer@example.com' })));
+  await store.optimize();
+});
+afterAll(() => store.close());
+
+const userFilters = [
+  'userName eq "user42@example.com"',
+  'USERNAME Eq "User42@Example.com"',
+  'externalId eq "ext-42"',
+  'emails.value eq "home42@example.net"',
+  'emails[type eq "work" and value eq "user42@example.com"]',
+  'emails[type eq "work" and value co "user42@"]',
+  'name.givenName eq "Given42" or userName eq "user43@example.com"',
+  'displayName eq "User 42"',
+  'userName sw "user42"',
+  'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "user42@example.com"',
+  'id eq "00000000-0000-0000-0000-000000000000"',
+];
+
+describe('filters on users', () => {
+  it.each(userFilters)('when the filter is %s, then the plan searches an index and never scans all users', async (filter) => {
+    const plan = await store.explain('users', { filter: parseAndResolveFilter(resourceTypes.User, filter), offset: 0, limit: 100 });
+    expect(plan.join('\n')).toMatch(/SEARCH/);
+    expect(plan).not.toContainEqual(expect.stringMatching(/^SCAN u\b/));
+  });
+
+  it('when the filter asks for changes since a recent moment (incremental sync), then it searches the lastModified index', async () => {
+    const filter = parseAndResolveFilter(resourceTypes.User, `meta.lastModified gt "${startedAt}"`);
+    const plan = await store.explain('users', { filter, offset: 0, limit: 100 });
+    expect(plan.join('\n')).toMatch(/users_last_modified/);
+    const page = await store.listUsers({ filter, offset: 0, limit: 100 });
+    expect(page.items.map((u) => u.userName)).toEqual(['latecomer@example.com']);
+  });
+});
+
+describe('filters on groups', () => {
+  it.each(['displayName eq "group 3"', 'externalId eq "x"'])('when the filter is %s, then the plan searches an index', async (text) => {
+    const plan = await store.explain('groups', { filter: parseAndResolveFilter(resourceTypes.Group, text), offset: 0, limit: 100 });
+    expect(plan).not.toContainEqual(expect.stringMatching(/^SCAN g\b/));
+  });
+
+  it('when the filter is members eq "<user id>", then the membership rows are found through their member index', async () => {
+    const filter = parseAndResolveFilter(resourceTypes.Group, `members eq "${someUserId}"`);
+    const plan = await store.explain('groups', { filter, offset: 0, limit: 100 });
+    expect(plan.join('\n')).toMatch(/SEARCH m USING COVERING INDEX group_members_member \(member_id=\?\)/);
+  });
+
+  it('when groups are filtered by a member, then exactly the groups holding it are found', async () => {
+    const page = await store.listGroups({ filter: parseAndResolveFilter(resourceTypes.Group, `members eq "${someUserId}"`), offset: 0, limit: 10 }, false);
+    expect(page.items.map((g) => g.displayName)).toEqual(['Group 3']);
+  });
+});
