@@ -8,6 +8,13 @@ import http from 'node:http';
 import net from 'node:net';
 
 const running = new Set<ChildProcess>();
+/** Servers that ended without being asked to: the likely cause of whatever failed next. */
+const died: string[] = [];
+
+/** What ended unasked, with the end of its log; empty when every server is fine. */
+export function unexpectedExits(): string[] {
+  return [...died];
+}
 
 function killAll(): void {
   for (const child of running) {
@@ -91,6 +98,7 @@ export interface ChildServerOptions {
 
 export class ChildServer {
   private exitNote: string | undefined;
+  private stopping = false;
   private readonly exited: Promise<void>;
 
   private constructor(
@@ -103,6 +111,7 @@ export class ChildServer {
       child.once('exit', (code, signal) => {
         this.exitNote = signal ? `killed by ${signal}` : `exited with code ${code}`;
         running.delete(child);
+        if (!this.stopping) died.push(`${this.name} (pid ${child.pid}) ${this.exitNote}.\n${this.logTail()}`);
         resolve();
       });
     });
@@ -157,15 +166,42 @@ export class ChildServer {
   }
 
   kill(): void {
+    this.stopping = true;
     if (!this.exitNote) this.child.kill('SIGKILL');
   }
 
   /** TERM (the bridge closes its store and, under --cpu-prof, writes its profile), KILL after `graceS`. */
   async stop(graceS = 15): Promise<void> {
     if (this.exitNote) return;
+    this.stopping = true;
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.kill(), graceS * 1000);
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+const CLK_TCK = 100; // Linux's USER_HZ on every architecture node runs on
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After "pid (comm) ": state is field 3 of stat(5), utime 14 and stime 15.
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** CPU seconds the whole machine has spent busy (not idle, not waiting for I/O), over all cores. */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+}
+
+/** CPU seconds of this process and of its children that have ended (wrk runs), from /proc/self/stat. */
+export function selfAndEndedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime 14, stime 15, cutime 16, cstime 17 in stat(5)'s numbering.
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
 }
