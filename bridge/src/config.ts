@@ -3,7 +3,6 @@
  * A bad value stops the start with one line naming the variable and what it expects.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 
 export interface BridgeConfig {
   readonly port: number;
@@ -25,49 +24,57 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-const variables = {
-  SCIM_BRIDGE_PORT: z
-    .string()
-    .regex(/^\d{1,5}$/, 'expected a port number from 0 to 65535')
-    .transform(Number)
-    .refine((n) => n <= 65535, 'expected a port number from 0 to 65535')
-    .default(8080),
-  SCIM_BRIDGE_HOST: z
-    .string()
-    .regex(/^[A-Za-z0-9.:[\]-]+$/, 'expected an address to listen on, such as 127.0.0.1 or 0.0.0.0')
-    .default('127.0.0.1'),
-  SCIM_BRIDGE_DATABASE_URL: z
-    .string()
-    .refine((v) => /^sqlite:.+/.test(v) || /^postgres(ql)?:\/\/.+/.test(v), 'expected sqlite:<path> or postgres://user:password@host/database')
-    .default('sqlite:./data/scim-bridge.db'),
-  SCIM_BRIDGE_TOKEN_SHA256: z
-    .string()
-    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''))
-    .refine((list) => list.length > 0 && list.every((h) => /^[0-9a-f]{64}$/.test(h)), 'expected hex SHA-256 hashes (64 hex digits each), comma-separated')
-    .optional(),
-  SCIM_BRIDGE_TOKEN: z.string().min(16, 'expected a token of at least 16 characters').optional(),
-  SCIM_BRIDGE_TRUST_PROXY: z
-    .enum(['true', 'false', '1', '0', ''], { message: 'expected true or false' })
-    .transform((v) => v === 'true' || v === '1')
-    .default(false),
+type Parse<T> = (raw: string) => T;
+
+/** Each variable: how to read it, or throw the one-line explanation of what it expects. */
+function read<T>(env: NodeJS.ProcessEnv, name: string, parse: Parse<T>, fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  return parse(raw);
+}
+
+function expect(name: string, ok: boolean, what: string): void {
+  if (!ok) throw new ConfigError(name, what);
+}
+
+const port: Parse<number> = (raw) => {
+  const n = Number(raw);
+  expect('SCIM_BRIDGE_PORT', /^\d{1,5}$/.test(raw) && n <= 65535, 'expected a port number from 0 to 65535');
+  return n;
+};
+const host: Parse<string> = (raw) => {
+  expect('SCIM_BRIDGE_HOST', /^[A-Za-z0-9.:[\]-]+$/.test(raw), 'expected an address to listen on, such as 127.0.0.1 or 0.0.0.0');
+  return raw;
+};
+const databaseUrl: Parse<string> = (raw) => {
+  expect('SCIM_BRIDGE_DATABASE_URL', /^sqlite:.+/.test(raw) || /^postgres(ql)?:\/\/.+/.test(raw), 'expected sqlite:<path> or postgres://user:password@host/database');
+  return raw;
+};
+const tokenHashes: Parse<string[]> = (raw) => {
+  const list = raw.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
+  expect('SCIM_BRIDGE_TOKEN_SHA256', list.length > 0 && list.every((h) => /^[0-9a-f]{64}$/.test(h)), 'expected hex SHA-256 hashes (64 hex digits each), comma-separated');
+  return list;
+};
+const clearToken: Parse<string> = (raw) => {
+  expect('SCIM_BRIDGE_TOKEN', raw.length >= 16, 'expected a token of at least 16 characters');
+  return raw;
+};
+const flag = (name: string): Parse<boolean> => (raw) => {
+  const v = raw.trim().toLowerCase();
+  expect(name, ['true', 'false', '1', '0'].includes(v), 'expected true or false');
+  return v === 'true' || v === '1';
 };
 
 /** Parses the environment; throws ConfigError naming the first bad variable. Secrets never appear in the message. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
-  const values: Record<string, unknown> = {};
-  for (const [name, schema] of Object.entries(variables)) {
-    const raw = env[name];
-    const result = (schema as z.ZodType).safeParse(raw === '' && name !== 'SCIM_BRIDGE_TRUST_PROXY' ? undefined : raw);
-    if (!result.success) throw new ConfigError(name, result.error.issues[0]?.message ?? 'invalid value');
-    values[name] = result.data;
-  }
-  const hashes = [...((values.SCIM_BRIDGE_TOKEN_SHA256 as string[] | undefined) ?? [])];
-  if (values.SCIM_BRIDGE_TOKEN !== undefined) hashes.push(sha256Hex(values.SCIM_BRIDGE_TOKEN as string));
+  const hashes = read(env, 'SCIM_BRIDGE_TOKEN_SHA256', tokenHashes, []);
+  const token = read<string | undefined>(env, 'SCIM_BRIDGE_TOKEN', clearToken, undefined);
+  if (token !== undefined) hashes.push(sha256Hex(token));
   return {
-    port: values.SCIM_BRIDGE_PORT as number,
-    host: values.SCIM_BRIDGE_HOST as string,
-    databaseUrl: values.SCIM_BRIDGE_DATABASE_URL as string,
+    port: read(env, 'SCIM_BRIDGE_PORT', port, 8080),
+    host: read(env, 'SCIM_BRIDGE_HOST', host, '127.0.0.1'),
+    databaseUrl: read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db'),
     tokenHashes: [...new Set(hashes)],
-    trustProxy: values.SCIM_BRIDGE_TRUST_PROXY as boolean,
+    trustProxy: read(env, 'SCIM_BRIDGE_TRUST_PROXY', flag('SCIM_BRIDGE_TRUST_PROXY'), false),
   };
 }
