@@ -67,7 +67,8 @@ const CFG = {
   syncClients: 4,
   profile: process.env.BENCH_PROFILE === '1',
   keep: process.env.BENCH_KEEP === '1',
-  bridgeNodeOptions: (process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean),
+  // The flags `npm start` runs the bridge with (package.json), unless overridden.
+  bridgeNodeOptions: (process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '--max-semi-space-size=2').split(/\s+/).filter(Boolean),
 };
 
 const TARGETS = { getShare: 0.5, postsPerS: 1000, patchRatio: 2, rssMB: 128, syncS: 10 };

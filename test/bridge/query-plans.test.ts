@@ -90,3 +90,13 @@ describe('filters on groups', () => {
     expect(page.items.map((g) => g.displayName)).toEqual(['Group 3']);
   });
 });
+
+describe('ids', () => {
+  it('when ids are made, then they are UUIDs (version 7) that sort by creation time', () => {
+    const { timeOrderedId } = jest.requireActual('../../bridge/src/store/sql-store') as typeof import('../../bridge/src/store/sql-store');
+    const ids = [0, 1, 2, 1000, 10_000_000].map((offset) => timeOrderedId(1_790_000_000_000 + offset));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(Array.from({ length: 1000 }, () => timeOrderedId(1_790_000_000_000))).size).toBe(1000);
+  });
+});

@@ -56,13 +56,14 @@ export class ScimService {
 
   // ---- users ----
 
-  private async renderUsers(records: UserRecord[], projection: Projection, baseUrl: string) {
-    const groups = wants(projection, 'groups') ? await this.directory.groupsOf(records.map((r) => r.id)) : undefined;
+  /** `fresh`: the users were just created, so they belong to no group yet. */
+  private async renderUsers(records: UserRecord[], projection: Projection, baseUrl: string, fresh = false) {
+    const groups = !wants(projection, 'groups') ? undefined : fresh ? new Map() : await this.directory.groupsOf(records.map((r) => r.id));
     return records.map((r) => project(renderUser(r, groups ? groups.get(r.id) ?? [] : undefined, baseUrl), projection));
   }
 
   private async userResponse(rec: UserRecord, status: number, projection: Projection, baseUrl: string): Promise<ScimResponse> {
-    const [body] = await this.renderUsers([rec], projection, baseUrl);
+    const [body] = await this.renderUsers([rec], projection, baseUrl, status === 201);
     return { status, body, etag: etag(rec.version), location: status === 201 ? (body.meta as { location: string }).location : undefined };
   }
 

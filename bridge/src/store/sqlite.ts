@@ -39,6 +39,8 @@ export function openSqlite(path: string): SqlStore {
   // 16 MiB of page cache keeps the indexes of 100,000 users hot within the 128 MB budget.
   db.pragma('cache_size = -16384');
   db.pragma('temp_store = MEMORY');
+  // A longer WAL between checkpoints: an index page changed by many commits is copied back once.
+  db.pragma('wal_autocheckpoint = 10000');
   // Analyse tables that need it now (0x10002: also those never analysed), as SQLite advises at open.
   db.pragma('analysis_limit = 1000');
   db.pragma('optimize = 0x10002');
