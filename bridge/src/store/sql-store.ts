@@ -205,6 +205,11 @@ function dateRangeOf(filter: StoreFilter | undefined): SortablePath | undefined 
   return undefined;
 }
 
+/** The total is known without counting when the page came back short (and not past the end). */
+function pageTotal(query: ListQuery, got: number): number | undefined {
+  return query.limit > 0 && got < query.limit && (got > 0 || query.offset === 0) ? query.offset + got : undefined;
+}
+
 function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
   if (expected !== undefined && !expected.includes(actual)) {
     throw preconditionFailed(`The ${kind} ${id} is at version W/"${actual}", not the one in If-Match; read it again and retry.`);
@@ -389,9 +394,7 @@ export class SqlStore implements Store {
     const { base, page } = this.userPage(query);
     const items = query.limit === 0 ? [] : await page.execute();
     const total =
-      items.length > 0 && items.length < query.limit && query.offset === 0
-        ? items.length
-        : Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      pageTotal(query, items.length) ?? Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
     return { total, items: items.map((r) => toUser(r)) };
   }
 
@@ -556,9 +559,7 @@ export class SqlStore implements Store {
     const { base, page } = this.groupPage(query);
     const rows = query.limit === 0 ? [] : await page.execute();
     const total =
-      rows.length > 0 && rows.length < query.limit && query.offset === 0
-        ? rows.length
-        : Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+      pageTotal(query, rows.length) ?? Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
     const members = withMembers ? await this.membersOf(this.db, rows.map((r) => r.id)) : undefined;
     return { total, items: rows.map((r) => toGroup(r, members?.get(r.id))) };
   }
