@@ -173,13 +173,18 @@ function makeWorkDir(): { dir: string; fs: string } {
   return { dir: mkdtempSync(join(base, 'scim-bench-')), fs };
 }
 
-/** The bare server, compiled from bench/baseline-server.ts to plain JS so it runs without ts-node. */
-function compileBaseline(dir: string): string {
-  const source = readFileSync(join(__dirname, 'baseline-server.ts'), 'utf8');
+/** A bench server (bench/<name>.ts) compiled to plain JS so it runs without ts-node. */
+function compileServer(dir: string, name: string): string {
+  const source = readFileSync(join(__dirname, `${name}.ts`), 'utf8');
   const out = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
-  const file = join(dir, 'baseline-server.js');
-  writeFileSync(file, out.outputText);
+  const file = join(dir, `${name}.js`);
+  writeFileSync(file, out.outputText.replace("require(\"express\")", `require(${JSON.stringify(require.resolve('express'))})`));
   return file;
+}
+
+/** The bare server, compiled from bench/baseline-server.ts. */
+function compileBaseline(dir: string): string {
+  return compileServer(dir, 'baseline-server');
 }
 
 class Bridge {
@@ -491,6 +496,19 @@ async function main(): Promise<void> {
       baseline: int(s.result.rps),
       target: `${pct(b.result.rps / s.result.rps)} (ceiling)`,
       verdict: b.result.bad || s.result.bad ? 'ERR' : 'info',
+    });
+    // The framework alone: Express with one route and nothing else, measured the same way.
+    const helloPort = await freePort();
+    const hello = await ChildServer.start({ name: 'express hello', args: [compileServer(work, 'express-hello'), String(helloPort)], port: helloPort, logPath: join(work, 'express-hello.log') });
+    const e = await measureOn(load, hello, { ...spec, port: helloPort, token }, 1);
+    await hello.stop();
+    log(`  ${loadNote('GET /healthz, Express 5 with one route and nothing else', e.result)} (${cpuNote(e)})`);
+    rows.push({
+      metric: `GET on Express 5 with one empty route (req/s)`,
+      bridge: int(e.result.rps),
+      baseline: int(s.result.rps),
+      target: `${pct(e.result.rps / s.result.rps)} (framework ceiling)`,
+      verdict: e.result.bad ? 'ERR' : 'info',
     });
   }
   results.gets = gets;
