@@ -67,6 +67,12 @@ export interface SqlDialect {
    * fsync (SQLite has one writer; PostgreSQL groups commits itself).
    */
   readonly groupCommit: boolean;
+  /**
+   * Makes what the last commit wrote durable, without blocking the event loop (SQLite: an fdatasync of
+   * the WAL on libuv's thread pool). A write is acknowledged only after this resolves. Absent when the
+   * commit itself is durable.
+   */
+  readonly makeDurable?: () => Promise<void>;
   /** Refreshes the planner's statistics, so that filters choose their index by what the data looks like. */
   readonly optimize?: string;
 }
@@ -304,8 +310,8 @@ export class SqlStore implements Store {
     this.flushing = true;
     try {
       for (;;) {
-        // One turn of the event loop first: requests that arrived during the last commit (the fsync blocks
-        // the loop) get read and queue their writes, so they share this commit.
+        // One turn of the event loop first: requests that arrived meanwhile get read and queue their
+        // writes, so they share this commit.
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.pending.length === 0) break;
         const batch = this.pending.splice(0, MAX_BATCH);
@@ -333,7 +339,16 @@ export class SqlStore implements Store {
           for (const job of batch) job.reject(error);
           continue;
         }
-        batch.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
+        const settle = () => batch.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
+        if (!this.dialect.makeDurable) {
+          settle();
+          continue;
+        }
+        // The next batch may commit while this one's sync runs; each batch is answered once its own sync,
+        // which covers everything committed before it, has finished.
+        this.dialect.makeDurable().then(settle, (error: unknown) => {
+          for (const job of batch) job.reject(error);
+        });
       }
     } finally {
       this.flushing = false;

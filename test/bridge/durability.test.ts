@@ -1,0 +1,124 @@
+/**
+ * A 2xx means the change is on disk. Writes are committed in groups and made durable by an fdatasync of
+ * SQLite's WAL off the event loop; no write is answered before that sync has finished, and a process
+ * killed right after an answer keeps what it answered.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { readDocument, toUserWrite } from '../../bridge/src/scim/resource';
+import { resourceTypes } from '../../bridge/src/scim/schemas';
+import { SqlStore } from '../../bridge/src/store/sql-store';
+
+const user = (name: string) => toUserWrite(readDocument(resourceTypes.User, { userName: name }));
+
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+describe('writes are acknowledged only once durable', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'scim-bridge-durable-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  function storeWithSync(makeDurable: () => Promise<void>) {
+    const db = new BetterSqlite3(join(dir, 'x.db'));
+    db.pragma('journal_mode = WAL');
+    return new SqlStore(new Kysely({ dialect: new SqliteDialect({ database: db }) }), {
+      name: 'sqlite',
+      maxParameters: 1000,
+      groupCommit: true,
+      makeDurable,
+      isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
+    });
+  }
+
+  it('when the sync has not finished, then the create has not resolved; when it finishes, then it does', async () => {
+    const gate = deferred();
+    let syncs = 0;
+    const store = storeWithSync(async () => {
+      syncs++;
+      await gate.promise;
+    });
+    await store.migrate();
+    let settled = false;
+    const created = store.createUser(user('slow@example.com')).then((u) => ((settled = true), u));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(syncs).toBe(1);
+    expect(settled).toBe(false);
+    gate.resolve();
+    expect((await created).userName).toBe('slow@example.com');
+    await store.close();
+  });
+
+  it('when writes arrive together, then they share one commit and one sync', async () => {
+    let syncs = 0;
+    const store = storeWithSync(async () => {
+      syncs++;
+    });
+    await store.migrate();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.createUser(user(`u${i}@example.com`))));
+    expect(results).toHaveLength(20);
+    expect(syncs).toBeLessThan(20);
+    await store.close();
+  });
+
+  it('when the sync fails, then the write is not acknowledged', async () => {
+    const store = storeWithSync(async () => {
+      throw new Error('EIO: disk gone');
+    });
+    await store.migrate();
+    await expect(store.createUser(user('lost@example.com'))).rejects.toThrow('EIO');
+    await store.close();
+  });
+
+  it('when one write of a group fails, then the others still commit', async () => {
+    const store = storeWithSync(async () => undefined);
+    await store.migrate();
+    const outcomes = await Promise.allSettled([
+      store.createUser(user('same@example.com')),
+      store.createUser(user('SAME@example.com')),
+      store.createUser(user('other@example.com')),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((await store.listUsers({ offset: 0, limit: 10 })).total).toBe(2);
+    await store.close();
+  });
+});
+
+describe('a crash right after an answer', () => {
+  it('when the bridge is killed just after a 201, then the user is there when it starts again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-crash-'));
+    const env = { ...process.env, SCIM_BRIDGE_PORT: '0', SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'x.db')}`, SCIM_BRIDGE_TOKEN: 'crash-test-token-0123456789', LOG_LEVEL: 'silent' };
+    const startBridge = () =>
+      new Promise<{ url: string; kill: () => void }>((resolve, reject) => {
+        const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (chunk) => {
+          out += chunk;
+          const m = /listening: (http:\/\/\S+)/.exec(out);
+          if (m) resolve({ url: m[1], kill: () => child.kill('SIGKILL') });
+        });
+        child.on('exit', (code) => reject(new Error(`bridge exited (${code})`)));
+      });
+    const headers = { Authorization: `Bearer ${env.SCIM_BRIDGE_TOKEN}`, 'Content-Type': 'application/scim+json' };
+    try {
+      const first = await startBridge();
+      const created = await fetch(`${first.url}/Users`, { method: 'POST', headers, body: JSON.stringify({ userName: 'survivor@example.com' }) });
+      expect(created.status).toBe(201);
+      first.kill();
+      const second = await startBridge();
+      const found = await fetch(`${second.url}/Users?filter=${encodeURIComponent('userName eq "survivor@example.com"')}`, { headers });
+      expect((await found.json()).totalResults).toBe(1);
+      second.kill();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30000);
+});
