@@ -143,8 +143,10 @@ function durability(): string {
   const file = join(ROOT, 'bridge', 'dist', 'store', 'sqlite.js');
   if (!existsSync(file)) return 'unknown (bridge/dist/store/sqlite.js not found)';
   const text = readFileSync(file, 'utf8');
-  const sync = /synchronous\s*=\s*(\w+)/i.exec(text)?.[1] ?? 'not set (SQLite default FULL, or NORMAL under WAL)';
   const journal = /journal_mode\s*=\s*(\w+)/i.exec(text)?.[1] ?? 'default';
+  // The bridge makes each commit group durable itself (an fdatasync of the WAL) before it answers.
+  if (/datasync\(\)/.test(text)) return `journal_mode=${journal}, synchronous=NORMAL + fdatasync of the WAL before each acknowledgement`;
+  const sync = /synchronous\s*=\s*(\w+)/i.exec(text)?.[1] ?? 'not set (SQLite default FULL, or NORMAL under WAL)';
   return `journal_mode=${journal}, synchronous=${sync}`;
 }
 

@@ -115,7 +115,7 @@ describe('a crash right after an answer', () => {
       first.kill();
       const second = await startBridge();
       const found = await fetch(`${second.url}/Users?filter=${encodeURIComponent('userName eq "survivor@example.com"')}`, { headers });
-      expect((await found.json()).totalResults).toBe(1);
+      expect(((await found.json()) as { totalResults: number }).totalResults).toBe(1);
       second.kill();
     } finally {
       rmSync(dir, { recursive: true, force: true });
