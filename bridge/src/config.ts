@@ -10,6 +10,8 @@ export interface BridgeConfig {
   readonly databaseUrl: string;
   /** Hex SHA-256 hashes of the accepted IdP bearer tokens (two during a rotation). */
   readonly tokenHashes: readonly string[];
+  /** Hashes of the application API's tokens; empty: the API is off. Never one of the IdP's. */
+  readonly appTokenHashes: readonly string[];
   readonly trustProxy: boolean;
 }
 
@@ -50,13 +52,13 @@ const databaseUrl: Parse<string> = (raw) => {
   expect('SCIM_BRIDGE_DATABASE_URL', /^sqlite:.+/.test(raw) || /^postgres(ql)?:\/\/.+/.test(raw), 'expected sqlite:<path> or postgres://user:password@host/database');
   return raw;
 };
-const tokenHashes: Parse<string[]> = (raw) => {
+const tokenHashes = (name: string): Parse<string[]> => (raw) => {
   const list = raw.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
-  expect('SCIM_BRIDGE_TOKEN_SHA256', list.length > 0 && list.every((h) => /^[0-9a-f]{64}$/.test(h)), 'expected hex SHA-256 hashes (64 hex digits each), comma-separated');
+  expect(name, list.length > 0 && list.every((h) => /^[0-9a-f]{64}$/.test(h)), 'expected hex SHA-256 hashes (64 hex digits each), comma-separated');
   return list;
 };
-const clearToken: Parse<string> = (raw) => {
-  expect('SCIM_BRIDGE_TOKEN', raw.length >= 16, 'expected a token of at least 16 characters');
+const clearToken = (name: string): Parse<string> => (raw) => {
+  expect(name, raw.length >= 16, 'expected a token of at least 16 characters');
   return raw;
 };
 const flag = (name: string): Parse<boolean> => (raw) => {
@@ -67,10 +69,16 @@ const flag = (name: string): Parse<boolean> => (raw) => {
 
 /** Parses the environment; throws ConfigError naming the first bad variable. Secrets never appear in the message. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
-  const hashes = read(env, 'SCIM_BRIDGE_TOKEN_SHA256', tokenHashes, []);
-  const token = read<string | undefined>(env, 'SCIM_BRIDGE_TOKEN', clearToken, undefined);
+  const hashes = read(env, 'SCIM_BRIDGE_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_TOKEN_SHA256'), []);
+  const token = read<string | undefined>(env, 'SCIM_BRIDGE_TOKEN', clearToken('SCIM_BRIDGE_TOKEN'), undefined);
   if (token !== undefined) hashes.push(sha256Hex(token));
+  const appHashes = read(env, 'SCIM_BRIDGE_APP_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_APP_TOKEN_SHA256'), []);
+  const appToken = read<string | undefined>(env, 'SCIM_BRIDGE_APP_TOKEN', clearToken('SCIM_BRIDGE_APP_TOKEN'), undefined);
+  if (appToken !== undefined) appHashes.push(sha256Hex(appToken));
+  const shared = appHashes.some((h) => hashes.includes(h));
+  expect(appToken !== undefined ? 'SCIM_BRIDGE_APP_TOKEN' : 'SCIM_BRIDGE_APP_TOKEN_SHA256', !shared, "expected the application's own token, never the identity provider's");
   return {
+    appTokenHashes: [...new Set(appHashes)],
     port: read(env, 'SCIM_BRIDGE_PORT', port, 8080),
     host: read(env, 'SCIM_BRIDGE_HOST', host, '127.0.0.1'),
     databaseUrl: read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db'),

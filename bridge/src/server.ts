@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'node:http';
+import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
 import { Directory } from './directory';
 import { createApp } from './http';
 import { createLogger, Logger } from './log';
-import { ScimService } from './scim';
+import { eventPresenter, ScimService } from './scim';
 import { openStore, Store } from './store';
 
 export const VERSION: string = (() => {
@@ -50,8 +51,11 @@ export async function start(config: BridgeConfig, options: { logger?: Logger } =
   const logger = options.logger ?? createLogger();
   const store = await openStore(config.databaseUrl);
   const { hashes, generated } = await tokenHashes(config, store);
+  const directory = new Directory(store, eventPresenter);
   const app = createApp({
-    service: new ScimService(new Directory(store)),
+    service: new ScimService(directory),
+    api: new ApplicationApi(directory),
+    appTokenHashes: config.appTokenHashes,
     logger,
     tokenHashes: hashes,
     trustProxy: config.trustProxy,

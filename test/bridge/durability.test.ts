@@ -13,7 +13,7 @@ import { readDocument, toUserWrite } from '../../bridge/src/scim/resource';
 import { resourceTypes } from '../../bridge/src/scim/schemas';
 import { SqlStore } from '../../bridge/src/store/sql-store';
 
-const user = (name: string) => toUserWrite(readDocument(resourceTypes.User, { userName: name }));
+const user = (name: string) => ({ ...toUserWrite(readDocument(resourceTypes.User, { userName: name })), status: 'invited' as const });
 
 function deferred() {
   let resolve!: () => void;

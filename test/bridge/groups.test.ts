@@ -103,7 +103,8 @@ describe('/Groups', () => {
       });
       const expected = [
         { value: ada.id, display: 'Ada Display', $ref: `${b.url}/Users/${ada.id}`, type: 'User' },
-        { value: bob.id, display: bob.userName, $ref: `${b.url}/Users/${bob.id}`, type: 'User' },
+        // Bob sent no displayName: his is composed from his name, and that is what a member shows.
+        { value: bob.id, display: `${bob.name.givenName} ${bob.name.familyName}`, $ref: `${b.url}/Users/${bob.id}`, type: 'User' },
       ].sort((x, y) => x.value.localeCompare(y.value));
       const byValue = (list: Json[]) => [...list].sort((x, y) => x.value.localeCompare(y.value));
       expect(byValue(g.members)).toEqual(expected);
@@ -442,7 +443,7 @@ describe('/Groups', () => {
       expect(res.status).toBe(200);
       expect(res.headers.etag).toBe(`W/"${versionOf(g.meta.version) + 1}"`);
       expect(res.body.id).toBe(g.id);
-      expect(res.body.members).toEqual([{ value: a.id, display: a.userName, $ref: `${b.url}/Users/${a.id}`, type: 'User' }]);
+      expect(res.body.members).toEqual([{ value: a.id, display: a.displayName, $ref: `${b.url}/Users/${a.id}`, type: 'User' }]);
       expect(res.body).not.toHaveProperty('displayName');
     });
 

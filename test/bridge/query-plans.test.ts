@@ -29,16 +29,16 @@ beforeAll(async () => {
         { value: `home${i}@example.net`, type: 'home' },
       ],
     });
-    const user = await store.createUser(toUserWrite(doc));
+    const user = await store.createUser({ ...toUserWrite(doc), status: 'active' });
     if (i === 7) someUserId = user.id;
   }
   for (let g = 0; g < 50; g++) {
     const { group } = toGroupWrite(readDocument(resourceTypes.Group, { displayName: `Group ${g}` }));
-    await store.createGroup(group, g === 3 ? [someUserId] : []);
+    await store.createGroup({ ...group, managed: true }, g === 3 ? [someUserId] : []);
   }
   startedAt = new Date().toISOString();
   await new Promise((resolve) => setTimeout(resolve, 5)); // the latecomer's timestamp is strictly later
-  await store.createUser(toUserWrite(readDocument(resourceTypes.User, { userName: 'latecomer@example.com' })));
+  await store.createUser({ ...toUserWrite(readDocument(resourceTypes.User, { userName: 'latecomer@example.com' })), status: 'active' });
   await store.optimize();
 });
 afterAll(() => store.close());

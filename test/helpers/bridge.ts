@@ -11,6 +11,8 @@ import { createLogger } from '../../bridge/src/log';
 import { RunningBridge, start } from '../../bridge/src/server';
 
 export const TOKEN = 'test-token-0123456789abcdef';
+/** The application API's token: never the IdP's. */
+export const APP_TOKEN = 'app-token-0123456789abcdef';
 
 export interface TestBridge {
   readonly url: string;
@@ -24,6 +26,14 @@ export interface TestBridge {
   delete(path: string): request.Test;
   /** Requests without credentials. */
   anonymous(): ReturnType<typeof request>;
+  /** Application API requests (`/api/v1…`) with the application token. */
+  app: {
+    get(path: string): request.Test;
+    post(path: string, body?: unknown): request.Test;
+    put(path: string, body?: unknown): request.Test;
+  };
+  /** The application says the person joined: invited -> active. */
+  join(userId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,6 +43,7 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Tes
     SCIM_BRIDGE_PORT: '0',
     SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}`,
     SCIM_BRIDGE_TOKEN: TOKEN,
+    SCIM_BRIDGE_APP_TOKEN: APP_TOKEN,
     ...env,
   });
   const bridge = await start(config, { logger: createLogger({ level: 'silent', pretty: false }) });
@@ -50,6 +61,15 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Tes
     patch: (path, body) => withBody(http.patch(path), body),
     delete: (path) => auth(http.delete(path)),
     anonymous: () => http,
+    app: {
+      get: (path) => http.get(path).set('Authorization', `Bearer ${APP_TOKEN}`),
+      post: (path, body) => http.post(path).set('Authorization', `Bearer ${APP_TOKEN}`).set('Content-Type', 'application/json').send(JSON.stringify(body ?? {})),
+      put: (path, body) => http.put(path).set('Authorization', `Bearer ${APP_TOKEN}`).set('Content-Type', 'application/json').send(JSON.stringify(body ?? {})),
+    },
+    async join(userId) {
+      const res = await http.post(`/api/v1/users/${userId}/join`).set('Authorization', `Bearer ${APP_TOKEN}`);
+      if (res.status !== 200) throw new Error(`join ${userId}: ${res.status} ${res.text}`);
+    },
     async stop() {
       await bridge.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -1,22 +1,34 @@
 /**
- * The directory: the rules of what may change and how. For now it passes SCIM's reads and writes to
- * the store; lifecycle (invited/active/suspended), managed groups and the outbox of events live here.
+ * The directory: the reference product's rules of what may change and how, and the events that describe
+ * each change, written to the outbox in the change's own transaction.
+ *
+ * - A user provisioned by the IdP is *invited* until the application says the person joined (*active*).
+ * - Deprovisioning (active: false) removes an invited user and suspends an active one; active: true on a
+ *   suspended user reactivates it; DELETE removes.
+ * - A group pushed by the IdP is *managed*; pushing a group named like an application group that is not
+ *   managed takes that group over; a managed one of that name is a conflict.
  */
+import { conflict, notFound, ScimError } from '../errors';
 import type {
+  EventRecord,
   ExpectedVersion,
   GroupRecord,
   GroupWrite,
   ListQuery,
   MemberChange,
+  MembershipDelta,
+  NewEvent,
   Page,
   Store,
   UserRecord,
   UserWrite,
 } from '../store';
+import { foldCase } from '../store';
 
 export { foldCase } from '../store';
 export type {
   CompareOp,
+  EventRecord,
   ExpectedVersion,
   GroupRecord,
   GroupWrite,
@@ -28,15 +40,44 @@ export type {
   SortablePath,
   StoreFilter,
   UserRecord,
+  UserStatus,
   UserWrite,
 } from '../store';
 
+export type UserContent = Omit<UserWrite, 'status'>;
+export type GroupContent = Omit<GroupWrite, 'managed'>;
+
+/** How a resource looks in an event's `data`: as SCIM returns it (the protocol layer provides this). */
+export interface Presenter {
+  user(rec: UserRecord): Record<string, unknown>;
+  group(rec: GroupRecord): Record<string, unknown>;
+}
+
+function primaryEmail(rec: UserRecord): string | undefined {
+  const emails = rec.doc.emails as { value?: string; primary?: boolean }[] | undefined;
+  return (emails?.find((e) => e.primary === true) ?? emails?.[0])?.value;
+}
+
 export class Directory {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly present: Presenter,
+  ) {}
 
   health(): Promise<void> {
     return this.store.ping();
   }
+
+  private userEvent(type: string, rec: UserRecord, extra: Record<string, unknown> = {}): NewEvent {
+    return { type, resourceId: rec.id, data: { ...this.present.user(rec), ...extra } };
+  }
+
+  private groupEvent(type: string, rec: GroupRecord, extra: Record<string, unknown> = {}): NewEvent {
+    const { members: _members, ...group } = rec;
+    return { type, resourceId: rec.id, data: { ...this.present.group(group), ...extra } };
+  }
+
+  // ---- users ----
 
   getUser(id: string): Promise<UserRecord | null> {
     return this.store.getUser(id);
@@ -47,15 +88,66 @@ export class Directory {
   groupsOf(userIds: readonly string[]) {
     return this.store.groupsOf(userIds);
   }
-  createUser(user: UserWrite): Promise<UserRecord> {
-    return this.store.createUser(user);
+
+  /** Provisioned by the IdP: invited until the person joins. */
+  createUser(user: UserContent): Promise<UserRecord> {
+    return this.store.createUser({ ...user, status: 'invited' }, (created) => [this.userEvent('user.created', created)]);
   }
-  updateUser(id: string, change: (current: UserRecord) => UserWrite, expected?: ExpectedVersion): Promise<UserRecord | null> {
-    return this.store.updateUser(id, change, expected);
+
+  /** A user that exists in the application already: active, and listed to the IdP so its import can match it. */
+  createApplicationUser(user: UserContent): Promise<UserRecord> {
+    return this.store.createUser({ ...user, active: true, status: 'active' }, (created) => [this.userEvent('user.created', created)]);
   }
+
+  /**
+   * Applies a change from the IdP with the lifecycle rules. Resolves to the user as written; a deprovisioned
+   * invited user is removed, and the result is the user as it was last seen (active: false).
+   */
+  updateUser(id: string, change: (current: UserRecord) => UserContent, expected?: ExpectedVersion): Promise<UserRecord | null> {
+    return this.store.updateUser(
+      id,
+      (current) => {
+        const next = change(current);
+        if (!next.active && current.status === 'invited') return 'delete';
+        const status = !next.active && current.status === 'active' ? 'suspended' : next.active && current.status === 'suspended' ? 'active' : current.status;
+        return { ...next, status };
+      },
+      expected,
+      (before, after) => {
+        if (after === null) return [this.userEvent('user.deleted', { ...before, active: false })];
+        if (before.status === 'active' && after.status === 'suspended') return [this.userEvent('user.suspended', after)];
+        if (before.status === 'suspended' && after.status === 'active') return [this.userEvent('user.reactivated', after)];
+        const events = [this.userEvent('user.updated', after)];
+        const [was, now] = [primaryEmail(before), primaryEmail(after)];
+        if (after.status === 'active' && was !== now && now !== undefined) {
+          events.push(this.userEvent('user.email_changed', after, { previousEmail: was ?? null, email: now }));
+        }
+        return events;
+      },
+    );
+  }
+
   deleteUser(id: string, expected?: ExpectedVersion): Promise<boolean> {
-    return this.store.deleteUser(id, expected);
+    return this.store.deleteUser(id, expected, (deleted) => [this.userEvent('user.deleted', deleted)]);
   }
+
+  /** The application says the person accepted the invitation: invited -> active. */
+  async joinUser(id: string): Promise<UserRecord> {
+    const rec = await this.store.setUserStatus(
+      id,
+      (current) => {
+        if (current.status !== 'invited') {
+          throw new ScimError(409, `The user ${id} is ${current.status}, not invited: only an invited user can join.`);
+        }
+        return 'active';
+      },
+      (after) => [this.userEvent('user.joined', after)],
+    );
+    if (!rec) throw notFound(`No user has the id '${id}'.`);
+    return rec;
+  }
+
+  // ---- groups ----
 
   getGroup(id: string, withMembers: boolean): Promise<GroupRecord | null> {
     return this.store.getGroup(id, withMembers);
@@ -63,17 +155,84 @@ export class Directory {
   listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>> {
     return this.store.listGroups(query, withMembers);
   }
-  createGroup(group: GroupWrite, members: readonly string[]): Promise<GroupRecord> {
-    return this.store.createGroup(group, members);
+
+  private groupEvents(before: GroupRecord | null, after: GroupRecord, delta: MembershipDelta): NewEvent[] {
+    const events: NewEvent[] = [];
+    if (before === null) events.push(this.groupEvent('group.created', after));
+    else if (before.displayName !== after.displayName || before.externalId !== after.externalId || before.managed !== after.managed) {
+      events.push(this.groupEvent('group.updated', after));
+    }
+    for (const value of delta.added) events.push(this.groupEvent('group.member_added', after, { member: { value } }));
+    for (const value of delta.removed) events.push(this.groupEvent('group.member_removed', after, { member: { value } }));
+    return events;
   }
+
+  private async groupNamed(displayName: string): Promise<GroupRecord | undefined> {
+    const page = await this.store.listGroups(
+      { filter: { kind: 'compare', path: 'displayName', op: 'eq', value: foldCase(displayName) }, offset: 0, limit: 1 },
+      false,
+    );
+    return page.items[0];
+  }
+
+  /**
+   * A group pushed by the IdP. Named like an application group that is not managed: that group is taken
+   * over (same id, now managed, members as pushed). Named like a managed group: 409.
+   */
+  async createGroup(group: GroupContent, members: readonly string[]): Promise<GroupRecord> {
+    const existing = await this.groupNamed(group.displayName);
+    if (existing && !existing.managed) {
+      const adopted = await this.store.updateGroup(
+        existing.id,
+        () => ({ group: { ...group, managed: true }, members: [{ op: 'replace', ids: members }] }),
+        undefined,
+        (before, after, delta) => this.groupEvents(before, after, delta),
+      );
+      if (adopted) return (await this.store.getGroup(adopted.id, true))!;
+    }
+    if (existing) throw conflict(`A group named '${group.displayName}' exists already (displayName is unique, case-insensitively).`);
+    return this.store.createGroup({ ...group, managed: true }, members, (created, delta) => this.groupEvents(null, created, delta));
+  }
+
+  /** An application group: not managed by the IdP until it is marked so or taken over. */
+  createApplicationGroup(displayName: string): Promise<GroupRecord> {
+    return this.store.createGroup({ displayName, externalId: null, doc: { displayName }, managed: false }, [], (created, delta) =>
+      this.groupEvents(null, created, delta),
+    );
+  }
+
+  async setManaged(id: string, managed: boolean): Promise<GroupRecord> {
+    const rec = await this.store.updateGroup(id, (current) => ({ group: { ...current, managed }, members: [] }), undefined, (before, after, delta) =>
+      this.groupEvents(before, after, delta),
+    );
+    if (!rec) throw notFound(`No group has the id '${id}'.`);
+    return rec;
+  }
+
   updateGroup(
     id: string,
-    change: (current: GroupRecord) => { group: GroupWrite; members: readonly MemberChange[] },
+    change: (current: GroupRecord) => { group: GroupContent; members: readonly MemberChange[] },
     expected?: ExpectedVersion,
   ): Promise<GroupRecord | null> {
-    return this.store.updateGroup(id, change, expected);
+    return this.store.updateGroup(
+      id,
+      (current) => {
+        const next = change(current);
+        return { group: { ...next.group, managed: current.managed }, members: next.members };
+      },
+      expected,
+      (before, after, delta) => this.groupEvents(before, after, delta),
+    );
   }
+
+  /** Deleting a group leaves its members as they are. */
   deleteGroup(id: string, expected?: ExpectedVersion): Promise<boolean> {
-    return this.store.deleteGroup(id, expected);
+    return this.store.deleteGroup(id, expected, (deleted) => [this.groupEvent('group.deleted', deleted)]);
+  }
+
+  // ---- events ----
+
+  listEvents(after: number, limit: number): Promise<EventRecord[]> {
+    return this.store.listEvents(after, limit);
   }
 }

@@ -6,6 +6,7 @@ import express, { NextFunction, Request, Response, Router } from 'express';
 import { ScimError } from '../errors';
 import type { Logger } from '../log';
 import type { ReadParams, ScimResponse, ScimService } from '../scim';
+import type { ApplicationApi } from '../api';
 import { bearerAuth } from './auth';
 import { errorHandler, SCIM_CONTENT_TYPE, sendError } from './errors';
 
@@ -13,6 +14,8 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface AppOptions {
   readonly service: ScimService;
+  readonly api: ApplicationApi;
+  readonly appTokenHashes: readonly string[];
   readonly logger: Logger;
   readonly tokenHashes: readonly string[];
   readonly trustProxy: boolean;
@@ -86,6 +89,25 @@ function searchParams(body: unknown): Record<string, unknown> {
   return out;
 }
 
+function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[]): Router {
+  const r = Router();
+  if (tokenHashes.length === 0) {
+    r.use((_req, res) => sendError(res, new ScimError(404, 'The application API is off: set SCIM_BRIDGE_APP_TOKEN_SHA256 to turn it on.')));
+    return r;
+  }
+  r.use(bearerAuth({ tokenHashes }));
+  const body = jsonBody();
+  const json = (res: Response, status: number, value: unknown) => res.status(status).json(value);
+  r.get('/users/:id', async (req, res) => json(res, 200, await api.getUser(String(req.params.id))));
+  r.post('/users/:id/join', async (req, res) => json(res, 200, await api.join(String(req.params.id))));
+  r.post('/users', body, async (req, res) => json(res, 201, await api.createUser(req.body)));
+  r.post('/groups', body, async (req, res) => json(res, 201, await api.createGroup(req.body)));
+  r.put('/groups/:id/managed', body, async (req, res) => json(res, 200, await api.setManaged(String(req.params.id), req.body)));
+  r.get('/events', async (req, res) => json(res, 200, await api.events(req.query.after, req.query.limit)));
+  r.use((req, res) => sendError(res, new ScimError(404, `There is no endpoint ${req.method} /api/v1${req.path}.`)));
+  return r;
+}
+
 function scimRouter(service: ScimService): Router {
   const r = Router();
   const base = (req: Request) => `${req.protocol}://${req.get('host')}${req.baseUrl}`;
@@ -149,6 +171,9 @@ export function createApp(options: AppOptions): express.Express {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('ok');
   });
+
+  // The application API has its own token: the IdP's never opens it, and its own never opens SCIM.
+  app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes));
 
   app.use(bearerAuth({ tokenHashes: options.tokenHashes }));
 

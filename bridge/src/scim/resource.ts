@@ -143,25 +143,46 @@ export function indexRows(type: ResourceTypeDef, doc: Doc): IndexRow[] {
 const userType = resourceTypes.User;
 const groupType = resourceTypes.Group;
 
+/** A user's content as SCIM gives it; the directory decides its status. */
+export type UserContent = Omit<UserWrite, 'status'>;
+/** A group's content as SCIM gives it; the directory decides whether it is managed. */
+export type GroupContent = Omit<GroupWrite, 'managed'>;
+
+/**
+ * The reference product's rule: displayName and name.formatted are "givenName familyName" when the IdP
+ * sends none. Composed when read, never stored, so they follow name changes unless the IdP set them itself.
+ */
+export function withComposedNames(doc: Doc): Doc {
+  const name = isObject(doc.name) ? doc.name : undefined;
+  const composed = [name?.givenName, name?.familyName].filter((p) => typeof p === 'string' && p.trim() !== '').join(' ');
+  if (composed === '' || (doc.displayName !== undefined && name?.formatted !== undefined)) return doc;
+  return {
+    ...doc,
+    displayName: doc.displayName ?? composed,
+    name: { ...name, formatted: name?.formatted ?? composed },
+  };
+}
+
 /** The checked document as a user write; the same for POST, PUT and the result of a PATCH. */
-export function toUserWrite(doc: Doc): UserWrite {
+export function toUserWrite(doc: Doc): UserContent {
   const userName = doc.userName;
   if (typeof userName !== 'string' || userName.trim() === '') {
     throw badRequest('invalidValue', 'userName is required: a non-empty string, unique case-insensitively (usually the email address).');
   }
   const { groups: _groups, ...rest } = doc;
+  const view = withComposedNames(rest);
   return {
     userName,
     externalId: typeof doc.externalId === 'string' ? doc.externalId : null,
-    displayName: typeof doc.displayName === 'string' ? doc.displayName : null,
+    displayName: typeof view.displayName === 'string' ? view.displayName : null,
     active: doc.active === undefined ? true : doc.active === true,
     doc: rest,
-    index: indexRows(userType, rest),
+    index: indexRows(userType, view),
   };
 }
 
 /** The checked document as a group write, and the member ids it names (undefined when it names none). */
-export function toGroupWrite(doc: Doc): { group: GroupWrite; members: string[] | undefined } {
+export function toGroupWrite(doc: Doc): { group: GroupContent; members: string[] | undefined } {
   const displayName = doc.displayName;
   if (typeof displayName !== 'string' || displayName.trim() === '') {
     throw badRequest('invalidValue', 'displayName is required for a group: a non-empty string, unique case-insensitively.');
@@ -201,7 +222,7 @@ function schemasOf(type: ResourceTypeDef, doc: Doc): string[] {
 }
 
 export function renderUser(rec: UserRecord, groups: { id: string; displayName: string }[] | undefined, baseUrl: string): Json {
-  const { externalId, userName, ...rest } = rec.doc;
+  const { externalId, userName, ...rest } = withComposedNames(rec.doc);
   const out: Json = { schemas: schemasOf(userType, rec.doc), id: rec.id };
   if (externalId !== undefined) out.externalId = externalId;
   out.userName = userName;

@@ -80,6 +80,26 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0002_lifecycle_and_outbox': {
+      async up(db: Kysely<any>) {
+        // invited until the person joins; suspended when deprovisioned after joining.
+        await db.schema.alterTable('users').addColumn('status', 'text', (c) => c.notNull().defaultTo('invited')).execute();
+        // Groups pushed by the IdP are managed; the application's own groups are not until taken over.
+        await db.schema.alterTable('groups').addColumn('managed', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+        // The outbox: written in the same transaction as the change it describes.
+        await db.schema
+          .createTable('events')
+          .addColumn('seq', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('resource_id', 'text', (c) => c.notNull())
+          .addColumn('occurred_at', 'text', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('events_resource').on('events').columns(['resource_id', 'seq']).execute();
+        await db.schema.createIndex('events_occurred_at').on('events').column('occurred_at').execute();
+      },
+    },
   };
 }
 

@@ -20,7 +20,11 @@ import {
   SortablePath,
   Store,
   StoreFilter,
+  EventRecord,
+  MembershipDelta,
+  NewEvent,
   UserRecord,
+  UserStatus,
   UserWrite,
 } from './types';
 
@@ -33,6 +37,7 @@ interface UsersTable {
   display_name: string | null;
   display_name_ci: string | null;
   active: number;
+  status: string;
   doc: string;
   created: string;
   last_modified: string;
@@ -44,10 +49,19 @@ interface GroupsTable {
   display_name: string;
   display_name_ci: string;
   external_id: string | null;
+  managed: number;
   doc: string;
   created: string;
   last_modified: string;
   version: number;
+}
+interface EventsTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  resource_id: string;
+  occurred_at: string;
+  data: string;
 }
 interface Database {
   users: UsersTable;
@@ -55,6 +69,7 @@ interface Database {
   attr_values: { res_id: string; path: string; idx: number; v: string };
   group_members: { group_id: string; member_id: string; member_type: string };
   settings: { key: string; value: string };
+  events: EventsTable;
 }
 
 export interface SqlDialect {
@@ -162,6 +177,7 @@ function toUser(row: Selectable<UsersTable>, index: readonly IndexRow[] = []): U
     externalId: row.external_id,
     displayName: row.display_name,
     active: row.active === 1,
+    status: row.status as UserStatus,
     doc: JSON.parse(row.doc),
     index,
     created: row.created,
@@ -175,6 +191,7 @@ function toGroup(row: Selectable<GroupsTable>, members?: MemberRef[]): GroupReco
     id: row.id,
     displayName: row.display_name,
     externalId: row.external_id,
+    managed: row.managed === 1,
     doc: JSON.parse(row.doc),
     created: row.created,
     lastModified: row.last_modified,
@@ -239,6 +256,19 @@ export class SqlStore implements Store {
     if (error) {
       throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`);
     }
+    // Whatever the database holds at open is on disk.
+    if (this.dialect.makeDurable) this.durableSeq = await this.lastEventSeq(this.db);
+  }
+
+  /**
+   * The last event whose change is durable: the feed and delivery never show an event before the change
+   * it describes is on disk (a reader may see a commit before its sync has finished).
+   */
+  private durableSeq = Number.MAX_SAFE_INTEGER;
+
+  private async lastEventSeq(db: Db): Promise<number> {
+    const row = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return Number(row?.seq ?? 0);
   }
 
   private maintenance?: NodeJS.Timeout;
@@ -275,6 +305,7 @@ export class SqlStore implements Store {
         display_name: slot('display_name'),
         display_name_ci: slot('display_name_ci'),
         active: slot('active'),
+        status: slot('status'),
         doc: slot('doc'),
         created: slot('created'),
         last_modified: slot('last_modified'),
@@ -290,6 +321,9 @@ export class SqlStore implements Store {
         .select(['g.id', 'g.display_name'])
         .where('m.member_id', '=', slot('id'))
         .orderBy('g.seq'),
+    ),
+    insertEvent: new Prepared((slot) =>
+      this.db.insertInto('events').values({ id: slot('id'), type: slot('type'), resource_id: slot('resource_id'), occurred_at: slot('occurred_at'), data: slot('data') }),
     ),
     groupById: new Prepared<Selectable<GroupsTable>>((slot) => this.db.selectFrom('groups').selectAll().where('id', '=', slot('id'))),
   };
@@ -346,7 +380,11 @@ export class SqlStore implements Store {
         }
         // The next batch may commit while this one's sync runs; each batch is answered once its own sync,
         // which covers everything committed before it, has finished.
-        this.dialect.makeDurable().then(settle, (error: unknown) => {
+        const upTo = await this.lastEventSeq(this.db);
+        this.dialect.makeDurable().then(() => {
+          this.durableSeq = Math.max(this.durableSeq, upTo);
+          settle();
+        }, (error: unknown) => {
           for (const job of batch) job.reject(error);
         });
       }
@@ -418,7 +456,7 @@ export class SqlStore implements Store {
     for (const row of valueRows(id, index)) await this.q.insertValue.run(db, row);
   }
 
-  async createUser(user: UserWrite): Promise<UserRecord> {
+  async createUser(user: UserWrite, events?: (created: UserRecord) => NewEvent[]): Promise<UserRecord> {
     const now = new Date().toISOString();
     const row: Insertable<UsersTable> = {
       id: timeOrderedId(),
@@ -428,23 +466,39 @@ export class SqlStore implements Store {
       display_name: user.displayName,
       display_name_ci: user.displayName === null ? null : foldCase(user.displayName),
       active: user.active ? 1 : 0,
+      status: user.status,
       doc: JSON.stringify(user.doc),
       created: now,
       last_modified: now,
       version: 1,
     };
+    const created: UserRecord = { ...user, id: row.id, created: now, lastModified: now, version: 1 };
     await this.unique(
       () =>
         this.write(async (trx) => {
           await this.q.insertUser.run(trx, row);
           await this.writeUserValues(trx, row.id, user.index);
+          await this.appendEvents(trx, events?.(created));
         }),
       () => `A user with userName '${user.userName}' exists already (userName is unique, case-insensitively).`,
     );
-    return { ...user, id: row.id, created: now, lastModified: now, version: 1 };
+    return created;
   }
 
-  async updateUser(id: string, change: (current: UserRecord) => UserWrite, expected?: ExpectedVersion): Promise<UserRecord | null> {
+  private async appendEvents(db: Db, events: readonly NewEvent[] | undefined): Promise<void> {
+    if (!events) return;
+    const now = new Date().toISOString();
+    for (const e of events) {
+      await this.q.insertEvent.run(db, { id: timeOrderedId(), type: e.type, resource_id: e.resourceId, occurred_at: now, data: JSON.stringify(e.data) });
+    }
+  }
+
+  async updateUser(
+    id: string,
+    change: (current: UserRecord) => UserWrite | 'delete',
+    expected?: ExpectedVersion,
+    events?: (before: UserRecord, after: UserRecord | null) => NewEvent[],
+  ): Promise<UserRecord | null> {
     return this.unique(
       () =>
         this.write(async (trx) => {
@@ -453,11 +507,17 @@ export class SqlStore implements Store {
           const current = toUser(row);
           checkVersion('user', id, current.version, expected);
           const next = change(current);
+          if (next === 'delete') {
+            await this.removeUser(trx, id);
+            await this.appendEvents(trx, events?.(current, null));
+            return current;
+          }
           const now = new Date().toISOString();
           const version = current.version + 1;
           await trx
             .updateTable('users')
             .set({
+              status: next.status,
               user_name: next.userName,
               user_name_ci: foldCase(next.userName),
               external_id: next.externalId,
@@ -472,23 +532,45 @@ export class SqlStore implements Store {
             .execute();
           await this.q.deleteValues.run(trx, { id });
           await this.writeUserValues(trx, id, next.index);
-          return { ...next, id, created: current.created, lastModified: now, version };
+          const after: UserRecord = { ...next, id, created: current.created, lastModified: now, version };
+          await this.appendEvents(trx, events?.(current, after));
+          return after;
         }),
       () => `Another user has this userName already (userName is unique, case-insensitively).`,
     );
   }
 
-  async deleteUser(id: string, expected?: ExpectedVersion): Promise<boolean> {
+  async deleteUser(id: string, expected?: ExpectedVersion, events?: (deleted: UserRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const row = await trx.selectFrom('users').select('version').where('id', '=', id).executeTakeFirst();
+      const [row] = await this.q.userById.run(trx, { id });
       if (!row) return false;
       checkVersion('user', id, Number(row.version), expected);
-      await this.touchGroupsOf(trx, id);
-      await trx.deleteFrom('group_members').where('member_id', '=', id).execute();
-      await trx.deleteFrom('attr_values').where('res_id', '=', id).execute();
-      await trx.deleteFrom('users').where('id', '=', id).execute();
+      await this.removeUser(trx, id);
+      await this.appendEvents(trx, events?.(toUser(row)));
       return true;
     });
+  }
+
+  async setUserStatus(id: string, change: (current: UserRecord) => UserStatus, events?: (after: UserRecord) => NewEvent[]): Promise<UserRecord | null> {
+    return this.write(async (trx) => {
+      const [row] = await this.q.userById.run(trx, { id });
+      if (!row) return null;
+      const current = toUser(row);
+      const status = change(current);
+      const now = new Date().toISOString();
+      const version = current.version + 1;
+      await trx.updateTable('users').set({ status, last_modified: now, version }).where('id', '=', id).execute();
+      const after: UserRecord = { ...current, status, lastModified: now, version };
+      await this.appendEvents(trx, events?.(after));
+      return after;
+    });
+  }
+
+  private async removeUser(trx: Db, id: string): Promise<void> {
+    await this.touchGroupsOf(trx, id);
+    await trx.deleteFrom('group_members').where('member_id', '=', id).execute();
+    await this.q.deleteValues.run(trx, { id });
+    await trx.deleteFrom('users').where('id', '=', id).execute();
   }
 
   /** A member leaving changes its groups: their version and lastModified move on. */
@@ -598,26 +680,40 @@ export class SqlStore implements Store {
     return ids.map((id) => ({ member_id: id, member_type: found.get(id)! }));
   }
 
-  private async addMembers(db: Db, groupId: string, ids: readonly string[]): Promise<void> {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return;
-    const typed = await this.memberTypes(db, unique, groupId);
-    await this.chunked(typed, 3, (chunk) =>
-      db
-        .insertInto('group_members')
-        .values(chunk.map((m) => ({ group_id: groupId, ...m })))
-        .onConflict((oc) => oc.columns(['group_id', 'member_id']).doNothing())
-        .execute(),
-    );
+  /** Which of `ids` are members of the group already: a lookup on the primary key, whatever the group's size. */
+  private async existingMembers(db: Db, groupId: string, ids: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    await this.chunked(ids, 1, async (chunk) => {
+      const rows = await db.selectFrom('group_members').select('member_id').where('group_id', '=', groupId).where('member_id', 'in', chunk).execute();
+      for (const r of rows) found.add(r.member_id);
+    });
+    return found;
   }
 
-  async createGroup(group: GroupWrite, members: readonly string[]): Promise<GroupRecord> {
+  /** Adds the members that are not in the group yet; returns those. */
+  private async addMembers(db: Db, groupId: string, ids: readonly string[]): Promise<string[]> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return [];
+    const existing = await this.existingMembers(db, groupId, unique);
+    const typed = await this.memberTypes(db, unique.filter((id) => !existing.has(id)), groupId);
+    await this.chunked(typed, 3, (chunk) => db.insertInto('group_members').values(chunk.map((m) => ({ group_id: groupId, ...m }))).execute());
+    return typed.map((m) => m.member_id);
+  }
+
+  private async removeMembers(db: Db, groupId: string, ids: readonly string[]): Promise<string[]> {
+    const present = [...(await this.existingMembers(db, groupId, [...new Set(ids)]))];
+    await this.chunked(present, 1, (chunk) => db.deleteFrom('group_members').where('group_id', '=', groupId).where('member_id', 'in', chunk).execute());
+    return present;
+  }
+
+  async createGroup(group: GroupWrite, members: readonly string[], events?: (created: GroupRecord, delta: MembershipDelta) => NewEvent[]): Promise<GroupRecord> {
     const now = new Date().toISOString();
     const row: Insertable<GroupsTable> = {
       id: timeOrderedId(),
       display_name: group.displayName,
       display_name_ci: foldCase(group.displayName),
       external_id: group.externalId,
+      managed: group.managed ? 1 : 0,
       doc: JSON.stringify(group.doc),
       created: now,
       last_modified: now,
@@ -627,8 +723,10 @@ export class SqlStore implements Store {
       () =>
         this.write(async (trx) => {
           await trx.insertInto('groups').values(row).execute();
-          await this.addMembers(trx, row.id, members);
-          return toGroup({ ...row, seq: 0 } as Selectable<GroupsTable>, (await this.membersOf(trx, [row.id])).get(row.id));
+          const added = await this.addMembers(trx, row.id, members);
+          const created = toGroup({ ...row, seq: 0 } as Selectable<GroupsTable>, (await this.membersOf(trx, [row.id])).get(row.id));
+          await this.appendEvents(trx, events?.(created, { added, removed: [] }));
+          return created;
         }),
       () => `A group named '${group.displayName}' exists already (displayName is unique, case-insensitively).`,
     );
@@ -638,27 +736,35 @@ export class SqlStore implements Store {
     id: string,
     change: (current: GroupRecord) => { group: GroupWrite; members: readonly MemberChange[] },
     expected?: ExpectedVersion,
+    events?: (before: GroupRecord, after: GroupRecord, delta: MembershipDelta) => NewEvent[],
   ): Promise<GroupRecord | null> {
     return this.unique(
       () =>
         this.write(async (trx) => {
-          const row = await trx.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
+          const [row] = await this.q.groupById.run(trx, { id });
           if (!row) return null;
           const current = toGroup(row);
           checkVersion('group', id, current.version, expected);
           const { group, members } = change(current);
+          // The net change of membership, for events: a member added then removed is no change.
+          const added = new Set<string>();
+          const removed = new Set<string>();
+          const noteAdded = (ids: readonly string[]) => ids.forEach((m) => (removed.has(m) ? removed.delete(m) : added.add(m)));
+          const noteRemoved = (ids: readonly string[]) => ids.forEach((m) => (added.has(m) ? added.delete(m) : removed.add(m)));
           for (const m of members) {
             if (m.op === 'replace') {
-              await trx.deleteFrom('group_members').where('group_id', '=', id).execute();
-              await this.addMembers(trx, id, m.ids);
+              // Replacing the membership is the one change that reads all of it.
+              const now = (await trx.selectFrom('group_members').select('member_id').where('group_id', '=', id).execute()).map((r) => r.member_id);
+              const wanted = new Set(m.ids);
+              noteRemoved(await this.removeMembers(trx, id, now.filter((x) => !wanted.has(x))));
+              noteAdded(await this.addMembers(trx, id, m.ids));
             } else if (m.op === 'add') {
-              await this.addMembers(trx, id, m.ids);
+              noteAdded(await this.addMembers(trx, id, m.ids));
             } else if (m.op === 'remove') {
-              await this.chunked(m.ids, 1, (chunk) =>
-                trx.deleteFrom('group_members').where('group_id', '=', id).where('member_id', 'in', chunk).execute(),
-              );
+              noteRemoved(await this.removeMembers(trx, id, m.ids));
             } else if (m.op === 'removeWhere') {
-              await trx.deleteFrom('group_members as m').where('m.group_id', '=', id).where(memberPredicate(m.filter, 'm')).execute();
+              const matched = await trx.selectFrom('group_members as m').select('m.member_id').where('m.group_id', '=', id).where(memberPredicate(m.filter, 'm')).execute();
+              noteRemoved(await this.removeMembers(trx, id, matched.map((r) => r.member_id)));
             }
           }
           const now = new Date().toISOString();
@@ -669,28 +775,45 @@ export class SqlStore implements Store {
               display_name: group.displayName,
               display_name_ci: foldCase(group.displayName),
               external_id: group.externalId,
+              managed: group.managed ? 1 : 0,
               doc: JSON.stringify(group.doc),
               last_modified: now,
               version,
             })
             .where('id', '=', id)
             .execute();
-          return { ...group, id, created: current.created, lastModified: now, version };
+          const after: GroupRecord = { ...group, id, created: current.created, lastModified: now, version };
+          await this.appendEvents(trx, events?.(current, after, { added: [...added], removed: [...removed] }));
+          return after;
         }),
       () => `Another group is named like this already (displayName is unique, case-insensitively).`,
     );
   }
 
-  async deleteGroup(id: string, expected?: ExpectedVersion): Promise<boolean> {
+  async deleteGroup(id: string, expected?: ExpectedVersion, events?: (deleted: GroupRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const row = await trx.selectFrom('groups').select('version').where('id', '=', id).executeTakeFirst();
+      const [row] = await this.q.groupById.run(trx, { id });
       if (!row) return false;
       checkVersion('group', id, Number(row.version), expected);
       await this.touchGroupsOf(trx, id);
       await trx.deleteFrom('group_members').where('group_id', '=', id).execute();
       await trx.deleteFrom('group_members').where('member_id', '=', id).execute();
       await trx.deleteFrom('groups').where('id', '=', id).execute();
+      await this.appendEvents(trx, events?.(toGroup(row)));
       return true;
     });
   }
+
+  async listEvents(after: number, limit: number): Promise<EventRecord[]> {
+    const rows = await this.db
+      .selectFrom('events')
+      .selectAll()
+      .where('seq', '>', after)
+      .where('seq', '<=', this.durableSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ seq: Number(r.seq), id: r.id, type: r.type, resourceId: r.resource_id, occurredAt: r.occurred_at, data: JSON.parse(r.data) }));
+  }
+
 }

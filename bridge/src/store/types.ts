@@ -18,7 +18,11 @@ export interface IndexRow {
   readonly v: string;
 }
 
+export type UserStatus = 'invited' | 'active' | 'suspended';
+
 export interface UserWrite {
+  /** invited until the person joins the application; suspended when deprovisioned after joining. */
+  readonly status: UserStatus;
   readonly userName: string;
   readonly externalId: string | null;
   readonly displayName: string | null;
@@ -36,6 +40,8 @@ export interface UserRecord extends UserWrite {
 }
 
 export interface GroupWrite {
+  /** Pushed by the IdP (true) or the application's own (false). */
+  readonly managed: boolean;
   readonly displayName: string;
   readonly externalId: string | null;
   /** The SCIM document without id, meta and members. */
@@ -91,6 +97,26 @@ export type MemberChange =
   /** Remove the members this filter matches (paths "members.value", "members.type"). */
   | { readonly op: 'removeWhere'; readonly filter: StoreFilter };
 
+/** An event to write to the outbox, in the transaction of the change it describes. */
+export interface NewEvent {
+  readonly type: string;
+  readonly resourceId: string;
+  readonly data: Record<string, unknown>;
+}
+
+export interface EventRecord extends NewEvent {
+  /** Position in the outbox: the feed's cursor. */
+  readonly seq: number;
+  readonly id: string;
+  readonly occurredAt: string;
+}
+
+/** What an update of a group did to its members, for events. */
+export interface MembershipDelta {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
 /** A precondition on the current version (If-Match lists one or more); none of them current is a 412. */
 export type ExpectedVersion = readonly number[] | undefined;
 
@@ -110,15 +136,29 @@ export interface Store {
   getUser(id: string): Promise<UserRecord | null>;
   /** Users matching the query in a stable order (creation order unless sorted). */
   listUsers(query: ListQuery): Promise<Page<UserRecord>>;
-  /** Creates a user. 409 uniqueness when the folded userName is taken. Durable when it resolves. */
-  createUser(user: UserWrite): Promise<UserRecord>;
   /**
-   * Reads the user and writes what `change` returns, in one transaction; `change` may throw to abort.
-   * null when no user has this id; 412 when `expected` is set and differs; 409 uniqueness on a taken userName.
+   * Creates a user, and the events `events` names for it, in one transaction. 409 uniqueness when the folded
+   * userName is taken. Durable when it resolves.
    */
-  updateUser(id: string, change: (current: UserRecord) => UserWrite, expected?: ExpectedVersion): Promise<UserRecord | null>;
-  /** Deletes the user and its memberships. false when no user has this id. */
-  deleteUser(id: string, expected?: ExpectedVersion): Promise<boolean>;
+  createUser(user: UserWrite, events?: (created: UserRecord) => NewEvent[]): Promise<UserRecord>;
+  /**
+   * Reads the user and writes what `change` returns ('delete' removes it), with the events `events` names,
+   * in one transaction; `change` may throw to abort. null when no user has this id; 412 when `expected` is
+   * set and differs; 409 uniqueness on a taken userName. Resolves to the user as written (as it was, when deleted).
+   */
+  updateUser(
+    id: string,
+    change: (current: UserRecord) => UserWrite | 'delete',
+    expected?: ExpectedVersion,
+    events?: (before: UserRecord, after: UserRecord | null) => NewEvent[],
+  ): Promise<UserRecord | null>;
+  /**
+   * Sets the user's status (and nothing else) to what `change` returns, with its events, in one
+   * transaction; `change` may throw to refuse. null when no user has this id.
+   */
+  setUserStatus(id: string, change: (current: UserRecord) => UserStatus, events?: (after: UserRecord) => NewEvent[]): Promise<UserRecord | null>;
+  /** Deletes the user and its memberships, with its events. false when no user has this id. */
+  deleteUser(id: string, expected?: ExpectedVersion, events?: (deleted: UserRecord) => NewEvent[]): Promise<boolean>;
 
   /** The groups each of these users belongs to directly. */
   groupsOf(userIds: readonly string[]): Promise<Map<string, { id: string; displayName: string }[]>>;
@@ -130,7 +170,7 @@ export interface Store {
    * Creates a group with these members. 409 uniqueness when the folded displayName is taken;
    * 400 invalidValue when a member id names neither a user nor a group.
    */
-  createGroup(group: GroupWrite, members: readonly string[]): Promise<GroupRecord>;
+  createGroup(group: GroupWrite, members: readonly string[], events?: (created: GroupRecord, delta: MembershipDelta) => NewEvent[]): Promise<GroupRecord>;
   /**
    * Reads the group (without members) and writes what `change` returns, with member changes, in one
    * transaction; costs the same for a group of 50,000 members as for an empty one. null when no group has
@@ -140,7 +180,11 @@ export interface Store {
     id: string,
     change: (current: GroupRecord) => { group: GroupWrite; members: readonly MemberChange[] },
     expected?: ExpectedVersion,
+    events?: (before: GroupRecord, after: GroupRecord, delta: MembershipDelta) => NewEvent[],
   ): Promise<GroupRecord | null>;
-  /** Deletes the group and its membership rows (the members themselves stay). false when unknown. */
-  deleteGroup(id: string, expected?: ExpectedVersion): Promise<boolean>;
+  /** Deletes the group and its membership rows (the members themselves stay), with its events. false when unknown. */
+  deleteGroup(id: string, expected?: ExpectedVersion, events?: (deleted: GroupRecord) => NewEvent[]): Promise<boolean>;
+
+  /** Events after the cursor `after` (0: from the start), oldest first; only events whose change is durable. */
+  listEvents(after: number, limit: number): Promise<EventRecord[]>;
 }
