@@ -13,6 +13,8 @@ export interface BridgeConfig {
   /** Hashes of the application API's tokens; empty: the API is off. Never one of the IdP's. */
   readonly appTokenHashes: readonly string[];
   readonly trustProxy: boolean;
+  /** Email domains accepted for userName and emails (lower case); empty: all. */
+  readonly allowedDomains: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -61,6 +63,11 @@ const clearToken = (name: string): Parse<string> => (raw) => {
   expect(name, raw.length >= 16, 'expected a token of at least 16 characters');
   return raw;
 };
+const domains: Parse<string[]> = (raw) => {
+  const list = raw.split(',').map((d) => d.trim().toLowerCase().replace(/^@/, '')).filter((d) => d !== '');
+  expect('SCIM_BRIDGE_ALLOWED_DOMAINS', list.length > 0 && list.every((d) => /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(d)), 'expected email domains, comma-separated, such as example.com,example.org');
+  return list;
+};
 const flag = (name: string): Parse<boolean> => (raw) => {
   const v = raw.trim().toLowerCase();
   expect(name, ['true', 'false', '1', '0'].includes(v), 'expected true or false');
@@ -84,5 +91,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     databaseUrl: read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db'),
     tokenHashes: [...new Set(hashes)],
     trustProxy: read(env, 'SCIM_BRIDGE_TRUST_PROXY', flag('SCIM_BRIDGE_TRUST_PROXY'), false),
+    allowedDomains: read(env, 'SCIM_BRIDGE_ALLOWED_DOMAINS', domains, []),
   };
 }

@@ -51,7 +51,7 @@ export async function start(config: BridgeConfig, options: { logger?: Logger } =
   const logger = options.logger ?? createLogger();
   const store = await openStore(config.databaseUrl);
   const { hashes, generated } = await tokenHashes(config, store);
-  const directory = new Directory(store, eventPresenter);
+  const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains });
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),

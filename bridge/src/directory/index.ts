@@ -58,11 +58,39 @@ function primaryEmail(rec: UserRecord): string | undefined {
   return (emails?.find((e) => e.primary === true) ?? emails?.[0])?.value;
 }
 
+export interface DirectoryOptions {
+  /** Email domains accepted for userName and emails (lower case); empty: all. */
+  readonly allowedDomains?: readonly string[];
+}
+
 export class Directory {
+  private readonly allowed: ReadonlySet<string>;
+
   constructor(
     private readonly store: Store,
     private readonly present: Presenter,
-  ) {}
+    options: DirectoryOptions = {},
+  ) {
+    this.allowed = new Set(options.allowedDomains ?? []);
+  }
+
+  /** userName and every email must be in an allowed domain (SCIM_BRIDGE_ALLOWED_DOMAINS), when it is set. */
+  private checkDomains(user: UserContent): UserContent {
+    if (this.allowed.size === 0) return user;
+    const emails = ((user.doc.emails as { value?: string }[] | undefined) ?? []).map((e) => e.value).filter((v): v is string => typeof v === 'string');
+    for (const address of [user.userName, ...emails]) {
+      const at = address.lastIndexOf('@');
+      const domain = at >= 0 ? address.slice(at + 1).toLowerCase() : '';
+      if (!this.allowed.has(domain)) {
+        throw new ScimError(
+          400,
+          `'${address}' is ${domain ? `in the domain ${domain}` : 'not an email address'}, which this bridge does not accept: SCIM_BRIDGE_ALLOWED_DOMAINS allows ${[...this.allowed].join(', ')}.`,
+          'invalidValue',
+        );
+      }
+    }
+    return user;
+  }
 
   health(): Promise<void> {
     return this.store.ping();
@@ -91,12 +119,12 @@ export class Directory {
 
   /** Provisioned by the IdP: invited until the person joins. */
   createUser(user: UserContent): Promise<UserRecord> {
-    return this.store.createUser({ ...user, status: 'invited' }, (created) => [this.userEvent('user.created', created)]);
+    return this.store.createUser({ ...this.checkDomains(user), status: 'invited' }, (created) => [this.userEvent('user.created', created)]);
   }
 
   /** A user that exists in the application already: active, and listed to the IdP so its import can match it. */
   createApplicationUser(user: UserContent): Promise<UserRecord> {
-    return this.store.createUser({ ...user, active: true, status: 'active' }, (created) => [this.userEvent('user.created', created)]);
+    return this.store.createUser({ ...this.checkDomains(user), active: true, status: 'active' }, (created) => [this.userEvent('user.created', created)]);
   }
 
   /**
@@ -108,6 +136,8 @@ export class Directory {
       id,
       (current) => {
         const next = change(current);
+        // Only new addresses are checked: deprovisioning a user from a domain no longer allowed must work.
+        if (next.userName !== current.userName || JSON.stringify(next.doc.emails) !== JSON.stringify(current.doc.emails)) this.checkDomains(next);
         if (!next.active && current.status === 'invited') return 'delete';
         const status = !next.active && current.status === 'active' ? 'suspended' : next.active && current.status === 'suspended' ? 'active' : current.status;
         return { ...next, status };
