@@ -15,6 +15,8 @@ export interface BridgeConfig {
   readonly trustProxy: boolean;
   /** Email domains accepted for userName and emails (lower case); empty: all. */
   readonly allowedDomains: readonly string[];
+  /** The downstream webhook, when set: URL, signing secret, and how long an event is retried. */
+  readonly webhook?: { readonly url: string; readonly secret: string; readonly retryHours: number };
 }
 
 export class ConfigError extends Error {
@@ -68,6 +70,21 @@ const domains: Parse<string[]> = (raw) => {
   expect('SCIM_BRIDGE_ALLOWED_DOMAINS', list.length > 0 && list.every((d) => /^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(d)), 'expected email domains, comma-separated, such as example.com,example.org');
   return list;
 };
+const webhookUrl: Parse<string> = (raw) => {
+  let ok = false;
+  try {
+    ok = ['http:', 'https:'].includes(new URL(raw).protocol);
+  } catch {
+    ok = false;
+  }
+  expect('SCIM_BRIDGE_WEBHOOK_URL', ok, 'expected an http(s) URL of the downstream endpoint, such as https://app.example.com/scim-events');
+  return raw;
+};
+const hours: Parse<number> = (raw) => {
+  const n = Number(raw);
+  expect('SCIM_BRIDGE_WEBHOOK_RETRY_HOURS', Number.isFinite(n) && n > 0 && n <= 24 * 30, 'expected a number of hours from 0 to 720');
+  return n;
+};
 const flag = (name: string): Parse<boolean> => (raw) => {
   const v = raw.trim().toLowerCase();
   expect(name, ['true', 'false', '1', '0'].includes(v), 'expected true or false');
@@ -75,6 +92,15 @@ const flag = (name: string): Parse<boolean> => (raw) => {
 };
 
 /** Parses the environment; throws ConfigError naming the first bad variable. Secrets never appear in the message. */
+function webhookConfig(env: NodeJS.ProcessEnv): BridgeConfig['webhook'] {
+  const url = read<string | undefined>(env, 'SCIM_BRIDGE_WEBHOOK_URL', webhookUrl, undefined);
+  const secret = read<string | undefined>(env, 'SCIM_BRIDGE_WEBHOOK_SECRET', clearToken('SCIM_BRIDGE_WEBHOOK_SECRET'), undefined);
+  const retryHours = read(env, 'SCIM_BRIDGE_WEBHOOK_RETRY_HOURS', hours, 24);
+  if (url === undefined && secret === undefined) return undefined;
+  expect(url === undefined ? 'SCIM_BRIDGE_WEBHOOK_URL' : 'SCIM_BRIDGE_WEBHOOK_SECRET', url !== undefined && secret !== undefined, 'expected both SCIM_BRIDGE_WEBHOOK_URL and SCIM_BRIDGE_WEBHOOK_SECRET, or neither');
+  return { url: url!, secret: secret!, retryHours };
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
   const hashes = read(env, 'SCIM_BRIDGE_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_TOKEN_SHA256'), []);
   const token = read<string | undefined>(env, 'SCIM_BRIDGE_TOKEN', clearToken('SCIM_BRIDGE_TOKEN'), undefined);
@@ -92,5 +118,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     tokenHashes: [...new Set(hashes)],
     trustProxy: read(env, 'SCIM_BRIDGE_TRUST_PROXY', flag('SCIM_BRIDGE_TRUST_PROXY'), false),
     allowedDomains: read(env, 'SCIM_BRIDGE_ALLOWED_DOMAINS', domains, []),
+    webhook: webhookConfig(env),
   };
 }

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'node:http';
 import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
+import { WebhookDelivery, WebhookOptions } from './delivery';
 import { Directory } from './directory';
 import { createApp } from './http';
 import { createLogger, Logger } from './log';
@@ -47,10 +48,19 @@ async function tokenHashes(config: BridgeConfig, store: Store): Promise<{ hashes
   return held === sha256Hex(token) ? { hashes: [held], generated: token } : { hashes: [held] };
 }
 
-export async function start(config: BridgeConfig, options: { logger?: Logger } = {}): Promise<RunningBridge> {
+export interface StartOptions {
+  logger?: Logger;
+  /** Delivery timings (tests make retries fast). */
+  delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs'>>;
+}
+
+export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
   const logger = options.logger ?? createLogger();
   const store = await openStore(config.databaseUrl);
   const { hashes, generated } = await tokenHashes(config, store);
+  const delivery = config.webhook
+    ? new WebhookDelivery(store, { url: config.webhook.url, secret: config.webhook.secret, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
+    : undefined;
   const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains });
   const app = createApp({
     service: new ScimService(directory),
@@ -61,11 +71,14 @@ export async function start(config: BridgeConfig, options: { logger?: Logger } =
     trustProxy: config.trustProxy,
     version: VERSION,
     storeHealth: () => store.ping(),
+    deliveryBacklog: async () => (delivery ? delivery.backlog() : { pending: 0, deadLetters: 0, webhook: 'off' }),
+    replayDeadLetters: async () => (delivery ? delivery.replayDeadLetters() : { replayed: 0, remaining: 0 }),
   });
   const server: Server = app.listen(config.port, config.host);
   await once(server, 'listening');
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
+  await delivery?.start();
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let stopping: Promise<void> | undefined;
   return {
@@ -80,6 +93,7 @@ export async function start(config: BridgeConfig, options: { logger?: Logger } =
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await delivery?.stop();
         await store.close();
       })();
       return stopping;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { readConfig } from '../../bridge/src/config';
 import { createLogger } from '../../bridge/src/log';
-import { RunningBridge, start } from '../../bridge/src/server';
+import { RunningBridge, start, StartOptions } from '../../bridge/src/server';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 /** The application API's token: never the IdP's. */
@@ -37,7 +37,7 @@ export interface TestBridge {
   stop(): Promise<void>;
 }
 
-export async function startBridge(env: Record<string, string> = {}): Promise<TestBridge> {
+export async function startBridge(env: Record<string, string> = {}, options: Omit<StartOptions, 'logger'> = {}): Promise<TestBridge> {
   const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
   const config = readConfig({
     SCIM_BRIDGE_PORT: '0',
@@ -46,7 +46,7 @@ export async function startBridge(env: Record<string, string> = {}): Promise<Tes
     SCIM_BRIDGE_APP_TOKEN: APP_TOKEN,
     ...env,
   });
-  const bridge = await start(config, { logger: createLogger({ level: 'silent', pretty: false }) });
+  const bridge = await start(config, { ...options, logger: createLogger({ level: 'silent', pretty: false }) });
   const http = request(bridge.url);
   const auth = (t: request.Test) => t.set('Authorization', `Bearer ${TOKEN}`);
   const withBody = (t: request.Test, body: unknown) =>

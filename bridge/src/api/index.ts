@@ -53,6 +53,12 @@ export class ApplicationApi {
     return groupJson(await this.directory.setManaged(id, managed));
   }
 
+  /** Events the downstream never accepted, with why. */
+  async deadLetters() {
+    const letters = await this.directory.deadLetters();
+    return { deadLetters: letters.map((l) => ({ ...eventJson(l), failedAt: l.failedAt, error: l.error })) };
+  }
+
   /** Events after the cursor, oldest first; `next` is the cursor to pass as `after` next time. */
   async events(afterText: unknown, limitText: unknown) {
     const after = afterText === undefined || afterText === '' ? 0 : Number(afterText);

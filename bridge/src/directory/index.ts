@@ -265,4 +265,8 @@ export class Directory {
   listEvents(after: number, limit: number): Promise<EventRecord[]> {
     return this.store.listEvents(after, limit);
   }
+
+  deadLetters() {
+    return this.store.listDeadLetters(1000);
+  }
 }

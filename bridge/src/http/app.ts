@@ -22,6 +22,9 @@ export interface AppOptions {
   readonly version: string;
   /** A cheap check of the store for /health. */
   readonly storeHealth: () => Promise<void>;
+  /** Events waiting for the downstream, and dead letters. */
+  readonly deliveryBacklog: () => Promise<Record<string, unknown>>;
+  readonly replayDeadLetters: () => Promise<Record<string, unknown>>;
 }
 
 /** Which identity provider is calling, from its User-Agent, for the request log. */
@@ -89,7 +92,7 @@ function searchParams(body: unknown): Record<string, unknown> {
   return out;
 }
 
-function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[]): Router {
+function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[], replay: () => Promise<Record<string, unknown>>): Router {
   const r = Router();
   if (tokenHashes.length === 0) {
     r.use((_req, res) => sendError(res, new ScimError(404, 'The application API is off: set SCIM_BRIDGE_APP_TOKEN_SHA256 to turn it on.')));
@@ -104,6 +107,8 @@ function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[]):
   r.post('/groups', body, async (req, res) => json(res, 201, await api.createGroup(req.body)));
   r.put('/groups/:id/managed', body, async (req, res) => json(res, 200, await api.setManaged(String(req.params.id), req.body)));
   r.get('/events', async (req, res) => json(res, 200, await api.events(req.query.after, req.query.limit)));
+  r.get('/dead-letters', async (_req, res) => json(res, 200, await api.deadLetters()));
+  r.post('/dead-letters/replay', async (_req, res) => json(res, 200, await replay()));
   r.use((req, res) => sendError(res, new ScimError(404, `There is no endpoint ${req.method} /api/v1${req.path}.`)));
   return r;
 }
@@ -173,7 +178,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   // The application API has its own token: the IdP's never opens it, and its own never opens SCIM.
-  app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes));
+  app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters));
 
   app.use(bearerAuth({ tokenHashes: options.tokenHashes }));
 
@@ -184,7 +189,8 @@ export function createApp(options: AppOptions): express.Express {
     } catch {
       store = 'unavailable';
     }
-    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, version: options.version });
+    const delivery = await options.deliveryBacklog().catch(() => ({ error: 'unavailable' }));
+    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, delivery, version: options.version });
   });
 
   const scim = scimRouter(options.service);

@@ -100,6 +100,17 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.schema.createIndex('events_occurred_at').on('events').column('occurred_at').execute();
       },
     },
+    '0003_dead_letters': {
+      async up(db: Kysely<any>) {
+        // Events the downstream never accepted: kept, visible in /health and replayable.
+        await db.schema
+          .createTable('dead_letters')
+          .addColumn('seq', 'integer', (c) => c.primaryKey())
+          .addColumn('failed_at', 'text', (c) => c.notNull())
+          .addColumn('error', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

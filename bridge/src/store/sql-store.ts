@@ -70,6 +70,7 @@ interface Database {
   group_members: { group_id: string; member_id: string; member_type: string };
   settings: { key: string; value: string };
   events: EventsTable;
+  dead_letters: { seq: number; failed_at: string; error: string };
 }
 
 export interface SqlDialect {
@@ -226,6 +227,10 @@ function dateRangeOf(filter: StoreFilter | undefined): SortablePath | undefined 
     return filter.path;
   }
   return undefined;
+}
+
+function eventOf(r: { seq: number; id: string; type: string; resource_id: string; occurred_at: string; data: string }): EventRecord {
+  return { seq: Number(r.seq), id: r.id, type: r.type, resourceId: r.resource_id, occurredAt: r.occurred_at, data: JSON.parse(r.data) };
 }
 
 /** The total is known without counting when the page came back short (and not past the end). */
@@ -414,6 +419,12 @@ export class SqlStore implements Store {
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
     return (await this.getSetting(key))!;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.write((trx) =>
+      trx.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute(),
+    );
   }
 
   // ---- users ----
@@ -804,6 +815,37 @@ export class SqlStore implements Store {
     });
   }
 
+  async countEventsAfter(after: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('seq', '>', after)
+      .where('seq', '<=', this.durableSeq)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  async addDeadLetter(seq: number, error: string): Promise<void> {
+    await this.write((trx) =>
+      trx.insertInto('dead_letters').values({ seq, failed_at: new Date().toISOString(), error: error.slice(0, 500) }).onConflict((oc) => oc.column('seq').doNothing()).execute(),
+    );
+  }
+
+  async listDeadLetters(limit: number): Promise<(EventRecord & { failedAt: string; error: string })[]> {
+    const rows = await this.db
+      .selectFrom('dead_letters as d')
+      .innerJoin('events as e', 'e.seq', 'd.seq')
+      .select(['e.seq', 'e.id', 'e.type', 'e.resource_id', 'e.occurred_at', 'e.data', 'd.failed_at', 'd.error'])
+      .orderBy('d.seq')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...eventOf(r), failedAt: r.failed_at, error: r.error }));
+  }
+
+  async removeDeadLetter(seq: number): Promise<void> {
+    await this.write((trx) => trx.deleteFrom('dead_letters').where('seq', '=', seq).execute());
+  }
+
   async listEvents(after: number, limit: number): Promise<EventRecord[]> {
     const rows = await this.db
       .selectFrom('events')
@@ -813,7 +855,7 @@ export class SqlStore implements Store {
       .orderBy('seq')
       .limit(limit)
       .execute();
-    return rows.map((r) => ({ seq: Number(r.seq), id: r.id, type: r.type, resourceId: r.resource_id, occurredAt: r.occurred_at, data: JSON.parse(r.data) }));
+    return rows.map(eventOf);
   }
 
 }

@@ -131,6 +131,8 @@ export interface Store {
   getSetting(key: string): Promise<string | null>;
   /** Sets the setting unless it is set already; returns the value that holds afterwards. */
   setSettingIfAbsent(key: string, value: string): Promise<string>;
+  /** Sets the setting, durably. */
+  setSetting(key: string, value: string): Promise<void>;
 
   /** The user, or null when no user has this id. */
   getUser(id: string): Promise<UserRecord | null>;
@@ -187,4 +189,11 @@ export interface Store {
 
   /** Events after the cursor `after` (0: from the start), oldest first; only events whose change is durable. */
   listEvents(after: number, limit: number): Promise<EventRecord[]>;
+  /** How many durable events come after the cursor. */
+  countEventsAfter(after: number): Promise<number>;
+  /** Keeps an event the downstream never accepted. */
+  addDeadLetter(seq: number, error: string): Promise<void>;
+  /** The dead letters, oldest first, with their events. */
+  listDeadLetters(limit: number): Promise<(EventRecord & { failedAt: string; error: string })[]>;
+  removeDeadLetter(seq: number): Promise<void>;
 }

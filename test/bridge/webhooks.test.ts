@@ -1,0 +1,154 @@
+/**
+ * Webhooks: every event reaches the downstream, signed, in order per resource, at least once, however the
+ * downstream behaves for a while; what it refuses for good becomes a dead letter that can be replayed.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { patchBody, startBridge, TestBridge, userBody, GROUP_SCHEMA } from '../helpers/bridge';
+
+type Json = Record<string, any>;
+const SECRET = 'webhook-secret-0123456789abcdef';
+
+/** How an application verifies a delivery (README): recompute the HMAC over "<t>.<raw body>". */
+function verify(header: string | undefined, body: string): boolean {
+  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
+  if (!m) return false;
+  const expected = createHmac('sha256', SECRET).update(`${m[1]}.${body}`).digest();
+  return timingSafeEqual(expected, Buffer.from(m[2], 'hex')) && Math.abs(Date.now() / 1000 - Number(m[1])) < 300;
+}
+
+class Receiver {
+  readonly received: Json[] = [];
+  readonly badSignatures: string[] = [];
+  /** Answer for each delivery: 200 unless this says otherwise. */
+  answer: (event: Json) => number = () => 200;
+  private server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      if (!verify(req.headers['scim-bridge-signature'] as string, raw)) this.badSignatures.push(raw);
+      const event = JSON.parse(raw);
+      const status = this.answer(event);
+      if (status === 200) this.received.push(event);
+      res.writeHead(status).end();
+    });
+  });
+  url = '';
+  async start() {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
+  }
+  stop() {
+    this.server.close();
+  }
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms = 15000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function feed(b: TestBridge): Promise<Json[]> {
+  return (await b.app.get('/api/v1/events?limit=1000').expect(200)).body.events;
+}
+
+describe('webhook delivery', () => {
+  const receiver = new Receiver();
+  let b: TestBridge;
+  beforeAll(async () => {
+    await receiver.start();
+    b = await startBridge({ SCIM_BRIDGE_WEBHOOK_URL: receiver.url, SCIM_BRIDGE_WEBHOOK_SECRET: SECRET }, { delivery: { baseDelayMs: 20, maxDelayMs: 100, pollMs: 20 } });
+  });
+  afterAll(async () => {
+    await b.stop();
+    receiver.stop();
+  });
+
+  async function provisionSome(tag: string) {
+    const users = [];
+    for (let i = 0; i < 4; i++) users.push((await b.post('/Users', userBody(`${tag}${i}.hook@example.com`)).expect(201)).body);
+    await b.join(users[0].id);
+    await b.patch(`/Users/${users[0].id}`, patchBody({ op: 'replace', path: 'title', value: 'Boss' })).expect(200);
+    const g = (await b.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: `Hooked ${tag}`, members: users.slice(0, 2).map((u) => ({ value: u.id })) }).expect(201)).body;
+    await b.patch(`/Users/${users[1].id}`, patchBody({ op: 'replace', path: 'active', value: false })).expect(200);
+    await b.delete(`/Groups/${g.id}`).expect(204);
+  }
+
+  it('when the downstream accepts, then every event of the feed arrives once, signed, in feed order', async () => {
+    await provisionSome('a');
+    const events = await feed(b);
+    await until(() => receiver.received.length >= events.length);
+    expect(receiver.badSignatures).toEqual([]);
+    expect(receiver.received.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(receiver.received[0]).toEqual(events[0]);
+    const health = (await b.get('/health').expect(200)).body;
+    expect(health.delivery).toEqual({ pending: 0, deadLetters: 0 });
+  });
+
+  it('when the downstream refuses for a while and then recovers, then every event arrives, in order per resource, none lost', async () => {
+    let refusals = 0;
+    receiver.answer = () => (refusals++ < 12 ? 503 : 200);
+    const before = receiver.received.length;
+    await provisionSome('b');
+    const events = (await feed(b)).slice(before);
+    await until(() => receiver.received.length >= before + events.length);
+    expect(refusals).toBeGreaterThan(12);
+    const arrived = receiver.received.slice(before);
+    expect(new Set(arrived.map((e) => e.id))).toEqual(new Set(events.map((e) => e.id)));
+    const byResource = (list: Json[]) => {
+      const m = new Map<string, string[]>();
+      for (const e of list) m.set(e.data.id, [...(m.get(e.data.id) ?? []), e.id]);
+      return m;
+    };
+    expect(byResource(arrived)).toEqual(byResource(events));
+    receiver.answer = () => 200;
+  });
+
+  it('when the downstream refuses one event for good (400), then it becomes a dead letter, the rest go on, and a replay delivers it', async () => {
+    receiver.answer = (e) => (e.type === 'user.created' && e.data.userName === 'poison.pill@example.com' ? 400 : 200);
+    const poison = (await b.post('/Users', userBody('poison.pill@example.com')).expect(201)).body;
+    const after = (await b.post('/Users', userBody('after.poison@example.com')).expect(201)).body;
+    await until(() => receiver.received.some((e) => e.data.id === after.id));
+    const health = (await b.get('/health').expect(200)).body;
+    expect(health.delivery.deadLetters).toBe(1);
+    const letters = (await b.app.get('/api/v1/dead-letters').expect(200)).body.deadLetters;
+    expect(letters.map((l: Json) => [l.type, l.data.id, l.error])).toEqual([['user.created', poison.id, 'HTTP 400']]);
+    receiver.answer = () => 200;
+    expect((await b.app.post('/api/v1/dead-letters/replay').expect(200)).body).toEqual({ replayed: 1, remaining: 0 });
+    expect(receiver.received.some((e) => e.data.id === poison.id && e.type === 'user.created')).toBe(true);
+    expect((await b.get('/health').expect(200)).body.delivery.deadLetters).toBe(0);
+  });
+
+  it('when the downstream is slow, then provisioning is not: the 201 does not wait for the webhook', async () => {
+    receiver.answer = () => 200;
+    const slow = http.createServer((_req, res) => setTimeout(() => res.writeHead(200).end(), 3000));
+    slow.listen(0, '127.0.0.1');
+    await once(slow, 'listening');
+    const slowBridge = await startBridge(
+      { SCIM_BRIDGE_WEBHOOK_URL: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`, SCIM_BRIDGE_WEBHOOK_SECRET: SECRET },
+      { delivery: { pollMs: 20, timeoutMs: 5000 } },
+    );
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 5; i++) await slowBridge.post('/Users', userBody(`quick${i}.despite@example.com`)).expect(201);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await slowBridge.stop();
+      slow.close();
+      slow.closeAllConnections();
+    }
+  });
+});
+
+describe('webhook configuration', () => {
+  it('when a webhook URL comes without its secret, then the start is refused naming the missing variable', async () => {
+    await expect(startBridge({ SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hook' })).rejects.toThrow('SCIM_BRIDGE_WEBHOOK_SECRET');
+    await expect(startBridge({ SCIM_BRIDGE_WEBHOOK_URL: 'ftp://x', SCIM_BRIDGE_WEBHOOK_SECRET: SECRET })).rejects.toThrow('SCIM_BRIDGE_WEBHOOK_URL');
+  });
+});
