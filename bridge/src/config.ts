@@ -17,6 +17,8 @@ export interface BridgeConfig {
   readonly allowedDomains: readonly string[];
   /** The downstream webhook, when set: URL, signing secret, and how long an event is retried. */
   readonly webhook?: { readonly url: string; readonly secret: string; readonly retryHours: number };
+  /** How long the events feed keeps events (delivered ones, when a webhook is set). */
+  readonly eventsRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -85,6 +87,11 @@ const hours: Parse<number> = (raw) => {
   expect('SCIM_BRIDGE_WEBHOOK_RETRY_HOURS', Number.isFinite(n) && n > 0 && n <= 24 * 30, 'expected a number of hours from 0 to 720');
   return n;
 };
+const days: Parse<number> = (raw) => {
+  const n = Number(raw);
+  expect('SCIM_BRIDGE_EVENTS_RETENTION_DAYS', Number.isInteger(n) && n >= 1 && n <= 3650, 'expected a whole number of days from 1 to 3650');
+  return n;
+};
 const flag = (name: string): Parse<boolean> => (raw) => {
   const v = raw.trim().toLowerCase();
   expect(name, ['true', 'false', '1', '0'].includes(v), 'expected true or false');
@@ -119,5 +126,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     trustProxy: read(env, 'SCIM_BRIDGE_TRUST_PROXY', flag('SCIM_BRIDGE_TRUST_PROXY'), false),
     allowedDomains: read(env, 'SCIM_BRIDGE_ALLOWED_DOMAINS', domains, []),
     webhook: webhookConfig(env),
+    eventsRetentionDays: read(env, 'SCIM_BRIDGE_EVENTS_RETENTION_DAYS', days, 30),
   };
 }

@@ -79,6 +79,14 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
   await delivery?.start();
+  // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
+  const purge = () =>
+    store
+      .purgeEvents(new Date(Date.now() - config.eventsRetentionDays * 86_400_000).toISOString(), delivery ? delivery.delivered : Number.MAX_SAFE_INTEGER)
+      .catch((err) => logger.error({ err }, 'purging old events failed'));
+  const retention = setInterval(purge, 3_600_000);
+  retention.unref();
+  void purge();
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   let stopping: Promise<void> | undefined;
   return {
@@ -93,6 +101,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        clearInterval(retention);
         await delivery?.stop();
         await store.close();
       })();

@@ -65,6 +65,11 @@ export class WebhookDelivery {
     await this.running;
   }
 
+  /** The last event the downstream accepted (or that became a dead letter). */
+  get delivered(): number {
+    return this.cursor;
+  }
+
   /** Events not yet accepted by the downstream, and dead letters: for /health. */
   async backlog(): Promise<{ pending: number; deadLetters: number }> {
     return { pending: await this.store.countEventsAfter(this.cursor), deadLetters: (await this.store.listDeadLetters(10_000)).length };

@@ -815,6 +815,18 @@ export class SqlStore implements Store {
     });
   }
 
+  async purgeEvents(before: string, upToSeq: number): Promise<number> {
+    const result = await this.write((trx) =>
+      trx
+        .deleteFrom('events')
+        .where('occurred_at', '<', before)
+        .where('seq', '<=', upToSeq)
+        .where('seq', 'not in', trx.selectFrom('dead_letters').select('seq'))
+        .executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
+  }
+
   async countEventsAfter(after: number): Promise<number> {
     const row = await this.db
       .selectFrom('events')

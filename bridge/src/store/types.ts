@@ -189,6 +189,11 @@ export interface Store {
 
   /** Events after the cursor `after` (0: from the start), oldest first; only events whose change is durable. */
   listEvents(after: number, limit: number): Promise<EventRecord[]>;
+  /**
+   * Deletes events that occurred before `before`, up to `upToSeq` (what the webhook has delivered), except
+   * dead letters. Returns how many went.
+   */
+  purgeEvents(before: string, upToSeq: number): Promise<number>;
   /** How many durable events come after the cursor. */
   countEventsAfter(after: number): Promise<number>;
   /** Keeps an event the downstream never accepted. */
