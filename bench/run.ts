@@ -23,6 +23,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -71,7 +74,7 @@ const CFG = {
   bridgeNodeOptions: (process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '--max-semi-space-size=2').split(/\s+/).filter(Boolean),
 };
 
-const TARGETS = { getShare: 0.5, postsPerS: 1000, patchRatio: 2, rssMB: 128, syncS: 10 };
+const TARGETS = { getShare: 0.5, postsPerS: 1000, patchRatio: 2, rssMB: 128, syncS: 10, webhookShare: 0.9, webhookLagP99Ms: 1000 };
 
 // ---------------------------------------------------------------------------------------------------
 // output
@@ -199,6 +202,8 @@ class Bridge {
     private readonly dir: string,
     readonly port: number,
     readonly token: string,
+    /** More environment for the bridge (a webhook, say). */
+    private readonly extraEnv: Record<string, string> = {},
   ) {}
 
   async start(phase: string): Promise<void> {
@@ -217,6 +222,7 @@ class Bridge {
         SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(this.dir, 'bridge.db')}`,
         SCIM_BRIDGE_TOKEN: this.token,
         SCIM_BRIDGE_TOKEN_SHA256: '',
+        ...this.extraEnv,
       },
     });
   }
@@ -427,7 +433,7 @@ async function main(): Promise<void> {
   mkdirSync(dirA);
   const bridge = new Bridge('bridge', dirA, await freePort(), token);
   await bridge.start('seed');
-  log(`\n[1/6] seeding ${int(CFG.users)} users through POST /Users, ${CFG.seedConcurrency} in flight (bridge pid ${bridge.server.pid}, port ${bridge.port})`);
+  log(`\n[1/7] seeding ${int(CFG.users)} users through POST /Users, ${CFG.seedConcurrency} in flight (bridge pid ${bridge.server.pid}, port ${bridge.port})`);
   const seeded = await seed(bridge, CFG.users);
   const seedRate = CFG.users / seeded.seconds;
   log(`  seeded in ${secs(seeded.seconds)}: ${int(seedRate)} users/s (${cpuNote(seeded.cpu)})`);
@@ -453,7 +459,7 @@ async function main(): Promise<void> {
   const nameFile = join(work, 'paths-filter.txt');
   writeFileSync(idFile, idPaths.join('\n') + '\n');
   writeFileSync(nameFile, namePaths.join('\n') + '\n');
-  log(`\n[2/6] GET throughput, ${CFG.connections} connections, ${CFG.warmup} s warm-up + ${CFG.seconds} s each, bridge then bare server`);
+  log(`\n[2/7] GET throughput, ${CFG.connections} connections, ${CFG.warmup} s warm-up + ${CFG.seconds} s each, bridge then bare server`);
   const gets: Record<string, { bridge: Measured; bare: Measured }> = {};
   for (const [key, label, paths, file] of [
     ['byId', 'GET /Users/{id}', idPaths, idFile],
@@ -517,7 +523,7 @@ async function main(): Promise<void> {
   await baseline.stop();
 
   // ---- 3. POSTs -------------------------------------------------------------------------------------
-  log(`\n[3/6] durable POST /Users (${durability()}), 1 s warm-up + ${CFG.postSeconds} s at each concurrency`);
+  log(`\n[3/7] durable POST /Users (${durability()}), 1 s warm-up + ${CFG.postSeconds} s at each concurrency`);
   await bridge.phase('post');
   const posts: Record<string, Measured> = {};
   const template = JSON.stringify(userBody(NAME_PLACEHOLDER));
@@ -551,7 +557,7 @@ async function main(): Promise<void> {
   const bigSize = Math.min(CFG.bigGroup, Math.floor(CFG.users / 2));
   const singles = CFG.patchOps + CFG.patchWarmup;
   if (bigSize + singles > CFG.users) throw new Error(`BENCH_USERS=${CFG.users} is too few for a group of ${bigSize} and ${singles} single adds`);
-  log(`\n[4/6] PATCH: a group of ${int(bigSize)} members built in PATCHes of ${int(CFG.patchBatch)}, then ${CFG.patchOps} single-member adds to it and to an empty group, alternating`);
+  log(`\n[4/7] PATCH: a group of ${int(bigSize)} members built in PATCHes of ${int(CFG.patchBatch)}, then ${CFG.patchOps} single-member adds to it and to an empty group, alternating`);
   const client = new HttpClient(bridge.port, token, 1);
   const groupId = async (name: string) => (JSON.parse((await client.expect('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: name }, 201)).body) as { id: string }).id;
   const bigId = await groupId('bench-big');
@@ -596,7 +602,7 @@ async function main(): Promise<void> {
 
   // ---- 5. memory ------------------------------------------------------------------------------------
   const memLoaded = bridge.server.memory();
-  log(`\n[5/6] bridge memory after the load: ${mb(memLoaded.rssMB)} resident, peak ${mb(memLoaded.peakMB)}`);
+  log(`\n[5/7] bridge memory after the load: ${mb(memLoaded.rssMB)} resident, peak ${mb(memLoaded.peakMB)}`);
   const memRow = (metric: string, m: number, base: string): Row => ({ metric, bridge: mb(m), baseline: base, target: `<= ${TARGETS.rssMB} MB`, verdict: m <= TARGETS.rssMB ? 'pass' : 'miss' });
   rows.push(memRow(`resident memory after seeding ${int(CFG.users)} users`, memSeeded.rssMB, mb(memBare.rssMB)));
   rows.push(memRow('resident memory after the load', memLoaded.rssMB, '-'));
@@ -616,7 +622,7 @@ async function main(): Promise<void> {
   mkdirSync(dirB);
   const fresh = new Bridge('fresh bridge', dirB, await freePort(), token);
   await fresh.start('sync');
-  log(`\n[6/6] JumpCloud-style initial sync on a fresh bridge (pid ${fresh.server.pid}): ${CFG.syncClients} clients, ${int(CFG.syncUsers)} users (lookup by userName, create), ${CFG.syncGroups} groups (lookup by displayName, create, PATCHes of ${CFG.syncPatchSize} members; ${CFG.syncGroupMembers} members each)`);
+  log(`\n[6/7] JumpCloud-style initial sync on a fresh bridge (pid ${fresh.server.pid}): ${CFG.syncClients} clients, ${int(CFG.syncUsers)} users (lookup by userName, create), ${CFG.syncGroups} groups (lookup by displayName, create, PATCHes of ${CFG.syncPatchSize} members; ${CFG.syncGroupMembers} members each)`);
   const clients = Array.from({ length: CFG.syncClients }, () => new HttpClient(fresh.port, token, 1));
   const syncIds: string[] = new Array(CFG.syncUsers);
   let requests = 0;
@@ -669,6 +675,80 @@ async function main(): Promise<void> {
   rows.push({ metric: `  CPU cores: server / clients / other processes`, bridge: cores(syncCpu), baseline: '', target: '', verdict: 'info' });
   results.sync = { seconds: syncS, usersS, groupsS, requests, memory: memSync, cpu: syncCpu };
   await fresh.stop();
+
+  // ---- 7. webhooks: provisioning with a receiver attached vs without; lag from 201 to webhook ---------
+  const hookUsers = intEnv('BENCH_WEBHOOK_USERS', 3000);
+  const lagUsers = intEnv('BENCH_WEBHOOK_LAG_USERS', 300);
+  const arrivals = new Map<string, number>();
+  const receiver = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const e = JSON.parse(raw) as { type: string; data: { userName?: string } };
+      if (e.type === 'user.created' && e.data.userName) arrivals.set(e.data.userName, performance.now());
+      res.writeHead(200).end();
+    });
+  });
+  receiver.listen(0, '127.0.0.1');
+  await once(receiver, 'listening');
+  const hookEnv = { SCIM_BRIDGE_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, SCIM_BRIDGE_WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' };
+  log(`\n[7/7] webhooks: ${int(hookUsers)} POSTs (16 in flight) on a fresh bridge without and with a receiver attached; then the lag from 201 to webhook at 1,000 users a minute (${lagUsers} users)`);
+  const provisionRate = async (label: string, env: Record<string, string>, prefix: string) => {
+    const d = join(work, `bridge-${prefix}`);
+    mkdirSync(d);
+    const br = new Bridge(label, d, await freePort(), token, env);
+    await br.start(prefix);
+    const c = new HttpClient(br.port, token, 16);
+    const t = performance.now();
+    await pool(hookUsers, 16, async (i) => {
+      await c.expect('POST', '/Users', userBody(`${prefix}${i}`), 201);
+    });
+    const rate = hookUsers / ((performance.now() - t) / 1000);
+    c.close();
+    return { br, rate };
+  };
+  const without = await provisionRate('bridge without webhook', {}, 'nohook');
+  await without.br.stop();
+  const withHook = await provisionRate('bridge with webhook', hookEnv, 'hook');
+  log(`  without a webhook: ${int(without.rate)} POST/s; with a receiver attached: ${int(withHook.rate)} POST/s`);
+  const share = withHook.rate / without.rate;
+  rows.push({
+    metric: 'durable POST/s with a webhook receiver vs without (16 in flight)',
+    bridge: int(withHook.rate),
+    baseline: int(without.rate),
+    target: `${pct(share)} / >= ${pct(TARGETS.webhookShare)}`,
+    verdict: share >= TARGETS.webhookShare ? 'pass' : 'miss',
+  });
+  // The backlog of the throughput run drains first: the lag is measured at a steady 1,000 users a minute.
+  const drainBy = performance.now() + 60_000;
+  while (arrivals.size < hookUsers && performance.now() < drainBy) await new Promise((r) => setTimeout(r, 50));
+  // Lag: one user every 60 ms (1,000 a minute), 201 time vs the receiver's arrival time.
+  const lagClient = new HttpClient(withHook.br.port, token, 1);
+  const acked = new Map<string, number>();
+  for (let i = 0; i < lagUsers; i++) {
+    const name = `lag${i}`;
+    const next = performance.now() + 60;
+    await lagClient.expect('POST', '/Users', userBody(name), 201);
+    acked.set(`${name}@example.com`, performance.now());
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+  }
+  lagClient.close();
+  const deadline = performance.now() + 30_000;
+  while ([...acked.keys()].some((k) => !arrivals.has(k)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const lags = [...acked].map(([k, t]) => (arrivals.get(k) ?? Infinity) - t).sort((a, b) => a - b);
+  const lagAt = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))];
+  log(`  lag from 201 to webhook: p50 ${ms(lagAt(0.5))}, p99 ${ms(lagAt(0.99))}, max ${ms(lags[lags.length - 1])}`);
+  rows.push({
+    metric: 'lag from 201 to its webhook at 1,000 users/min, p99',
+    bridge: ms(lagAt(0.99)),
+    baseline: '-',
+    target: `<= ${ms(TARGETS.webhookLagP99Ms)}`,
+    verdict: lagAt(0.99) <= TARGETS.webhookLagP99Ms ? 'pass' : 'miss',
+  });
+  results.webhooks = { without: without.rate, with: withHook.rate, lagP50: lagAt(0.5), lagP99: lagAt(0.99) };
+  await withHook.br.stop();
+  receiver.close();
+  receiver.closeAllConnections();
 
   // ---- report ---------------------------------------------------------------------------------------
   const totalS = (performance.now() - started) / 1000;

@@ -7,6 +7,8 @@
  * becomes a dead letter, visible in /health and replayable.
  */
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import type { Logger } from '../log';
 import type { EventRecord, Store } from '../store';
 
@@ -27,7 +29,7 @@ const CURSOR = 'webhook_cursor';
 
 /** The JSON of an event: the webhook body and the feed item are the same. */
 export function eventBody(e: EventRecord): string {
-  return JSON.stringify({ id: e.id, type: e.type, occurredAt: e.occurredAt, data: e.data });
+  return `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)},"occurredAt":${JSON.stringify(e.occurredAt)},"data":${e.dataJson}}`;
 }
 
 /** `Scim-Bridge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. */
@@ -46,23 +48,36 @@ export class WebhookDelivery {
   private stopped = false;
   private running?: Promise<void>;
   private wake?: () => void;
+  /** Ends any wait: for stop(). */
+  private stopWait?: () => void;
   private failures = 0;
+  /** The cursor as last written to the store: written once per batch, not once per event. */
+  private savedCursor = 0;
+  private readonly agent: http.Agent;
 
   constructor(
     private readonly store: Store,
     private readonly options: WebhookOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const secure = new URL(options.url).protocol === 'https:';
+    // Keep-alive: one connection carries the deliveries, no handshake per event.
+    this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
+  }
 
   async start(): Promise<void> {
-    this.cursor = Number((await this.store.getSetting(CURSOR)) ?? 0);
+    this.cursor = this.savedCursor = Number((await this.store.getSetting(CURSOR)) ?? 0);
+    // New events wake the loop at once; polling remains for what this process did not write.
+    this.store.onDurable(() => this.wake?.());
     this.running = this.loop();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.stopWait?.();
     await this.running;
+    await this.saveCursor();
+    this.agent.destroy();
   }
 
   /** The last event the downstream accepted (or that became a dead letter). */
@@ -88,34 +103,52 @@ export class WebhookDelivery {
     return { replayed, remaining: letters.length - replayed };
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Waits `ms`; `wakeable`: new events end the wait early (idle polling, not a retry's backoff). */
+  private sleep(ms: number, wakeable = false): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
         clearTimeout(timer);
+        self.wake = self.stopWait = undefined;
         resolve();
-      };
+      }
+      this.stopWait = done;
+      if (wakeable) this.wake = done;
     });
   }
 
   private async send(e: EventRecord): Promise<{ ok: boolean; status?: number; error?: string }> {
     const body = eventBody(e);
-    try {
-      const res = await fetch(this.options.url, {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          'Scim-Bridge-Event-Id': e.id,
-          'Scim-Bridge-Signature': signature(this.options.secret, body, Math.floor(Date.now() / 1000)),
+    const url = new URL(this.options.url);
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    return new Promise((resolve) => {
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          timeout: this.options.timeoutMs ?? 10_000,
+          headers: {
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+            'Scim-Bridge-Event-Id': e.id,
+            'Scim-Bridge-Signature': signature(this.options.secret, body, Math.floor(Date.now() / 1000)),
+          },
         },
-        body,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      return res.ok ? { ok: true, status: res.status } : { ok: false, status: res.status, error: `HTTP ${res.status}` };
-    } catch (err) {
-      return { ok: false, error: (err as Error).message };
-    }
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            resolve(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, error: `HTTP ${status}` });
+          });
+          res.on('error', (err) => resolve({ ok: false, error: err.message }));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs ?? 10_000} ms`)));
+      req.on('error', (err) => resolve({ ok: false, error: err.message }));
+      req.end(body);
+    });
   }
 
   private delay(): number {
@@ -125,10 +158,20 @@ export class WebhookDelivery {
     return capped / 2 + Math.random() * (capped / 2);
   }
 
-  private async advance(seq: number): Promise<void> {
+  private advance(seq: number): void {
     this.cursor = seq;
     this.failures = 0;
-    await this.store.setSetting(CURSOR, String(seq));
+  }
+
+  /**
+   * Keeps the cursor in the store. Done once per batch: after a crash, at most that batch is delivered
+   * again (at least once, ids let the receiver drop repeats), and a delivery costs no write of its own.
+   */
+  private async saveCursor(): Promise<void> {
+    if (this.cursor === this.savedCursor) return;
+    const cursor = this.cursor;
+    await this.store.setSetting(CURSOR, String(cursor));
+    this.savedCursor = cursor;
   }
 
   private async loop(): Promise<void> {
@@ -142,28 +185,31 @@ export class WebhookDelivery {
         continue;
       }
       if (events.length === 0) {
-        await this.sleep(this.options.pollMs ?? 200);
+        await this.saveCursor().catch((err) => this.logger.error({ err }, 'webhook delivery: saving the cursor failed'));
+        await this.sleep(this.options.pollMs ?? 200, true);
         continue;
       }
       for (const e of events) {
         if (this.stopped) return;
         const result = await this.send(e);
         if (result.ok) {
-          await this.advance(e.seq);
+          this.advance(e.seq);
           continue;
         }
         const age = Date.now() - Date.parse(e.occurredAt);
         if ((result.status !== undefined && permanent(result.status)) || age > this.options.retryWindowMs) {
           this.logger.warn({ event: e.id, type: e.type, error: result.error }, 'webhook delivery: dead letter');
           await this.store.addDeadLetter(e.seq, result.error ?? 'failed');
-          await this.advance(e.seq);
+          this.advance(e.seq);
           continue;
         }
         this.failures++;
         this.logger.warn({ event: e.id, type: e.type, error: result.error, attempt: this.failures }, 'webhook delivery: will retry');
+        await this.saveCursor().catch(() => undefined);
         await this.sleep(this.delay());
         break; // start again from the cursor: nothing after this event goes first
       }
+      await this.saveCursor().catch((err) => this.logger.error({ err }, 'webhook delivery: saving the cursor failed'));
     }
   }
 }

@@ -230,7 +230,7 @@ function dateRangeOf(filter: StoreFilter | undefined): SortablePath | undefined 
 }
 
 function eventOf(r: { seq: number; id: string; type: string; resource_id: string; occurred_at: string; data: string }): EventRecord {
-  return { seq: Number(r.seq), id: r.id, type: r.type, resourceId: r.resource_id, occurredAt: r.occurred_at, data: JSON.parse(r.data) };
+  return { seq: Number(r.seq), id: r.id, type: r.type, resourceId: r.resource_id, occurredAt: r.occurred_at, data: JSON.parse(r.data), dataJson: r.data };
 }
 
 /** The total is known without counting when the page came back short (and not past the end). */
@@ -333,6 +333,12 @@ export class SqlStore implements Store {
     groupById: new Prepared<Selectable<GroupsTable>>((slot) => this.db.selectFrom('groups').selectAll().where('id', '=', slot('id'))),
   };
 
+  private readonly durableListeners: (() => void)[] = [];
+
+  onDurable(listener: () => void): void {
+    this.durableListeners.push(listener);
+  }
+
   private readonly pending: WriteJob[] = [];
   private flushing = false;
 
@@ -378,7 +384,10 @@ export class SqlStore implements Store {
           for (const job of batch) job.reject(error);
           continue;
         }
-        const settle = () => batch.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
+        const settle = () => {
+          batch.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
+          for (const listener of this.durableListeners) listener();
+        };
         if (!this.dialect.makeDurable) {
           settle();
           continue;

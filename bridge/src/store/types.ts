@@ -109,6 +109,8 @@ export interface EventRecord extends NewEvent {
   readonly seq: number;
   readonly id: string;
   readonly occurredAt: string;
+  /** `data` as stored (JSON text), so that a webhook body is built without parsing it again. */
+  readonly dataJson: string;
 }
 
 /** What an update of a group did to its members, for events. */
@@ -187,6 +189,8 @@ export interface Store {
   /** Deletes the group and its membership rows (the members themselves stay), with its events. false when unknown. */
   deleteGroup(id: string, expected?: ExpectedVersion, events?: (deleted: GroupRecord) => NewEvent[]): Promise<boolean>;
 
+  /** Calls `listener` whenever writes have become durable (delivery wakes up on it instead of waiting). */
+  onDurable(listener: () => void): void;
   /** Events after the cursor `after` (0: from the start), oldest first; only events whose change is durable. */
   listEvents(after: number, limit: number): Promise<EventRecord[]>;
   /**
