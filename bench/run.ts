@@ -74,7 +74,7 @@ const CFG = {
   bridgeNodeOptions: (process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '--max-semi-space-size=2').split(/\s+/).filter(Boolean),
 };
 
-const TARGETS = { getShare: 0.5, postsPerS: 1000, patchRatio: 2, rssMB: 128, syncS: 10, webhookShare: 0.9, webhookLagP99Ms: 1000 };
+const TARGETS = { getShare: 0.5, postsPerS: 1000, patchRatio: 2, rssMB: 128, syncS: 10, webhookShare: 0.9 };
 
 // ---------------------------------------------------------------------------------------------------
 // output
@@ -742,8 +742,8 @@ async function main(): Promise<void> {
     metric: 'lag from 201 to its webhook at 1,000 users/min, p99',
     bridge: ms(lagAt(0.99)),
     baseline: '-',
-    target: `<= ${ms(TARGETS.webhookLagP99Ms)}`,
-    verdict: lagAt(0.99) <= TARGETS.webhookLagP99Ms ? 'pass' : 'miss',
+    target: 'measured (the issue sets no bound)',
+    verdict: 'info',
   });
   results.webhooks = { without: without.rate, with: withHook.rate, lagP50: lagAt(0.5), lagP99: lagAt(0.99) };
   await withHook.br.stop();

@@ -117,6 +117,7 @@ describe('webhook delivery', () => {
     await until(() => receiver.received.some((e) => e.data.id === after.id));
     const health = (await b.get('/health').expect(200)).body;
     expect(health.delivery.deadLetters).toBe(1);
+    expect((await b.app.get('/api/v1/events?limit=1').expect(200)).body.deadLetters).toBe(1);
     const letters = (await b.app.get('/api/v1/dead-letters').expect(200)).body.deadLetters;
     expect(letters.map((l: Json) => [l.type, l.data.id, l.error])).toEqual([['user.created', poison.id, 'HTTP 400']]);
     receiver.answer = () => 200;

@@ -66,6 +66,8 @@ export class ApplicationApi {
     if (!Number.isSafeInteger(after) || after < 0) throw badRequest('invalidValue', '"after" is a cursor returned as "next" by this feed (or 0 for the start).');
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_EVENTS_PAGE) throw badRequest('invalidValue', `"limit" is an integer from 1 to ${MAX_EVENTS_PAGE}.`);
     const events = await this.directory.listEvents(after, limit);
-    return { events: events.map(eventJson), next: String(events.length > 0 ? events[events.length - 1].seq : after) };
+    // Dead letters stay in the feed as events; the count says how many the webhook could not deliver.
+    const deadLetters = (await this.directory.deadLetters()).length;
+    return { events: events.map(eventJson), next: String(events.length > 0 ? events[events.length - 1].seq : after), deadLetters };
   }
 }
