@@ -3,13 +3,13 @@
  * webhook attached, is killed with SIGKILL mid-flood and started again on the same database. Every user
  * answered 201 exists and its user.created reaches the receiver; events and users match one to one.
  */
-import { spawn, ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ChildBridge, spawnBridge } from '../helpers/child';
 
 const TOKEN = 'crash-flood-token-0123456789';
 const APP_TOKEN = 'crash-flood-app-token-0123456789';
@@ -29,28 +29,18 @@ it('when the bridge is killed mid-flood and restarted, then every 201 survives a
   receiver.listen(0, '127.0.0.1');
   await once(receiver, 'listening');
   const env = {
-    ...process.env,
-    SCIM_BRIDGE_PORT: '0',
     SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'x.db')}`,
     SCIM_BRIDGE_TOKEN: TOKEN,
     SCIM_BRIDGE_APP_TOKEN: APP_TOKEN,
     SCIM_BRIDGE_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`,
     SCIM_BRIDGE_WEBHOOK_SECRET: 'crash-flood-webhook-secret-0123',
-    LOG_LEVEL: 'silent',
   };
-  const children: ChildProcess[] = [];
-  const startBridge = () =>
-    new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-      children.push(child);
-      let out = '';
-      child.stdout!.on('data', (chunk) => {
-        out += chunk;
-        const m = /listening: (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.on('exit', (code, signal) => reject(new Error(`bridge exited (${code ?? signal})`)));
-    });
+  const children: ChildBridge[] = [];
+  const startBridge = async () => {
+    const child = await spawnBridge(env);
+    children.push(child);
+    return child.url;
+  };
   const headers = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/scim+json' };
   try {
     const url = await startBridge();
@@ -68,7 +58,7 @@ it('when the bridge is killed mid-flood and restarted, then every 201 survives a
         }
         if (acknowledged.size >= 150 && !killed) {
           killed = true;
-          children[0].kill('SIGKILL');
+          children[0].kill();
         }
       }
     });
@@ -92,7 +82,7 @@ it('when the bridge is killed mid-flood and restarted, then every 201 survives a
     while ([...acknowledged].some((name) => !delivered.has(name)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const name of acknowledged) expect(delivered.has(name)).toBe(true);
   } finally {
-    for (const c of children) c.kill('SIGKILL');
+    for (const c of children) c.kill();
     receiver.close();
     receiver.closeAllConnections();
     rmSync(dir, { recursive: true, force: true });

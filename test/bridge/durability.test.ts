@@ -3,7 +3,6 @@
  * SQLite's WAL off the event loop; no write is answered before that sync has finished, and a process
  * killed right after an answer keeps what it answered.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { readDocument, toUserWrite } from '../../bridge/src/scim/resource';
 import { resourceTypes } from '../../bridge/src/scim/schemas';
 import { SqlStore } from '../../bridge/src/store/sql-store';
+import { spawnBridge } from '../helpers/child';
 
 const user = (name: string) => ({ ...toUserWrite(readDocument(resourceTypes.User, { userName: name })), status: 'invited' as const });
 
@@ -95,18 +95,8 @@ describe('writes are acknowledged only once durable', () => {
 describe('a crash right after an answer', () => {
   it('when the bridge is killed just after a 201, then the user is there when it starts again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-crash-'));
-    const env = { ...process.env, SCIM_BRIDGE_PORT: '0', SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'x.db')}`, SCIM_BRIDGE_TOKEN: 'crash-test-token-0123456789', LOG_LEVEL: 'silent' };
-    const startBridge = () =>
-      new Promise<{ url: string; kill: () => void }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (chunk) => {
-          out += chunk;
-          const m = /listening: (http:\/\/\S+)/.exec(out);
-          if (m) resolve({ url: m[1], kill: () => child.kill('SIGKILL') });
-        });
-        child.on('exit', (code) => reject(new Error(`bridge exited (${code})`)));
-      });
+    const env = { SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'x.db')}`, SCIM_BRIDGE_TOKEN: 'crash-test-token-0123456789' };
+    const startBridge = () => spawnBridge(env);
     const headers = { Authorization: `Bearer ${env.SCIM_BRIDGE_TOKEN}`, 'Content-Type': 'application/scim+json' };
     try {
       const first = await startBridge();
