@@ -67,7 +67,7 @@ export class ApplicationApi {
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_EVENTS_PAGE) throw badRequest('invalidValue', `"limit" is an integer from 1 to ${MAX_EVENTS_PAGE}.`);
     const events = await this.directory.listEvents(after, limit);
     // Dead letters stay in the feed as events; the count says how many the webhook could not deliver.
-    const deadLetters = (await this.directory.deadLetters()).length;
+    const deadLetters = await this.directory.countDeadLetters();
     return { events: events.map(eventJson), next: String(events.length > 0 ? events[events.length - 1].seq : after), deadLetters };
   }
 }

@@ -54,13 +54,15 @@ export class WebhookDelivery {
   /** The cursor as last written to the store: written once per batch, not once per event. */
   private savedCursor = 0;
   private readonly agent: http.Agent;
+  private readonly url: URL;
 
   constructor(
     private readonly store: Store,
     private readonly options: WebhookOptions,
     private readonly logger: Logger,
   ) {
-    const secure = new URL(options.url).protocol === 'https:';
+    this.url = new URL(options.url);
+    const secure = this.url.protocol === 'https:';
     // Keep-alive: one connection carries the deliveries, no handshake per event.
     this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
   }
@@ -87,7 +89,7 @@ export class WebhookDelivery {
 
   /** Events not yet accepted by the downstream, and dead letters: for /health. */
   async backlog(): Promise<{ pending: number; deadLetters: number }> {
-    return { pending: await this.store.countEventsAfter(this.cursor), deadLetters: (await this.store.listDeadLetters(10_000)).length };
+    return { pending: await this.store.countEventsAfter(this.cursor), deadLetters: await this.store.countDeadLetters() };
   }
 
   /** Sends every dead letter once more; those the downstream accepts leave the list. */
@@ -120,11 +122,10 @@ export class WebhookDelivery {
 
   private async send(e: EventRecord): Promise<{ ok: boolean; status?: number; error?: string }> {
     const body = eventBody(e);
-    const url = new URL(this.options.url);
-    const request = url.protocol === 'https:' ? https.request : http.request;
+    const request = this.url.protocol === 'https:' ? https.request : http.request;
     return new Promise((resolve) => {
       const req = request(
-        url,
+        this.url,
         {
           method: 'POST',
           agent: this.agent,

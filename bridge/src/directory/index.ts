@@ -269,4 +269,8 @@ export class Directory {
   deadLetters() {
     return this.store.listDeadLetters(1000);
   }
+
+  countDeadLetters(): Promise<number> {
+    return this.store.countDeadLetters();
+  }
 }

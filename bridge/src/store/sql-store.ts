@@ -863,6 +863,11 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ ...eventOf(r), failedAt: r.failed_at, error: r.error }));
   }
 
+  async countDeadLetters(): Promise<number> {
+    const row = await this.db.selectFrom('dead_letters').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async removeDeadLetter(seq: number): Promise<void> {
     await this.write((trx) => trx.deleteFrom('dead_letters').where('seq', '=', seq).execute());
   }

@@ -205,4 +205,5 @@ export interface Store {
   /** The dead letters, oldest first, with their events. */
   listDeadLetters(limit: number): Promise<(EventRecord & { failedAt: string; error: string })[]>;
   removeDeadLetter(seq: number): Promise<void>;
+  countDeadLetters(): Promise<number>;
 }
