@@ -28,7 +28,9 @@ export interface AppOptions {
 }
 
 /** Which identity provider is calling, from its User-Agent, for the request log. */
-export function idpOf(userAgent: string | undefined): string {
+export function idpOf(userAgent: string | undefined, adscimVersion?: string): string {
+  // Entra ID sends ADSCIMVersion; its User-Agent is not always telling.
+  if (adscimVersion) return 'entra';
   if (!userAgent) return 'unknown';
   const known: [RegExp, string][] = [
     [/okta/i, 'okta'],
@@ -163,7 +165,7 @@ export function createApp(options: AppOptions): express.Express {
           path: req.path,
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
-          idp: idpOf(req.get('user-agent')),
+          idp: idpOf(req.get('user-agent'), req.get('adscimversion')),
           tokenSlot: req.tokenIndex,
         },
         'request',

@@ -178,9 +178,24 @@ export function parseFilter(text: string): FilterNode {
       pos++;
       const filter = parseOr(depth + 1, true);
       expect(']', `to close the value filter opened at position ${next.at + 1}`);
+      const after = peek();
+      if (after.type === 'word' && after.text.startsWith('.')) {
+        // Rippling: `emails[primary eq true].value eq "x"` means `emails[primary eq true and value eq "x"]`.
+        pos++;
+        const sub = after.text.slice(1);
+        if (!ATTR_NAME.test(sub)) fail(text, after.at, `'${after.text}' is not a sub-attribute (expected .value, .type, …)`);
+        const condition = parseComparison({ name: sub, at: after.at + 1 }, `${t.text}[…]${after.text}`);
+        return { kind: 'valuePath', attr, filter: { kind: 'and', left: filter, right: condition } };
+      }
       return { kind: 'valuePath', attr, filter };
     }
-    if (next.type !== 'word') fail(text, next.at, `an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) was expected after '${t.text}'`);
+    return parseComparison(attr, t.text);
+  }
+
+  /** The operator and value after an attribute path. */
+  function parseComparison(attr: AttrPathText, shown: string): FilterNode {
+    const next = peek();
+    if (next.type !== 'word') fail(text, next.at, `an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) was expected after '${shown}'`);
     const op = next.text.toLowerCase();
     pos++;
     if (op === 'pr') return { kind: 'present', attr };
