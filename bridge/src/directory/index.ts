@@ -248,7 +248,8 @@ export class Directory {
       id,
       (current) => {
         const next = change(current);
-        return { group: { ...next.group, managed: current.managed }, members: next.members };
+        // A group the IdP writes to is pushed by it: an application group found by a lookup is taken over.
+        return { group: { ...next.group, managed: true }, members: next.members };
       },
       expected,
       (before, after, delta) => this.groupEvents(before, after, delta),
