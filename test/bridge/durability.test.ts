@@ -112,3 +112,23 @@ describe('a crash right after an answer', () => {
     }
   }, 30000);
 });
+
+describe('the WAL sync on a database reopened after a clean stop', () => {
+  it('when a write is still syncing as the store closes, then close waits for it and the write succeeds', async () => {
+    const { openSqlite } = await import('../../bridge/src/store/sqlite');
+    const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-wal-'));
+    try {
+      const store = openSqlite(join(dir, 'x.db'));
+      await store.migrate();
+      const writes = Array.from({ length: 20 }, (_, i) => store.createUser(user(`closing${i}@example.com`)));
+      await store.close();
+      expect((await Promise.allSettled(writes)).map((r) => r.status)).toEqual(Array(20).fill('fulfilled'));
+      const again = openSqlite(join(dir, 'x.db'));
+      await again.migrate();
+      expect((await again.listUsers({ offset: 0, limit: 100 })).total).toBe(20);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -291,6 +291,10 @@ export class SqlStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.maintenance);
+    // Writes still queued or syncing finish first: closing under them would lose their acknowledgement.
+    while (this.flushing || this.pending.length > 0 || this.syncing.size > 0) {
+      await Promise.allSettled([...this.syncing, new Promise((resolve) => setImmediate(resolve))]);
+    }
     await this.db.destroy();
     await this.onClose();
   }
@@ -340,6 +344,8 @@ export class SqlStore implements Store {
   }
 
   private readonly pending: WriteJob[] = [];
+  /** Durability syncs under way. */
+  private readonly syncing = new Set<Promise<void>>();
   private flushing = false;
 
   /** Runs `work` in a transaction; resolves once it is committed (durably). */
@@ -395,12 +401,17 @@ export class SqlStore implements Store {
         // The next batch may commit while this one's sync runs; each batch is answered once its own sync,
         // which covers everything committed before it, has finished.
         const upTo = await this.lastEventSeq(this.db);
-        this.dialect.makeDurable().then(() => {
-          this.durableSeq = Math.max(this.durableSeq, upTo);
-          settle();
-        }, (error: unknown) => {
-          for (const job of batch) job.reject(error);
-        });
+        const sync: Promise<void> = this.dialect.makeDurable().then(
+          () => {
+            this.durableSeq = Math.max(this.durableSeq, upTo);
+            settle();
+          },
+          (error: unknown) => {
+            for (const job of batch) job.reject(error);
+          },
+        );
+        this.syncing.add(sync);
+        void sync.finally(() => this.syncing.delete(sync));
       }
     } finally {
       this.flushing = false;

@@ -30,14 +30,26 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
 
 /** fdatasync of the WAL file (opened at the first commit, which creates it): every frame committed so far reaches the disk. */
 function walSync(walPath: string) {
-  let handle: Promise<FileHandle> | undefined;
+  let handle: FileHandle | undefined;
+  let opening: Promise<FileHandle | undefined> | undefined;
+  const openWal = async (): Promise<FileHandle | undefined> => {
+    try {
+      return await open(walPath, 'r');
+    } catch (err) {
+      // No WAL yet: the commits so far changed nothing (SQLite creates the file with the first change).
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    } finally {
+      opening = undefined;
+    }
+  };
   return {
     sync: async () => {
-      handle ??= open(walPath, 'r');
-      await (await handle).datasync();
+      if (!handle) handle = await (opening ??= openWal());
+      await handle?.datasync();
     },
     close: async () => {
-      if (handle) await (await handle).close();
+      await handle?.close();
     },
   };
 }
