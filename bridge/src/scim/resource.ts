@@ -6,7 +6,7 @@
 import { badRequest } from '../errors';
 import type { GroupRecord, GroupWrite, IndexRow, MemberRef, UserRecord, UserWrite } from '../directory';
 import { canonicalUrn, subAttribute } from './attributes';
-import { AttributeDef, resourceTypes, ResourceTypeDef, topLevelAttributes, URN } from './schemas';
+import { AttributeDef, resourceTypes, ResourceTypeDef, topLevelAttributes } from './schemas';
 import { coerceSimple, indexText } from './values';
 
 export type Doc = Record<string, unknown>;
@@ -252,4 +252,3 @@ function renderMember(m: MemberRef, baseUrl: string): Json {
   return out;
 }
 
-export { URN };

@@ -240,28 +240,8 @@ export const schemaAliases: Record<string, string> = {
   'urn:scim:schemas:extension:enterprise:2.0:user': URN.enterpriseUser,
 };
 
-/** Every attribute of a resource type, addressed by canonical path ("name.givenName", "<urn>:manager.value"). */
-export interface ResolvedAttribute {
-  /** Canonical path: core attributes by name, extension attributes prefixed by their schema URN and ":". */
-  readonly path: string;
-  readonly def: AttributeDef;
-  /** The schema the attribute belongs to. */
-  readonly schema: string;
-  /** The parent, when this is a sub-attribute. */
-  readonly parent?: ResolvedAttribute;
-}
-
-export function commonAttributeDefs(): readonly AttributeDef[] {
-  return commonAttributes;
-}
-
 export function allSchemas(): SchemaDef[] {
   return [userSchema, enterpriseUserSchema, groupSchema];
-}
-
-/** The common attributes (id, externalId, meta) belong to every resource but to no schema (RFC 7643 §3.1). */
-export function schemaAttributes(schema: SchemaDef): readonly AttributeDef[] {
-  return schema.attributes;
 }
 
 export function topLevelAttributes(type: ResourceTypeDef): { schema: string; def: AttributeDef }[] {

@@ -144,7 +144,7 @@ export class ScimService {
     const rec =
       (await this.directory.updateGroup(id, () => ({ group, members: members ? [{ op: 'replace', ids: members }] : [] }), parseETags(ifMatch))) ??
       missing('Group', id);
-    return this.groupAfterWrite(rec, params, projection, baseUrl, 200);
+    return this.groupAfterWrite(rec, projection, baseUrl, 200);
   }
 
   /**
@@ -164,10 +164,10 @@ export class ScimService {
         parseETags(ifMatch),
       )) ?? missing('Group', id);
     if (projection === ALL) return { status: 204, etag: etag(rec.version) };
-    return this.groupAfterWrite(rec, params, projection, baseUrl, 200);
+    return this.groupAfterWrite(rec, projection, baseUrl, 200);
   }
 
-  private async groupAfterWrite(rec: GroupRecord, _params: ReadParams, projection: Projection, baseUrl: string, status: number): Promise<ScimResponse> {
+  private async groupAfterWrite(rec: GroupRecord, projection: Projection, baseUrl: string, status: number): Promise<ScimResponse> {
     if (!wants(projection, 'members')) return this.groupResponse(rec, status, projection, baseUrl);
     const full = (await this.directory.getGroup(rec.id, true)) ?? missing('Group', rec.id);
     return this.groupResponse(full, status, projection, baseUrl);
