@@ -1,0 +1,61 @@
+/**
+ * The one shape every target has: a ComponentResource `scim-bridge:<target>:Bridge` taking the same inputs and
+ * giving the same outputs. Differences live inside each target's folder.
+ */
+import { createHash } from 'node:crypto';
+import * as pulumi from '@pulumi/pulumi';
+import * as random from '@pulumi/random';
+import type { Acme } from './config';
+
+export interface BridgeArgs {
+  /** The bridge's container image, pinned. */
+  image: string;
+  /** The host name the IdP reaches, e.g. scim.example.com. */
+  domain: string;
+  /** The existing DNS zone the A record goes in (its form is the target's: a zone name, a domain, an id). */
+  dnsZone: string;
+  /** Machine type or size. */
+  size: string;
+  /** The IdP's bearer token (a Pulumi secret); generated when absent. */
+  token?: pulumi.Input<string>;
+  caddyImage: string;
+  dataDiskSizeGb: number;
+  alertEmail: string;
+  acme: Acme;
+  allowedDomains: string[];
+  webhook?: { url: string; secret: pulumi.Input<string> };
+  adminSourceRanges: string[];
+}
+
+/** What every target gives back; never the token in clear. */
+export interface BridgeOutputs {
+  /** The static public address the DNS record points at. */
+  ipAddress: pulumi.Output<string>;
+  /** `https://<domain>`: what the IdP is given, with no trailing slash. */
+  baseUrl: pulumi.Output<string>;
+  /** Where the token lives and the command that prints it. */
+  tokenReference: pulumi.Output<string>;
+}
+
+export function baseUrlOf(domain: string): string {
+  return `https://${domain}`;
+}
+
+/**
+ * The bearer token as a secret: the configured one, or a generated one (48 letters and digits, ~285 bits)
+ * kept in the stack's encrypted state.
+ */
+export function bridgeToken(name: string, configured: pulumi.Input<string> | undefined, parent: pulumi.Resource): pulumi.Output<string> {
+  if (configured !== undefined) return pulumi.secret(configured);
+  const generated = new random.RandomPassword(`${name}-token`, { length: 48, special: false }, { parent });
+  return pulumi.secret(generated.result);
+}
+
+/**
+ * The token's SHA-256, which is all a host receives. It is not a secret: the token is long and random (the
+ * configuration refuses short ones), so its hash reveals nothing, and keeping it in clear lets it appear in
+ * user-data that the cloud shows to anyone who can read the instance.
+ */
+export function tokenSha256(token: pulumi.Output<string>): pulumi.Output<string> {
+  return pulumi.unsecret(token.apply((t) => createHash('sha256').update(t, 'utf8').digest('hex')));
+}

@@ -1,0 +1,239 @@
+/**
+ * What a VM host runs, shared by the gcp, digitalocean and aws targets: one cloud-init user-data document.
+ *
+ * The host installs Docker from its distribution, prepares the separate data disk (formatted only when
+ * blank), and runs two systemd services: the bridge container (non-root, read-only root filesystem, its
+ * database on the data disk, listening on loopback only) and Caddy (Let's Encrypt on 80/443, certificates on
+ * the data disk). Container logs go to the cloud's logging through a Docker log driver.
+ *
+ * Nothing secret is in the user-data: the bridge gets the token's SHA-256, and secrets it needs in clear (the
+ * webhook's signing secret) are fetched at each start by a cloud-specific script, with the host's own
+ * identity, into a file under /run (memory only, root only).
+ *
+ * Updates: every input (image, token hash, settings) is part of the user-data, and each target replaces the
+ * host when its user-data changes. The new host mounts the same data disk, finds the database and the
+ * certificates there, and orders nothing new from Let's Encrypt.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { renderCaddyfile } from './caddy';
+
+/** The uid the bridge runs as; the image's USER and the data directory's owner. */
+export const BRIDGE_UID = 10001;
+export const MOUNT_POINT = '/srv/scim-bridge';
+const LIB = '/usr/local/lib/scim-bridge';
+const ETC = '/etc/scim-bridge';
+const SECRETS_ENV = '/run/scim-bridge/secrets.env';
+const BRIDGE_PORT = 8080;
+
+export interface HostSecret {
+  /** The bridge's environment variable, e.g. SCIM_BRIDGE_WEBHOOK_SECRET. */
+  env: string;
+  /** A shell command (using the cloud's `functions`) that prints the secret's value. */
+  command: string;
+}
+
+export interface HostSpec {
+  image: string;
+  caddyImage: string;
+  domain: string;
+  acme: { email: string; directory: string; caRoot?: string };
+  /** Hex SHA-256 of each bearer token the bridge accepts (two during a rotation). */
+  tokenSha256: string[];
+  allowedDomains: string[];
+  webhookUrl?: string;
+  /** The data disk as the host sees it, e.g. /dev/disk/by-id/google-scim-bridge-data. */
+  dataDevice: string;
+  /** Docker's log driver for the cloud (gcplogs, awslogs, journald) and its options. */
+  logging: { driver: string; options?: Record<string, string> };
+  /** Secrets the bridge needs in clear, read at each start from the cloud's secret store. */
+  secrets: HostSecret[];
+  /** Shell functions the secret commands use (cloud-specific), and the packages they need. */
+  secretFunctions?: string;
+  extraPackages?: string[];
+}
+
+/** One `KEY=value` line of a Docker env file; values cannot be quoted there, so they must be one plain line. */
+function envLine(key: string, value: string): string {
+  if (/[\r\n\0]/.test(value)) throw new Error(`host: ${key} cannot hold a line break`);
+  return `${key}=${value}`;
+}
+
+export function bridgeEnvironment(spec: HostSpec): string {
+  if (spec.tokenSha256.length === 0 || spec.tokenSha256.some((h) => !/^[0-9a-f]{64}$/.test(h))) {
+    throw new Error('host: tokenSha256 must hold hex SHA-256 digests');
+  }
+  const env: Array<[string, string]> = [
+    ['SCIM_BRIDGE_HOST', '127.0.0.1'],
+    ['SCIM_BRIDGE_PORT', String(BRIDGE_PORT)],
+    ['SCIM_BRIDGE_DATABASE_URL', 'sqlite:/data/scim-bridge.db'],
+    ['SCIM_BRIDGE_TOKEN_SHA256', spec.tokenSha256.join(',')],
+    // Caddy on loopback is the only client; it sets X-Forwarded-For and X-Forwarded-Proto.
+    ['SCIM_BRIDGE_TRUST_PROXY', 'true'],
+  ];
+  if (spec.allowedDomains.length) env.push(['SCIM_BRIDGE_ALLOWED_DOMAINS', spec.allowedDomains.join(',')]);
+  if (spec.webhookUrl) env.push(['SCIM_BRIDGE_WEBHOOK_URL', spec.webhookUrl]);
+  return env.map(([k, v]) => envLine(k, v)).join('\n') + '\n';
+}
+
+/** Writes the secrets' env file atomically under /run; fails the start (and systemd retries) if one is missing. */
+export function fetchSecretsScript(spec: HostSpec): string {
+  const lines = [
+    '#!/bin/bash',
+    '# fetch-secrets OUTFILE: reads the secrets the bridge needs in clear from the cloud\'s secret store, with',
+    '# the host\'s own identity, into a root-only env file in memory (/run). Run before every start of the bridge.',
+    'set -euo pipefail',
+    'umask 077',
+    'out=$1',
+    'mkdir -p "$(dirname "$out")"',
+    'tmp="$out.tmp"',
+    ': > "$tmp"',
+    'nl=\'',
+    '\'',
+    'put() {',
+    '  case $2 in',
+    '    "" | *"$nl"*) echo "fetch-secrets: $1 is empty or has a line break" >&2; rm -f "$tmp"; exit 1 ;;',
+    '  esac',
+    '  printf \'%s=%s\\n\' "$1" "$2" >> "$tmp"',
+    '}',
+  ];
+  if (spec.secretFunctions) lines.push(spec.secretFunctions.trimEnd());
+  for (const s of spec.secrets) {
+    if (!/^[A-Z][A-Z0-9_]*$/.test(s.env)) throw new Error(`host: ${s.env} is not an environment variable name`);
+    lines.push(`value=$(${s.command})`, `put ${s.env} "$value"`);
+  }
+  lines.push('mv "$tmp" "$out"', '');
+  return lines.join('\n');
+}
+
+function dockerRun(name: string, image: string, flags: string[]): string {
+  return ['/usr/bin/docker run --rm --name', name, ...flags, image].join(' ');
+}
+
+function unit(description: string, after: string[], service: string[]): string {
+  return [
+    '[Unit]',
+    `Description=${description}`,
+    `After=${after.join(' ')}`,
+    `Requires=${after.filter((u) => u !== 'network-online.target').join(' ')}`,
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    ...service,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+export function systemdUnits(spec: HostSpec): Record<string, string> {
+  const hardening = ['--read-only', '--cap-drop ALL', '--security-opt no-new-privileges'];
+  const bridge = dockerRun('scim-bridge', spec.image, [
+    '--network host',
+    ...hardening,
+    `--user ${BRIDGE_UID}:${BRIDGE_UID}`,
+    '--tmpfs /tmp:rw,nosuid,nodev,size=64m',
+    '--memory 512m',
+    `--env-file ${ETC}/bridge.env`,
+    `--env-file ${SECRETS_ENV}`,
+    `--volume ${MOUNT_POINT}/data:/data`,
+  ]);
+  const caddy = dockerRun('scim-bridge-caddy', spec.caddyImage, [
+    '--network host',
+    ...hardening,
+    '--cap-add NET_BIND_SERVICE',
+    '--tmpfs /tmp:rw,nosuid,nodev,size=16m',
+    '--memory 256m',
+    `--volume ${ETC}/Caddyfile:/etc/caddy/Caddyfile:ro`,
+    ...(spec.acme.caRoot ? [`--volume ${ETC}/acme-ca-root.pem:/etc/caddy/acme-ca-root.pem:ro`] : []),
+    `--volume ${MOUNT_POINT}/caddy:/data`,
+    `--volume ${MOUNT_POINT}/caddy-config:/config`,
+  ]);
+  const restart = ['Restart=always', 'RestartSec=5'];
+  return {
+    'scim-bridge-disk.service': [
+      '[Unit]',
+      'Description=scim-bridge data disk (formatted only when blank, then mounted)',
+      'Before=docker.service',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      'RemainAfterExit=yes',
+      `ExecStart=${LIB}/prepare-disk ${spec.dataDevice} ${MOUNT_POINT} ${BRIDGE_UID}`,
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+      '',
+    ].join('\n'),
+    'scim-bridge.service': unit('scim-bridge SCIM 2.0 server', ['docker.service', 'scim-bridge-disk.service', 'network-online.target'], [
+      ...restart,
+      // docker stop sends SIGTERM: the bridge finishes what is in flight and exits.
+      'TimeoutStopSec=30',
+      'ExecStartPre=-/usr/bin/docker rm -f scim-bridge',
+      `ExecStartPre=${LIB}/fetch-secrets ${SECRETS_ENV}`,
+      `ExecStart=${bridge}`,
+      'ExecStop=/usr/bin/docker stop --time 20 scim-bridge',
+    ]),
+    'scim-bridge-caddy.service': unit('Caddy: HTTPS for scim-bridge', ['docker.service', 'scim-bridge-disk.service', 'network-online.target'], [
+      ...restart,
+      'TimeoutStopSec=30',
+      'ExecStartPre=-/usr/bin/docker rm -f scim-bridge-caddy',
+      `ExecStart=${caddy}`,
+      'ExecStop=/usr/bin/docker stop --time 20 scim-bridge-caddy',
+    ]),
+  };
+}
+
+export function hostCaddyfile(spec: HostSpec): string {
+  return renderCaddyfile({
+    domain: spec.domain,
+    upstream: `127.0.0.1:${BRIDGE_PORT}`,
+    acmeEmail: spec.acme.email,
+    acmeDirectory: spec.acme.directory,
+    ...(spec.acme.caRoot ? { acmeCaRootFile: '/etc/caddy/acme-ca-root.pem' } : {}),
+    storageDir: '/data',
+  });
+}
+
+interface WriteFile {
+  path: string;
+  permissions: string;
+  owner?: string;
+  content: string;
+}
+
+/** The `#cloud-config` document for the host. */
+export function renderUserData(spec: HostSpec): string {
+  const files: WriteFile[] = [
+    {
+      path: '/etc/docker/daemon.json',
+      permissions: '0644',
+      content: JSON.stringify({ 'log-driver': spec.logging.driver, ...(spec.logging.options ? { 'log-opts': spec.logging.options } : {}) }, null, 2) + '\n',
+    },
+    { path: `${ETC}/bridge.env`, permissions: '0644', content: bridgeEnvironment(spec) },
+    { path: `${ETC}/Caddyfile`, permissions: '0644', content: hostCaddyfile(spec) },
+    ...(spec.acme.caRoot ? [{ path: `${ETC}/acme-ca-root.pem`, permissions: '0644', content: spec.acme.caRoot.trimEnd() + '\n' }] : []),
+    { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
+    { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
+    ...Object.entries(systemdUnits(spec)).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
+  ];
+  const units = Object.keys(systemdUnits(spec));
+  const doc = {
+    package_update: true,
+    packages: ['docker.io', 'curl', 'jq', ...(spec.extraPackages ?? [])],
+    write_files: files.map((f) => ({ path: f.path, owner: f.owner ?? 'root:root', permissions: f.permissions, content: f.content })),
+    runcmd: [
+      ['systemctl', 'daemon-reload'],
+      // daemon.json was written before Docker was installed; a restart makes sure the log driver applies.
+      ['systemctl', 'restart', 'docker.service'],
+      ['systemctl', 'enable', '--now', ...units],
+    ],
+  };
+  const header = [
+    '#cloud-config',
+    '# scim-bridge host, rendered by infra/host. Replacing this host keeps the data disk (database, certificates).',
+  ].join('\n');
+  return `${header}\n${stringify(doc, { lineWidth: 0 })}`;
+}

@@ -1,0 +1,8 @@
+/** The Pulumi program (Pulumi.yaml `main`): the stack's outputs are this module's exports. */
+import { deploy } from './stack';
+
+const outputs = deploy();
+export const baseUrl = outputs.baseUrl;
+export const tokenReference = outputs.tokenReference;
+export const ipAddress = outputs.ipAddress;
+export const target = outputs.target;

@@ -1,0 +1,287 @@
+/**
+ * `npm run plan -- --stack <name> [--json]`: evaluates the Pulumi program offline, with Pulumi's mocks and the
+ * stack's file under stacks/, and prints every resource with its type, name and key inputs (or, with --json,
+ * `{ stack, resources: [{ type, name, inputs, options }], outputs }`). Secrets print as "[secret]".
+ *
+ * Secrets the plan cannot know (a generated token, a `secure:` config value it cannot decrypt) get the value
+ * PLAN-SECRET-<name>. The leak check fails the plan when that text appears anywhere in clear, and also when a
+ * secret reaches any resource input other than the secret store's (SECRET_SINKS): a secret marked as such in
+ * user-data would print as "[secret]" and still be a leak.
+ */
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import { parse } from 'yaml';
+
+const ROOT = resolve(__dirname, '..');
+const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
+const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
+export const PLAN_SECRET = 'PLAN-SECRET-';
+export const MASK = '[secret]';
+
+export interface PlanResource {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  /** Resource options that matter to a reader and to the policies: kept data, replacement. */
+  options: { retainOnDelete?: boolean; deleteBeforeReplace?: boolean; replaceOnChanges?: string[]; protect?: boolean; parent?: string };
+}
+
+export interface Plan {
+  stack: string;
+  resources: PlanResource[];
+  outputs: Record<string, unknown>;
+}
+
+export interface PlanResult {
+  /** What is printed: secrets masked. */
+  plan: Plan;
+  /** The same resources with secret values visible, as `{ secret: value }` wrappers (for tests). */
+  raw: PlanResource[];
+  /** Every place an invented secret would leak; empty when the check passes. */
+  leaks: string[];
+}
+
+export type ConfigValue = string | number | boolean | { secure: string } | unknown[] | Record<string, unknown>;
+
+export interface PlanOptions {
+  /** Values to set or (with null) remove on top of the stack file, keys with their namespace. */
+  config?: Record<string, ConfigValue | null>;
+  /** Read the stack file from here instead of stacks/Pulumi.<stack>.yaml. */
+  stackFile?: string;
+}
+
+export class PlanError extends Error {}
+
+/** A value the plan invents for a secret it cannot know, long enough to pass the config's length rules. */
+export function inventedSecret(name: string): string {
+  return `${PLAN_SECRET}${name}`.padEnd(40, '_');
+}
+
+function isSecretWrapper(v: unknown): v is { value: unknown } {
+  return typeof v === 'object' && v !== null && (v as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG;
+}
+
+/** Replaces secret wrappers by "[secret]" (mask) or by their value (unwrap). */
+function transform(v: unknown, onSecret: (inner: unknown) => unknown): unknown {
+  if (isSecretWrapper(v)) return onSecret(v.value);
+  if (Array.isArray(v)) return v.map((x) => transform(x, onSecret));
+  if (typeof v === 'object' && v !== null) {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, transform(x, onSecret)]));
+  }
+  return v;
+}
+
+/** Paths (a.b[0].c) under `v` whose strings contain `needle`, and whether each sits inside a secret. */
+function find(v: unknown, needle: string, path: string, secret = false, out: Array<{ path: string; secret: boolean }> = []) {
+  if (isSecretWrapper(v)) find(v.value, needle, path, true, out);
+  else if (typeof v === 'string') {
+    if (v.includes(needle)) out.push({ path, secret });
+  } else if (Array.isArray(v)) v.forEach((x, i) => find(x, needle, `${path}[${i}]`, secret, out));
+  else if (typeof v === 'object' && v !== null) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) find(x, needle, path ? `${path}.${k}` : k, secret, out);
+  }
+  return out;
+}
+
+export function stackNames(): string[] {
+  const dir = join(ROOT, 'stacks');
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+        .filter((s): s is string => !!s)
+        .sort()
+    : [];
+}
+
+/** The stack file's config as Pulumi's runtime holds it: namespaced keys, strings (structured values as JSON). */
+export function readStackConfig(stack: string, options: PlanOptions = {}): { config: Record<string, string>; secretKeys: string[] } {
+  const project = (parse(readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8')) as { name: string }).name;
+  const file = options.stackFile ?? join(ROOT, 'stacks', `Pulumi.${stack}.yaml`);
+  if (!existsSync(file)) {
+    throw new PlanError(`no stack file ${file}; stacks here: ${stackNames().join(', ') || 'none'}`);
+  }
+  const doc = (parse(readFileSync(file, 'utf8')) ?? {}) as { config?: Record<string, ConfigValue> };
+  const entries: Record<string, ConfigValue | null> = { ...(doc.config ?? {}), ...(options.config ?? {}) };
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [rawKey, value] of Object.entries(entries)) {
+    const key = rawKey.includes(':') ? rawKey : `${project}:${rawKey}`;
+    if (value === null || value === undefined) continue;
+    const hasSecure = JSON.stringify(value).includes('"secure"');
+    if (hasSecure) {
+      // Encrypted with the stack's secrets provider: the plan cannot decrypt it, so it invents a value.
+      config[key] = inventedSecret(key.split(':').slice(1).join(':'));
+      secretKeys.push(key);
+    } else config[key] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return { config, secretKeys };
+}
+
+/** Outputs the mocks give for what a cloud would compute (addresses, emails, ids), so the plan reads true. */
+function computed(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  const project = (inputs.project as string) ?? 'plan-project';
+  switch (type) {
+    case 'random:index/randomPassword:RandomPassword':
+      return { result: inventedSecret(name) };
+    case 'gcp:compute/address:Address':
+      return { address: '203.0.113.10' };
+    case 'gcp:serviceaccount/account:Account':
+      return { email: `${inputs.accountId}@${project}.iam.gserviceaccount.com` };
+    case 'gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig':
+      return { uptimeCheckId: `${name}-check-id` };
+    case 'gcp:monitoring/notificationChannel:NotificationChannel':
+      return { name: `projects/${project}/notificationChannels/${name}` };
+    case 'gcp:secretmanager/secret:Secret':
+      return { name: `projects/${project}/secrets/${inputs.secretId}` };
+    default:
+      return {};
+  }
+}
+
+/** Runs the program under mocks with the stack's configuration. */
+export async function plan(stack: string, options: PlanOptions = {}): Promise<PlanResult> {
+  const { config, secretKeys } = readStackConfig(stack, options);
+  const project = (parse(readFileSync(join(ROOT, 'Pulumi.yaml'), 'utf8')) as { name: string }).name;
+  const registered: PlanResource[] = [];
+  const resourceOptions = new Map<string, PlanResource['options']>();
+
+  pulumi.runtime.setAllConfig(config, secretKeys);
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const opts = resourceOptions.get(`${args.type}::${args.name}`) ?? {};
+        if (args.type !== 'pulumi:pulumi:Stack') registered.push({ type: args.type, name: args.name, inputs: args.inputs, options: opts });
+        const plain = transform(args.inputs, (v) => v) as Record<string, unknown>;
+        return { id: `${args.name}-id`, state: { name: args.name, ...args.inputs, ...computed(args.type, args.name, plain) } };
+      },
+      call(args) {
+        return args.inputs;
+      },
+    },
+    project,
+    stack,
+    false,
+  );
+
+  // Load the program fresh, so each plan in one process evaluates it again.
+  for (const id of Object.keys(require.cache)) if (id.startsWith(join(ROOT, 'infra') + '/')) delete require.cache[id];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const program = require(join(ROOT, 'infra', 'stack')) as typeof import('../infra/stack');
+
+  let outputs: Record<string, pulumi.Output<unknown> | unknown> = {};
+  await pulumi.runtime.runInPulumiStack(async () => {
+    pulumi.runtime.registerStackTransformation((args) => {
+      const o = args.opts as pulumi.CustomResourceOptions;
+      const picked: PlanResource['options'] = {};
+      if (o.retainOnDelete !== undefined) picked.retainOnDelete = o.retainOnDelete;
+      if (o.deleteBeforeReplace !== undefined) picked.deleteBeforeReplace = o.deleteBeforeReplace;
+      if (o.replaceOnChanges !== undefined) picked.replaceOnChanges = o.replaceOnChanges;
+      if (o.protect !== undefined) picked.protect = o.protect;
+      resourceOptions.set(`${args.type}::${args.name}`, picked);
+      return undefined;
+    });
+    outputs = { ...program.deploy() };
+    return outputs;
+  });
+  // Every registration (also those no output depends on) finishes before the plan is read.
+  await pulumi.runtime.disconnect();
+
+  const resolvedOutputs: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(outputs)) {
+    if (pulumi.Output.isInstance(v)) {
+      const secret = await pulumi.isSecret(v);
+      const value = await new Promise((res) => v.apply((x) => res(x)));
+      resolvedOutputs[k] = secret ? { [SECRET_SIG_KEY]: SECRET_SIG, value } : value;
+    } else resolvedOutputs[k] = v;
+  }
+
+  const sinks = new Set(program.SECRET_SINKS);
+  const leaks: string[] = [];
+  for (const r of registered) {
+    for (const hit of find(r.inputs, PLAN_SECRET, '')) {
+      const where = `${r.type} ${r.name} input ${hit.path}`;
+      if (!hit.secret) leaks.push(`${where} holds an invented secret in clear`);
+      else if (!sinks.has(`${r.type}.${hit.path.split(/[.[]/)[0]}`)) {
+        leaks.push(`${where} holds a secret; only the secret store (${[...sinks].join(', ')}) may`);
+      }
+    }
+  }
+  for (const hit of find(resolvedOutputs, PLAN_SECRET, '')) {
+    if (!hit.secret) leaks.push(`stack output ${hit.path} holds an invented secret in clear`);
+  }
+
+  const masked: Plan = {
+    stack,
+    resources: registered.map((r) => ({ ...r, inputs: transform(r.inputs, () => MASK) as Record<string, unknown> })),
+    outputs: transform(resolvedOutputs, () => MASK) as Record<string, unknown>,
+  };
+  // The contract's own check, over exactly what is printed.
+  if (JSON.stringify(masked).includes(PLAN_SECRET) && leaks.length === 0) leaks.push('the printed plan contains an invented secret');
+  return { plan: masked, raw: registered, leaks };
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') {
+    const lines = value.split('\n');
+    return lines.length > 1 ? `${JSON.stringify(lines[0])} … (${lines.length} lines)` : JSON.stringify(value);
+  }
+  return JSON.stringify(value);
+}
+
+export function formatPlan(p: Plan): string {
+  const out = [`stack ${p.stack}: ${p.resources.length} resources`, ''];
+  for (const r of p.resources) {
+    const flags = Object.entries(r.options)
+      .filter(([, v]) => v !== undefined && v !== false)
+      .map(([k, v]) => (v === true ? k : `${k}=${JSON.stringify(v)}`));
+    out.push(`${r.type}  ${r.name}${flags.length ? `  (${flags.join(', ')})` : ''}`);
+    for (const [k, v] of Object.entries(r.inputs)) out.push(`    ${k}: ${describe(v)}`);
+  }
+  out.push('', 'outputs:');
+  for (const [k, v] of Object.entries(p.outputs)) out.push(`    ${k}: ${describe(v)}`);
+  return out.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  let stack: string | undefined;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--stack') stack = argv[++i];
+    else if (argv[i].startsWith('--stack=')) stack = argv[i].slice('--stack='.length);
+    else if (argv[i] === '--json') json = true;
+    else {
+      process.stderr.write(`plan: unknown argument ${argv[i]}; usage: npm run plan -- --stack <name> [--json]\n`);
+      return 2;
+    }
+  }
+  if (!stack) {
+    process.stderr.write(`plan: name the stack: npm run plan -- --stack <${stackNames().join('|')}> [--json]\n`);
+    return 2;
+  }
+  let result: PlanResult;
+  try {
+    result = await plan(stack);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`plan: ${stack}: ${message.replace(/^Running program .*?failed with an unhandled exception:\s*/s, '')}\n`);
+    return 1;
+  }
+  process.stdout.write(json ? JSON.stringify(result.plan, null, 2) + '\n' : formatPlan(result.plan));
+  if (result.leaks.length) {
+    process.stderr.write(`plan: leak check FAILED:\n${result.leaks.map((l) => `  ${l}`).join('\n')}\n`);
+    return 1;
+  }
+  if (!json) process.stdout.write(`leak check: passed (no invented secret outside the secret store)\n`);
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`plan: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
