@@ -49,6 +49,8 @@ export interface PlanOptions {
   config?: Record<string, ConfigValue | null>;
   /** Read the stack file from here instead of stacks/Pulumi.<stack>.yaml. */
   stackFile?: string;
+  /** The module with `deploy()` and `SECRET_SINKS`: infra/stack unless a test brings its own. */
+  program?: string;
 }
 
 export class PlanError extends Error {}
@@ -166,8 +168,10 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
 
   // Load the program fresh, so each plan in one process evaluates it again.
   for (const id of Object.keys(require.cache)) if (id.startsWith(join(ROOT, 'infra') + '/')) delete require.cache[id];
+  const programPath = options.program ?? join(ROOT, 'infra', 'stack');
+  delete require.cache[require.resolve(programPath)];
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const program = require(join(ROOT, 'infra', 'stack')) as typeof import('../infra/stack');
+  const program = require(programPath) as Pick<typeof import('../infra/stack'), 'deploy' | 'SECRET_SINKS'>;
 
   let outputs: Record<string, pulumi.Output<unknown> | unknown> = {};
   await pulumi.runtime.runInPulumiStack(async () => {
@@ -221,12 +225,16 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
   return { plan: masked, raw: registered, leaks };
 }
 
-function describe(value: unknown): string {
+/** One line per leaf, so nested inputs (user-data inside metadata) read as well as flat ones. */
+function describe(key: string, value: unknown, indent: string, out: string[]): void {
   if (typeof value === 'string') {
     const lines = value.split('\n');
-    return lines.length > 1 ? `${JSON.stringify(lines[0])} … (${lines.length} lines)` : JSON.stringify(value);
-  }
-  return JSON.stringify(value);
+    out.push(`${indent}${key}: ${lines.length > 1 ? `${JSON.stringify(lines[0])} … (${lines.length} lines)` : JSON.stringify(value)}`);
+  } else if (value && typeof value === 'object' && JSON.stringify(value).length > 100) {
+    const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v] as const) : Object.entries(value);
+    out.push(`${indent}${key}:`);
+    for (const [k, v] of entries) describe(k, v, `${indent}    `, out);
+  } else out.push(`${indent}${key}: ${JSON.stringify(value)}`);
 }
 
 export function formatPlan(p: Plan): string {
@@ -236,10 +244,10 @@ export function formatPlan(p: Plan): string {
       .filter(([, v]) => v !== undefined && v !== false)
       .map(([k, v]) => (v === true ? k : `${k}=${JSON.stringify(v)}`));
     out.push(`${r.type}  ${r.name}${flags.length ? `  (${flags.join(', ')})` : ''}`);
-    for (const [k, v] of Object.entries(r.inputs)) out.push(`    ${k}: ${describe(v)}`);
+    for (const [k, v] of Object.entries(r.inputs)) describe(k, v, '    ', out);
   }
   out.push('', 'outputs:');
-  for (const [k, v] of Object.entries(p.outputs)) out.push(`    ${k}: ${describe(v)}`);
+  for (const [k, v] of Object.entries(p.outputs)) describe(k, v, '    ', out);
   return out.join('\n') + '\n';
 }
 

@@ -49,16 +49,14 @@ export function renderCaddyfile(o: CaddyOptions): string {
   ];
   const site = [
     ...(o.bind ? [`\tbind ${token(o.bind, 'bind address')}`] : []),
-    // Access logs: Caddy redacts the Authorization header in them (the bearer token never reaches a log).
-    '\tlog',
+    // No access log here: the bridge logs every request itself, by path without the query string, so SCIM
+    // filter values (email addresses) stay out of the logs.
     '\theader {',
     '\t\tStrict-Transport-Security "max-age=31536000"',
     '\t\t-Server',
     '\t}',
-    // The bridge refuses bodies over 1 MiB itself; this stops larger ones before they reach it.
-    '\trequest_body {',
-    '\t\tmax_size 2MB',
-    '\t}',
+    // No request_body limit: the bridge answers an oversized body with its own SCIM 413 error, where a limit
+    // here would cut the stream and turn it into a bare 502.
     `\treverse_proxy ${token(o.upstream, 'upstream')}`,
   ];
   return ['{', ...global, '}', '', `${token(o.domain, 'domain')} {`, ...site, '}', ''].join('\n');

@@ -148,7 +148,9 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', options.trustProxy);
+  // Behind a gateway, trust exactly one hop: the gateway's own X-Forwarded-For entry names the client, and
+  // whatever a client put in the header before it is not believed (so it cannot dodge the auth rate limit).
+  app.set('trust proxy', options.trustProxy ? 1 : false);
 
   // One middleware for what every response needs: the request log line and the security headers.
   // (helmet's defaults target HTML pages; for a JSON API these are the ones that matter.)

@@ -1,0 +1,157 @@
+/**
+ * The stack configuration: every rule shows its one-line message, naming the key and the fix; all problems
+ * are reported together; good values come out typed, with defaults.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { DEFAULT_IMAGE, parseStackConfig, RawConfig, StackConfigError } from '../../infra/config';
+
+const GOOD: Record<string, string> = {
+  'gcp:project': 'my-project',
+  'scim-bridge:target': 'gcp',
+  'scim-bridge:domain': 'scim.example.com',
+  'scim-bridge:dnsZone': 'example-com',
+  'scim-bridge:zone': 'europe-west1-b',
+  'scim-bridge:alertEmail': 'ops@example.com',
+};
+
+function raw(values: Record<string, string | undefined>, secrets: string[] = []): RawConfig {
+  const all = Object.fromEntries(Object.entries({ ...GOOD, ...values }).filter(([, v]) => v !== undefined)) as Record<string, string>;
+  return { get: (k) => all[k], isSecret: (k) => secrets.includes(k), keys: () => Object.keys(all) };
+}
+
+function parse(values: Record<string, string | undefined>, secrets: string[] = []) {
+  return parseStackConfig(raw(values, secrets), (v) => pulumi.secret(v));
+}
+
+function problems(values: Record<string, string | undefined>, secrets: string[] = []): string[] {
+  try {
+    parse(values, secrets);
+  } catch (err) {
+    expect(err).toBeInstanceOf(StackConfigError);
+    return (err as StackConfigError).problems;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+function expectOne(values: Record<string, string | undefined>, pattern: RegExp, secrets: string[] = []) {
+  const found = problems(values, secrets);
+  expect(found).toHaveLength(1);
+  expect(found[0]).toMatch(pattern);
+  expect(found[0]).not.toContain('\n');
+}
+
+describe('a good configuration', () => {
+  test('comes out typed, with defaults', () => {
+    const c = parse({});
+    expect(c).toMatchObject({
+      target: 'gcp',
+      domain: 'scim.example.com',
+      dnsZone: 'example-com',
+      image: DEFAULT_IMAGE,
+      size: 'e2-small',
+      dataDiskSizeGb: 10,
+      alertEmail: 'ops@example.com',
+      acme: { email: 'ops@example.com', directory: 'https://acme-v02.api.letsencrypt.org/directory', letsEncrypt: true },
+      allowedDomains: [],
+      adminSourceRanges: [],
+      gcp: { project: 'my-project', zone: 'europe-west1-b', region: 'europe-west1' },
+    });
+    expect(c.token).toBeUndefined();
+    expect(c.webhook).toBeUndefined();
+  });
+
+  test('the default image is the published one, pinned to this checkout\'s release', () => {
+    const version = require('../../bridge/package.json').version as string;
+    expect(DEFAULT_IMAGE).toBe(`ghcr.io/scim-bridge/scim-bridge:${version}`);
+  });
+
+  test('Let\'s Encrypt staging, a private ACME directory with its root, and acmeEmail', () => {
+    expect(parse({ 'scim-bridge:acmeCa': 'staging' }).acme.directory).toBe('https://acme-staging-v02.api.letsencrypt.org/directory');
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+    const c = parse({ 'scim-bridge:acmeCa': 'https://ca.internal:14000/dir', 'scim-bridge:acmeCaRoot': pem, 'scim-bridge:acmeEmail': 'pki@example.com' });
+    expect(c.acme).toEqual({ email: 'pki@example.com', directory: 'https://ca.internal:14000/dir', letsEncrypt: false, caRoot: pem });
+  });
+
+  test('lists as YAML lists (JSON in config) or comma-separated', () => {
+    expect(parse({ 'scim-bridge:allowedDomains': '["example.com","Example.org"]' }).allowedDomains).toEqual(['example.com', 'example.org']);
+    expect(parse({ 'scim-bridge:allowedDomains': 'example.com, example.org' }).allowedDomains).toEqual(['example.com', 'example.org']);
+    expect(parse({ 'scim-bridge:adminSourceRanges': '["203.0.113.0/24","2001:db8::/48"]' }).adminSourceRanges).toEqual(['203.0.113.0/24', '2001:db8::/48']);
+  });
+
+  test('a webhook with its secret, and a configured token, come out as secrets', async () => {
+    const c = parse(
+      { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': 'a'.repeat(32), 'scim-bridge:token': 't'.repeat(40) },
+      ['scim-bridge:webhookSecret', 'scim-bridge:token'],
+    );
+    expect(c.webhook?.url).toBe('https://app.example.com/hooks/scim');
+    expect(await pulumi.isSecret(c.webhook!.secret)).toBe(true);
+    expect(await pulumi.isSecret(c.token!)).toBe(true);
+  });
+});
+
+describe('each rule names the key and the fix', () => {
+  test.each([
+    ['target missing', { 'scim-bridge:target': undefined }, /^scim-bridge:target is not set: .*pulumi config set target gcp$/],
+    ['target unknown', { 'scim-bridge:target': 'azure' }, /^scim-bridge:target "azure" is not a target; use one of gcp/],
+    ['domain missing', { 'scim-bridge:domain': undefined }, /^scim-bridge:domain is not set: .*pulumi config set domain scim\.example\.com$/],
+    ['domain with a scheme', { 'scim-bridge:domain': 'https://scim.example.com' }, /^scim-bridge:domain "https:\/\/scim\.example\.com" has a scheme; give the host name only: pulumi config set domain scim\.example\.com$/],
+    ['domain with a trailing slash', { 'scim-bridge:domain': 'scim.example.com/' }, /"scim\.example\.com\/" has a path or a trailing slash; give the host name only/],
+    ['domain with a path', { 'scim-bridge:domain': 'scim.example.com/scim/v2' }, /has a path or a trailing slash/],
+    ['domain with a port', { 'scim-bridge:domain': 'scim.example.com:8443' }, /has a port; the bridge is served on 443/],
+    ['domain with a trailing dot', { 'scim-bridge:domain': 'scim.example.com.' }, /ends with a dot; leave it out/],
+    ['domain in capitals', { 'scim-bridge:domain': 'SCIM.example.com' }, /has capitals; use lower case/],
+    ['domain without a dot', { 'scim-bridge:domain': 'scim' }, /is not a fully qualified name/],
+    ['domain as an IP address', { 'scim-bridge:domain': '203.0.113.7' }, /is an IP address; Let's Encrypt needs a DNS name/],
+    ['domain wildcard', { 'scim-bridge:domain': '*.example.com' }, /is a wildcard/],
+    ['domain with a bad label', { 'scim-bridge:domain': 'scim_bridge.example.com' }, /has an invalid label "scim_bridge"/],
+    ['dnsZone missing', { 'scim-bridge:dnsZone': undefined }, /^scim-bridge:dnsZone is not set: the existing Cloud DNS managed zone \(its name\): pulumi config set dnsZone example-com$/],
+    ['dnsZone given as a DNS name', { 'scim-bridge:dnsZone': 'example.com' }, /^scim-bridge:dnsZone "example\.com" is not a Cloud DNS managed zone name; give the zone's name .*like example-com/],
+    ['image without a tag', { 'scim-bridge:image': 'ghcr.io/acme/scim-bridge' }, /^scim-bridge:image "ghcr\.io\/acme\/scim-bridge" has no tag; pin a version/],
+    ['image on latest', { 'scim-bridge:image': 'ghcr.io/acme/scim-bridge:latest' }, /is pinned to "latest", which moves; pin a version or a digest/],
+    ['image not a reference', { 'scim-bridge:image': 'not an image' }, /is not an image reference/],
+    ['caddyImage on latest', { 'scim-bridge:caddyImage': 'caddy:latest' }, /^scim-bridge:caddyImage "caddy:latest" is pinned to "latest"/],
+    ['size', { 'scim-bridge:size': 'E2 Small' }, /^scim-bridge:size "E2 Small" is not a machine type name \(like e2-small\)$/],
+    ['dataDiskSizeGb too small', { 'scim-bridge:dataDiskSizeGb': '5' }, /^scim-bridge:dataDiskSizeGb "5" must be a whole number of GB from 10 to 65536$/],
+    ['dataDiskSizeGb not a number', { 'scim-bridge:dataDiskSizeGb': 'ten' }, /^scim-bridge:dataDiskSizeGb "ten" must be a whole number/],
+    ['alertEmail missing', { 'scim-bridge:alertEmail': undefined }, /^scim-bridge:alertEmail is not set: who is told when the bridge is down: pulumi config set alertEmail ops@example\.com$/],
+    ['alertEmail invalid', { 'scim-bridge:alertEmail': 'ops at example' }, /^scim-bridge:alertEmail "ops at example" is not an email address$/],
+    ['acmeEmail invalid', { 'scim-bridge:acmeEmail': 'nobody' }, /^scim-bridge:acmeEmail "nobody" is not an email address$/],
+    ['acmeCa not a URL', { 'scim-bridge:acmeCa': 'letsencrypt' }, /^scim-bridge:acmeCa "letsencrypt" must be production, staging or the https URL of an ACME directory$/],
+    ['acmeCa over http', { 'scim-bridge:acmeCa': 'http://ca.internal/dir' }, /must be production, staging or the https URL/],
+    ['acmeCaRoot not PEM', { 'scim-bridge:acmeCa': 'https://ca.internal/dir', 'scim-bridge:acmeCaRoot': 'abc' }, /^scim-bridge:acmeCaRoot must be a PEM certificate/],
+    ['acmeCaRoot with Let\'s Encrypt', { 'scim-bridge:acmeCaRoot': '-----BEGIN CERTIFICATE-----' }, /is only for a private ACME directory; Let's Encrypt needs none: pulumi config rm acmeCaRoot/],
+    ['allowedDomains entry', { 'scim-bridge:allowedDomains': 'example.com,@example.org' }, /^scim-bridge:allowedDomains entry "@example\.org" has an invalid label/],
+    ['allowedDomains not strings', { 'scim-bridge:allowedDomains': '[1,2]' }, /^scim-bridge:allowedDomains must be a list of strings$/],
+    ['webhookUrl over http', { 'scim-bridge:webhookUrl': 'http://app.example.com/hook', 'scim-bridge:webhookSecret': 'x'.repeat(32) }, /^scim-bridge:webhookUrl "http:\/\/app\.example\.com\/hook" must be an https URL$/, ['scim-bridge:webhookSecret']],
+    ['webhookUrl with credentials', { 'scim-bridge:webhookUrl': 'https://u:p@app.example.com/hook', 'scim-bridge:webhookSecret': 'x'.repeat(32) }, /^scim-bridge:webhookUrl carries credentials; remove them from the URL/, ['scim-bridge:webhookSecret']],
+    ['webhookUrl without its secret', { 'scim-bridge:webhookUrl': 'https://app.example.com/hook' }, /^scim-bridge:webhookSecret is not set but webhookUrl is: pulumi config set --secret webhookSecret/],
+    ['webhookSecret without a URL', { 'scim-bridge:webhookSecret': 'x'.repeat(32) }, /^scim-bridge:webhookUrl is not set but webhookSecret is/, ['scim-bridge:webhookSecret']],
+    ['webhookSecret in clear', { 'scim-bridge:webhookUrl': 'https://app.example.com/hook', 'scim-bridge:webhookSecret': 'x'.repeat(32) }, /^scim-bridge:webhookSecret is stored in clear in the stack file: pulumi config set --secret webhookSecret <value>$/],
+    ['webhookSecret too short', { 'scim-bridge:webhookUrl': 'https://app.example.com/hook', 'scim-bridge:webhookSecret': 'short' }, /^scim-bridge:webhookSecret must be at least 16 characters/, ['scim-bridge:webhookSecret']],
+    ['token in clear', { 'scim-bridge:token': 't'.repeat(40) }, /^scim-bridge:token is stored in clear in the stack file: pulumi config set --secret token/],
+    ['token too short', { 'scim-bridge:token': 'hunter2' }, /^scim-bridge:token must be at least 32 characters with no spaces .*or remove it to have one generated$/, ['scim-bridge:token']],
+    ['adminSourceRanges open to the world', { 'scim-bridge:adminSourceRanges': '0.0.0.0/0' }, /^scim-bridge:adminSourceRanges entry "0\.0\.0\.0\/0" opens SSH to the whole internet; name your admin ranges/],
+    ['adminSourceRanges IPv6 world', { 'scim-bridge:adminSourceRanges': '::/0' }, /entry "::\/0" opens SSH to the whole internet/],
+    ['adminSourceRanges not a range', { 'scim-bridge:adminSourceRanges': '203.0.113.7' }, /entry "203\.0\.113\.7" is not a CIDR range \(like 203\.0\.113\.0\/24\)$/],
+    ['adminSourceRanges bad octet', { 'scim-bridge:adminSourceRanges': '300.0.113.0/24' }, /is not a valid IPv4 CIDR range/],
+    ['gcp:project missing', { 'gcp:project': undefined }, /^gcp:project is not set: the GCP project to deploy in: pulumi config set gcp:project my-project-id$/],
+    ['zone missing', { 'scim-bridge:zone': undefined }, /^scim-bridge:zone is not set: the GCP zone for the host: pulumi config set zone europe-west1-b$/],
+    ['zone given as a region', { 'scim-bridge:zone': 'europe-west1' }, /^scim-bridge:zone "europe-west1" is not a GCP zone \(like europe-west1-b; a region such as europe-west1 is not enough\)$/],
+    ['unknown key with a suggestion', { 'scim-bridge:Domain': 'x' }, /^scim-bridge:Domain is not a setting of scim-bridge; did you mean scim-bridge:domain\?/],
+    ['unknown key', { 'scim-bridge:colour': 'blue' }, /^scim-bridge:colour is not a setting of scim-bridge \(known: target, domain/],
+  ] as Array<[string, Record<string, string | undefined>, RegExp, string[]?]>)('%s', (_name, values, pattern, secrets = []) => {
+    // (a default keeps the callback's arity at 3: jest would take a fourth parameter for `done`)
+    expectOne(values, pattern, secrets);
+  });
+
+  test('all problems come together, one line each', () => {
+    const found = problems({ 'scim-bridge:domain': 'https://x.example.com/', 'scim-bridge:alertEmail': undefined, 'scim-bridge:zone': 'nowhere' });
+    expect(found).toHaveLength(3);
+    expect(found.map((p) => p.split(' ')[0])).toEqual(['scim-bridge:domain', 'scim-bridge:alertEmail', 'scim-bridge:zone']);
+    expect(new StackConfigError(found).message.split('\n')).toEqual(found);
+  });
+
+  test('other namespaces (the providers\' own keys) are not ours to judge', () => {
+    expect(() => parse({ 'gcp:region': 'europe-west1', 'aws:region': 'eu-west-1' })).not.toThrow();
+  });
+});
