@@ -173,7 +173,14 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const program = require(programPath) as Pick<typeof import('../infra/stack'), 'deploy' | 'SECRET_SINKS'>;
 
+  // The configuration is read and validated first, outside the stack's initialisation, so that its error is
+  // the plan's error (an exception inside Pulumi's stack init would surface as an unhandled rejection).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadStackConfig } = require(join(ROOT, 'infra', 'config')) as typeof import('../infra/config');
+  const stackConfig = loadStackConfig();
+
   let outputs: Record<string, pulumi.Output<unknown> | unknown> = {};
+  let failure: unknown;
   await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((args) => {
       const o = args.opts as pulumi.CustomResourceOptions;
@@ -185,11 +192,16 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
       resourceOptions.set(`${args.type}::${args.name}`, picked);
       return undefined;
     });
-    outputs = { ...program.deploy() };
+    try {
+      outputs = { ...program.deploy(stackConfig) };
+    } catch (err) {
+      failure = err;
+    }
     return outputs;
   });
   // Every registration (also those no output depends on) finishes before the plan is read.
   await pulumi.runtime.disconnect();
+  if (failure) throw failure;
 
   const resolvedOutputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(outputs)) {
@@ -254,10 +266,13 @@ export function formatPlan(p: Plan): string {
 async function main(argv: string[]): Promise<number> {
   let stack: string | undefined;
   let json = false;
+  let program: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--stack') stack = argv[++i];
     else if (argv[i].startsWith('--stack=')) stack = argv[i].slice('--stack='.length);
     else if (argv[i] === '--json') json = true;
+    // Another program module (deploy() and SECRET_SINKS), e.g. to see the leak check catch a leak.
+    else if (argv[i] === '--program') program = resolve(argv[++i]);
     else {
       process.stderr.write(`plan: unknown argument ${argv[i]}; usage: npm run plan -- --stack <name> [--json]\n`);
       return 2;
@@ -269,7 +284,7 @@ async function main(argv: string[]): Promise<number> {
   }
   let result: PlanResult;
   try {
-    result = await plan(stack);
+    result = await plan(stack, program ? { program } : {});
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`plan: ${stack}: ${message.replace(/^Running program .*?failed with an unhandled exception:\s*/s, '')}\n`);
