@@ -59,3 +59,21 @@ export function bridgeToken(name: string, configured: pulumi.Input<string> | und
 export function tokenSha256(token: pulumi.Output<string>): pulumi.Output<string> {
   return pulumi.unsecret(token.apply((t) => createHash('sha256').update(t, 'utf8').digest('hex')));
 }
+
+/**
+ * For the offline plan's leak check: a resource input allowed to hold secrets (`type.input`), and which of the
+ * secrets the plan invents (named by config key or resource, e.g. webhookSecret) it may hold; any when absent.
+ */
+export interface SecretSink {
+  input: string;
+  only?: string[];
+}
+
+/**
+ * For the offline plan: what a cloud computes that the program reads back (addresses, ids, emails), so the
+ * plan shows real-looking values; and answers to the data-source lookups a target makes.
+ */
+export interface PlanMocks {
+  outputs(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> | undefined;
+  invoke?(token: string, inputs: Record<string, unknown>): Record<string, unknown> | undefined;
+}

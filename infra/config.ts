@@ -8,7 +8,7 @@ import { LETS_ENCRYPT } from './host/caddy';
 import bridgePackage from '../bridge/package.json';
 
 export const NAMESPACE = 'scim-bridge';
-export const TARGETS = ['gcp'] as const;
+export const TARGETS = ['gcp', 'digitalocean', 'aws'] as const;
 export type Target = (typeof TARGETS)[number];
 
 /** The published image of the bridge, pinned to the release of the checked-out code. */
@@ -31,6 +31,19 @@ export interface GcpSettings {
   zone: string;
 }
 
+export interface DigitalOceanSettings {
+  region: string;
+  /** Ids or fingerprints of SSH keys in the team, for root; without any, DigitalOcean emails a root password. */
+  sshKeys?: string[];
+}
+
+export interface AwsSettings {
+  region: string;
+  availabilityZone: string;
+  /** An EC2 key pair of the region, for SSH as `admin` from adminSourceRanges. */
+  keyName?: string;
+}
+
 export interface StackConfig {
   target: Target;
   domain: string;
@@ -47,6 +60,8 @@ export interface StackConfig {
   token?: pulumi.Output<string>;
   adminSourceRanges: string[];
   gcp?: GcpSettings;
+  digitalocean?: DigitalOceanSettings;
+  aws?: AwsSettings;
 }
 
 /** What the validator reads: raw config strings, and which keys were set as secrets. */
@@ -73,6 +88,10 @@ const KEYS = {
   size: 'the machine type',
   dataDiskSizeGb: 'size of the data disk in GB',
   zone: 'GCP zone, e.g. europe-west1-b',
+  region: 'DigitalOcean region, e.g. fra1',
+  availabilityZone: 'AWS availability zone, e.g. eu-west-1a',
+  sshKeys: 'DigitalOcean SSH key ids or fingerprints for root',
+  keyName: 'an EC2 key pair for SSH (aws)',
   alertEmail: 'who is told when the bridge is down',
   acmeEmail: "the ACME account's contact",
   acmeCa: 'production, staging or an ACME directory URL',
@@ -84,7 +103,7 @@ const KEYS = {
   adminSourceRanges: 'CIDR ranges allowed to reach SSH',
 } as const;
 
-const DEFAULT_SIZE: Record<Target, string> = { gcp: 'e2-small' };
+const DEFAULT_SIZE: Record<Target, string> = { gcp: 'e2-small', digitalocean: 's-1vcpu-1gb', aws: 't3.small' };
 
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const EMAIL = /^[^\s@"<>(),;:]+@[a-z0-9.-]+\.[a-z]{2,}$/i;
@@ -190,10 +209,24 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
   }
 
   const dnsZone = get('dnsZone') ?? '';
+  const zoneHelp: Record<Target, [string, string]> = {
+    gcp: ['Cloud DNS managed zone (its name)', 'example-com'],
+    digitalocean: ['DigitalOcean domain (Networking > Domains)', 'example.com'],
+    aws: ['Route 53 hosted zone (its id or its domain name)', 'Z0123456789ABCDEFGHIJ'],
+  };
+  const within = (zoneName: string) => domain === zoneName || domain.endsWith(`.${zoneName}`);
   if (!dnsZone) {
-    fail('dnsZone', `is not set: the existing ${target === 'gcp' ? 'Cloud DNS managed zone (its name)' : 'DNS zone'}: ${set('dnsZone', target === 'gcp' ? 'example-com' : 'example.com')}`);
-  } else if (target === 'gcp' && !/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(dnsZone)) {
-    fail('dnsZone', `"${dnsZone}" is not a Cloud DNS managed zone name; give the zone's name (gcloud dns managed-zones list), like example-com, not its DNS name`);
+    fail('dnsZone', `is not set: the existing ${zoneHelp[target][0]}: ${set('dnsZone', zoneHelp[target][1])}`);
+  } else if (target === 'gcp') {
+    if (!/^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(dnsZone)) {
+      fail('dnsZone', `"${dnsZone}" is not a Cloud DNS managed zone name; give the zone's name (gcloud dns managed-zones list), like example-com, not its DNS name`);
+    }
+  } else if (target === 'aws' && /^Z[A-Z0-9]{5,32}$/.test(dnsZone)) {
+    // a hosted zone id: its domain is checked by Route 53 itself
+  } else {
+    const problem = hostNameProblem(dnsZone);
+    if (problem) fail('dnsZone', `"${dnsZone}" ${problem}${target === 'aws' ? ' (give the hosted zone\'s id, like Z0123456789ABCDEFGHIJ, or its domain name)' : ''}`);
+    else if (domain && !hostNameProblem(domain) && !within(dnsZone)) fail('dnsZone', `"${dnsZone}" does not contain the domain ${domain}; give the zone the domain's record goes in`);
   }
 
   const image = get('image') ?? DEFAULT_IMAGE;
@@ -292,7 +325,18 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     }
   }
 
+  const only = (k: keyof typeof KEYS, owner: Target) => {
+    if (target !== owner && get(k)) fail(k, `applies to ${owner} only; remove it: pulumi config rm ${k}`);
+  };
+  only('zone', 'gcp');
+  only('region', 'digitalocean');
+  only('availabilityZone', 'aws');
+  only('sshKeys', 'digitalocean');
+  only('keyName', 'aws');
+
   let gcp: GcpSettings | undefined;
+  let digitalocean: DigitalOceanSettings | undefined;
+  let aws: AwsSettings | undefined;
   if (target === 'gcp') {
     const project = raw.get('gcp:project')?.trim();
     if (!project) problems.push('gcp:project is not set: the GCP project to deploy in: pulumi config set gcp:project my-project-id');
@@ -300,8 +344,36 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     if (!zone) fail('zone', `is not set: the GCP zone for the host: ${set('zone', 'europe-west1-b')}`);
     else if (!/^[a-z]+-[a-z]+\d+-[a-z]$/.test(zone)) fail('zone', `"${zone}" is not a GCP zone (like europe-west1-b; a region such as europe-west1 is not enough)`);
     if (project && zone) gcp = { project, zone, region: zone.replace(/-[a-z]$/, '') };
-  } else if (get('zone')) {
-    fail('zone', `applies to gcp only; remove it: pulumi config rm zone`);
+  } else if (target === 'digitalocean') {
+    const region = get('region') ?? '';
+    if (!region) fail('region', `is not set: the DigitalOcean region for the Droplet and its volume: ${set('region', 'fra1')}`);
+    else if (!/^[a-z]{3}\d$/.test(region)) fail('region', `"${region}" is not a DigitalOcean region slug (like fra1, nyc3, sgp1)`);
+    const keys = list(get('sshKeys'));
+    let sshKeys: string[] = [];
+    if (typeof keys === 'string') fail('sshKeys', keys);
+    else {
+      sshKeys = keys;
+      for (const k of keys) {
+        if (!/^\d+$/.test(k) && !/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/.test(k)) {
+          fail('sshKeys', `entry "${k}" is not a key id or an MD5 fingerprint (doctl compute ssh-key list)`);
+        }
+      }
+    }
+    if (region && /^[a-z]{3}\d$/.test(region)) digitalocean = { region, ...(sshKeys.length ? { sshKeys } : {}) };
+  } else if (target === 'aws') {
+    const region = raw.get('aws:region')?.trim();
+    if (!region) problems.push('aws:region is not set: the AWS region to deploy in: pulumi config set aws:region eu-west-1');
+    else if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) problems.push(`aws:region "${region}" is not an AWS region (like eu-west-1)`);
+    const az = get('availabilityZone') ?? (region ? `${region}a` : '');
+    if (region && !problems.some((p) => p.startsWith('aws:region'))) {
+      if (!az.startsWith(region) || !/^[a-z]$/.test(az.slice(region.length))) {
+        fail('availabilityZone', `"${az}" is not an availability zone of ${region} (like ${region}a)`);
+      } else {
+        const keyName = get('keyName');
+        if (keyName && !/^[\x20-\x7e]{1,255}$/.test(keyName)) fail('keyName', `"${keyName}" is not an EC2 key pair name (aws ec2 describe-key-pairs)`);
+        else aws = { region, availabilityZone: az, ...(keyName ? { keyName } : {}) };
+      }
+    }
   }
 
   if (problems.length) throw new StackConfigError(problems);
@@ -320,6 +392,8 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     ...(token ? { token } : {}),
     adminSourceRanges,
     ...(gcp ? { gcp } : {}),
+    ...(digitalocean ? { digitalocean } : {}),
+    ...(aws ? { aws } : {}),
   };
 }
 

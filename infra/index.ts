@@ -6,3 +6,5 @@ export const baseUrl = outputs.baseUrl;
 export const tokenReference = outputs.tokenReference;
 export const ipAddress = outputs.ipAddress;
 export const target = outputs.target;
+/** DigitalOcean only: the token as a secret output (that cloud has no secret store). */
+export const token = outputs.token;

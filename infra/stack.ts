@@ -3,21 +3,30 @@
  * stack's outputs. `infra/index.ts` runs it under `pulumi up`; the offline plan runs it under mocks.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { BridgeArgs, BridgeOutputs } from './bridge';
+import { AwsBridge, AWS_SECRET_SINKS } from './aws';
+import { awsPlanMocks } from './aws/mocks';
+import { BridgeArgs, BridgeOutputs, PlanMocks, SecretSink } from './bridge';
 import { loadStackConfig, StackConfig, Target } from './config';
+import { DigitalOceanBridge, DIGITALOCEAN_SECRET_SINKS } from './digitalocean';
+import { digitalOceanPlanMocks } from './digitalocean/mocks';
 import { GcpBridge, GCP_SECRET_SINKS } from './gcp';
+import { gcpPlanMocks } from './gcp/mocks';
 
 export interface StackOutputs {
   baseUrl: pulumi.Output<string>;
   tokenReference: pulumi.Output<string>;
   ipAddress: pulumi.Output<string>;
   target: Target;
+  /** DigitalOcean only (no secret store there): the token, as a secret output. */
+  token?: pulumi.Output<string>;
 }
 
 export const BRIDGE_NAME = 'scim-bridge';
 
-/** `type.input` pairs allowed to hold a secret: the secret stores' (checked by the offline plan). */
-export const SECRET_SINKS: string[] = [...GCP_SECRET_SINKS];
+/** The inputs allowed to hold a secret: the secret stores' (checked by the offline plan). */
+export const SECRET_SINKS: SecretSink[] = [...GCP_SECRET_SINKS, ...DIGITALOCEAN_SECRET_SINKS, ...AWS_SECRET_SINKS];
+/** What the clouds compute, for the offline plan. */
+export const PLAN_MOCKS: PlanMocks[] = [gcpPlanMocks, digitalOceanPlanMocks, awsPlanMocks];
 
 function commonArgs(c: StackConfig): BridgeArgs {
   return {
@@ -36,11 +45,19 @@ function commonArgs(c: StackConfig): BridgeArgs {
   };
 }
 
-const builders: Record<Target, (c: StackConfig) => BridgeOutputs> = {
+const builders: Record<Target, (c: StackConfig) => BridgeOutputs & { token?: pulumi.Output<string> }> = {
   gcp: (c) => new GcpBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.gcp! }),
+  digitalocean: (c) => new DigitalOceanBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.digitalocean! }),
+  aws: (c) => new AwsBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.aws! }),
 };
 
 export function deploy(config: StackConfig = loadStackConfig()): StackOutputs {
   const bridge = builders[config.target](config);
-  return { baseUrl: bridge.baseUrl, tokenReference: bridge.tokenReference, ipAddress: bridge.ipAddress, target: config.target };
+  return {
+    baseUrl: bridge.baseUrl,
+    tokenReference: bridge.tokenReference,
+    ipAddress: bridge.ipAddress,
+    target: config.target,
+    ...(bridge.token ? { token: bridge.token } : {}),
+  };
 }

@@ -12,6 +12,7 @@ import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
+import type { PlanMocks, SecretSink } from '../infra/bridge';
 
 const ROOT = resolve(__dirname, '..');
 const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
@@ -24,7 +25,7 @@ export interface PlanResource {
   name: string;
   inputs: Record<string, unknown>;
   /** Resource options that matter to a reader and to the policies: kept data, replacement. */
-  options: { retainOnDelete?: boolean; deleteBeforeReplace?: boolean; replaceOnChanges?: string[]; protect?: boolean; parent?: string };
+  options: { retainOnDelete?: boolean; deleteBeforeReplace?: boolean; replaceOnChanges?: string[]; ignoreChanges?: string[]; protect?: boolean; provider?: string };
 }
 
 export interface Plan {
@@ -38,6 +39,8 @@ export interface PlanResult {
   plan: Plan;
   /** The same resources with secret values visible, as `{ secret: value }` wrappers (for tests). */
   raw: PlanResource[];
+  /** The stack's outputs with secret values visible, as `{ secret: value }` wrappers (for tests). */
+  rawOutputs: Record<string, unknown>;
   /** Every place an invented secret would leak; empty when the check passes. */
   leaks: string[];
 }
@@ -49,7 +52,7 @@ export interface PlanOptions {
   config?: Record<string, ConfigValue | null>;
   /** Read the stack file from here instead of stacks/Pulumi.<stack>.yaml. */
   stackFile?: string;
-  /** The module with `deploy()` and `SECRET_SINKS`: infra/stack unless a test brings its own. */
+  /** The module with `deploy()` and `SECRET_SINKS` (and `PLAN_MOCKS`): infra/stack unless a test brings its own. */
   program?: string;
 }
 
@@ -75,10 +78,10 @@ function transform(v: unknown, onSecret: (inner: unknown) => unknown): unknown {
 }
 
 /** Paths (a.b[0].c) under `v` whose strings contain `needle`, and whether each sits inside a secret. */
-function find(v: unknown, needle: string, path: string, secret = false, out: Array<{ path: string; secret: boolean }> = []) {
+function find(v: unknown, needle: string, path: string, secret = false, out: Array<{ path: string; secret: boolean; text: string }> = []) {
   if (isSecretWrapper(v)) find(v.value, needle, path, true, out);
   else if (typeof v === 'string') {
-    if (v.includes(needle)) out.push({ path, secret });
+    if (v.includes(needle)) out.push({ path, secret, text: v });
   } else if (Array.isArray(v)) v.forEach((x, i) => find(x, needle, `${path}[${i}]`, secret, out));
   else if (typeof v === 'object' && v !== null) {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) find(x, needle, path ? `${path}.${k}` : k, secret, out);
@@ -120,25 +123,9 @@ export function readStackConfig(stack: string, options: PlanOptions = {}): { con
   return { config, secretKeys };
 }
 
-/** Outputs the mocks give for what a cloud would compute (addresses, emails, ids), so the plan reads true. */
-function computed(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
-  const project = (inputs.project as string) ?? 'plan-project';
-  switch (type) {
-    case 'random:index/randomPassword:RandomPassword':
-      return { result: inventedSecret(name) };
-    case 'gcp:compute/address:Address':
-      return { address: '203.0.113.10' };
-    case 'gcp:serviceaccount/account:Account':
-      return { email: `${inputs.accountId}@${project}.iam.gserviceaccount.com` };
-    case 'gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig':
-      return { uptimeCheckId: `${name}-check-id` };
-    case 'gcp:monitoring/notificationChannel:NotificationChannel':
-      return { name: `projects/${project}/notificationChannels/${name}` };
-    case 'gcp:secretmanager/secret:Secret':
-      return { name: `projects/${project}/secrets/${inputs.secretId}` };
-    default:
-      return {};
-  }
+/** The invented secret's name in a string that holds one (PLAN-SECRET-<name>, padded with _). */
+function secretNames(text: string): string[] {
+  return [...text.matchAll(/PLAN-SECRET-([A-Za-z0-9:.-]+)/g)].map((m) => m[1]);
 }
 
 /** Runs the program under mocks with the stack's configuration. */
@@ -148,16 +135,36 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
   const registered: PlanResource[] = [];
   const resourceOptions = new Map<string, PlanResource['options']>();
 
+  // Load the program fresh, so each plan in one process evaluates it again.
+  for (const id of Object.keys(require.cache)) if (id.startsWith(join(ROOT, 'infra') + '/')) delete require.cache[id];
+  const programPath = options.program ?? join(ROOT, 'infra', 'stack');
+  delete require.cache[require.resolve(programPath)];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const program = require(programPath) as Pick<typeof import('../infra/stack'), 'deploy' | 'SECRET_SINKS'> & { PLAN_MOCKS?: PlanMocks[] };
+  const mocks = program.PLAN_MOCKS ?? [];
+
   pulumi.runtime.setAllConfig(config, secretKeys);
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        const opts = resourceOptions.get(`${args.type}::${args.name}`) ?? {};
+        const opts = { ...(resourceOptions.get(`${args.type}::${args.name}`) ?? {}) };
+        // An explicit provider (e.g. one for another region) comes as "<provider's URN>::<id>"; its name is the
+        // URN's last part. Resources on the default provider have none.
+        if (args.provider) opts.provider = args.provider.split('::').slice(-2, -1)[0];
         if (args.type !== 'pulumi:pulumi:Stack') registered.push({ type: args.type, name: args.name, inputs: args.inputs, options: opts });
         const plain = transform(args.inputs, (v) => v) as Record<string, unknown>;
-        return { id: `${args.name}-id`, state: { name: args.name, ...args.inputs, ...computed(args.type, args.name, plain) } };
+        // A generated secret (random's password) gets its invented value; the clouds' computed outputs come
+        // from each target's mocks.
+        const computed: Record<string, unknown> =
+          args.type === 'random:index/randomPassword:RandomPassword' ? { result: inventedSecret(args.name) } : {};
+        for (const m of mocks) Object.assign(computed, m.outputs(args.type, args.name, plain) ?? {});
+        return { id: (computed.id as string) ?? `${args.name}-id`, state: { name: args.name, ...args.inputs, ...computed } };
       },
       call(args) {
+        for (const m of mocks) {
+          const answer = m.invoke?.(args.token, args.inputs as Record<string, unknown>);
+          if (answer) return answer;
+        }
         return args.inputs;
       },
     },
@@ -165,13 +172,6 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
     stack,
     false,
   );
-
-  // Load the program fresh, so each plan in one process evaluates it again.
-  for (const id of Object.keys(require.cache)) if (id.startsWith(join(ROOT, 'infra') + '/')) delete require.cache[id];
-  const programPath = options.program ?? join(ROOT, 'infra', 'stack');
-  delete require.cache[require.resolve(programPath)];
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const program = require(programPath) as Pick<typeof import('../infra/stack'), 'deploy' | 'SECRET_SINKS'>;
 
   // The configuration is read and validated first, outside the stack's initialisation, so that its error is
   // the plan's error (an exception inside Pulumi's stack init would surface as an unhandled rejection).
@@ -188,6 +188,7 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
       if (o.retainOnDelete !== undefined) picked.retainOnDelete = o.retainOnDelete;
       if (o.deleteBeforeReplace !== undefined) picked.deleteBeforeReplace = o.deleteBeforeReplace;
       if (o.replaceOnChanges !== undefined) picked.replaceOnChanges = o.replaceOnChanges;
+      if (o.ignoreChanges !== undefined) picked.ignoreChanges = o.ignoreChanges;
       if (o.protect !== undefined) picked.protect = o.protect;
       resourceOptions.set(`${args.type}::${args.name}`, picked);
       return undefined;
@@ -212,14 +213,19 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
     } else resolvedOutputs[k] = v;
   }
 
-  const sinks = new Set(program.SECRET_SINKS);
+  const sinks: SecretSink[] = program.SECRET_SINKS;
+  const describeSinks = sinks.map((k) => (k.only ? `${k.input} (${k.only.join(', ')} only)` : k.input)).join(', ');
   const leaks: string[] = [];
   for (const r of registered) {
     for (const hit of find(r.inputs, PLAN_SECRET, '')) {
       const where = `${r.type} ${r.name} input ${hit.path}`;
+      const input = `${r.type}.${hit.path.split(/[.[]/)[0]}`;
+      const names = secretNames(hit.text);
+      const sink = sinks.find((k) => k.input === input);
       if (!hit.secret) leaks.push(`${where} holds an invented secret in clear`);
-      else if (!sinks.has(`${r.type}.${hit.path.split(/[.[]/)[0]}`)) {
-        leaks.push(`${where} holds a secret; only the secret store (${[...sinks].join(', ')}) may`);
+      else if (!sink) leaks.push(`${where} holds a secret; only the secret store (${describeSinks}) may`);
+      else if (sink.only && names.some((n) => !sink.only!.includes(n))) {
+        leaks.push(`${where} holds ${names.filter((n) => !sink.only!.includes(n)).join(', ')}; it may hold only ${sink.only.join(', ')}`);
       }
     }
   }
@@ -234,7 +240,7 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
   };
   // The contract's own check, over exactly what is printed.
   if (JSON.stringify(masked).includes(PLAN_SECRET) && leaks.length === 0) leaks.push('the printed plan contains an invented secret');
-  return { plan: masked, raw: registered, leaks };
+  return { plan: masked, raw: registered, rawOutputs: resolvedOutputs, leaks };
 }
 
 /** One line per leaf, so nested inputs (user-data inside metadata) read as well as flat ones. */

@@ -6,7 +6,7 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, tokenSha256 } from '../bridge';
+import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { HostSecret, renderUserData } from '../host';
 
 export interface GcpBridgeArgs extends BridgeArgs {
@@ -24,7 +24,7 @@ const NETWORK_TAG = 'scim-bridge';
 /** Only what the host does: write its container logs, read the webhook secret (granted on that secret). */
 export const GCP_HOST_ROLES = ['roles/logging.logWriter'];
 /** The only resource inputs that may hold the token or the webhook secret (the plan's leak check). */
-export const GCP_SECRET_SINKS = ['gcp:secretmanager/secretVersion:SecretVersion.secretData'];
+export const GCP_SECRET_SINKS: SecretSink[] = [{ input: 'gcp:secretmanager/secretVersion:SecretVersion.secretData' }];
 const APIS = ['compute.googleapis.com', 'dns.googleapis.com', 'secretmanager.googleapis.com', 'monitoring.googleapis.com', 'logging.googleapis.com', 'iam.googleapis.com'];
 
 /**
@@ -35,9 +35,9 @@ const APIS = ['compute.googleapis.com', 'dns.googleapis.com', 'secretmanager.goo
 export const GCP_SECRET_FUNCTION = [
   'gcp_secret() {',
   '  local access_token',
-  '  access_token=$(curl -fsS --retry 5 --retry-connrefused -H "Metadata-Flavor: Google" \\',
-  '    "http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/token" | jq -er .access_token)',
-  '  curl -fsS --retry 5 --retry-connrefused -H "Authorization: Bearer $access_token" \\',
+  '  access_token=$(curl -fsS --max-time 10 --retry 5 --retry-connrefused -H "Metadata-Flavor: Google" \\',
+  '    "http://${GCE_METADATA_HOST:-metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/token" | jq -er .access_token) || return 1',
+  '  curl -fsS --max-time 10 --retry 5 --retry-connrefused -H "Authorization: Bearer $access_token" \\',
   '    "${SECRET_MANAGER_ENDPOINT:-https://secretmanager.googleapis.com}/v1/$1/versions/latest:access" | jq -er .payload.data | base64 -d',
   '}',
 ].join('\n');

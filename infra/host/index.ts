@@ -52,6 +52,8 @@ export interface HostSpec {
   /** Shell functions the secret commands use (cloud-specific), and the packages they need. */
   secretFunctions?: string;
   extraPackages?: string[];
+  /** Files a target adds (root-only unless said otherwise), e.g. a secret where the cloud has no secret store. */
+  extraFiles?: Array<{ path: string; permissions: string; content: string }>;
 }
 
 /** One `KEY=value` line of a Docker env file; values cannot be quoted there, so they must be one plain line. */
@@ -84,10 +86,15 @@ export function fetchSecretsScript(spec: HostSpec): string {
     '# fetch-secrets OUTFILE: reads the secrets the bridge needs in clear from the cloud\'s secret store, with',
     '# the host\'s own identity, into a root-only env file in memory (/run). Run before every start of the bridge.',
     'set -euo pipefail',
+    '# A failing command inside $(…) stops the script too.',
+    'shopt -s inherit_errexit',
     'umask 077',
     'out=$1',
     'mkdir -p "$(dirname "$out")"',
     'tmp="$out.tmp"',
+    '# Whatever ends the script, no partial file is left (a failure stops the start; systemd retries).',
+    'trap \'rm -f "$tmp"\' EXIT',
+    'rm -f "$tmp"',
     ': > "$tmp"',
     'nl=\'',
     '\'',
@@ -212,17 +219,24 @@ export function renderUserData(spec: HostSpec): string {
       permissions: '0644',
       content: JSON.stringify({ 'log-driver': spec.logging.driver, ...(spec.logging.options ? { 'log-opts': spec.logging.options } : {}) }, null, 2) + '\n',
     },
+    // Security updates from the distribution, every day, whatever the image's defaults.
+    {
+      path: '/etc/apt/apt.conf.d/20auto-upgrades',
+      permissions: '0644',
+      content: 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n',
+    },
     { path: `${ETC}/bridge.env`, permissions: '0644', content: bridgeEnvironment(spec) },
     { path: `${ETC}/Caddyfile`, permissions: '0644', content: hostCaddyfile(spec) },
     ...(spec.acme.caRoot ? [{ path: `${ETC}/acme-ca-root.pem`, permissions: '0644', content: spec.acme.caRoot.trimEnd() + '\n' }] : []),
     { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
     { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
     ...Object.entries(systemdUnits(spec)).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
+    ...(spec.extraFiles ?? []),
   ];
   const units = Object.keys(systemdUnits(spec));
   const doc = {
     package_update: true,
-    packages: ['docker.io', 'curl', 'jq', ...(spec.extraPackages ?? [])],
+    packages: ['docker.io', 'curl', 'jq', 'unattended-upgrades', ...(spec.extraPackages ?? [])],
     write_files: files.map((f) => ({ path: f.path, owner: f.owner ?? 'root:root', permissions: f.permissions, content: f.content })),
     runcmd: [
       ['systemctl', 'daemon-reload'],
@@ -235,5 +249,6 @@ export function renderUserData(spec: HostSpec): string {
     '#cloud-config',
     '# scim-bridge host, rendered by infra/host. Replacing this host keeps the data disk (database, certificates).',
   ].join('\n');
-  return `${header}\n${stringify(doc, { lineWidth: 0 })}`;
+  // cloud-init reads YAML 1.1 (PyYAML): write 1.1, so values like `on`, `no` or `1:20` are quoted.
+  return `${header}\n${stringify(doc, { lineWidth: 0, version: '1.1' })}`;
 }

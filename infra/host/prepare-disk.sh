@@ -36,6 +36,11 @@ case $status in
     echo "prepare-disk: $device has a $fstype filesystem; keeping its data"
     ;;
   2)
+    # blkid also says "nothing found" for what it could not read at all: format only a real, non-empty disk.
+    if [ ! -b "$device" ] || [ "$(blockdev --getsize64 "$device" 2>/dev/null || echo 0)" -eq 0 ]; then
+      echo "prepare-disk: $device is not a readable block device; refusing to format it" >&2
+      exit 1
+    fi
     echo "prepare-disk: $device is blank; creating an ext4 filesystem"
     mkfs.ext4 -q -L scim-bridge -m 0 "$device"
     fstype=ext4

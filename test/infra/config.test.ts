@@ -155,3 +155,52 @@ describe('each rule names the key and the fix', () => {
     expect(() => parse({ 'gcp:region': 'europe-west1', 'aws:region': 'eu-west-1' })).not.toThrow();
   });
 });
+
+describe('digitalocean and aws settings', () => {
+  const DO = {
+    'gcp:project': undefined,
+    'scim-bridge:zone': undefined,
+    'scim-bridge:target': 'digitalocean',
+    'scim-bridge:dnsZone': 'example.com',
+    'scim-bridge:region': 'fra1',
+  };
+  const AWS = {
+    'gcp:project': undefined,
+    'scim-bridge:zone': undefined,
+    'scim-bridge:target': 'aws',
+    'aws:region': 'eu-west-1',
+    'scim-bridge:dnsZone': 'Z0123456789ABCDEFGHIJ',
+  };
+
+  test('good values come out typed, with each target\'s default size', () => {
+    expect(parse(DO)).toMatchObject({ target: 'digitalocean', size: 's-1vcpu-1gb', dnsZone: 'example.com', digitalocean: { region: 'fra1' } });
+    expect(parse(AWS)).toMatchObject({ target: 'aws', size: 't3.small', aws: { region: 'eu-west-1', availabilityZone: 'eu-west-1a' } });
+    expect(parse({ ...AWS, 'scim-bridge:availabilityZone': 'eu-west-1c' }).aws).toEqual({ region: 'eu-west-1', availabilityZone: 'eu-west-1c' });
+    expect(parse({ ...AWS, 'scim-bridge:dnsZone': 'example.com' }).dnsZone).toBe('example.com');
+    expect(parse({ ...DO, 'scim-bridge:domain': 'example.com' }).domain).toBe('example.com');
+    expect(parse({ ...DO, 'scim-bridge:sshKeys': '["1234567","3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]' }).digitalocean).toEqual({
+      region: 'fra1',
+      sshKeys: ['1234567', '3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa'],
+    });
+  });
+
+  test.each([
+    ['digitalocean region missing', { ...DO, 'scim-bridge:region': undefined }, /^scim-bridge:region is not set: the DigitalOcean region for the Droplet and its volume: pulumi config set region fra1$/],
+    ['digitalocean region not a slug', { ...DO, 'scim-bridge:region': 'Frankfurt' }, /^scim-bridge:region "Frankfurt" is not a DigitalOcean region slug \(like fra1, nyc3, sgp1\)$/],
+    ['digitalocean dnsZone missing', { ...DO, 'scim-bridge:dnsZone': undefined }, /^scim-bridge:dnsZone is not set: the existing DigitalOcean domain \(Networking > Domains\): pulumi config set dnsZone example\.com$/],
+    ['digitalocean dnsZone not containing the domain', { ...DO, 'scim-bridge:dnsZone': 'example.org' }, /^scim-bridge:dnsZone "example\.org" does not contain the domain scim\.example\.com; give the zone the domain's record goes in$/],
+    ['digitalocean dnsZone with a scheme', { ...DO, 'scim-bridge:dnsZone': 'https://example.com' }, /^scim-bridge:dnsZone "https:\/\/example\.com" has a scheme/],
+    ['zone on digitalocean', { ...DO, 'scim-bridge:zone': 'europe-west1-b' }, /^scim-bridge:zone applies to gcp only; remove it: pulumi config rm zone$/],
+    ['aws:region missing', { ...AWS, 'aws:region': undefined }, /^aws:region is not set: the AWS region to deploy in: pulumi config set aws:region eu-west-1$/],
+    ['aws:region invalid', { ...AWS, 'aws:region': 'ireland' }, /^aws:region "ireland" is not an AWS region \(like eu-west-1\)$/],
+    ['availabilityZone of another region', { ...AWS, 'scim-bridge:availabilityZone': 'us-east-1a' }, /^scim-bridge:availabilityZone "us-east-1a" is not an availability zone of eu-west-1 \(like eu-west-1a\)$/],
+    ['aws dnsZone neither an id nor a name', { ...AWS, 'scim-bridge:dnsZone': 'zone 1' }, /^scim-bridge:dnsZone "zone 1" .*\(give the hosted zone's id, like Z0123456789ABCDEFGHIJ, or its domain name\)$/],
+    ['aws dnsZone by a name not containing the domain', { ...AWS, 'scim-bridge:dnsZone': 'example.net' }, /does not contain the domain scim\.example\.com/],
+    ['sshKeys entry neither an id nor a fingerprint', { ...DO, 'scim-bridge:sshKeys': '["ssh-ed25519 AAAA"]' }, /^scim-bridge:sshKeys entry "ssh-ed25519 AAAA" is not a key id or an MD5 fingerprint \(doctl compute ssh-key list\)$/],
+    ['sshKeys on aws', { ...AWS, 'scim-bridge:sshKeys': '123' }, /^scim-bridge:sshKeys applies to digitalocean only/],
+    ['region on aws', { ...AWS, 'scim-bridge:region': 'fra1' }, /^scim-bridge:region applies to digitalocean only; remove it: pulumi config rm region$/],
+    ['availabilityZone on gcp', { 'scim-bridge:availabilityZone': 'eu-west-1a' }, /^scim-bridge:availabilityZone applies to aws only/],
+  ] as Array<[string, Record<string, string | undefined>, RegExp]>)('%s', (_name, values, pattern) => {
+    expectOne(values, pattern);
+  });
+});

@@ -82,8 +82,9 @@ describe('the leak check', () => {
     const result = await plan(stack, { config: { 'scim-bridge:token': { secure: 'v1:x' } } });
     expect(result.leaks).toEqual([]);
     expect(JSON.stringify(result.plan)).not.toContain('PLAN-SECRET-');
-    // The invented token did reach the program: the check looked for something that is there.
-    expect(JSON.stringify(result.raw)).toContain(inventedSecret('token'));
+    // The invented token did reach the program (a secret store's input, or DigitalOcean's secret `token`
+    // output): the check looked for something that is there.
+    expect(JSON.stringify([result.raw, result.rawOutputs])).toContain(inventedSecret('token'));
   });
 
   const leaky = join(__dirname, 'fixtures', 'leaky-program.ts');

@@ -1,0 +1,391 @@
+/**
+ * AWS: `scim-bridge:aws:Bridge`. An EC2 instance (Debian 12 found by lookup, IMDSv2 only, encrypted root
+ * volume) with its own least-privilege role, in a VPC of its own; an Elastic IP on a network interface that
+ * outlives the instance; a separate encrypted EBS volume for the database and certificates, kept when the
+ * instance is replaced or the stack destroyed, and snapshotted daily; a security group open to the world on
+ * tcp 80/443 only; Route 53 A and CAA records in an existing hosted zone; the token and the webhook secret in
+ * Secrets Manager; container logs in CloudWatch Logs; a Route 53 health check of https://<domain>/healthz whose
+ * CloudWatch alarm (in us-east-1, where health-check metrics live) emails through SNS; and EC2 auto-recovery
+ * when the system status check fails.
+ */
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { HostSecret, renderUserData } from '../host';
+
+export interface AwsBridgeArgs extends BridgeArgs {
+  region: string;
+  availabilityZone: string;
+  /** An EC2 key pair for SSH as `admin` (with adminSourceRanges); none by default. */
+  keyName?: string;
+}
+
+/** Debian's own AWS account, which publishes the official Debian AMIs. */
+export const DEBIAN_AMI_OWNER = '136693071363';
+/** Route 53 publishes health-check metrics in us-east-1 only: the alarm on them (and its topic) live there. */
+export const HEALTH_CHECK_REGION = 'us-east-1';
+/** The data volume's device name in the attachment; Nitro instances show it as an NVMe device instead. */
+const DATA_DEVICE_NAME = '/dev/sdf';
+/** EC2's limit on user-data, before base64. */
+const USER_DATA_LIMIT = 16 * 1024;
+/** The tag (value: the domain) by which the snapshot policy finds this bridge's data volume and no other. */
+export const SNAPSHOT_TAG = 'scim-bridge-data';
+/** The only resource inputs that may hold the token or the webhook secret (the plan's leak check). */
+export const AWS_SECRET_SINKS: SecretSink[] = [{ input: 'aws:secretsmanager/secretVersion:SecretVersion.secretString' }];
+
+/**
+ * Instance families on the Xen hypervisor: they show EBS volumes as /dev/xvd*, not as the NVMe devices the
+ * host looks for (and some cannot run Debian 12's images at all).
+ */
+const XEN_FAMILIES = /^(t1|t2|m1|m2|m3|m4|c1|c3|c4|r3|r4|i2|i3|x1|x1e|d2|g2|g3|p2|p3|h1)\.(?!metal)/;
+
+/** Graviton (arm64) instance types: a1, and families with a `g` after the generation (t4g, m7g, c7gn…). */
+export function architectureOf(instanceType: string): 'arm64' | 'x86_64' {
+  return /^a1\./.test(instanceType) || /^[a-z]+\d+g[a-z-]*\./.test(instanceType) ? 'arm64' : 'x86_64';
+}
+
+/**
+ * How a Nitro instance names an attached EBS volume: udev links it by the NVMe model and serial, and the
+ * serial is the volume id without its dash (vol-0123… -> vol0123…).
+ */
+export function nvmeDevicePath(volumeId: string): string {
+  return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
+}
+
+/**
+ * Shell function for the host's fetch-secrets script: reads a Secrets Manager secret with the AWS CLI, whose
+ * credentials are the instance role's (from the instance metadata service, IMDSv2). The instance role may read
+ * the webhook secret and nothing else in Secrets Manager.
+ */
+export function awsSecretFunction(region: string): string {
+  return [
+    'aws_secret() {',
+    '  AWS_PAGER="" AWS_METADATA_SERVICE_TIMEOUT=5 AWS_METADATA_SERVICE_NUM_ATTEMPTS=5 \\',
+    `    aws secretsmanager get-secret-value --region ${region} --secret-id "$1" --query SecretString --output text`,
+    '}',
+  ].join('\n');
+}
+
+/** An IAM policy document, as JSON. */
+function policy(statements: pulumi.Input<Record<string, unknown>>[]): pulumi.Output<string> {
+  return pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements });
+}
+
+function trustedBy(service: string): pulumi.Output<string> {
+  return policy([{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }]);
+}
+
+export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs {
+  readonly ipAddress: pulumi.Output<string>;
+  readonly baseUrl: pulumi.Output<string>;
+  readonly tokenReference: pulumi.Output<string>;
+
+  constructor(name: string, args: AwsBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
+    if (XEN_FAMILIES.test(args.size)) {
+      throw new pulumi.RunError(
+        `scim-bridge:size "${args.size}" is a Xen instance type: the host finds its data volume as an NVMe device, which only Nitro types have; use one such as t3.small, t3a.small or t4g.small`,
+      );
+    }
+    super('scim-bridge:aws:Bridge', name, {}, opts);
+    const parent = { parent: this };
+    const { region, availabilityZone } = args;
+    const tags = (role: string) => ({ Name: `${name}-${role}`, app: 'scim-bridge', 'scim-bridge': name });
+
+    // A network of its own, so nothing depends on (or is opened by) the account's default VPC.
+    const vpc = new aws.ec2.Vpc(`${name}-vpc`, { cidrBlock: '10.81.0.0/24', enableDnsSupport: true, enableDnsHostnames: true, tags: tags('vpc') }, parent);
+    const subnet = new aws.ec2.Subnet(
+      `${name}-subnet`,
+      { vpcId: vpc.id, availabilityZone, cidrBlock: '10.81.0.0/28', mapPublicIpOnLaunch: false, tags: tags('subnet') },
+      parent,
+    );
+    const gateway = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tags('igw') }, parent);
+    const routes = new aws.ec2.RouteTable(`${name}-routes`, { vpcId: vpc.id, routes: [{ cidrBlock: '0.0.0.0/0', gatewayId: gateway.id }], tags: tags('routes') }, parent);
+    const routesAssociation = new aws.ec2.RouteTableAssociation(`${name}-routes`, { subnetId: subnet.id, routeTableId: routes.id }, parent);
+
+    // Descriptions here take letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* only (no apostrophe).
+    const ingress: aws.types.input.ec2.SecurityGroupIngress[] = [
+      { description: 'HTTPS for the IdP', protocol: 'tcp', fromPort: 443, toPort: 443, cidrBlocks: ['0.0.0.0/0'] },
+      { description: 'HTTP for ACME challenges and the redirect to HTTPS', protocol: 'tcp', fromPort: 80, toPort: 80, cidrBlocks: ['0.0.0.0/0'] },
+    ];
+    if (args.adminSourceRanges.length) {
+      // IPv6 ranges are kept in the rule, but this VPC has no IPv6: only IPv4 ranges can reach the host.
+      const v4 = args.adminSourceRanges.filter((r) => !r.includes(':'));
+      const v6 = args.adminSourceRanges.filter((r) => r.includes(':'));
+      ingress.push({ description: 'SSH from the admin ranges', protocol: 'tcp', fromPort: 22, toPort: 22, ...(v4.length ? { cidrBlocks: v4 } : {}), ...(v6.length ? { ipv6CidrBlocks: v6 } : {}) });
+    }
+    const firewall = new aws.ec2.SecurityGroup(
+      `${name}-host`,
+      {
+        vpcId: vpc.id,
+        description: 'scim-bridge host: tcp 80/443 from anywhere, SSH from the admin ranges only',
+        ingress,
+        egress: [{ description: 'Packages, images, ACME, AWS APIs, webhooks', protocol: '-1', fromPort: 0, toPort: 0, cidrBlocks: ['0.0.0.0/0'] }],
+        tags: tags('host'),
+      },
+      parent,
+    );
+
+    // The static address sits on a network interface of its own, associated before any instance exists: the
+    // host has its public address from its first boot (cloud-init installs packages right away), and a new
+    // instance takes over the interface, its address and its security group unchanged.
+    const nic = new aws.ec2.NetworkInterface(
+      `${name}-nic`,
+      { subnetId: subnet.id, securityGroups: [firewall.id], description: 'scim-bridge host: its address outlives the instance', tags: tags('nic') },
+      parent,
+    );
+    const eip = new aws.ec2.Eip(`${name}-ip`, { domain: 'vpc', tags: tags('ip') }, parent);
+    const eipAssociation = new aws.ec2.EipAssociation(
+      `${name}-ip`,
+      { allocationId: eip.allocationId, networkInterfaceId: nic.id },
+      // Associating an address needs the VPC's internet gateway.
+      { parent: this, dependsOn: [gateway] },
+    );
+
+    const logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, { name: `/scim-bridge/${args.domain}`, retentionInDays: 30, tags: tags('logs') }, parent);
+
+    // The token in clear: only in Secrets Manager (for operators) and Pulumi's encrypted state. The host gets its
+    // hash and no access to this secret. Secret names are generated (name-<random>): a deleted secret keeps its
+    // name for its recovery window, which would block a stack stood up again within it.
+    const token = bridgeToken(name, args.token, this);
+    const tokenSecret = new aws.secretsmanager.Secret(
+      `${name}-token`,
+      { description: `scim-bridge ${args.domain}: the IdP's bearer token`, recoveryWindowInDays: 7, tags: tags('token') },
+      parent,
+    );
+    new aws.secretsmanager.SecretVersion(`${name}-token`, { secretId: tokenSecret.id, secretString: token }, parent);
+
+    // What the host needs from its first boot, besides its address and route: its permissions and its secret.
+    const neededAtBoot: pulumi.Resource[] = [];
+    let webhookSecret: aws.secretsmanager.Secret | undefined;
+    if (args.webhook) {
+      webhookSecret = new aws.secretsmanager.Secret(
+        `${name}-webhook-secret`,
+        { description: `scim-bridge ${args.domain}: the webhook signing secret, read by the host at start`, recoveryWindowInDays: 7, tags: tags('webhook-secret') },
+        parent,
+      );
+      neededAtBoot.push(new aws.secretsmanager.SecretVersion(`${name}-webhook-secret`, { secretId: webhookSecret.id, secretString: pulumi.secret(args.webhook.secret) }, parent));
+    }
+
+    // The host's role: write its log group's streams, read the webhook secret; nothing else.
+    const role = new aws.iam.Role(
+      `${name}-host`,
+      {
+        description: `scim-bridge ${args.domain} host: writes its container logs${args.webhook ? ', reads the webhook secret' : ''}`,
+        assumeRolePolicy: trustedBy('ec2.amazonaws.com'),
+        tags: tags('host'),
+      },
+      parent,
+    );
+    const statements: pulumi.Input<Record<string, unknown>>[] = [
+      { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: pulumi.interpolate`${logGroup.arn}:*` },
+    ];
+    if (webhookSecret) {
+      statements.push({ Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret.arn });
+    }
+    const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.name, policy: policy(statements) }, parent);
+    const profile = new aws.iam.InstanceProfile(`${name}-host`, { role: role.name, tags: tags('host') }, parent);
+    neededAtBoot.push(rolePolicy);
+
+    // The data volume is its own resource: replacing the instance (a new image, new settings) re-attaches it,
+    // and `pulumi destroy` leaves it (retainOnDelete) so the directory survives a teardown.
+    const dataTag = { [SNAPSHOT_TAG]: args.domain };
+    const volume = new aws.ebs.Volume(
+      `${name}-data`,
+      { availabilityZone, size: args.dataDiskSizeGb, type: 'gp3', encrypted: true, tags: { ...tags('data'), ...dataTag } },
+      { parent: this, retainOnDelete: true },
+    );
+    this.snapshots(name, dataTag, tags);
+
+    // Debian's newest Debian 12 image, taken when the host is created: a newer one published by Debian does not
+    // replace a running host by itself (ignoreChanges below); the next replacement (a new bridge image or
+    // setting) boots the newest. Meanwhile the host installs security updates itself (infra/host: unattended-upgrades).
+    const architecture = architectureOf(args.size);
+    const ami = aws.ec2.getAmiOutput(
+      {
+        mostRecent: true,
+        owners: [DEBIAN_AMI_OWNER],
+        filters: [
+          { name: 'name', values: [`debian-12-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
+          { name: 'architecture', values: [architecture] },
+          { name: 'virtualization-type', values: ['hvm'] },
+          { name: 'root-device-type', values: ['ebs'] },
+        ],
+      },
+      parent,
+    );
+
+    const userData = pulumi
+      .all([tokenSha256(token), volume.id, logGroup.name, webhookSecret ? webhookSecret.arn : pulumi.output('')])
+      .apply(([hash, volumeId, logGroupName, webhookSecretArn]) => {
+        const secrets: HostSecret[] = webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : [];
+        const rendered = renderUserData({
+          image: args.image,
+          caddyImage: args.caddyImage,
+          domain: args.domain,
+          acme: args.acme,
+          tokenSha256: [hash],
+          allowedDomains: args.allowedDomains,
+          ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
+          dataDevice: nvmeDevicePath(volumeId),
+          logging: {
+            driver: 'awslogs',
+            options: { 'awslogs-region': region, 'awslogs-group': logGroupName, 'awslogs-create-group': 'false', tag: '{{.Name}}' },
+          },
+          secrets,
+          ...(secrets.length ? { secretFunctions: awsSecretFunction(region), extraPackages: ['awscli'] } : {}),
+        });
+        if (Buffer.byteLength(rendered) > USER_DATA_LIMIT) {
+          throw new pulumi.RunError(`the host's user-data is ${Buffer.byteLength(rendered)} bytes; EC2 takes at most ${USER_DATA_LIMIT} (is acmeCaRoot a whole bundle? give the one root)`);
+        }
+        return rendered;
+      });
+
+    const instance = new aws.ec2.Instance(
+      `${name}-host`,
+      {
+        ami: ami.id,
+        instanceType: args.size,
+        primaryNetworkInterface: { networkInterfaceId: nic.id },
+        iamInstanceProfile: profile.name,
+        ...(args.keyName ? { keyName: args.keyName } : {}),
+        // IMDSv2 only, and not reachable from a container on a bridged network (one hop).
+        metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1 },
+        rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: 16, deleteOnTermination: true, tags: tags('root') },
+        userData,
+        // Every setting the host runs with is in its user-data: a change means a new instance.
+        userDataReplaceOnChange: true,
+        maintenanceOptions: { autoRecovery: 'default' },
+        tags: tags('host'),
+      },
+      // The old instance goes first, since the volume and the network interface attach to one instance at a time.
+      // The new one boots with its address, its route out, its permissions and its secret in place.
+      { parent: this, deleteBeforeReplace: true, ignoreChanges: ['ami'], dependsOn: [eipAssociation, routesAssociation, ...neededAtBoot] },
+    );
+    new aws.ec2.VolumeAttachment(
+      `${name}-data`,
+      { instanceId: instance.id, volumeId: volume.id, deviceName: DATA_DEVICE_NAME, stopInstanceBeforeDetaching: true },
+      parent,
+    );
+
+    // The host itself comes back on other hardware when AWS's side of it fails.
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-recover`,
+      {
+        name: `scim-bridge ${args.domain} host recovery`,
+        alarmDescription: `Recovers the scim-bridge host of ${args.domain} (same id, address and volumes) when its system status check fails`,
+        namespace: 'AWS/EC2',
+        metricName: 'StatusCheckFailed_System',
+        dimensions: { InstanceId: instance.id },
+        statistic: 'Maximum',
+        period: 60,
+        evaluationPeriods: 2,
+        threshold: 1,
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        alarmActions: [`arn:aws:automate:${region}:ec2:recover`],
+        tags: tags('recover'),
+      },
+      parent,
+    );
+
+    const zoneId = /^Z[A-Z0-9]{5,32}$/.test(args.dnsZone) ? pulumi.output(args.dnsZone) : aws.route53.getZoneOutput({ name: args.dnsZone, privateZone: false }, parent).zoneId;
+    new aws.route53.Record(`${name}-a`, { zoneId, name: args.domain, type: 'A', ttl: 300, records: [eip.publicIp] }, parent);
+    if (args.acme.letsEncrypt) {
+      new aws.route53.Record(`${name}-caa`, { zoneId, name: args.domain, type: 'CAA', ttl: 3600, records: ['0 issue "letsencrypt.org"'] }, parent);
+    }
+
+    this.healthCheck(name, args, tags);
+
+    this.ipAddress = eip.publicIp;
+    this.baseUrl = pulumi.output(baseUrlOf(args.domain));
+    this.tokenReference = pulumi.interpolate`Secrets Manager secret ${tokenSecret.arn}; print it with: aws secretsmanager get-secret-value --secret-id ${tokenSecret.arn} --query SecretString --output text --region ${region}`;
+    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, instance: instance.id });
+  }
+
+  /** Daily snapshots of the data volume (Data Lifecycle Manager, which finds it by its tag), kept 14 days. */
+  private snapshots(name: string, targetTags: Record<string, string>, tags: (role: string) => Record<string, string>): void {
+    const parent = { parent: this };
+    const role = new aws.iam.Role(
+      `${name}-snapshots`,
+      { description: 'scim-bridge: lets Data Lifecycle Manager snapshot the data volume', assumeRolePolicy: trustedBy('dlm.amazonaws.com'), tags: tags('snapshots') },
+      parent,
+    );
+    const attachment = new aws.iam.RolePolicyAttachment(
+      `${name}-snapshots`,
+      { role: role.name, policyArn: 'arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole' },
+      parent,
+    );
+    new aws.dlm.LifecyclePolicy(
+      `${name}-snapshots`,
+      {
+        // DLM takes letters, digits, spaces, - and _ only here.
+        description: 'scim-bridge data volume daily snapshots kept 14 days',
+        executionRoleArn: role.arn,
+        state: 'ENABLED',
+        policyDetails: {
+          resourceTypes: ['VOLUME'],
+          targetTags,
+          schedules: [
+            {
+              name: 'daily at 0300 UTC kept 14 days',
+              createRule: { interval: 24, intervalUnit: 'HOURS', times: '03:00' },
+              retainRule: { count: 14 },
+              copyTags: true,
+            },
+          ],
+        },
+        tags: tags('snapshots'),
+      },
+      { parent: this, dependsOn: [attachment] },
+    );
+  }
+
+  /**
+   * Route 53 checks https://<domain>/healthz from several regions; its metric is published in us-east-1 only,
+   * so the alarm and the SNS topic it emails through are created there, with a provider of their own.
+   */
+  private healthCheck(name: string, args: AwsBridgeArgs, tags: (role: string) => Record<string, string>): void {
+    const parent = { parent: this };
+    // An explicit provider does not read the stack's aws: settings; pass on the profile, if one is set there.
+    const profile = new pulumi.Config('aws').get('profile');
+    const usEast1 = new aws.Provider(`${name}-${HEALTH_CHECK_REGION}`, { region: HEALTH_CHECK_REGION, ...(profile ? { profile } : {}) }, parent);
+    const there = { parent: this, provider: usEast1 };
+
+    const check = new aws.route53.HealthCheck(
+      `${name}-health`,
+      {
+        type: 'HTTPS',
+        fqdn: args.domain,
+        port: 443,
+        resourcePath: '/healthz',
+        enableSni: true,
+        requestInterval: 30,
+        failureThreshold: 3,
+        measureLatency: false,
+        tags: tags('health'),
+      },
+      parent,
+    );
+    const topic = new aws.sns.Topic(`${name}-alerts`, { displayName: `scim-bridge ${args.domain}`, tags: tags('alerts') }, there);
+    new aws.sns.TopicSubscription(`${name}-alerts-email`, { topic: topic.arn, protocol: 'email', endpoint: args.alertEmail }, there);
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-down`,
+      {
+        name: `scim-bridge ${args.domain} is down`,
+        alarmDescription: `https://${args.domain}/healthz fails from Route 53's checkers, so the IdP cannot provision. Look at the instance ${name}-host in ${args.region} and its container logs (CloudWatch Logs group /scim-bridge/${args.domain}).`,
+        namespace: 'AWS/Route53',
+        metricName: 'HealthCheckStatus',
+        dimensions: { HealthCheckId: check.id },
+        statistic: 'Minimum',
+        period: 60,
+        evaluationPeriods: 3,
+        threshold: 1,
+        comparisonOperator: 'LessThanThreshold',
+        treatMissingData: 'breaching',
+        alarmActions: [topic.arn],
+        okActions: [topic.arn],
+        tags: tags('down'),
+      },
+      there,
+    );
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * DigitalOcean: `scim-bridge:digitalocean:Bridge`. A Droplet (Ubuntu 24.04, cloud-init from infra/host, the
+ * monitoring agent on) behind a cloud Firewall open to the world on tcp 80/443 only, a Reserved IP assigned to
+ * it, a Volume for the database and the certificates that outlives the Droplet (and `pulumi destroy`), A and
+ * CAA records in an existing DigitalOcean domain, an uptime check of https://<domain>/healthz with email
+ * alerts, CPU/memory/disk alerts on the Droplet, all of it tagged and placed in a project of its own.
+ *
+ * DigitalOcean has no secret store. The token stays in Pulumi's encrypted state and is a secret stack output
+ * (`pulumi stack output token --show-secrets`); the Droplet gets only its SHA-256. A webhook secret, which the
+ * bridge needs in clear, travels in the Droplet's user-data as a root-only file (see the README: who can read
+ * what), so the user-data is a Pulumi secret exactly when a webhook is configured.
+ */
+import * as digitalocean from '@pulumi/digitalocean';
+import * as pulumi from '@pulumi/pulumi';
+import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { HostSecret, HostSpec, renderUserData } from '../host';
+
+export interface DigitalOceanBridgeArgs extends BridgeArgs {
+  region: string;
+  /** The Droplet's image: a distribution with cloud-init. */
+  osImage?: string;
+  /**
+   * SSH keys (ids or fingerprints of keys already in the DigitalOcean team) for root. Without any,
+   * DigitalOcean sets a root password and emails it; SSH stays closed by the firewall unless
+   * adminSourceRanges are set. Stack configuration: scim-bridge:sshKeys.
+   */
+  sshKeys?: string[];
+}
+
+export const DIGITALOCEAN_OS_IMAGE = 'ubuntu-24-04-x64';
+/** Where the webhook secret lands on the Droplet (root only) and how fetch-secrets reads it. */
+export const WEBHOOK_SECRET_FILE = '/etc/scim-bridge/secrets/webhook-secret';
+/** Regions DigitalOcean's uptime check probes from. */
+export const UPTIME_REGIONS = ['eu_west', 'us_east'];
+/** Droplet alerts: the agent's metric, the threshold in percent, and what it means. */
+export const DROPLET_ALERTS = [
+  { key: 'cpu', type: 'v1/insights/droplet/cpu', value: 90, what: 'CPU above 90%' },
+  { key: 'memory', type: 'v1/insights/droplet/memory_utilization_percent', value: 90, what: 'memory above 90%' },
+  { key: 'disk', type: 'v1/insights/droplet/disk_utilization_percent', value: 85, what: 'disk above 85%' },
+] as const;
+
+/**
+ * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret (never
+ * the token, of which the Droplet gets the hash).
+ */
+export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret'] }];
+
+/** `name-stack` as DigitalOcean accepts it in names and tags: lower case letters, digits and hyphens. */
+export function resourcePrefix(name: string, stack: string): string {
+  const slug = `${name}-${stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '');
+  return /^[a-z]/.test(slug) ? slug : `sb-${slug}`;
+}
+
+/** The volume's name (letters, digits and hyphens, at most 64, a letter first), which fixes its device path. */
+export function volumeName(prefix: string): string {
+  return `${prefix.slice(0, 59).replace(/-+$/, '')}-data`;
+}
+
+/** Linux shows a DigitalOcean volume as /dev/disk/by-id/scsi-0DO_Volume_<its name>. */
+export function volumeDevice(volume: string): string {
+  return `/dev/disk/by-id/scsi-0DO_Volume_${volume}`;
+}
+
+/** The record's name inside the DigitalOcean domain: `@` for the domain itself. */
+export function recordName(domain: string, zone: string): string {
+  if (domain === zone) return '@';
+  if (!domain.endsWith(`.${zone}`)) throw new Error(`digitalocean: the domain ${domain} is not inside the DigitalOcean domain ${zone}`);
+  return domain.slice(0, -(zone.length + 1));
+}
+
+export class DigitalOceanBridge extends pulumi.ComponentResource implements BridgeOutputs {
+  readonly ipAddress: pulumi.Output<string>;
+  readonly baseUrl: pulumi.Output<string>;
+  readonly tokenReference: pulumi.Output<string>;
+  /** The token itself, as a secret: exported as the stack output `token`, since there is no secret store. */
+  readonly token: pulumi.Output<string>;
+
+  constructor(name: string, args: DigitalOceanBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('scim-bridge:digitalocean:Bridge', name, {}, opts);
+    const parent = { parent: this };
+    const { region } = args;
+    const stack = pulumi.getStack();
+    const prefix = resourcePrefix(name, stack);
+
+    // One tag per stack: it marks the Droplet and the volume, and the firewall applies to what carries it, so
+    // a replacement Droplet is covered from its first boot.
+    const tag = new digitalocean.Tag(`${name}-tag`, { name: prefix }, parent);
+
+    const firewall = new digitalocean.Firewall(
+      `${name}-firewall`,
+      {
+        name: prefix,
+        tags: [tag.name],
+        inboundRules: [
+          // HTTPS for the IdP; HTTP for Let's Encrypt's challenges and the redirect.
+          { protocol: 'tcp', portRange: '80', sourceAddresses: ['0.0.0.0/0', '::/0'] },
+          { protocol: 'tcp', portRange: '443', sourceAddresses: ['0.0.0.0/0', '::/0'] },
+          ...(args.adminSourceRanges.length ? [{ protocol: 'tcp', portRange: '22', sourceAddresses: args.adminSourceRanges }] : []),
+        ],
+        // The host pulls images, reaches Let's Encrypt and the webhook, resolves names and syncs time.
+        outboundRules: [
+          { protocol: 'tcp', portRange: '1-65535', destinationAddresses: ['0.0.0.0/0', '::/0'] },
+          { protocol: 'udp', portRange: '1-65535', destinationAddresses: ['0.0.0.0/0', '::/0'] },
+          { protocol: 'icmp', destinationAddresses: ['0.0.0.0/0', '::/0'] },
+        ],
+      },
+      parent,
+    );
+
+    const reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region }, parent);
+
+    // The data volume is its own resource: replacing the Droplet re-attaches it, and `pulumi destroy` leaves it
+    // (retainOnDelete) so the directory survives a teardown. No initial filesystem: the host formats it only
+    // when blank, and finds it by its name.
+    const dataVolume = volumeName(prefix);
+    const volume = new digitalocean.Volume(
+      `${name}-data`,
+      { name: dataVolume, region, size: args.dataDiskSizeGb, description: 'scim-bridge database and TLS certificates', tags: [tag.name] },
+      { ...parent, retainOnDelete: true },
+    );
+
+    // The token in clear: only in Pulumi's encrypted state, and the secret stack output `token`.
+    const token = bridgeToken(name, args.token, this);
+
+    const secrets: HostSecret[] = [];
+    if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
+    const spec = (hash: string, webhookSecret?: string): HostSpec => ({
+      image: args.image,
+      caddyImage: args.caddyImage,
+      domain: args.domain,
+      acme: args.acme,
+      tokenSha256: [hash],
+      allowedDomains: args.allowedDomains,
+      ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
+      dataDevice: volumeDevice(dataVolume),
+      // No log service on DigitalOcean: container logs stay in the Droplet's journal.
+      logging: { driver: 'journald' },
+      secrets,
+      ...(webhookSecret !== undefined ? { extraFiles: [{ path: WEBHOOK_SECRET_FILE, permissions: '0600', content: `${webhookSecret}\n` }] } : {}),
+    });
+    // With a webhook the user-data carries its secret, so it is a secret itself; without one it holds nothing
+    // secret (the token's hash only) and stays readable in previews.
+    const userData = args.webhook
+      ? pulumi.secret(pulumi.all([tokenSha256(token), pulumi.output(args.webhook.secret)]).apply(([hash, secret]) => renderUserData(spec(hash, secret))))
+      : tokenSha256(token).apply((hash) => renderUserData(spec(hash)));
+
+    const droplet = new digitalocean.Droplet(
+      `${name}-host`,
+      {
+        name: prefix,
+        region,
+        size: args.size,
+        image: args.osImage ?? DIGITALOCEAN_OS_IMAGE,
+        monitoring: true,
+        // The public address is the Reserved IP (IPv4); a Droplet's own IPv6 address would change with every
+        // replacement and has no record.
+        ipv6: false,
+        gracefulShutdown: true,
+        userData,
+        tags: [tag.name],
+        ...(args.sshKeys?.length ? { sshKeys: args.sshKeys } : {}),
+      },
+      // A new image or setting means a new Droplet: the old one goes first, since the volume and the Reserved IP
+      // attach to one Droplet at a time. The firewall exists before the first Droplet boots.
+      { ...parent, dependsOn: [firewall], deleteBeforeReplace: true, replaceOnChanges: ['userData'] },
+    );
+    const dropletId = droplet.id.apply((id) => Number(id));
+
+    new digitalocean.VolumeAttachment(`${name}-data`, { dropletId, volumeId: volume.id }, parent);
+    new digitalocean.ReservedIpAssignment(`${name}-ip`, { ipAddress: reservedIp.ipAddress, dropletId }, parent);
+
+    const recordArgs = { domain: args.dnsZone, name: recordName(args.domain, args.dnsZone) };
+    new digitalocean.DnsRecord(`${name}-a`, { ...recordArgs, type: 'A', value: reservedIp.ipAddress, ttl: 300 }, parent);
+    if (args.acme.letsEncrypt) {
+      // DigitalOcean wants the CA's domain as a name with its final dot.
+      new digitalocean.DnsRecord(`${name}-caa`, { ...recordArgs, type: 'CAA', flags: 0, tag: 'issue', value: 'letsencrypt.org.', ttl: 3600 }, parent);
+    }
+
+    const check = new digitalocean.UptimeCheck(
+      `${name}-uptime`,
+      { name: `scim-bridge ${args.domain}`, type: 'https', target: `https://${args.domain}/healthz`, regions: UPTIME_REGIONS, enabled: true },
+      parent,
+    );
+    const notifications = [{ emails: [args.alertEmail] }];
+    new digitalocean.UptimeAlert(
+      `${name}-down`,
+      { name: `scim-bridge ${args.domain} is down`, checkId: check.id, type: 'down', period: '5m', notifications },
+      parent,
+    );
+    new digitalocean.UptimeAlert(
+      `${name}-certificate`,
+      // Caddy renews a certificate when a third of its life is left; 14 days means renewal has been failing.
+      { name: `scim-bridge ${args.domain} certificate expires soon`, checkId: check.id, type: 'ssl_expiry', comparison: 'less_than', threshold: 14, notifications },
+      parent,
+    );
+    for (const alert of DROPLET_ALERTS) {
+      new digitalocean.MonitorAlert(
+        `${name}-${alert.key}`,
+        {
+          description: `scim-bridge ${args.domain}: ${alert.what} for 5 minutes on Droplet ${prefix}`,
+          type: alert.type,
+          compare: 'GreaterThan',
+          value: alert.value,
+          window: '5m',
+          entities: [droplet.id],
+          enabled: true,
+          alerts: { emails: [args.alertEmail] },
+        },
+        parent,
+      );
+    }
+
+    // The DNS domain is left where it is: it holds other records and is not this stack's to move.
+    new digitalocean.Project(
+      `${name}-project`,
+      {
+        name: prefix,
+        description: `scim-bridge for ${args.domain} (Pulumi stack ${stack})`,
+        purpose: 'Service or API',
+        environment: 'Production',
+        resources: [droplet.dropletUrn, volume.volumeUrn, reservedIp.reservedIpUrn],
+      },
+      parent,
+    );
+
+    this.token = token;
+    this.ipAddress = reservedIp.ipAddress;
+    this.baseUrl = pulumi.output(baseUrlOf(args.domain));
+    this.tokenReference = pulumi.output(
+      `Pulumi secret stack output "token" (DigitalOcean has no secret store); print it with: pulumi stack output token --show-secrets --stack ${stack}`,
+    );
+    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, droplet: droplet.name });
+  }
+}

@@ -1,0 +1,22 @@
+/** What DigitalOcean computes for the resources the digitalocean target reads back, for the offline plan. */
+import type { PlanMocks } from '../bridge';
+
+/** A Droplet's id is a number; the plan's default `<name>-id` would not convert. */
+const DROPLET_ID = '424242424';
+
+export const digitalOceanPlanMocks: PlanMocks = {
+  outputs(type, name) {
+    switch (type) {
+      case 'digitalocean:index/droplet:Droplet':
+        return { id: DROPLET_ID, dropletUrn: `do:droplet:${DROPLET_ID}`, ipv4Address: '198.51.100.20' };
+      case 'digitalocean:index/reservedIp:ReservedIp':
+        return { ipAddress: '203.0.113.20', reservedIpUrn: 'do:reservedip:203.0.113.20' };
+      case 'digitalocean:index/volume:Volume':
+        return { volumeUrn: `do:volume:${name}-id` };
+      case 'digitalocean:index/uptimeCheck:UptimeCheck':
+        return { id: `${name}-check-id` };
+      default:
+        return undefined;
+    }
+  },
+};

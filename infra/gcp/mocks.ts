@@ -1,0 +1,22 @@
+/** What GCP computes for the resources the gcp target reads back, for the offline plan. */
+import type { PlanMocks } from '../bridge';
+
+export const gcpPlanMocks: PlanMocks = {
+  outputs(type, name, inputs) {
+    const project = (inputs.project as string) ?? 'plan-project';
+    switch (type) {
+      case 'gcp:compute/address:Address':
+        return { address: '203.0.113.10' };
+      case 'gcp:serviceaccount/account:Account':
+        return { email: `${inputs.accountId}@${project}.iam.gserviceaccount.com` };
+      case 'gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig':
+        return { uptimeCheckId: `${name}-check-id` };
+      case 'gcp:monitoring/notificationChannel:NotificationChannel':
+        return { name: `projects/${project}/notificationChannels/${name}` };
+      case 'gcp:secretmanager/secret:Secret':
+        return { name: `projects/${project}/secrets/${inputs.secretId}` };
+      default:
+        return undefined;
+    }
+  },
+};

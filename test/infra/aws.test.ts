@@ -1,0 +1,513 @@
+/**
+ * The aws stack, evaluated offline with Pulumi's mocks (the same run as `npm run plan -- --stack aws`):
+ * assertions on the real inputs of every resource the program declares. One part evaluates the component
+ * under its own mocks, to see which provider each resource is created with (the plan does not record it), and
+ * one runs the host's fetch-secrets script for real against a stand-in `aws` command.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import { parse } from 'yaml';
+import { architectureOf, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, nvmeDevicePath } from '../../infra/aws';
+import { awsPlanMocks, PLAN_AMI_ID, PLAN_VOLUME_ID, PLAN_ZONE_ID } from '../../infra/aws/mocks';
+import { LETS_ENCRYPT } from '../../infra/host/caddy';
+import { inventedSecret, plan, PlanResource, PlanResult } from '../../tools/plan';
+
+const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
+type Inputs = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Inputs with secret wrappers replaced by their values. */
+function plain(v: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') {
+    if (SECRET_SIG_KEY in v) return plain((v as unknown as { value: unknown }).value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+function all(result: PlanResult, type: string): Array<PlanResource & { in: Inputs }> {
+  return result.raw.filter((r) => r.type === type).map((r) => ({ ...r, in: plain(r.inputs) }));
+}
+function one(result: PlanResult, type: string, name?: string) {
+  const found = all(result, type).filter((r) => name === undefined || r.name === name);
+  expect(found.map((r) => `${r.type} ${r.name}`)).toHaveLength(1);
+  return found[0];
+}
+const INSTANCE = 'aws:ec2/instance:Instance';
+function userData(result: PlanResult): string {
+  return one(result, INSTANCE).in.userData;
+}
+/** A file the user-data writes on the host. */
+function hostFile(result: PlanResult, file: string): string {
+  const doc = parse(userData(result)) as { write_files: Array<{ path: string; content: string }> };
+  const found = doc.write_files.find((f) => f.path === file);
+  if (!found) throw new Error(`user-data writes no ${file}`);
+  return found.content;
+}
+function statements(result: PlanResult): Array<{ Sid: string; Effect: string; Action: string | string[]; Resource: string }> {
+  return JSON.parse(one(result, 'aws:iam/rolePolicy:RolePolicy', 'scim-bridge-host').in.policy).Statement;
+}
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const WEBHOOK = { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:xyz' } };
+const TOKEN_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-token-AbCdEf';
+const WEBHOOK_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-webhook-secret-AbCdEf';
+const LOG_GROUP_ARN = 'arn:aws:logs:eu-west-1:123456789012:log-group:/scim-bridge/scim.example.com';
+
+let base: PlanResult;
+let withWebhook: PlanResult;
+beforeAll(async () => {
+  base = await plan('aws');
+  withWebhook = await plan('aws', { config: WEBHOOK });
+});
+
+describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
+  test('declares every resource the target needs, inside one scim-bridge:aws:Bridge', () => {
+    const types = new Set(base.raw.map((r) => r.type));
+    for (const t of [
+      'scim-bridge:aws:Bridge',
+      'aws:ec2/vpc:Vpc',
+      'aws:ec2/subnet:Subnet',
+      'aws:ec2/internetGateway:InternetGateway',
+      'aws:ec2/routeTable:RouteTable',
+      'aws:ec2/routeTableAssociation:RouteTableAssociation',
+      'aws:ec2/securityGroup:SecurityGroup',
+      'aws:ec2/networkInterface:NetworkInterface',
+      'aws:ec2/eip:Eip',
+      'aws:ec2/eipAssociation:EipAssociation',
+      'aws:ec2/instance:Instance',
+      'aws:ebs/volume:Volume',
+      'aws:ec2/volumeAttachment:VolumeAttachment',
+      'aws:dlm/lifecyclePolicy:LifecyclePolicy',
+      'aws:iam/role:Role',
+      'aws:iam/rolePolicy:RolePolicy',
+      'aws:iam/rolePolicyAttachment:RolePolicyAttachment',
+      'aws:iam/instanceProfile:InstanceProfile',
+      'aws:cloudwatch/logGroup:LogGroup',
+      'aws:secretsmanager/secret:Secret',
+      'aws:secretsmanager/secretVersion:SecretVersion',
+      'aws:route53/record:Record',
+      'aws:route53/healthCheck:HealthCheck',
+      'pulumi:providers:aws',
+      'aws:sns/topic:Topic',
+      'aws:sns/topicSubscription:TopicSubscription',
+      'aws:cloudwatch/metricAlarm:MetricAlarm',
+      'random:index/randomPassword:RandomPassword',
+    ]) {
+      expect(types).toContain(t);
+    }
+    expect(all(base, 'scim-bridge:aws:Bridge')).toHaveLength(1);
+    expect(base.leaks).toEqual([]);
+  });
+
+  test('a network of its own; the world reaches tcp 80 and 443 only; SSH is closed unless admin ranges are configured', async () => {
+    const vpc = one(base, 'aws:ec2/vpc:Vpc');
+    const subnet = one(base, 'aws:ec2/subnet:Subnet');
+    expect(subnet.in).toMatchObject({ vpcId: `${vpc.name}-id`, availabilityZone: 'eu-west-1a', mapPublicIpOnLaunch: false });
+    const gateway = one(base, 'aws:ec2/internetGateway:InternetGateway');
+    expect(one(base, 'aws:ec2/routeTable:RouteTable').in.routes).toEqual([{ cidrBlock: '0.0.0.0/0', gatewayId: `${gateway.name}-id` }]);
+    expect(one(base, 'aws:ec2/routeTableAssociation:RouteTableAssociation').in.subnetId).toBe(`${subnet.name}-id`);
+
+    const group = one(base, 'aws:ec2/securityGroup:SecurityGroup');
+    expect(group.in.vpcId).toBe(`${vpc.name}-id`);
+    const rules = (r: Inputs) => r.map((x: Inputs) => [x.protocol, x.fromPort, x.toPort, x.cidrBlocks, x.ipv6CidrBlocks]);
+    expect(rules(group.in.ingress).sort()).toEqual([
+      ['tcp', 443, 443, ['0.0.0.0/0'], undefined],
+      ['tcp', 80, 80, ['0.0.0.0/0'], undefined],
+    ].sort());
+    expect(rules(group.in.egress)).toEqual([['-1', 0, 0, ['0.0.0.0/0'], undefined]]);
+    // EC2 refuses other characters (an apostrophe, say) in a security group's descriptions.
+    for (const description of [group.in.description, ...[...group.in.ingress, ...group.in.egress].map((r: Inputs) => r.description)]) {
+      expect(description).toMatch(/^[a-zA-Z0-9. _\-:/()#,@[\]+=&;{}!$*]{1,255}$/);
+    }
+    // The group sits on the host's network interface, which is the instance's only one.
+    const nic = one(base, 'aws:ec2/networkInterface:NetworkInterface');
+    expect(nic.in).toMatchObject({ subnetId: `${subnet.name}-id`, securityGroups: [`${group.name}-id`] });
+    const instance = one(base, INSTANCE);
+    expect(instance.in.primaryNetworkInterface).toEqual({ networkInterfaceId: 'eni-0123456789abcdef0' });
+    expect(instance.in.vpcSecurityGroupIds).toBeUndefined();
+    expect(instance.in.keyName).toBeUndefined();
+
+    const withSsh = await plan('aws', { config: { 'scim-bridge:adminSourceRanges': ['203.0.113.0/24', '2001:db8::/48'] } });
+    const ingress = one(withSsh, 'aws:ec2/securityGroup:SecurityGroup').in.ingress as Inputs[];
+    expect(ingress.filter((r) => r.fromPort === 22)).toEqual([
+      expect.objectContaining({ protocol: 'tcp', fromPort: 22, toPort: 22, cidrBlocks: ['203.0.113.0/24'], ipv6CidrBlocks: ['2001:db8::/48'] }),
+    ]);
+    for (const rule of ingress) {
+      if (rule.cidrBlocks?.includes('0.0.0.0/0')) expect([80, 443]).toContain(rule.fromPort);
+      expect(rule.fromPort).toBe(rule.toPort);
+    }
+  });
+
+  test('the A record points at the Elastic IP, which sits on the instance\'s interface from before it boots; CAA allows Let\'s Encrypt', () => {
+    const eip = one(base, 'aws:ec2/eip:Eip');
+    expect(eip.in.domain).toBe('vpc');
+    expect(one(base, 'aws:ec2/eipAssociation:EipAssociation').in).toEqual({ allocationId: 'eipalloc-0123456789abcdef0', networkInterfaceId: 'eni-0123456789abcdef0' });
+    expect(one(base, INSTANCE).in.primaryNetworkInterface.networkInterfaceId).toBe('eni-0123456789abcdef0');
+    const records = all(base, 'aws:route53/record:Record');
+    // The stack file names the zone by its domain: the public hosted zone of that name, looked up.
+    const a = records.find((r) => r.in.type === 'A')!;
+    expect(a.in).toEqual({ zoneId: PLAN_ZONE_ID, name: 'scim.example.com', type: 'A', ttl: 300, records: ['203.0.113.30'] });
+    const caa = records.find((r) => r.in.type === 'CAA')!;
+    expect(caa.in).toMatchObject({ zoneId: PLAN_ZONE_ID, name: 'scim.example.com', records: ['0 issue "letsencrypt.org"'] });
+    expect(base.plan.outputs.ipAddress).toBe('203.0.113.30');
+  });
+
+  test('a hosted zone given by its id is used as it is', async () => {
+    const p = await plan('aws', { config: { 'scim-bridge:dnsZone': 'Z0123456789ABCDEFGHIJ' } });
+    expect(all(p, 'aws:route53/record:Record').map((r) => [r.in.type, r.in.zoneId]).sort()).toEqual([
+      ['A', 'Z0123456789ABCDEFGHIJ'],
+      ['CAA', 'Z0123456789ABCDEFGHIJ'],
+    ]);
+  });
+
+  test('the instance: Debian 12 found by lookup, IMDSv2 only, encrypted root volume, its own instance profile', () => {
+    const instance = one(base, INSTANCE);
+    expect(instance.in).toMatchObject({
+      ami: PLAN_AMI_ID,
+      instanceType: 't3.small',
+      iamInstanceProfile: one(base, 'aws:iam/instanceProfile:InstanceProfile').name,
+      metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1 },
+      rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: 16, deleteOnTermination: true },
+      maintenanceOptions: { autoRecovery: 'default' },
+    });
+    // The host recipe's packages are Debian's.
+    expect(parse(userData(base)).packages).toEqual(['docker.io', 'curl', 'jq', 'unattended-upgrades']);
+  });
+
+  test('a Xen instance type is refused before anything is declared (its volumes are no NVMe devices)', async () => {
+    await expect(plan('aws', { config: { 'scim-bridge:size': 't2.small' } })).rejects.toThrow(/scim-bridge:size "t2.small" is a Xen instance type/);
+    expect(architectureOf('t3.small')).toBe('x86_64');
+    expect(architectureOf('m6i.large')).toBe('x86_64');
+    expect(architectureOf('g5.xlarge')).toBe('x86_64');
+    for (const graviton of ['t4g.small', 'm7g.large', 'c7gn.xlarge', 'm6gd.large', 'a1.medium']) expect(architectureOf(graviton)).toBe('arm64');
+  });
+
+  test('the data volume is its own encrypted resource, attached to the instance and kept when the instance or the stack goes', () => {
+    const volume = one(base, 'aws:ebs/volume:Volume');
+    expect(volume.in).toMatchObject({ availabilityZone: 'eu-west-1a', size: 10, type: 'gp3', encrypted: true });
+    expect(volume.options.retainOnDelete).toBe(true);
+    expect(one(base, 'aws:ec2/volumeAttachment:VolumeAttachment').in).toEqual({
+      instanceId: 'i-0123456789abcdef0',
+      volumeId: PLAN_VOLUME_ID,
+      deviceName: '/dev/sdf',
+      stopInstanceBeforeDetaching: true,
+    });
+    expect(one(base, INSTANCE).in.ebsBlockDevices).toBeUndefined();
+    // A Nitro instance shows the volume as an NVMe device whose serial is the volume id; the host formats it
+    // only when blank.
+    expect(nvmeDevicePath(PLAN_VOLUME_ID)).toBe('/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0');
+    expect(userData(base)).toContain('prepare-disk /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0 /srv/scim-bridge 10001');
+  });
+
+  test('the data volume is snapshotted daily (14 kept) by a lifecycle policy that targets it alone', () => {
+    const volume = one(base, 'aws:ebs/volume:Volume');
+    const policy = one(base, 'aws:dlm/lifecyclePolicy:LifecyclePolicy');
+    expect(policy.in.state).toBe('ENABLED');
+    expect(policy.in.policyDetails).toMatchObject({
+      resourceTypes: ['VOLUME'],
+      targetTags: { 'scim-bridge-data': 'scim.example.com' },
+      schedules: [{ createRule: { interval: 24, intervalUnit: 'HOURS', times: '03:00' }, retainRule: { count: 14 }, copyTags: true }],
+    });
+    expect(volume.in.tags).toMatchObject(policy.in.policyDetails.targetTags);
+    // DLM accepts letters, digits, spaces, - and _ in these two.
+    expect(policy.in.description).toMatch(/^[0-9A-Za-z _-]+$/);
+    expect(policy.in.policyDetails.schedules[0].name).toMatch(/^[0-9A-Za-z _-]+$/);
+    const role = one(base, 'aws:iam/role:Role', 'scim-bridge-snapshots');
+    expect(policy.in.executionRoleArn).toBe('arn:aws:iam::123456789012:role/scim-bridge-snapshots');
+    expect(JSON.parse(role.in.assumeRolePolicy).Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'dlm.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
+    expect(one(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').in).toEqual({
+      role: 'scim-bridge-snapshots',
+      policyArn: 'arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole',
+    });
+  });
+
+  test('a new image replaces the instance (old one first) and leaves the volume, address and records untouched', async () => {
+    const next = await plan('aws', { config: { 'scim-bridge:image': 'ghcr.io/scim-bridge/scim-bridge:0.2.0' } });
+    const before = one(base, INSTANCE);
+    const after = one(next, INSTANCE);
+    expect(userData(next)).toContain('ghcr.io/scim-bridge/scim-bridge:0.2.0');
+    expect(userData(next)).not.toContain('scim-bridge:0.1.0');
+    expect(after.in.userData).not.toBe(before.in.userData);
+    // A change of user-data replaces the instance (the provider's userDataReplaceOnChange), deleting the old one
+    // first because the volume and the network interface attach to one instance at a time.
+    expect(after.in.userDataReplaceOnChange).toBe(true);
+    expect(after.options).toMatchObject({ deleteBeforeReplace: true, ignoreChanges: ['ami'] });
+    for (const type of [
+      'aws:ebs/volume:Volume',
+      'aws:ec2/eip:Eip',
+      'aws:ec2/eipAssociation:EipAssociation',
+      'aws:ec2/networkInterface:NetworkInterface',
+      'aws:route53/record:Record',
+      'aws:secretsmanager/secret:Secret',
+      'aws:cloudwatch/logGroup:LogGroup',
+    ]) {
+      expect(all(next, type).map((r) => r.in)).toEqual(all(base, type).map((r) => r.in));
+    }
+  });
+
+  test('least privilege: the host\'s role writes its own log group and nothing else without a webhook', () => {
+    const role = one(base, 'aws:iam/role:Role', 'scim-bridge-host');
+    expect(JSON.parse(role.in.assumeRolePolicy).Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
+    expect(one(base, 'aws:iam/instanceProfile:InstanceProfile').in.role).toBe(role.name);
+    expect(one(base, 'aws:iam/rolePolicy:RolePolicy', 'scim-bridge-host').in.role).toBe(role.name);
+    expect(statements(base)).toEqual([
+      { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${LOG_GROUP_ARN}:*` },
+    ]);
+    // No policy is attached to the host's role: only the snapshot role has a managed one.
+    expect(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role)).toEqual(['scim-bridge-snapshots']);
+  });
+
+  test('with a webhook, the role may also read the webhook secret, and never the token\'s', () => {
+    expect(statements(withWebhook)).toEqual([
+      { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${LOG_GROUP_ARN}:*` },
+      { Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: WEBHOOK_ARN },
+    ]);
+    const policies = all(withWebhook, 'aws:iam/rolePolicy:RolePolicy').map((p) => p.in.policy).join('\n');
+    expect(policies).not.toContain(TOKEN_ARN);
+    expect(policies).not.toContain('scim-bridge-token');
+  });
+
+  test('container logs go to the stack\'s CloudWatch log group through Docker\'s awslogs driver', () => {
+    const group = one(base, 'aws:cloudwatch/logGroup:LogGroup');
+    expect(group.in).toMatchObject({ name: '/scim-bridge/scim.example.com', retentionInDays: 30 });
+    expect(JSON.parse(hostFile(base, '/etc/docker/daemon.json'))).toEqual({
+      'log-driver': 'awslogs',
+      'log-opts': { 'awslogs-region': 'eu-west-1', 'awslogs-group': '/scim-bridge/scim.example.com', 'awslogs-create-group': 'false', tag: '{{.Name}}' },
+    });
+  });
+
+  test('a Route 53 health check probes https://<domain>/healthz; its alarm in us-east-1 emails through SNS', () => {
+    const check = one(base, 'aws:route53/healthCheck:HealthCheck');
+    expect(check.in).toMatchObject({ type: 'HTTPS', fqdn: 'scim.example.com', port: 443, resourcePath: '/healthz', enableSni: true, requestInterval: 30, failureThreshold: 3 });
+    const provider = one(base, 'pulumi:providers:aws');
+    expect(provider.in.region).toBe('us-east-1');
+    const topic = one(base, 'aws:sns/topic:Topic');
+    const topicArn = `arn:aws:sns:us-east-1:123456789012:${topic.name}`;
+    expect(one(base, 'aws:sns/topicSubscription:TopicSubscription').in).toEqual({ topic: topicArn, protocol: 'email', endpoint: 'ops@example.com' });
+    const down = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-down');
+    expect(down.in).toMatchObject({
+      namespace: 'AWS/Route53',
+      metricName: 'HealthCheckStatus',
+      dimensions: { HealthCheckId: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' },
+      statistic: 'Minimum',
+      period: 60,
+      threshold: 1,
+      comparisonOperator: 'LessThanThreshold',
+      treatMissingData: 'breaching',
+      alarmActions: [topicArn],
+      okActions: [topicArn],
+    });
+  });
+
+  test('EC2 recovers the instance when its system status check fails', () => {
+    const recover = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-recover');
+    expect(recover.in).toMatchObject({
+      namespace: 'AWS/EC2',
+      metricName: 'StatusCheckFailed_System',
+      dimensions: { InstanceId: 'i-0123456789abcdef0' },
+      statistic: 'Maximum',
+      period: 60,
+      evaluationPeriods: 2,
+      threshold: 1,
+      comparisonOperator: 'GreaterThanOrEqualToThreshold',
+      alarmActions: ['arn:aws:automate:eu-west-1:ec2:recover'],
+    });
+  });
+
+  test('outputs: baseUrl is https://<domain> without a trailing slash; tokenReference says where the token is', () => {
+    expect(Object.keys(base.plan.outputs).sort()).toEqual(['baseUrl', 'ipAddress', 'target', 'tokenReference']);
+    expect(base.plan.outputs.baseUrl).toBe('https://scim.example.com');
+    expect(base.plan.outputs.target).toBe('aws');
+    expect(base.plan.outputs.tokenReference).toBe(
+      `Secrets Manager secret ${TOKEN_ARN}; print it with: aws secretsmanager get-secret-value --secret-id ${TOKEN_ARN} --query SecretString --output text --region eu-west-1`,
+    );
+  });
+
+  test('a generated token is only in the secret store\'s version; the instance gets its SHA-256', () => {
+    const token = inventedSecret('scim-bridge-token');
+    const holders = base.raw.filter((r) => JSON.stringify(r.inputs).includes(token)).map((r) => `${r.type} ${r.name}`);
+    expect(holders).toEqual(['aws:secretsmanager/secretVersion:SecretVersion scim-bridge-token']);
+    const version = one(base, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-token');
+    expect(version.inputs.secretString).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: token });
+    expect(version.in.secretId).toBe(TOKEN_ARN);
+    expect(one(base, 'aws:secretsmanager/secret:Secret').in.recoveryWindowInDays).toBe(7);
+    expect(hostFile(base, '/etc/scim-bridge/bridge.env')).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}\n`);
+    expect(one(base, 'random:index/randomPassword:RandomPassword').in).toMatchObject({ length: 48, special: false });
+    const printed = base.plan.resources.find((r) => r.type === 'aws:secretsmanager/secretVersion:SecretVersion')!;
+    expect(printed.inputs.secretString).toBe('[secret]');
+  });
+
+  test('a configured token (pulumi config set --secret token) is used instead of a generated one', async () => {
+    const p = await plan('aws', { config: { 'scim-bridge:token': { secure: 'v1:abc' } } });
+    expect(all(p, 'random:index/randomPassword:RandomPassword')).toEqual([]);
+    const token = inventedSecret('token');
+    expect(one(p, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-token').in.secretString).toBe(token);
+    expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(p.leaks).toEqual([]);
+  });
+
+  test('a webhook: its secret only in its Secrets Manager version, read by the instance at start by its ARN', () => {
+    expect(withWebhook.leaks).toEqual([]);
+    const secret = inventedSecret('webhookSecret');
+    const holders = withWebhook.raw.filter((r) => JSON.stringify(r.inputs).includes(secret)).map((r) => `${r.type} ${r.name}`);
+    expect(holders).toEqual(['aws:secretsmanager/secretVersion:SecretVersion scim-bridge-webhook-secret']);
+    expect(one(withWebhook, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-webhook-secret').in).toEqual({ secretId: WEBHOOK_ARN, secretString: secret });
+    const ud = userData(withWebhook);
+    expect(ud).not.toContain(secret);
+    expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
+    const fetch = hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets');
+    expect(fetch).toContain('aws_secret() {');
+    expect(fetch).toContain(`value=$(aws_secret ${WEBHOOK_ARN})\nput SCIM_BRIDGE_WEBHOOK_SECRET "$value"`);
+    expect(parse(ud).packages).toEqual(['docker.io', 'curl', 'jq', 'unattended-upgrades', 'awscli']);
+    expect(Buffer.byteLength(ud)).toBeLessThan(16 * 1024);
+  });
+
+  test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {
+    const staging = await plan('aws', { config: { 'scim-bridge:acmeCa': 'staging' } });
+    expect(userData(staging)).toContain(`acme_ca ${LETS_ENCRYPT.staging}`);
+    expect(all(staging, 'aws:route53/record:Record').map((r) => r.in.type).sort()).toEqual(['A', 'CAA']);
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----';
+    const custom = await plan('aws', { config: { 'scim-bridge:acmeCa': 'https://ca.internal.example/acme/directory', 'scim-bridge:acmeCaRoot': pem } });
+    expect(all(custom, 'aws:route53/record:Record').map((r) => r.in.type)).toEqual(['A']);
+    expect(userData(custom)).toContain('acme_ca_root /etc/caddy/acme-ca-root.pem');
+    expect(userData(custom)).toContain('MIIBprivate');
+  });
+
+  test('a bad stack configuration stops the plan before any resource, with every problem named', async () => {
+    await expect(plan('aws', { config: { 'scim-bridge:dnsZone': 'example.org', 'aws:region': null } })).rejects.toThrow(
+      /scim-bridge:dnsZone "example\.org" does not contain the domain scim\.example\.com[^\n]*\naws:region is not set/,
+    );
+  });
+});
+
+describe('the host\'s scripts on AWS', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+  test('cloud-init\'s schema accepts the user-data, and shellcheck the fetch-secrets script', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-host-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'user-data.yaml');
+    fs.writeFileSync(file, userData(withWebhook));
+    const schema = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+    expect(`${schema.status} ${schema.stdout}${schema.stderr}`).toMatch(/^0 /);
+    const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets') });
+    expect(`${check.status} ${check.stdout}`).toBe('0 ');
+  });
+
+  test('fetch-secrets asks the AWS CLI for the webhook secret by ARN, in the stack\'s region, and writes its value', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-host-'));
+    dirs.push(dir);
+    const value = 'whsec_$HOME`id`\'"0123456789abcdef';
+    // A stand-in `aws` that records its arguments and prints the value (as `--output text` does, with a newline).
+    fs.writeFileSync(path.join(dir, 'aws'), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args"\nprintf '%s\\n' '${value.replace(/'/g, `'\\''`)}'\n`, { mode: 0o755 });
+    const script = path.join(dir, 'fetch-secrets');
+    fs.writeFileSync(script, hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets'), { mode: 0o755 });
+    const out = path.join(dir, 'run', 'secrets.env');
+    const r = spawnSync('bash', [script, out], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin` } });
+    expect(`${r.status} ${r.stderr}`).toBe('0 ');
+    expect(fs.readFileSync(path.join(dir, 'args'), 'utf8').trim().split('\n')).toEqual([
+      'secretsmanager', 'get-secret-value', '--region', 'eu-west-1', '--secret-id', WEBHOOK_ARN, '--query', 'SecretString', '--output', 'text',
+    ]);
+    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${value}\n`);
+    expect(fs.statSync(out).mode & 0o777).toBe(0o600);
+  });
+});
+
+/**
+ * The component under its own mocks, which see each resource's provider (the plan records none): what lives in
+ * us-east-1 and what the AMI lookup asks for.
+ */
+describe('the component\'s providers and lookups', () => {
+  const ARGS: AwsBridgeArgs = {
+    image: 'ghcr.io/scim-bridge/scim-bridge:0.1.0',
+    domain: 'scim.example.com',
+    dnsZone: 'example.com',
+    size: 't3.small',
+    caddyImage: 'docker.io/library/caddy:2.10.2',
+    dataDiskSizeGb: 10,
+    alertEmail: 'ops@example.com',
+    acme: { email: 'ops@example.com', directory: LETS_ENCRYPT.production, letsEncrypt: true },
+    allowedDomains: [],
+    adminSourceRanges: [],
+    region: 'eu-west-1',
+    availabilityZone: 'eu-west-1a',
+  };
+
+  async function evaluate(args: Partial<AwsBridgeArgs>, config: Record<string, string> = {}) {
+    const resources: Array<{ type: string; name: string; inputs: Inputs; provider?: string }> = [];
+    const calls: Array<{ token: string; inputs: Inputs }> = [];
+    pulumi.runtime.setAllConfig({ 'aws:region': 'eu-west-1', ...config }, []);
+    await pulumi.runtime.setMocks(
+      {
+        newResource(a) {
+          resources.push({ type: a.type, name: a.name, inputs: a.inputs, provider: a.provider });
+          const computed = awsPlanMocks.outputs(a.type, a.name, a.inputs) ?? {};
+          return { id: (computed.id as string) ?? `${a.name}-id`, state: { name: a.name, ...a.inputs, ...computed } };
+        },
+        call(a) {
+          calls.push({ token: a.token, inputs: a.inputs });
+          return awsPlanMocks.invoke!(a.token, a.inputs) ?? a.inputs;
+        },
+      },
+      'scim-bridge',
+      'aws',
+      false,
+    );
+    await pulumi.runtime.runInPulumiStack(async () => {
+      new AwsBridge('scim-bridge', { ...ARGS, token: pulumi.secret('t'.repeat(48)), ...args });
+      return {};
+    });
+    await pulumi.runtime.disconnect();
+    return { resources, calls };
+  }
+
+  test('the alarm, its topic and the email subscription are created with the us-east-1 provider; nothing else is', async () => {
+    const { resources } = await evaluate({}, { 'aws:profile': 'ops' });
+    const provider = resources.find((r) => r.type === 'pulumi:providers:aws')!;
+    // An explicit provider does not read the stack's aws: settings: the program passes the profile on.
+    expect(provider.inputs).toMatchObject({ region: 'us-east-1', profile: 'ops' });
+    const viaUsEast1 = resources.filter((r) => r.provider?.includes('pulumi:providers:aws::scim-bridge-us-east-1::')).map((r) => `${r.type} ${r.name}`);
+    expect(viaUsEast1.sort()).toEqual([
+      'aws:cloudwatch/metricAlarm:MetricAlarm scim-bridge-down',
+      'aws:sns/topic:Topic scim-bridge-alerts',
+      'aws:sns/topicSubscription:TopicSubscription scim-bridge-alerts-email',
+    ]);
+    // Everything else, the recovery alarm included, uses the stack's own region.
+    expect(resources.filter((r) => r.provider && !viaUsEast1.includes(`${r.type} ${r.name}`))).toEqual([]);
+  });
+
+  test('the AMI is Debian 12\'s own, for the instance type\'s architecture; a zone name is looked up as a public zone', async () => {
+    const amd = await evaluate({});
+    const arm = await evaluate({ size: 't4g.small' });
+    const lookup = (calls: Array<{ token: string; inputs: Inputs }>) => calls.find((c) => c.token === 'aws:ec2/getAmi:getAmi')!.inputs;
+    expect(lookup(amd.calls)).toMatchObject({
+      mostRecent: true,
+      owners: [DEBIAN_AMI_OWNER],
+      filters: expect.arrayContaining([
+        { name: 'name', values: ['debian-12-amd64-*'] },
+        { name: 'architecture', values: ['x86_64'] },
+        { name: 'virtualization-type', values: ['hvm'] },
+      ]),
+    });
+    expect(DEBIAN_AMI_OWNER).toBe('136693071363');
+    expect(lookup(arm.calls).filters).toEqual(
+      expect.arrayContaining([
+        { name: 'name', values: ['debian-12-arm64-*'] },
+        { name: 'architecture', values: ['arm64'] },
+      ]),
+    );
+    expect(amd.calls.find((c) => c.token === 'aws:route53/getZone:getZone')!.inputs).toEqual({ name: 'example.com', privateZone: false });
+    const byId = await evaluate({ dnsZone: 'Z0123456789ABCDEFGHIJ' });
+    expect(byId.calls.map((c) => c.token)).not.toContain('aws:route53/getZone:getZone');
+  });
+
+  test('an EC2 key pair, when given, is the instance\'s (SSH as admin from the admin ranges)', async () => {
+    const { resources } = await evaluate({ keyName: 'ops-key', adminSourceRanges: ['203.0.113.0/24'] });
+    expect(resources.find((r) => r.type === 'aws:ec2/instance:Instance')!.inputs.keyName).toBe('ops-key');
+  });
+});

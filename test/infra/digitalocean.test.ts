@@ -1,0 +1,330 @@
+/**
+ * The digitalocean stack, evaluated offline with Pulumi's mocks (the same run as `npm run plan -- --stack
+ * digitalocean`): assertions on the real inputs of every resource the program declares.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { DIGITALOCEAN_SECRET_SINKS, recordName, resourcePrefix, volumeName } from '../../infra/digitalocean';
+import { inventedSecret, plan, PlanResource, PlanResult } from '../../tools/plan';
+
+const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
+type Inputs = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Inputs with secret wrappers replaced by their values. */
+function plain(v: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') {
+    if (SECRET_SIG_KEY in v) return plain((v as unknown as { value: unknown }).value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+function all(result: PlanResult, type: string): Array<PlanResource & { in: Inputs }> {
+  return result.raw.filter((r) => r.type === type).map((r) => ({ ...r, in: plain(r.inputs) }));
+}
+function one(result: PlanResult, type: string, name?: string) {
+  const found = all(result, type).filter((r) => name === undefined || r.name === name);
+  expect(found.map((r) => `${r.type} ${r.name}`)).toHaveLength(1);
+  return found[0];
+}
+const DROPLET = 'digitalocean:index/droplet:Droplet';
+const FIREWALL = 'digitalocean:index/firewall:Firewall';
+const RECORD = 'digitalocean:index/dnsRecord:DnsRecord';
+function userData(result: PlanResult): string {
+  return one(result, DROPLET).in.userData;
+}
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const WORLD = ['0.0.0.0/0', '::/0'];
+/** The mocks' numbers: the Droplet's id and the Reserved IP (infra/digitalocean/mocks.ts). */
+const DROPLET_ID = '424242424';
+const RESERVED_IP = '203.0.113.20';
+const WEBHOOK = { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:xyz' } };
+
+let base: PlanResult;
+beforeAll(async () => {
+  base = await plan('digitalocean');
+});
+
+describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
+  test('declares every resource the target needs, inside one scim-bridge:digitalocean:Bridge', () => {
+    const types = new Set(base.raw.map((r) => r.type));
+    for (const t of [
+      'scim-bridge:digitalocean:Bridge',
+      'digitalocean:index/tag:Tag',
+      FIREWALL,
+      'digitalocean:index/reservedIp:ReservedIp',
+      'digitalocean:index/reservedIpAssignment:ReservedIpAssignment',
+      'digitalocean:index/volume:Volume',
+      'digitalocean:index/volumeAttachment:VolumeAttachment',
+      DROPLET,
+      RECORD,
+      'digitalocean:index/uptimeCheck:UptimeCheck',
+      'digitalocean:index/uptimeAlert:UptimeAlert',
+      'digitalocean:index/monitorAlert:MonitorAlert',
+      'digitalocean:index/project:Project',
+      'random:index/randomPassword:RandomPassword',
+    ]) {
+      expect(types).toContain(t);
+    }
+    // Nothing of another cloud, and no stray secret store.
+    expect([...types].filter((t) => !/^(digitalocean:|random:|scim-bridge:digitalocean:)/.test(t))).toEqual([]);
+    expect(base.leaks).toEqual([]);
+  });
+
+  test('the world reaches tcp 80 and 443 only; SSH is closed unless admin ranges are configured', async () => {
+    const firewall = one(base, FIREWALL);
+    expect(firewall.in.inboundRules).toEqual([
+      { protocol: 'tcp', portRange: '80', sourceAddresses: WORLD },
+      { protocol: 'tcp', portRange: '443', sourceAddresses: WORLD },
+    ]);
+    // Outbound is open: the host pulls images, reaches Let's Encrypt and the webhook.
+    expect(firewall.in.outboundRules).toEqual([
+      { protocol: 'tcp', portRange: '1-65535', destinationAddresses: WORLD },
+      { protocol: 'udp', portRange: '1-65535', destinationAddresses: WORLD },
+      { protocol: 'icmp', destinationAddresses: WORLD },
+    ]);
+    // It applies by tag, and the Droplet carries that tag from its creation (so a replacement is covered at
+    // its first boot); nothing else carries it but the volume.
+    const tag = one(base, 'digitalocean:index/tag:Tag');
+    expect(firewall.in.tags).toEqual([tag.in.name]);
+    expect(firewall.in.dropletIds).toBeUndefined();
+    expect(one(base, DROPLET).in.tags).toEqual([tag.in.name]);
+
+    const withSsh = await plan('digitalocean', { config: { 'scim-bridge:adminSourceRanges': ['203.0.113.0/24', '2001:db8::/48'] } });
+    const rules = one(withSsh, FIREWALL).in.inboundRules as Array<{ protocol: string; portRange: string; sourceAddresses: string[] }>;
+    expect(rules).toContainEqual({ protocol: 'tcp', portRange: '22', sourceAddresses: ['203.0.113.0/24', '2001:db8::/48'] });
+    for (const rule of rules) {
+      if (rule.sourceAddresses.some((a) => WORLD.includes(a))) expect(['80', '443']).toContain(rule.portRange);
+    }
+    expect(withSsh.leaks).toEqual([]);
+  });
+
+  test('the A record points at the Reserved IP, which is assigned to the Droplet; CAA allows Let\'s Encrypt', async () => {
+    const ip = one(base, 'digitalocean:index/reservedIp:ReservedIp');
+    expect(ip.in).toEqual({ region: 'fra1' });
+    const assignment = one(base, 'digitalocean:index/reservedIpAssignment:ReservedIpAssignment');
+    expect(assignment.in).toEqual({ ipAddress: RESERVED_IP, dropletId: Number(DROPLET_ID) });
+    const records = all(base, RECORD);
+    expect(records.find((r) => r.in.type === 'A')!.in).toEqual({ domain: 'example.com', name: 'scim', type: 'A', value: RESERVED_IP, ttl: 300 });
+    expect(records.find((r) => r.in.type === 'CAA')!.in).toMatchObject({ domain: 'example.com', name: 'scim', flags: 0, tag: 'issue', value: 'letsencrypt.org.' });
+    expect(base.plan.outputs.ipAddress).toBe(RESERVED_IP);
+
+    // The domain can be the DigitalOcean domain itself: its records are then on "@".
+    const apex = await plan('digitalocean', { config: { 'scim-bridge:domain': 'example.com' } });
+    expect(all(apex, RECORD).map((r) => [r.in.type, r.in.name]).sort()).toEqual([
+      ['A', '@'],
+      ['CAA', '@'],
+    ]);
+    expect(apex.plan.outputs.baseUrl).toBe('https://example.com');
+  });
+
+  test('the data volume is its own resource, attached to the Droplet and kept when the Droplet or the stack goes', () => {
+    const volume = one(base, 'digitalocean:index/volume:Volume');
+    expect(volume.in).toMatchObject({ name: 'scim-bridge-digitalocean-data', region: 'fra1', size: 10 });
+    // Blank: the host formats it (only when it carries no filesystem at all).
+    expect(volume.in.initialFilesystemType).toBeUndefined();
+    expect(volume.options.retainOnDelete).toBe(true);
+    const attachment = one(base, 'digitalocean:index/volumeAttachment:VolumeAttachment');
+    expect(attachment.in).toEqual({ dropletId: Number(DROPLET_ID), volumeId: `${volume.name}-id` });
+    // Attached by its own resource only: volumeIds on the Droplet as well would make the two fight.
+    expect(one(base, DROPLET).in.volumeIds).toBeUndefined();
+    // The host finds it by the name DigitalOcean gives its device.
+    expect(userData(base)).toContain('prepare-disk /dev/disk/by-id/scsi-0DO_Volume_scim-bridge-digitalocean-data /srv/scim-bridge 10001');
+  });
+
+  test('the Droplet: Ubuntu with cloud-init, the monitoring agent on, the configured region and size', () => {
+    const droplet = one(base, DROPLET);
+    expect(droplet.in).toMatchObject({ image: 'ubuntu-24-04-x64', region: 'fra1', size: 's-1vcpu-1gb', monitoring: true });
+    const doc = parse(userData(base)) as { write_files: Array<{ path: string; content: string }> };
+    expect(userData(base).startsWith('#cloud-config\n')).toBe(true);
+    // No log service on DigitalOcean: container logs go to the journal.
+    expect(JSON.parse(doc.write_files.find((f) => f.path === '/etc/docker/daemon.json')!.content)).toEqual({ 'log-driver': 'journald' });
+    expect(userData(base)).toContain('ghcr.io/scim-bridge/scim-bridge:0.1.0');
+    // No SSH key unless configured (DigitalOcean then emails a root password; the firewall keeps SSH closed).
+    expect(droplet.in.sshKeys).toBeUndefined();
+  });
+
+  test('SSH keys from the stack configuration go to the Droplet', async () => {
+    const p = await plan('digitalocean', { config: { 'scim-bridge:sshKeys': ['1234567', '3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa'] } });
+    expect(one(p, DROPLET).in.sshKeys).toEqual(['1234567', '3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa']);
+  });
+
+  test('a new image replaces the Droplet (old one first) and leaves the volume, IP, records and firewall untouched', async () => {
+    const next = await plan('digitalocean', { config: { 'scim-bridge:image': 'ghcr.io/scim-bridge/scim-bridge:0.2.0' } });
+    const before = one(base, DROPLET);
+    const after = one(next, DROPLET);
+    expect(userData(next)).toContain('ghcr.io/scim-bridge/scim-bridge:0.2.0');
+    expect(userData(next)).not.toContain('scim-bridge:0.1.0');
+    expect(after.in.userData).not.toBe(before.in.userData);
+    // DigitalOcean replaces a Droplet whose user-data changes; the old one goes first because the volume and
+    // the Reserved IP attach to one Droplet at a time.
+    expect(after.options).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ['userData'] });
+    for (const type of [
+      'digitalocean:index/volume:Volume',
+      'digitalocean:index/reservedIp:ReservedIp',
+      RECORD,
+      FIREWALL,
+      'digitalocean:index/tag:Tag',
+      'digitalocean:index/uptimeCheck:UptimeCheck',
+    ]) {
+      expect(all(next, type).map((r) => r.in)).toEqual(all(base, type).map((r) => r.in));
+    }
+  });
+
+  test('the uptime check probes https://<domain>/healthz and alerts the configured email when down or the certificate is old', () => {
+    const check = one(base, 'digitalocean:index/uptimeCheck:UptimeCheck');
+    expect(check.in).toMatchObject({ type: 'https', target: 'https://scim.example.com/healthz', regions: ['eu_west', 'us_east'] });
+    const alerts = all(base, 'digitalocean:index/uptimeAlert:UptimeAlert');
+    expect(alerts.map((a) => a.in.type).sort()).toEqual(['down', 'ssl_expiry']);
+    for (const a of alerts) {
+      expect(a.in.checkId).toBe(`${check.name}-check-id`);
+      expect(a.in.notifications).toEqual([{ emails: ['ops@example.com'] }]);
+    }
+    expect(alerts.find((a) => a.in.type === 'down')!.in.period).toBe('5m');
+    expect(alerts.find((a) => a.in.type === 'ssl_expiry')!.in).toMatchObject({ threshold: 14, comparison: 'less_than' });
+  });
+
+  test('the Droplet alerts on CPU, memory and disk, by email', () => {
+    const alerts = all(base, 'digitalocean:index/monitorAlert:MonitorAlert');
+    expect(Object.fromEntries(alerts.map((a) => [a.in.type, a.in.value]))).toEqual({
+      'v1/insights/droplet/cpu': 90,
+      'v1/insights/droplet/memory_utilization_percent': 90,
+      'v1/insights/droplet/disk_utilization_percent': 85,
+    });
+    for (const a of alerts) {
+      expect(a.in).toMatchObject({ compare: 'GreaterThan', window: '5m', entities: [DROPLET_ID], alerts: { emails: ['ops@example.com'] } });
+      expect(a.in.description).toContain('scim.example.com');
+    }
+  });
+
+  test('everything is tagged and placed in a project of its own', () => {
+    const tag = one(base, 'digitalocean:index/tag:Tag');
+    expect(tag.in.name).toBe('scim-bridge-digitalocean');
+    expect(one(base, 'digitalocean:index/volume:Volume').in.tags).toEqual(['scim-bridge-digitalocean']);
+    const project = one(base, 'digitalocean:index/project:Project');
+    expect(project.in).toMatchObject({ name: 'scim-bridge-digitalocean', environment: 'Production' });
+    expect(project.in.resources).toEqual([`do:droplet:${DROPLET_ID}`, 'do:volume:scim-bridge-data-id', `do:reservedip:${RESERVED_IP}`]);
+  });
+
+  test('outputs: baseUrl is https://<domain> without a trailing slash; the token is a secret output', () => {
+    expect(Object.keys(base.plan.outputs).sort()).toEqual(['baseUrl', 'ipAddress', 'target', 'token', 'tokenReference']);
+    expect(base.plan.outputs.baseUrl).toBe('https://scim.example.com');
+    expect(base.plan.outputs.target).toBe('digitalocean');
+    expect(base.plan.outputs.token).toBe('[secret]');
+    expect(base.plan.outputs.tokenReference).toBe(
+      'Pulumi secret stack output "token" (DigitalOcean has no secret store); print it with: pulumi stack output token --show-secrets --stack digitalocean',
+    );
+  });
+
+  test('a generated token is in no resource; the Droplet gets its SHA-256, in user-data that is not a secret', () => {
+    const token = inventedSecret('scim-bridge-token');
+    expect(base.raw.filter((r) => JSON.stringify(r.inputs).includes(token)).map((r) => `${r.type} ${r.name}`)).toEqual([]);
+    expect(userData(base)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    // No secret in it, so it stays readable in previews; fetch-secrets has nothing to fetch.
+    expect(typeof one(base, DROPLET).inputs.userData).toBe('string');
+    expect(userData(base)).not.toContain('webhook-secret');
+    expect(one(base, 'random:index/randomPassword:RandomPassword').in).toMatchObject({ length: 48, special: false });
+    expect(JSON.stringify(base.plan)).not.toContain('PLAN-SECRET-');
+  });
+
+  test('a configured token (pulumi config set --secret token) is used instead of a generated one', async () => {
+    const p = await plan('digitalocean', { config: { 'scim-bridge:token': { secure: 'v1:abc' } } });
+    expect(all(p, 'random:index/randomPassword:RandomPassword')).toEqual([]);
+    const token = inventedSecret('token');
+    expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(p.raw.filter((r) => JSON.stringify(r.inputs).includes(token))).toEqual([]);
+    expect(p.plan.outputs.token).toBe('[secret]');
+    expect(p.leaks).toEqual([]);
+  });
+
+  test('a webhook: its secret reaches the Droplet as a root-only file in user-data, which becomes a secret', async () => {
+    const p = await plan('digitalocean', { config: WEBHOOK });
+    expect(p.leaks).toEqual([]);
+    const secret = inventedSecret('webhookSecret');
+    const droplet = one(p, DROPLET);
+    // Marked secret (masked in the plan, encrypted in the state) and the only input holding the secret.
+    expect(droplet.inputs.userData).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: expect.any(String) });
+    expect(p.plan.resources.find((r) => r.type === DROPLET)!.inputs.userData).toBe('[secret]');
+    expect(p.raw.filter((r) => JSON.stringify(r.inputs).includes(secret)).map((r) => `${r.type} ${r.name}`)).toEqual([`${DROPLET} scim-bridge-host`]);
+    const doc = parse(userData(p)) as { write_files: Array<{ path: string; owner: string; permissions: string; content: string }> };
+    expect(doc.write_files.find((f) => f.path === '/etc/scim-bridge/secrets/webhook-secret')).toEqual({
+      path: '/etc/scim-bridge/secrets/webhook-secret',
+      owner: 'root:root',
+      permissions: '0600',
+      content: `${secret}\n`,
+    });
+    const ud = userData(p);
+    expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
+    expect(ud).toContain('value=$(cat /etc/scim-bridge/secrets/webhook-secret)');
+    expect(ud).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
+    // The token is still only there as its hash.
+    const token = inventedSecret('scim-bridge-token');
+    expect(ud).not.toContain(token);
+    expect(ud).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    // The leak check lets the user-data hold the webhook secret and nothing else the plan invents.
+    expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret'] }]);
+  });
+
+  test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {
+    const staging = await plan('digitalocean', { config: { 'scim-bridge:acmeCa': 'staging' } });
+    expect(userData(staging)).toContain('acme_ca https://acme-staging-v02.api.letsencrypt.org/directory');
+    expect(all(staging, RECORD).map((r) => r.in.type).sort()).toEqual(['A', 'CAA']);
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBprivate\n-----END CERTIFICATE-----';
+    const custom = await plan('digitalocean', { config: { 'scim-bridge:acmeCa': 'https://ca.internal.example/acme/directory', 'scim-bridge:acmeCaRoot': pem } });
+    expect(all(custom, RECORD).map((r) => r.in.type)).toEqual(['A']);
+    expect(userData(custom)).toContain('acme_ca_root /etc/caddy/acme-ca-root.pem');
+    expect(userData(custom)).toContain('MIIBprivate');
+  });
+
+  test('a bad stack configuration stops the plan before any resource, with every problem named', async () => {
+    await expect(plan('digitalocean', { config: { 'scim-bridge:region': null, 'scim-bridge:dnsZone': 'example.org' } })).rejects.toThrow(
+      /scim-bridge:dnsZone "example\.org" does not contain the domain scim\.example\.com[^\n]*\nscim-bridge:region is not set/,
+    );
+  });
+
+  test('names: what DigitalOcean accepts for any stack name; records relative to the DigitalOcean domain', () => {
+    expect(resourcePrefix('scim-bridge', 'Prod_EU.1')).toBe('scim-bridge-prod-eu-1');
+    const long = volumeName(resourcePrefix('scim-bridge', 'x'.repeat(100)));
+    expect(long.length).toBeLessThanOrEqual(64);
+    expect(long).toMatch(/^[a-z][a-z0-9-]*-data$/);
+    expect(recordName('scim.eu.example.com', 'example.com')).toBe('scim.eu');
+    expect(recordName('example.com', 'example.com')).toBe('@');
+    expect(() => recordName('scim.example.org', 'example.com')).toThrow(/not inside/);
+  });
+});
+
+describe('npm run plan -- --stack digitalocean', () => {
+  const ROOT = join(__dirname, '..', '..');
+  const cli = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['-r', 'ts-node/register/transpile-only', 'tools/plan.ts', '--stack', 'digitalocean', ...args], {
+      cwd: ROOT,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+
+  test('--json prints the resources and outputs with the token masked; the leak check passes', async () => {
+    const { stdout, stderr } = await cli('--json');
+    expect(stderr).toBe('');
+    const p = JSON.parse(stdout);
+    expect(p.stack).toBe('digitalocean');
+    expect(p.outputs).toEqual({
+      baseUrl: 'https://scim.example.com',
+      ipAddress: RESERVED_IP,
+      target: 'digitalocean',
+      token: '[secret]',
+      tokenReference: expect.stringContaining('pulumi stack output token --show-secrets --stack digitalocean'),
+    });
+    expect(p.resources.map((r: { type: string }) => r.type)).toContain(DROPLET);
+    expect(stdout).not.toContain('PLAN-SECRET-');
+  });
+
+  test('the text form marks the Droplet\'s replacement and the kept volume', async () => {
+    const { stdout } = await cli();
+    expect(stdout).toMatch(/^digitalocean:index\/droplet:Droplet {2}scim-bridge-host {2}\(deleteBeforeReplace, replaceOnChanges=\["userData"\]\)$/m);
+    expect(stdout).toMatch(/^digitalocean:index\/volume:Volume {2}scim-bridge-data {2}\(retainOnDelete\)$/m);
+    expect(stdout).toMatch(/leak check: passed/);
+  });
+});

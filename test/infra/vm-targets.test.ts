@@ -1,0 +1,179 @@
+/**
+ * What the three VM targets share, as one table of tests run over gcp, digitalocean and aws: the firewall,
+ * DNS pointing at the static IP, the data disk kept, the uptime alert, the token only as a hash on the host,
+ * the outputs' form, and an image update that replaces the host and nothing else. Each target's own rules
+ * are in its own file (gcp.test.ts, digitalocean.test.ts, aws.test.ts).
+ */
+import { createHash } from 'node:crypto';
+import { inventedSecret, plan, PlanResource, PlanResult } from '../../tools/plan';
+
+const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function plain(v: unknown): Any {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') {
+    if (SECRET_SIG_KEY in v) return plain((v as unknown as { value: unknown }).value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+const of = (r: PlanResult, type: string) => r.raw.filter((x) => x.type === type).map((x) => ({ ...x, in: plain(x.inputs) }));
+const WORLD = ['0.0.0.0/0', '::/0'];
+const portsOf = (from: number, to: number) => (from === to ? `${from}` : `${from}-${to}`);
+
+/** How to read each target's plan for the shared questions. */
+interface View {
+  host: string;
+  userData(host: Any): string;
+  disk: string;
+  /** "tcp/80"-style entries for everything the world can reach. */
+  worldOpen(r: PlanResult): string[];
+  /** The A record's name and value. */
+  aRecord(r: PlanResult): { name: string; value: string };
+  /** The URL the uptime check probes. */
+  uptimeUrl(r: PlanResult): string;
+  /** Every email address an alert about the bridge goes to. */
+  alertEmails(r: PlanResult): string[];
+}
+
+const VIEWS: Record<string, View> = {
+  gcp: {
+    host: 'gcp:compute/instance:Instance',
+    userData: (h) => h.metadata['user-data'],
+    disk: 'gcp:compute/disk:Disk',
+    worldOpen: (r) =>
+      of(r, 'gcp:compute/firewall:Firewall')
+        .filter((f) => f.in.sourceRanges.some((s: string) => WORLD.includes(s)))
+        .flatMap((f) => f.in.allows.flatMap((a: Any) => (a.ports ?? ['all']).map((p: string) => `${a.protocol}/${p}`))),
+    aRecord: (r) => {
+      const a = of(r, 'gcp:dns/recordSet:RecordSet').find((x) => x.in.type === 'A')!;
+      return { name: a.in.name.replace(/\.$/, ''), value: a.in.rrdatas.join(',') };
+    },
+    uptimeUrl: (r) => {
+      const c = of(r, 'gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig')[0];
+      return `${c.in.httpCheck.useSsl ? 'https' : 'http'}://${c.in.monitoredResource.labels.host}${c.in.httpCheck.path}`;
+    },
+    alertEmails: (r) => of(r, 'gcp:monitoring/notificationChannel:NotificationChannel').map((c) => c.in.labels.email_address),
+  },
+  digitalocean: {
+    host: 'digitalocean:index/droplet:Droplet',
+    userData: (h) => h.userData,
+    disk: 'digitalocean:index/volume:Volume',
+    worldOpen: (r) =>
+      of(r, 'digitalocean:index/firewall:Firewall').flatMap((f) =>
+        f.in.inboundRules.filter((i: Any) => i.sourceAddresses?.some((s: string) => WORLD.includes(s))).map((i: Any) => `${i.protocol}/${i.portRange ?? 'all'}`),
+      ),
+    aRecord: (r) => {
+      const a = of(r, 'digitalocean:index/dnsRecord:DnsRecord').find((x) => x.in.type === 'A')!;
+      return { name: a.in.name === '@' ? a.in.domain : `${a.in.name}.${a.in.domain}`, value: a.in.value };
+    },
+    uptimeUrl: (r) => of(r, 'digitalocean:index/uptimeCheck:UptimeCheck')[0].in.target,
+    alertEmails: (r) => of(r, 'digitalocean:index/uptimeAlert:UptimeAlert').flatMap((a) => a.in.notifications.flatMap((n: Any) => n.emails ?? [])),
+  },
+  aws: {
+    host: 'aws:ec2/instance:Instance',
+    userData: (h) => h.userData,
+    disk: 'aws:ebs/volume:Volume',
+    worldOpen: (r) => {
+      const rules: Any[] = [
+        ...of(r, 'aws:ec2/securityGroup:SecurityGroup').flatMap((g) => g.in.ingress ?? []),
+        ...of(r, 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule').map((x) => ({
+          protocol: x.in.ipProtocol,
+          fromPort: x.in.fromPort,
+          toPort: x.in.toPort,
+          cidrBlocks: x.in.cidrIpv4 ? [x.in.cidrIpv4] : [],
+          ipv6CidrBlocks: x.in.cidrIpv6 ? [x.in.cidrIpv6] : [],
+        })),
+      ];
+      return rules
+        .filter((i) => [...(i.cidrBlocks ?? []), ...(i.ipv6CidrBlocks ?? [])].some((s: string) => WORLD.includes(s)))
+        .map((i) => `${i.protocol}/${i.protocol === '-1' ? 'all' : portsOf(i.fromPort, i.toPort)}`);
+    },
+    aRecord: (r) => {
+      const a = of(r, 'aws:route53/record:Record').find((x) => x.in.type === 'A')!;
+      return { name: a.in.name, value: a.in.records.join(',') };
+    },
+    uptimeUrl: (r) => {
+      const h = of(r, 'aws:route53/healthCheck:HealthCheck')[0];
+      return `${h.in.type.toLowerCase()}://${h.in.fqdn}${h.in.resourcePath}`;
+    },
+    alertEmails: (r) => of(r, 'aws:sns/topicSubscription:TopicSubscription').filter((s) => s.in.protocol === 'email').map((s) => s.in.endpoint),
+  },
+};
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const results: Record<string, PlanResult> = {};
+const updated: Record<string, PlanResult> = {};
+
+beforeAll(async () => {
+  for (const stack of Object.keys(VIEWS)) {
+    results[stack] = await plan(stack);
+    updated[stack] = await plan(stack, { config: { 'scim-bridge:image': 'ghcr.io/scim-bridge/scim-bridge:9.9.9' } });
+  }
+}, 60_000);
+
+describe.each(Object.keys(VIEWS))('the %s target', (stack) => {
+  const view = VIEWS[stack];
+  const r = () => results[stack];
+  const host = (p: PlanResult) => {
+    const hosts = of(p, view.host);
+    expect(hosts).toHaveLength(1);
+    return hosts[0];
+  };
+
+  test('is one scim-bridge:<target>:Bridge component holding every resource', () => {
+    expect(r().raw[0]).toMatchObject({ type: `scim-bridge:${stack}:Bridge`, name: 'scim-bridge' });
+    expect(r().raw.filter((x) => x.type.startsWith('scim-bridge:'))).toHaveLength(1);
+  });
+
+  test('the world reaches tcp 80 and 443, and nothing else', () => {
+    expect([...new Set(view.worldOpen(r()))].sort()).toEqual(['tcp/443', 'tcp/80']);
+  });
+
+  test('the A record for the domain points at the static IP, which is the ipAddress output', () => {
+    const ip = r().plan.outputs.ipAddress as string;
+    expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(view.aRecord(r())).toEqual({ name: 'scim.example.com', value: ip });
+  });
+
+  test('the data disk is a resource of its own, kept on delete, not the host\'s boot disk', () => {
+    const disks = of(r(), view.disk);
+    expect(disks).toHaveLength(1);
+    expect(disks[0].options.retainOnDelete).toBe(true);
+    expect(view.userData(host(r()).in)).toMatch(/prepare-disk \/dev\/disk\/by-id\/\S+ \/srv\/scim-bridge 10001/);
+  });
+
+  test('an uptime check probes https://<domain>/healthz and alerts the configured email', () => {
+    expect(view.uptimeUrl(r())).toBe('https://scim.example.com/healthz');
+    expect(new Set(view.alertEmails(r()))).toEqual(new Set(['ops@example.com']));
+  });
+
+  test('the host gets the token\'s SHA-256 only; the token is nowhere in clear', () => {
+    const token = inventedSecret('scim-bridge-token');
+    const ud = view.userData(host(r()).in);
+    expect(ud).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(ud).not.toContain(token);
+    expect(r().leaks).toEqual([]);
+    expect(JSON.stringify(r().plan)).not.toContain('PLAN-SECRET-');
+  });
+
+  test('outputs: baseUrl https://<domain> without a trailing slash, the static IP, the target, a token reference', () => {
+    const out = r().plan.outputs;
+    expect(out.baseUrl).toBe('https://scim.example.com');
+    expect(out.target).toBe(stack);
+    expect(typeof out.tokenReference).toBe('string');
+    expect(out.tokenReference).not.toContain('PLAN-SECRET-');
+    expect((out.tokenReference as string).length).toBeGreaterThan(20);
+  });
+
+  test('a new image replaces the host (the old one first) and changes nothing else', () => {
+    const before = host(r());
+    const after = host(updated[stack]);
+    expect(view.userData(after.in)).toContain('ghcr.io/scim-bridge/scim-bridge:9.9.9');
+    expect(view.userData(after.in)).not.toBe(view.userData(before.in));
+    expect(after.options.deleteBeforeReplace).toBe(true);
+    const others = (p: PlanResult) => p.raw.filter((x: PlanResource) => x.type !== view.host).map((x) => [x.type, x.name, JSON.stringify(x.inputs)]);
+    expect(others(updated[stack])).toEqual(others(r()));
+  });
+});
