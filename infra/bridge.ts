@@ -20,6 +20,11 @@ export interface BridgeArgs {
   token?: pulumi.Input<string>;
   caddyImage: string;
   dataDiskSizeGb: number;
+  /**
+   * The cloud's id of a data disk kept by an earlier `pulumi destroy`, to adopt instead of creating a blank
+   * one (Pulumi's `import` option: the disk's settings must match the stack's, or Pulumi refuses and says why).
+   */
+  dataDiskImport?: string;
   alertEmail: string;
   acme: Acme;
   allowedDomains: string[];

@@ -52,6 +52,8 @@ export interface StackConfig {
   caddyImage: string;
   size: string;
   dataDiskSizeGb: number;
+  /** A kept data disk to adopt (after a `pulumi destroy`): the cloud's own id for it. */
+  dataDiskImport?: string;
   alertEmail: string;
   acme: Acme;
   allowedDomains: string[];
@@ -87,6 +89,7 @@ const KEYS = {
   caddyImage: 'the Caddy image in front of the bridge',
   size: 'the machine type',
   dataDiskSizeGb: 'size of the data disk in GB',
+  dataDiskImport: 'a kept data disk to adopt: GCP disk name, DigitalOcean volume id, AWS volume id',
   zone: 'GCP zone, e.g. europe-west1-b',
   region: 'DigitalOcean region, e.g. fra1',
   availabilityZone: 'AWS availability zone, e.g. eu-west-1a',
@@ -245,6 +248,14 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     fail('dataDiskSizeGb', `"${diskRaw}" must be a whole number of GB from 10 to 65536`);
   }
 
+  const dataDiskImport = get('dataDiskImport');
+  const diskIds: Record<Target, [RegExp, string]> = {
+    gcp: [/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, "the disk's name (gcloud compute disks list --filter=labels.app=scim-bridge)"],
+    digitalocean: [/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "the volume's id (doctl compute volume list)"],
+    aws: [/^vol-[0-9a-f]{8,17}$/, "the volume's id, vol-… (aws ec2 describe-volumes)"],
+  };
+  if (dataDiskImport && !diskIds[target][0].test(dataDiskImport)) fail('dataDiskImport', `"${dataDiskImport}" is not ${diskIds[target][1]}`);
+
   const alertEmail = get('alertEmail') ?? '';
   if (!alertEmail) fail('alertEmail', `is not set: who is told when the bridge is down: ${set('alertEmail', 'ops@example.com')}`);
   else if (!EMAIL.test(alertEmail)) fail('alertEmail', `"${alertEmail}" is not an email address`);
@@ -385,6 +396,7 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     caddyImage,
     size,
     dataDiskSizeGb,
+    ...(dataDiskImport ? { dataDiskImport } : {}),
     alertEmail,
     acme: { email: acmeEmail, directory, letsEncrypt, ...(caRoot ? { caRoot } : {}) },
     allowedDomains,

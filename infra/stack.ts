@@ -37,6 +37,7 @@ function commonArgs(c: StackConfig): BridgeArgs {
     ...(c.token ? { token: c.token } : {}),
     caddyImage: c.caddyImage,
     dataDiskSizeGb: c.dataDiskSizeGb,
+    ...(c.dataDiskImport ? { dataDiskImport: c.dataDiskImport } : {}),
     alertEmail: c.alertEmail,
     acme: c.acme,
     allowedDomains: c.allowedDomains,

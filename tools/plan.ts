@@ -25,7 +25,7 @@ export interface PlanResource {
   name: string;
   inputs: Record<string, unknown>;
   /** Resource options that matter to a reader and to the policies: kept data, replacement. */
-  options: { retainOnDelete?: boolean; deleteBeforeReplace?: boolean; replaceOnChanges?: string[]; ignoreChanges?: string[]; protect?: boolean; provider?: string };
+  options: { retainOnDelete?: boolean; deleteBeforeReplace?: boolean; replaceOnChanges?: string[]; ignoreChanges?: string[]; protect?: boolean; provider?: string; import?: string };
 }
 
 export interface Plan {
@@ -190,6 +190,7 @@ export async function plan(stack: string, options: PlanOptions = {}): Promise<Pl
       if (o.replaceOnChanges !== undefined) picked.replaceOnChanges = o.replaceOnChanges;
       if (o.ignoreChanges !== undefined) picked.ignoreChanges = o.ignoreChanges;
       if (o.protect !== undefined) picked.protect = o.protect;
+      if (o.import !== undefined) picked.import = o.import;
       resourceOptions.set(`${args.type}::${args.name}`, picked);
       return undefined;
     });

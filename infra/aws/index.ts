@@ -192,7 +192,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     const volume = new aws.ebs.Volume(
       `${name}-data`,
       { availabilityZone, size: args.dataDiskSizeGb, type: 'gp3', encrypted: true, tags: { ...tags('data'), ...dataTag } },
-      { parent: this, retainOnDelete: true },
+      // (dataDiskImport adopts a volume kept by an earlier destroy.)
+      { parent: this, retainOnDelete: true, ...(args.dataDiskImport ? { import: args.dataDiskImport } : {}) },
     );
     this.snapshots(name, dataTag, tags);
 

@@ -116,7 +116,9 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     const volume = new digitalocean.Volume(
       `${name}-data`,
       { name: dataVolume, region, size: args.dataDiskSizeGb, description: 'scim-bridge database and TLS certificates', tags: [tag.name] },
-      { ...parent, retainOnDelete: true },
+      // (dataDiskImport adopts a volume kept by an earlier destroy; its name is the stack's, so the same stack
+      // name adopts it.)
+      { ...parent, retainOnDelete: true, ...(args.dataDiskImport ? { import: args.dataDiskImport } : {}) },
     );
 
     // The token in clear: only in Pulumi's encrypted state, and the secret stack output `token`.

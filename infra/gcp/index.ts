@@ -125,10 +125,19 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
 
     // The data disk is its own resource: replacing the VM (a new image, new settings) re-attaches it, and
     // `pulumi destroy` leaves it (retainOnDelete) so the directory survives a teardown.
+    // (dataDiskImport adopts a disk kept by an earlier destroy: under its own name.)
     const disk = new gcp.compute.Disk(
       `${name}-data`,
-      { project, zone, type: 'pd-balanced', size: args.dataDiskSizeGb, labels, description: 'scim-bridge database and TLS certificates' },
-      { ...after, retainOnDelete: true },
+      {
+        project,
+        zone,
+        ...(args.dataDiskImport ? { name: args.dataDiskImport } : {}),
+        type: 'pd-balanced',
+        size: args.dataDiskSizeGb,
+        labels,
+        description: 'scim-bridge database and TLS certificates',
+      },
+      { ...after, retainOnDelete: true, ...(args.dataDiskImport ? { import: `projects/${project}/zones/${zone}/disks/${args.dataDiskImport}` } : {}) },
     );
     const snapshots = new gcp.compute.ResourcePolicy(
       `${name}-snapshots`,

@@ -137,6 +137,7 @@ describe('each rule names the key and the fix', () => {
     ['gcp:project missing', { 'gcp:project': undefined }, /^gcp:project is not set: the GCP project to deploy in: pulumi config set gcp:project my-project-id$/],
     ['zone missing', { 'scim-bridge:zone': undefined }, /^scim-bridge:zone is not set: the GCP zone for the host: pulumi config set zone europe-west1-b$/],
     ['zone given as a region', { 'scim-bridge:zone': 'europe-west1' }, /^scim-bridge:zone "europe-west1" is not a GCP zone \(like europe-west1-b; a region such as europe-west1 is not enough\)$/],
+    ['dataDiskImport on gcp not a disk name', { 'scim-bridge:dataDiskImport': 'projects/p/zones/z/disks/d' }, /^scim-bridge:dataDiskImport "projects\/p\/zones\/z\/disks\/d" is not the disk's name \(gcloud compute disks list --filter=labels\.app=scim-bridge\)$/],
     ['unknown key with a suggestion', { 'scim-bridge:Domain': 'x' }, /^scim-bridge:Domain is not a setting of scim-bridge; did you mean scim-bridge:domain\?/],
     ['unknown key', { 'scim-bridge:colour': 'blue' }, /^scim-bridge:colour is not a setting of scim-bridge \(known: target, domain/],
   ] as Array<[string, Record<string, string | undefined>, RegExp, string[]?]>)('%s', (_name, values, pattern, secrets = []) => {
@@ -197,6 +198,8 @@ describe('digitalocean and aws settings', () => {
     ['aws dnsZone neither an id nor a name', { ...AWS, 'scim-bridge:dnsZone': 'zone 1' }, /^scim-bridge:dnsZone "zone 1" .*\(give the hosted zone's id, like Z0123456789ABCDEFGHIJ, or its domain name\)$/],
     ['aws dnsZone by a name not containing the domain', { ...AWS, 'scim-bridge:dnsZone': 'example.net' }, /does not contain the domain scim\.example\.com/],
     ['sshKeys entry neither an id nor a fingerprint', { ...DO, 'scim-bridge:sshKeys': '["ssh-ed25519 AAAA"]' }, /^scim-bridge:sshKeys entry "ssh-ed25519 AAAA" is not a key id or an MD5 fingerprint \(doctl compute ssh-key list\)$/],
+    ['dataDiskImport on digitalocean not a volume id', { ...DO, 'scim-bridge:dataDiskImport': 'vol-0123456789abcdef0' }, /^scim-bridge:dataDiskImport "vol-0123456789abcdef0" is not the volume's id \(doctl compute volume list\)$/],
+    ['dataDiskImport on aws not a volume id', { ...AWS, 'scim-bridge:dataDiskImport': 'my-disk' }, /^scim-bridge:dataDiskImport "my-disk" is not the volume's id, vol-… \(aws ec2 describe-volumes\)$/],
     ['sshKeys on aws', { ...AWS, 'scim-bridge:sshKeys': '123' }, /^scim-bridge:sshKeys applies to digitalocean only/],
     ['region on aws', { ...AWS, 'scim-bridge:region': 'fra1' }, /^scim-bridge:region applies to digitalocean only; remove it: pulumi config rm region$/],
     ['availabilityZone on gcp', { 'scim-bridge:availabilityZone': 'eu-west-1a' }, /^scim-bridge:availabilityZone applies to aws only/],

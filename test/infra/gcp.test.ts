@@ -130,6 +130,14 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     }
   });
 
+  test('dataDiskImport adopts the kept disk under its own name; without it the disk is named by Pulumi', async () => {
+    expect(one(base, 'gcp:compute/disk:Disk').in.name).toBeUndefined();
+    const adopted = await plan('gcp', { config: { 'scim-bridge:dataDiskImport': 'scim-bridge-data-1a2b3c4' } });
+    const disk = one(adopted, 'gcp:compute/disk:Disk');
+    expect(disk.in).toMatchObject({ name: 'scim-bridge-data-1a2b3c4', zone: 'europe-west1-b', size: 10, type: 'pd-balanced' });
+    expect(disk.options.import).toBe('projects/my-gcp-project/zones/europe-west1-b/disks/scim-bridge-data-1a2b3c4');
+  });
+
   test('the uptime check probes https://<domain>/healthz and alerts the configured email', () => {
     const check = one(base, 'gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig');
     expect(check.in.monitoredResource).toEqual({ type: 'uptime_url', labels: { host: 'scim.example.com', project_id: 'my-gcp-project' } });

@@ -35,6 +35,8 @@ interface View {
   uptimeUrl(r: PlanResult): string;
   /** Every email address an alert about the bridge goes to. */
   alertEmails(r: PlanResult): string[];
+  /** A kept disk's id as dataDiskImport takes it, and the import id Pulumi is given. */
+  keptDisk: { id: string; importId: string };
 }
 
 const VIEWS: Record<string, View> = {
@@ -55,6 +57,7 @@ const VIEWS: Record<string, View> = {
       return `${c.in.httpCheck.useSsl ? 'https' : 'http'}://${c.in.monitoredResource.labels.host}${c.in.httpCheck.path}`;
     },
     alertEmails: (r) => of(r, 'gcp:monitoring/notificationChannel:NotificationChannel').map((c) => c.in.labels.email_address),
+    keptDisk: { id: 'scim-bridge-data-1a2b3c4', importId: 'projects/my-gcp-project/zones/europe-west1-b/disks/scim-bridge-data-1a2b3c4' },
   },
   digitalocean: {
     host: 'digitalocean:index/droplet:Droplet',
@@ -70,6 +73,7 @@ const VIEWS: Record<string, View> = {
     },
     uptimeUrl: (r) => of(r, 'digitalocean:index/uptimeCheck:UptimeCheck')[0].in.target,
     alertEmails: (r) => of(r, 'digitalocean:index/uptimeAlert:UptimeAlert').flatMap((a) => a.in.notifications.flatMap((n: Any) => n.emails ?? [])),
+    keptDisk: { id: '506f78a4-e098-11e5-ad9f-000f53306ae1', importId: '506f78a4-e098-11e5-ad9f-000f53306ae1' },
   },
   aws: {
     host: 'aws:ec2/instance:Instance',
@@ -99,6 +103,7 @@ const VIEWS: Record<string, View> = {
       return `${h.in.type.toLowerCase()}://${h.in.fqdn}${h.in.resourcePath}`;
     },
     alertEmails: (r) => of(r, 'aws:sns/topicSubscription:TopicSubscription').filter((s) => s.in.protocol === 'email').map((s) => s.in.endpoint),
+    keptDisk: { id: 'vol-0123456789abcdef0', importId: 'vol-0123456789abcdef0' },
   },
 };
 
@@ -165,6 +170,17 @@ describe.each(Object.keys(VIEWS))('the %s target', (stack) => {
     expect(typeof out.tokenReference).toBe('string');
     expect(out.tokenReference).not.toContain('PLAN-SECRET-');
     expect((out.tokenReference as string).length).toBeGreaterThan(20);
+  });
+
+  test('dataDiskImport adopts a kept disk (Pulumi\'s import) instead of creating a blank one', async () => {
+    const adopted = await plan(stack, { config: { 'scim-bridge:dataDiskImport': view.keptDisk.id } });
+    expect(adopted.leaks).toEqual([]);
+    const disks = of(adopted, view.disk);
+    expect(disks).toHaveLength(1);
+    expect(disks[0].options).toMatchObject({ import: view.keptDisk.importId, retainOnDelete: true });
+    expect(of(r(), view.disk)[0].options.import).toBeUndefined();
+    const bad = await plan(stack, { config: { 'scim-bridge:dataDiskImport': 'Not An Id' } }).catch((e: Error) => e.message);
+    expect(bad).toMatch(/^the stack configuration has problems:\nscim-bridge:dataDiskImport "Not An Id" is not /);
   });
 
   test('a new image replaces the host (the old one first) and changes nothing else', () => {
