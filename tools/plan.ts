@@ -302,7 +302,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`plan: leak check FAILED:\n${result.leaks.map((l) => `  ${l}`).join('\n')}\n`);
     return 1;
   }
-  if (!json) process.stdout.write(`leak check: passed (no invented secret outside the secret store)\n`);
+  if (!json) process.stdout.write(`leak check: passed (no invented secret in clear, none outside the inputs allowed to hold it)\n`);
   return 0;
 }
 
