@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { Server } from 'node:http';
+import { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
 import { WebhookDelivery, WebhookOptions } from './delivery';
@@ -30,8 +30,19 @@ export interface RunningBridge {
   /** Set when this start generated the bearer token: shown once, never stored in clear. */
   readonly generatedToken?: string;
   readonly store: Store;
-  stop(): Promise<void>;
+  /**
+   * Stops accepting connections, lets the requests in flight finish (for at most `graceMs`, then cuts their
+   * connections: they were not acknowledged), stops delivery and closes the store. Once it resolves, every
+   * write that was acknowledged is on disk and the delivery cursor is saved. Later calls share the first one.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
 }
+
+/**
+ * How long requests in flight get to finish once the bridge is stopping. What follows the grace period (closing
+ * the store) takes milliseconds, so the stop ends well within main.ts's limit (9.5 s, for a bound of 10 s).
+ */
+export const SHUTDOWN_GRACE_MS = 8_000;
 
 const GENERATED_TOKEN_SETTING = 'idp_token_sha256';
 
@@ -77,6 +88,16 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   const server: Server = app.listen(config.port, config.host);
   await once(server, 'listening');
   server.keepAliveTimeout = 65_000;
+  // For the stop: the responses under way, and whether the bridge is stopping. A response that starts while
+  // it is stopping says `Connection: close`, and Node closes its connection once it is sent: a keep-alive
+  // client learns the connection is going without a request of its own being cut off.
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) res.setHeader('Connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
   const { port } = server.address() as AddressInfo;
   await delivery?.start();
   // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
@@ -94,15 +115,35 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     port,
     generatedToken: generated,
     store,
-    stop() {
-      // Stop accepting, let requests in flight finish, then close the store.
+    stop({ graceMs = SHUTDOWN_GRACE_MS } = {}) {
       stopping ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
+        closing = true;
+        // Delivery stops alongside the drain (events written meanwhile stay in the outbox for the next start), so
+        // a slow webhook receiver and a slow client do not add up.
+        const deliveryStopped = delivery?.stop({ graceMs: Math.min(2_000, graceMs) });
+        for (const res of inFlight) {
+          if (!res.headersSent) {
+            res.setHeader('Connection', 'close');
+          } else {
+            // Already answered as keep-alive (and still being sent): its connection is closed once it is idle.
+            res.once('close', () => setImmediate(() => server.closeIdleConnections()));
+          }
+        }
+        // Stop accepting: the listening socket closes now, before stop() returns (main.ts logs "stopping" after
+        // it). close() also closes the idle keep-alive connections, and calls back once the connections with a
+        // request under way have ended too.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const cut = setTimeout(() => {
+          // A request still unfinished (a client that stalled mid-body, say) has not been acknowledged: cutting it
+          // loses nothing acknowledged, and a write it has already queued still completes before the store closes.
+          logger.warn({ requests: inFlight.size, graceMs }, 'closing connections still open after the grace period');
+          server.closeAllConnections();
+        }, graceMs);
+        await closed;
+        clearTimeout(cut);
         clearInterval(retention);
-        await delivery?.stop();
+        await deliveryStopped;
+        // Waits for the writes still queued and their sync.
         await store.close();
       })();
       return stopping;

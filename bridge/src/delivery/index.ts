@@ -55,6 +55,8 @@ export class WebhookDelivery {
   private savedCursor = 0;
   private readonly agent: http.Agent;
   private readonly url: URL;
+  /** Requests on the wire: stop() cuts them (their events stay in the outbox and go again after a restart). */
+  private readonly inflight = new Set<http.ClientRequest>();
 
   constructor(
     private readonly store: Store,
@@ -74,9 +76,22 @@ export class WebhookDelivery {
     this.running = this.loop();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops delivering. A send on the wire gets `graceMs` to be answered (so a healthy receiver is not sent the
+   * same event again after a restart); then it is cut: a slow or silent receiver must not hold the bridge's
+   * shutdown. A cut event was not acknowledged by the receiver, so it stays pending and goes again after the
+   * restart (at least once; ids let the receiver drop repeats).
+   */
+  async stop({ graceMs = 2_000 }: { graceMs?: number } = {}): Promise<void> {
     this.stopped = true;
     this.stopWait?.();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      (this.running ?? Promise.resolve()).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) for (const req of this.inflight) req.destroy(new Error('the bridge is stopping'));
     await this.running;
     await this.saveCursor();
     this.agent.destroy();
@@ -107,6 +122,7 @@ export class WebhookDelivery {
 
   /** Waits `ms`; `wakeable`: new events end the wait early (idle polling, not a retry's backoff). */
   private sleep(ms: number, wakeable = false): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       const self = this;
@@ -146,6 +162,8 @@ export class WebhookDelivery {
           res.on('error', (err) => resolve({ ok: false, error: err.message }));
         },
       );
+      this.inflight.add(req);
+      req.on('close', () => this.inflight.delete(req));
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs ?? 10_000} ms`)));
       req.on('error', (err) => resolve({ ok: false, error: err.message }));
       req.end(body);
@@ -193,6 +211,8 @@ export class WebhookDelivery {
       for (const e of events) {
         if (this.stopped) return;
         const result = await this.send(e);
+        // Cut by stop(): not a failure of the receiver, and the event stays pending.
+        if (this.stopped && !result.ok) return;
         if (result.ok) {
           this.advance(e.seq);
           continue;
