@@ -9,19 +9,32 @@ if [ ! -d node_modules/better-sqlite3/build ]; then
   npm ci --no-audit --no-fund
 fi
 
-# Real peers for the infrastructure tests (TEST-PEERS.md): Caddy and pebble (TLS from a real ACME server),
-# Debian's cloud-init (user-data schema) and shellcheck (the host's scripts). Installed only where missing.
-want=()
-for pair in caddy:caddy pebble:pebble cloud-init:cloud-init shellcheck:shellcheck; do
-  command -v "${pair%%:*}" >/dev/null || want+=("${pair##*:}")
-done
-if [ ${#want[@]} -gt 0 ]; then
+# install_missing required|optional WHY COMMAND:PACKAGE...: installs from Debian the packages whose command is
+# missing. Where that cannot be done (not root, no apt-get), a required one stops the tests with what to do;
+# an optional one is reported and its test says it skips.
+install_missing() {
+  local need=$1 why=$2
+  shift 2
+  local want=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || want+=("${pair##*:}")
+  done
+  [ ${#want[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "test/setup: installing ${want[*]} from Debian"
+    echo "test/setup: installing ${want[*]} from Debian ($why)"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
-  else
-    echo "test/setup: missing ${want[*]}: install them (apt-get install ${want[*]}) or run as root" >&2
+  elif [ "$need" = required ]; then
+    echo "test/setup: missing ${want[*]} ($why): install them (apt-get install ${want[*]}) or run as root" >&2
     exit 1
+  else
+    echo "test/setup: ${want[*]} missing and not installable here (not root or no apt-get): $why will skip" >&2
   fi
-fi
+}
+
+# Real peers for the infrastructure tests (TEST-PEERS.md): Caddy and pebble (TLS from a real ACME server),
+# Debian's cloud-init (user-data schema) and shellcheck (the host's scripts).
+install_missing required "the infrastructure tests" caddy:caddy pebble:pebble cloud-init:cloud-init shellcheck:shellcheck
+# The container image test (test/e2e/image.test.ts) builds bridge/Dockerfile with buildah and runs it with podman
+# (runc as its runtime), with no Docker engine and no registry.
+install_missing optional "the container image test" buildah:buildah podman:podman runc:runc
