@@ -15,7 +15,8 @@ import { parse } from 'yaml';
 import type { PlanMocks, SecretSink } from '../infra/bridge';
 
 const ROOT = resolve(__dirname, '..');
-const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
+/** How Pulumi marks a secret in serialized inputs: `{ [SECRET_SIG_KEY]: SECRET_SIG, value }`. */
+export const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
 export const PLAN_SECRET = 'PLAN-SECRET-';
 export const MASK = '[secret]';
@@ -61,6 +62,11 @@ export class PlanError extends Error {}
 /** A value the plan invents for a secret it cannot know, long enough to pass the config's length rules. */
 export function inventedSecret(name: string): string {
   return `${PLAN_SECRET}${name}`.padEnd(40, '_');
+}
+
+/** A copy of `v` with every secret wrapper replaced by its value. */
+export function unwrapSecrets(v: unknown): unknown {
+  return transform(v, (inner) => inner);
 }
 
 function isSecretWrapper(v: unknown): v is { value: unknown } {

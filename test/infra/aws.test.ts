@@ -5,7 +5,6 @@
  * one runs the host's fetch-secrets script for real against a stand-in `aws` command.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,29 +13,9 @@ import { parse } from 'yaml';
 import { architectureOf, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, nvmeDevicePath } from '../../infra/aws';
 import { awsPlanMocks, PLAN_AMI_ID, PLAN_VOLUME_ID, PLAN_ZONE_ID } from '../../infra/aws/mocks';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
-import { inventedSecret, plan, PlanResource, PlanResult } from '../../tools/plan';
+import { inventedSecret, plan, PlanResult } from '../../tools/plan';
+import { all, Inputs, one, SECRET_SIG_KEY, sha256 } from '../helpers/plan';
 
-const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
-type Inputs = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** Inputs with secret wrappers replaced by their values. */
-function plain(v: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') {
-    if (SECRET_SIG_KEY in v) return plain((v as unknown as { value: unknown }).value);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-
-function all(result: PlanResult, type: string): Array<PlanResource & { in: Inputs }> {
-  return result.raw.filter((r) => r.type === type).map((r) => ({ ...r, in: plain(r.inputs) }));
-}
-function one(result: PlanResult, type: string, name?: string) {
-  const found = all(result, type).filter((r) => name === undefined || r.name === name);
-  expect(found.map((r) => `${r.type} ${r.name}`)).toHaveLength(1);
-  return found[0];
-}
 const INSTANCE = 'aws:ec2/instance:Instance';
 function userData(result: PlanResult): string {
   return one(result, INSTANCE).in.userData;
@@ -51,7 +30,6 @@ function hostFile(result: PlanResult, file: string): string {
 function statements(result: PlanResult): Array<{ Sid: string; Effect: string; Action: string | string[]; Resource: string }> {
   return JSON.parse(one(result, 'aws:iam/rolePolicy:RolePolicy', 'scim-bridge-host').in.policy).Statement;
 }
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const WEBHOOK = { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:xyz' } };
 const TOKEN_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-token-AbCdEf';
 const WEBHOOK_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-webhook-secret-AbCdEf';

@@ -3,41 +3,19 @@
  * digitalocean`): assertions on the real inputs of every resource the program declares.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { DIGITALOCEAN_SECRET_SINKS, recordName, resourcePrefix, volumeName } from '../../infra/digitalocean';
-import { inventedSecret, plan, PlanResource, PlanResult } from '../../tools/plan';
+import { inventedSecret, plan, PlanResult } from '../../tools/plan';
+import { all, one, SECRET_SIG_KEY, sha256 } from '../helpers/plan';
 
-const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
-type Inputs = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** Inputs with secret wrappers replaced by their values. */
-function plain(v: unknown): any { // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') {
-    if (SECRET_SIG_KEY in v) return plain((v as unknown as { value: unknown }).value);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-
-function all(result: PlanResult, type: string): Array<PlanResource & { in: Inputs }> {
-  return result.raw.filter((r) => r.type === type).map((r) => ({ ...r, in: plain(r.inputs) }));
-}
-function one(result: PlanResult, type: string, name?: string) {
-  const found = all(result, type).filter((r) => name === undefined || r.name === name);
-  expect(found.map((r) => `${r.type} ${r.name}`)).toHaveLength(1);
-  return found[0];
-}
 const DROPLET = 'digitalocean:index/droplet:Droplet';
 const FIREWALL = 'digitalocean:index/firewall:Firewall';
 const RECORD = 'digitalocean:index/dnsRecord:DnsRecord';
 function userData(result: PlanResult): string {
   return one(result, DROPLET).in.userData;
 }
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const WORLD = ['0.0.0.0/0', '::/0'];
 /** The mocks' numbers: the Droplet's id and the Reserved IP (infra/digitalocean/mocks.ts). */
 const DROPLET_ID = '424242424';

@@ -4,21 +4,11 @@
  * the outputs' form, and an image update that replaces the host and nothing else. Each target's own rules
  * are in its own file (gcp.test.ts, digitalocean.test.ts, aws.test.ts).
  */
-import { createHash } from 'node:crypto';
 import { inventedSecret, plan, PlanResource, PlanResult } from '../../tools/plan';
+import { all, sha256 } from '../helpers/plan';
 
-const SECRET_SIG_KEY = '4dabf18193072939515e22adb298388d';
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-function plain(v: unknown): Any {
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === 'object') {
-    if (SECRET_SIG_KEY in v) return plain((v as unknown as { value: unknown }).value);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-const of = (r: PlanResult, type: string) => r.raw.filter((x) => x.type === type).map((x) => ({ ...x, in: plain(x.inputs) }));
+const of = all;
 const WORLD = ['0.0.0.0/0', '::/0'];
 const portsOf = (from: number, to: number) => (from === to ? `${from}` : `${from}-${to}`);
 
@@ -107,7 +97,6 @@ const VIEWS: Record<string, View> = {
   },
 };
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const results: Record<string, PlanResult> = {};
 const updated: Record<string, PlanResult> = {};
 
