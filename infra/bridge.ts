@@ -40,6 +40,11 @@ export interface BridgeOutputs {
   baseUrl: pulumi.Output<string>;
   /** Where the token lives and the command that prints it. */
   tokenReference: pulumi.Output<string>;
+  /**
+   * Where the application API's token lives (generated; the host gets its SHA-256): the downstream application
+   * uses it for /api/v1 (joins, the events feed, application groups).
+   */
+  appTokenReference: pulumi.Output<string>;
 }
 
 export function baseUrlOf(domain: string): string {
@@ -50,9 +55,14 @@ export function baseUrlOf(domain: string): string {
  * The bearer token as a secret: the configured one, or a generated one (48 letters and digits, ~285 bits)
  * kept in the stack's encrypted state.
  */
-export function bridgeToken(name: string, configured: pulumi.Input<string> | undefined, parent: pulumi.Resource): pulumi.Output<string> {
+export function bridgeToken(
+  name: string,
+  configured: pulumi.Input<string> | undefined,
+  parent: pulumi.Resource,
+  purpose: 'token' | 'app-token' = 'token',
+): pulumi.Output<string> {
   if (configured !== undefined) return pulumi.secret(configured);
-  const generated = new random.RandomPassword(`${name}-token`, { length: 48, special: false }, { parent });
+  const generated = new random.RandomPassword(`${name}-${purpose}`, { length: 48, special: false }, { parent });
   return pulumi.secret(generated.result);
 }
 

@@ -6,5 +6,7 @@ export const baseUrl = outputs.baseUrl;
 export const tokenReference = outputs.tokenReference;
 export const ipAddress = outputs.ipAddress;
 export const target = outputs.target;
-/** DigitalOcean only: the token as a secret output (that cloud has no secret store). */
+export const appTokenReference = outputs.appTokenReference;
+/** DigitalOcean only: the tokens as secret outputs (that cloud has no secret store). */
 export const token = outputs.token;
+export const appToken = outputs.appToken;

@@ -17,8 +17,12 @@ export interface StackOutputs {
   tokenReference: pulumi.Output<string>;
   ipAddress: pulumi.Output<string>;
   target: Target;
+  /** Where the application API's token lives (the downstream application's credential for /api/v1). */
+  appTokenReference: pulumi.Output<string>;
   /** DigitalOcean only (no secret store there): the token, as a secret output. */
   token?: pulumi.Output<string>;
+  /** DigitalOcean only: the application API's token, as a secret output. */
+  appToken?: pulumi.Output<string>;
 }
 
 export const BRIDGE_NAME = 'scim-bridge';
@@ -46,7 +50,7 @@ function commonArgs(c: StackConfig): BridgeArgs {
   };
 }
 
-const builders: Record<Target, (c: StackConfig) => BridgeOutputs & { token?: pulumi.Output<string> }> = {
+const builders: Record<Target, (c: StackConfig) => BridgeOutputs & { token?: pulumi.Output<string>; appToken?: pulumi.Output<string> }> = {
   gcp: (c) => new GcpBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.gcp! }),
   digitalocean: (c) => new DigitalOceanBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.digitalocean! }),
   aws: (c) => new AwsBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.aws! }),
@@ -59,6 +63,8 @@ export function deploy(config: StackConfig = loadStackConfig()): StackOutputs {
     tokenReference: bridge.tokenReference,
     ipAddress: bridge.ipAddress,
     target: config.target,
+    appTokenReference: bridge.appTokenReference,
     ...(bridge.token ? { token: bridge.token } : {}),
+    ...(bridge.appToken ? { appToken: bridge.appToken } : {}),
   };
 }

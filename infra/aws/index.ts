@@ -79,6 +79,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
   readonly ipAddress: pulumi.Output<string>;
   readonly baseUrl: pulumi.Output<string>;
   readonly tokenReference: pulumi.Output<string>;
+  readonly appTokenReference: pulumi.Output<string>;
 
   constructor(name: string, args: AwsBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
     if (XEN_FAMILIES.test(args.size)) {
@@ -153,6 +154,14 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       parent,
     );
     new aws.secretsmanager.SecretVersion(`${name}-token`, { secretId: tokenSecret.id, secretString: token }, parent);
+    // The application API's token, the same way (generated; the downstream application reads it from here).
+    const appToken = bridgeToken(name, undefined, this, 'app-token');
+    const appTokenSecret = new aws.secretsmanager.Secret(
+      `${name}-app-token`,
+      { description: `scim-bridge ${args.domain}: the application API's token`, recoveryWindowInDays: 7, tags: tags('app-token') },
+      parent,
+    );
+    new aws.secretsmanager.SecretVersion(`${name}-app-token`, { secretId: appTokenSecret.id, secretString: appToken }, parent);
 
     // What the host needs from its first boot, besides its address and route: its permissions and its secret.
     const neededAtBoot: pulumi.Resource[] = [];
@@ -216,8 +225,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
 
     const userData = pulumi
-      .all([tokenSha256(token), volume.id, logGroup.name, webhookSecret ? webhookSecret.arn : pulumi.output('')])
-      .apply(([hash, volumeId, logGroupName, webhookSecretArn]) => {
+      .all([tokenSha256(token), tokenSha256(appToken), volume.id, logGroup.name, webhookSecret ? webhookSecret.arn : pulumi.output('')])
+      .apply(([hash, appHash, volumeId, logGroupName, webhookSecretArn]) => {
         const secrets: HostSecret[] = webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : [];
         const rendered = renderUserData({
           image: args.image,
@@ -225,6 +234,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
           domain: args.domain,
           acme: args.acme,
           tokenSha256: [hash],
+          appTokenSha256: [appHash],
           allowedDomains: args.allowedDomains,
           ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
           dataDevice: nvmeDevicePath(volumeId),
@@ -298,8 +308,11 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
 
     this.ipAddress = eip.publicIp;
     this.baseUrl = pulumi.output(baseUrlOf(args.domain));
-    this.tokenReference = pulumi.interpolate`Secrets Manager secret ${tokenSecret.arn}; print it with: aws secretsmanager get-secret-value --secret-id ${tokenSecret.arn} --query SecretString --output text --region ${region}`;
-    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, instance: instance.id });
+    const reference = (secret: aws.secretsmanager.Secret) =>
+      pulumi.interpolate`Secrets Manager secret ${secret.arn}; print it with: aws secretsmanager get-secret-value --secret-id ${secret.arn} --query SecretString --output text --region ${region}`;
+    this.tokenReference = reference(tokenSecret);
+    this.appTokenReference = reference(appTokenSecret);
+    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, appTokenReference: this.appTokenReference, instance: instance.id });
   }
 
   /** Daily snapshots of the data volume (Data Lifecycle Manager, which finds it by its tag), kept 14 days. */

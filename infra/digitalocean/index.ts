@@ -74,6 +74,9 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
   readonly tokenReference: pulumi.Output<string>;
   /** The token itself, as a secret: exported as the stack output `token`, since there is no secret store. */
   readonly token: pulumi.Output<string>;
+  readonly appTokenReference: pulumi.Output<string>;
+  /** The application API's token, as a secret: the stack output `appToken`. */
+  readonly appToken: pulumi.Output<string>;
 
   constructor(name: string, args: DigitalOceanBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
     super('scim-bridge:digitalocean:Bridge', name, {}, opts);
@@ -123,15 +126,18 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
 
     // The token in clear: only in Pulumi's encrypted state, and the secret stack output `token`.
     const token = bridgeToken(name, args.token, this);
+    // The application API's token, the same way (generated; the secret stack output `appToken`).
+    const appToken = bridgeToken(name, undefined, this, 'app-token');
 
     const secrets: HostSecret[] = [];
     if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
-    const spec = (hash: string, webhookSecret?: string): HostSpec => ({
+    const spec = (hash: string, appHash: string, webhookSecret?: string): HostSpec => ({
       image: args.image,
       caddyImage: args.caddyImage,
       domain: args.domain,
       acme: args.acme,
       tokenSha256: [hash],
+      appTokenSha256: [appHash],
       allowedDomains: args.allowedDomains,
       ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
       dataDevice: volumeDevice(dataVolume),
@@ -143,8 +149,10 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     // With a webhook the user-data carries its secret, so it is a secret itself; without one it holds nothing
     // secret (the token's hash only) and stays readable in previews.
     const userData = args.webhook
-      ? pulumi.secret(pulumi.all([tokenSha256(token), pulumi.output(args.webhook.secret)]).apply(([hash, secret]) => renderUserData(spec(hash, secret))))
-      : tokenSha256(token).apply((hash) => renderUserData(spec(hash)));
+      ? pulumi.secret(
+          pulumi.all([tokenSha256(token), tokenSha256(appToken), pulumi.output(args.webhook.secret)]).apply(([hash, appHash, secret]) => renderUserData(spec(hash, appHash, secret))),
+        )
+      : pulumi.all([tokenSha256(token), tokenSha256(appToken)]).apply(([hash, appHash]) => renderUserData(spec(hash, appHash)));
 
     const droplet = new digitalocean.Droplet(
       `${name}-host`,
@@ -226,11 +234,15 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     );
 
     this.token = token;
+    this.appToken = appToken;
     this.ipAddress = reservedIp.ipAddress;
     this.baseUrl = pulumi.output(baseUrlOf(args.domain));
     this.tokenReference = pulumi.output(
       `Pulumi secret stack output "token" (DigitalOcean has no secret store); print it with: pulumi stack output token --show-secrets --stack ${stack}`,
     );
-    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, droplet: droplet.name });
+    this.appTokenReference = pulumi.output(
+      `Pulumi secret stack output "appToken" (DigitalOcean has no secret store); print it with: pulumi stack output appToken --show-secrets --stack ${stack}`,
+    );
+    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, appTokenReference: this.appTokenReference, droplet: droplet.name });
   }
 }

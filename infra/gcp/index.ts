@@ -46,6 +46,7 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
   readonly ipAddress: pulumi.Output<string>;
   readonly baseUrl: pulumi.Output<string>;
   readonly tokenReference: pulumi.Output<string>;
+  readonly appTokenReference: pulumi.Output<string>;
 
   constructor(name: string, args: GcpBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
     super('scim-bridge:gcp:Bridge', name, {}, opts);
@@ -110,6 +111,10 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     const token = bridgeToken(name, args.token, this);
     const tokenSecret = new gcp.secretmanager.Secret(`${name}-token`, { project, secretId: `${name}-token`, replication: { auto: {} }, labels }, after);
     new gcp.secretmanager.SecretVersion(`${name}-token`, { secret: tokenSecret.id, secretData: token }, parent);
+    // The application API's token, the same way (generated; the downstream application reads it from here).
+    const appToken = bridgeToken(name, undefined, this, 'app-token');
+    const appTokenSecret = new gcp.secretmanager.Secret(`${name}-app-token`, { project, secretId: `${name}-app-token`, replication: { auto: {} }, labels }, after);
+    new gcp.secretmanager.SecretVersion(`${name}-app-token`, { secret: appTokenSecret.id, secretData: appToken }, parent);
 
     const secrets: HostSecret[] = [];
     if (args.webhook) {
@@ -155,13 +160,14 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
     new gcp.compute.DiskResourcePolicyAttachment(`${name}-data-snapshots`, { project, zone, disk: disk.name, name: snapshots.name }, parent);
 
-    const userData = tokenSha256(token).apply((hash) =>
+    const userData = pulumi.all([tokenSha256(token), tokenSha256(appToken)]).apply(([hash, appHash]) =>
       renderUserData({
         image: args.image,
         caddyImage: args.caddyImage,
         domain: args.domain,
         acme: args.acme,
         tokenSha256: [hash],
+        appTokenSha256: [appHash],
         allowedDomains: args.allowedDomains,
         ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
         dataDevice: `/dev/disk/by-id/google-${DATA_DEVICE}`,
@@ -289,7 +295,10 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
 
     this.ipAddress = address.address;
     this.baseUrl = pulumi.output(baseUrlOf(args.domain));
-    this.tokenReference = pulumi.interpolate`Secret Manager secret projects/${project}/secrets/${tokenSecret.secretId}; print it with: gcloud secrets versions access latest --secret=${tokenSecret.secretId} --project=${project}`;
-    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, instance: instance.name });
+    const reference = (secret: gcp.secretmanager.Secret) =>
+      pulumi.interpolate`Secret Manager secret projects/${project}/secrets/${secret.secretId}; print it with: gcloud secrets versions access latest --secret=${secret.secretId} --project=${project}`;
+    this.tokenReference = reference(tokenSecret);
+    this.appTokenReference = reference(appTokenSecret);
+    this.registerOutputs({ ipAddress: this.ipAddress, baseUrl: this.baseUrl, tokenReference: this.tokenReference, appTokenReference: this.appTokenReference, instance: instance.name });
   }
 }

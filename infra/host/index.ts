@@ -41,6 +41,8 @@ export interface HostSpec {
   acme: { email: string; directory: string; caRoot?: string };
   /** Hex SHA-256 of each bearer token the bridge accepts (two during a rotation). */
   tokenSha256: string[];
+  /** Hex SHA-256 of the application API's token: the API is off without one. */
+  appTokenSha256?: string[];
   allowedDomains: string[];
   webhookUrl?: string;
   /** The data disk as the host sees it, e.g. /dev/disk/by-id/google-scim-bridge-data. */
@@ -63,9 +65,9 @@ function envLine(key: string, value: string): string {
 }
 
 export function bridgeEnvironment(spec: HostSpec): string {
-  if (spec.tokenSha256.length === 0 || spec.tokenSha256.some((h) => !/^[0-9a-f]{64}$/.test(h))) {
-    throw new Error('host: tokenSha256 must hold hex SHA-256 digests');
-  }
+  const digest = (h: string) => /^[0-9a-f]{64}$/.test(h);
+  if (spec.tokenSha256.length === 0 || !spec.tokenSha256.every(digest)) throw new Error('host: tokenSha256 must hold hex SHA-256 digests');
+  if (spec.appTokenSha256 && !spec.appTokenSha256.every(digest)) throw new Error('host: appTokenSha256 must hold hex SHA-256 digests');
   const env: Array<[string, string]> = [
     ['SCIM_BRIDGE_HOST', '127.0.0.1'],
     ['SCIM_BRIDGE_PORT', String(BRIDGE_PORT)],
@@ -74,6 +76,7 @@ export function bridgeEnvironment(spec: HostSpec): string {
     // Caddy on loopback is the only client; it sets X-Forwarded-For and X-Forwarded-Proto.
     ['SCIM_BRIDGE_TRUST_PROXY', 'true'],
   ];
+  if (spec.appTokenSha256?.length) env.push(['SCIM_BRIDGE_APP_TOKEN_SHA256', spec.appTokenSha256.join(',')]);
   if (spec.allowedDomains.length) env.push(['SCIM_BRIDGE_ALLOWED_DOMAINS', spec.allowedDomains.join(',')]);
   if (spec.webhookUrl) env.push(['SCIM_BRIDGE_WEBHOOK_URL', spec.webhookUrl]);
   return env.map(([k, v]) => envLine(k, v)).join('\n') + '\n';

@@ -297,12 +297,25 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
   });
 
   test('outputs: baseUrl is https://<domain> without a trailing slash; tokenReference says where the token is', () => {
-    expect(Object.keys(base.plan.outputs).sort()).toEqual(['baseUrl', 'ipAddress', 'target', 'tokenReference']);
+    expect(Object.keys(base.plan.outputs).sort()).toEqual(['appTokenReference', 'baseUrl', 'ipAddress', 'target', 'tokenReference']);
     expect(base.plan.outputs.baseUrl).toBe('https://scim.example.com');
     expect(base.plan.outputs.target).toBe('aws');
     expect(base.plan.outputs.tokenReference).toBe(
       `Secrets Manager secret ${TOKEN_ARN}; print it with: aws secretsmanager get-secret-value --secret-id ${TOKEN_ARN} --query SecretString --output text --region eu-west-1`,
     );
+    const appArn = TOKEN_ARN.replace('scim-bridge-token', 'scim-bridge-app-token');
+    expect(base.plan.outputs.appTokenReference).toBe(
+      `Secrets Manager secret ${appArn}; print it with: aws secretsmanager get-secret-value --secret-id ${appArn} --query SecretString --output text --region eu-west-1`,
+    );
+  });
+
+  test('the application API\'s token: generated, in its own secret (which the instance cannot read), its SHA-256 on the host', () => {
+    const appToken = inventedSecret('scim-bridge-app-token');
+    const holders = base.raw.filter((r) => JSON.stringify(r.inputs).includes(appToken)).map((r) => `${r.type} ${r.name}`);
+    expect(holders).toEqual(['aws:secretsmanager/secretVersion:SecretVersion scim-bridge-app-token']);
+    expect(hostFile(base, '/etc/scim-bridge/bridge.env')).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}\n`);
+    const appArn = TOKEN_ARN.replace('scim-bridge-token', 'scim-bridge-app-token');
+    expect(JSON.stringify(all(base, 'aws:iam/rolePolicy:RolePolicy').map((p) => p.in))).not.toContain(appArn);
   });
 
   test('a generated token is only in the secret store\'s version; the instance gets its SHA-256', () => {
@@ -312,16 +325,17 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     const version = one(base, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-token');
     expect(version.inputs.secretString).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: token });
     expect(version.in.secretId).toBe(TOKEN_ARN);
-    expect(one(base, 'aws:secretsmanager/secret:Secret').in.recoveryWindowInDays).toBe(7);
+    expect(one(base, 'aws:secretsmanager/secret:Secret', 'scim-bridge-token').in.recoveryWindowInDays).toBe(7);
     expect(hostFile(base, '/etc/scim-bridge/bridge.env')).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}\n`);
-    expect(one(base, 'random:index/randomPassword:RandomPassword').in).toMatchObject({ length: 48, special: false });
+    expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-token').in).toMatchObject({ length: 48, special: false });
     const printed = base.plan.resources.find((r) => r.type === 'aws:secretsmanager/secretVersion:SecretVersion')!;
     expect(printed.inputs.secretString).toBe('[secret]');
   });
 
   test('a configured token (pulumi config set --secret token) is used instead of a generated one', async () => {
     const p = await plan('aws', { config: { 'scim-bridge:token': { secure: 'v1:abc' } } });
-    expect(all(p, 'random:index/randomPassword:RandomPassword')).toEqual([]);
+    // Only the application API's token is generated then.
+    expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
     expect(one(p, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-token').in.secretString).toBe(token);
     expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
@@ -424,7 +438,10 @@ describe('the component\'s providers and lookups', () => {
       {
         newResource(a) {
           resources.push({ type: a.type, name: a.name, inputs: a.inputs, provider: a.provider });
-          const computed = awsPlanMocks.outputs(a.type, a.name, a.inputs) ?? {};
+          const computed: Record<string, unknown> = {
+            ...(a.type === 'random:index/randomPassword:RandomPassword' ? { result: 'r'.repeat(48) } : {}),
+            ...(awsPlanMocks.outputs(a.type, a.name, a.inputs) ?? {}),
+          };
           return { id: (computed.id as string) ?? `${a.name}-id`, state: { name: a.name, ...a.inputs, ...computed } };
         },
         call(a) {

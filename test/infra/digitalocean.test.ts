@@ -189,13 +189,24 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
   });
 
   test('outputs: baseUrl is https://<domain> without a trailing slash; the token is a secret output', () => {
-    expect(Object.keys(base.plan.outputs).sort()).toEqual(['baseUrl', 'ipAddress', 'target', 'token', 'tokenReference']);
+    expect(Object.keys(base.plan.outputs).sort()).toEqual(['appToken', 'appTokenReference', 'baseUrl', 'ipAddress', 'target', 'token', 'tokenReference']);
     expect(base.plan.outputs.baseUrl).toBe('https://scim.example.com');
     expect(base.plan.outputs.target).toBe('digitalocean');
     expect(base.plan.outputs.token).toBe('[secret]');
     expect(base.plan.outputs.tokenReference).toBe(
       'Pulumi secret stack output "token" (DigitalOcean has no secret store); print it with: pulumi stack output token --show-secrets --stack digitalocean',
     );
+    expect(base.plan.outputs.appToken).toBe('[secret]');
+    expect(base.plan.outputs.appTokenReference).toBe(
+      'Pulumi secret stack output "appToken" (DigitalOcean has no secret store); print it with: pulumi stack output appToken --show-secrets --stack digitalocean',
+    );
+  });
+
+  test('the application API\'s token: generated, a secret output only, its SHA-256 on the Droplet', () => {
+    const appToken = inventedSecret('scim-bridge-app-token');
+    expect(base.raw.filter((r) => JSON.stringify(r.inputs).includes(appToken))).toEqual([]);
+    expect(JSON.stringify(base.rawOutputs.appToken)).toContain(appToken);
+    expect(userData(base)).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
   });
 
   test('a generated token is in no resource; the Droplet gets its SHA-256, in user-data that is not a secret', () => {
@@ -205,13 +216,14 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     // No secret in it, so it stays readable in previews; fetch-secrets has nothing to fetch.
     expect(typeof one(base, DROPLET).inputs.userData).toBe('string');
     expect(userData(base)).not.toContain('webhook-secret');
-    expect(one(base, 'random:index/randomPassword:RandomPassword').in).toMatchObject({ length: 48, special: false });
+    expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-token').in).toMatchObject({ length: 48, special: false });
     expect(JSON.stringify(base.plan)).not.toContain('PLAN-SECRET-');
   });
 
   test('a configured token (pulumi config set --secret token) is used instead of a generated one', async () => {
     const p = await plan('digitalocean', { config: { 'scim-bridge:token': { secure: 'v1:abc' } } });
-    expect(all(p, 'random:index/randomPassword:RandomPassword')).toEqual([]);
+    // Only the application API's token is generated then.
+    expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
     expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
     expect(p.raw.filter((r) => JSON.stringify(r.inputs).includes(token))).toEqual([]);
@@ -294,6 +306,8 @@ describe('npm run plan -- --stack digitalocean', () => {
       target: 'digitalocean',
       token: '[secret]',
       tokenReference: expect.stringContaining('pulumi stack output token --show-secrets --stack digitalocean'),
+      appToken: '[secret]',
+      appTokenReference: expect.stringContaining('pulumi stack output appToken --show-secrets --stack digitalocean'),
     });
     expect(p.resources.map((r: { type: string }) => r.type)).toContain(DROPLET);
     expect(stdout).not.toContain('PLAN-SECRET-');

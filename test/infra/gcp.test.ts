@@ -146,12 +146,24 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
   });
 
   test('outputs: baseUrl is https://<domain> without a trailing slash; tokenReference says where the token is', () => {
-    expect(Object.keys(base.plan.outputs).sort()).toEqual(['baseUrl', 'ipAddress', 'target', 'tokenReference']);
+    expect(Object.keys(base.plan.outputs).sort()).toEqual(['appTokenReference', 'baseUrl', 'ipAddress', 'target', 'tokenReference']);
     expect(base.plan.outputs.baseUrl).toBe('https://scim.example.com');
     expect(base.plan.outputs.target).toBe('gcp');
     expect(base.plan.outputs.tokenReference).toBe(
       'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-token --project=my-gcp-project',
     );
+    expect(base.plan.outputs.appTokenReference).toBe(
+      'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-app-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-app-token --project=my-gcp-project',
+    );
+  });
+
+  test('the application API\'s token: generated, in its own secret (which the VM cannot read), its SHA-256 on the VM', () => {
+    const appToken = inventedSecret('scim-bridge-app-token');
+    const holders = base.raw.filter((r) => JSON.stringify(r.inputs).includes(appToken)).map((r) => `${r.type} ${r.name}`);
+    expect(holders).toEqual(['gcp:secretmanager/secretVersion:SecretVersion scim-bridge-app-token']);
+    expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-app-token').in).toMatchObject({ length: 48, special: false });
+    expect(userData(base)).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
+    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember')).toEqual([]);
   });
 
   test('a generated token is only in the secret store\'s version; the VM gets its SHA-256', () => {
@@ -162,7 +174,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(version.inputs.secretData).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: token });
     expect(version.in.secret).toBe('scim-bridge-token-id');
     expect(userData(base)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
-    expect(one(base, 'random:index/randomPassword:RandomPassword').in).toMatchObject({ length: 48, special: false });
+    expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-token').in).toMatchObject({ length: 48, special: false });
     // The printed plan shows it masked.
     const printed = base.plan.resources.find((r) => r.type === 'gcp:secretmanager/secretVersion:SecretVersion')!;
     expect(printed.inputs.secretData).toBe('[secret]');
@@ -170,7 +182,8 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
 
   test('a configured token (pulumi config set --secret token) is used instead of a generated one', async () => {
     const p = await plan('gcp', { config: { 'scim-bridge:token': { secure: 'v1:abc' } } });
-    expect(all(p, 'random:index/randomPassword:RandomPassword')).toEqual([]);
+    // Only the application API's token is generated then.
+    expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
     expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token').in.secretData).toBe(token);
     expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);

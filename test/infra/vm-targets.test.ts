@@ -152,6 +152,15 @@ describe.each(Object.keys(VIEWS))('the %s target', (stack) => {
     expect(JSON.stringify(r().plan)).not.toContain('PLAN-SECRET-');
   });
 
+  test('the application API is on: the host gets its token\'s SHA-256, and an output says where the token is', () => {
+    const appToken = inventedSecret('scim-bridge-app-token');
+    const ud = view.userData(host(r()).in);
+    expect(ud).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
+    expect(ud).not.toContain(appToken);
+    expect(r().plan.outputs.appTokenReference).toEqual(expect.stringContaining('app'));
+    expect(r().plan.outputs.appTokenReference).not.toBe(r().plan.outputs.tokenReference);
+  });
+
   test('outputs: baseUrl https://<domain> without a trailing slash, the static IP, the target, a token reference', () => {
     const out = r().plan.outputs;
     expect(out.baseUrl).toBe('https://scim.example.com');
