@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import type { Acme } from './config';
+import type { HostSpec } from './host';
 
 export interface BridgeArgs {
   /** The bridge's container image, pinned. */
@@ -45,6 +46,26 @@ export interface BridgeOutputs {
    * uses it for /api/v1 (joins, the events feed, application groups).
    */
   appTokenReference: pulumi.Output<string>;
+}
+
+/**
+ * What every VM target's host runs with, from the bridge's inputs and the tokens' hashes; each target adds its
+ * disk device, log driver and secret fetching.
+ */
+export function bridgeHostSpec(
+  args: BridgeArgs,
+  hashes: { token: string; appToken: string },
+): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'tokenSha256' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl'> {
+  return {
+    image: args.image,
+    caddyImage: args.caddyImage,
+    domain: args.domain,
+    acme: args.acme,
+    tokenSha256: [hashes.token],
+    appTokenSha256: [hashes.appToken],
+    allowedDomains: args.allowedDomains,
+    ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
+  };
 }
 
 export function baseUrlOf(domain: string): string {

@@ -10,7 +10,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { HostSecret, renderUserData } from '../host';
 
 export interface AwsBridgeArgs extends BridgeArgs {
@@ -229,14 +229,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       .apply(([hash, appHash, volumeId, logGroupName, webhookSecretArn]) => {
         const secrets: HostSecret[] = webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : [];
         const rendered = renderUserData({
-          image: args.image,
-          caddyImage: args.caddyImage,
-          domain: args.domain,
-          acme: args.acme,
-          tokenSha256: [hash],
-          appTokenSha256: [appHash],
-          allowedDomains: args.allowedDomains,
-          ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
+          ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
           dataDevice: nvmeDevicePath(volumeId),
           logging: {
             driver: 'awslogs',

@@ -12,7 +12,7 @@
  */
 import * as digitalocean from '@pulumi/digitalocean';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { HostSecret, HostSpec, renderUserData } from '../host';
 
 export interface DigitalOceanBridgeArgs extends BridgeArgs {
@@ -132,14 +132,7 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     const secrets: HostSecret[] = [];
     if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
     const spec = (hash: string, appHash: string, webhookSecret?: string): HostSpec => ({
-      image: args.image,
-      caddyImage: args.caddyImage,
-      domain: args.domain,
-      acme: args.acme,
-      tokenSha256: [hash],
-      appTokenSha256: [appHash],
-      allowedDomains: args.allowedDomains,
-      ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
+      ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
       dataDevice: volumeDevice(dataVolume),
       // No log service on DigitalOcean: container logs stay in the Droplet's journal.
       logging: { driver: 'journald' },

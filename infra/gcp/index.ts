@@ -6,7 +6,7 @@
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { HostSecret, renderUserData } from '../host';
 
 export interface GcpBridgeArgs extends BridgeArgs {
@@ -162,14 +162,7 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
 
     const userData = pulumi.all([tokenSha256(token), tokenSha256(appToken)]).apply(([hash, appHash]) =>
       renderUserData({
-        image: args.image,
-        caddyImage: args.caddyImage,
-        domain: args.domain,
-        acme: args.acme,
-        tokenSha256: [hash],
-        appTokenSha256: [appHash],
-        allowedDomains: args.allowedDomains,
-        ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
+        ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
         dataDevice: `/dev/disk/by-id/google-${DATA_DEVICE}`,
         logging: { driver: 'gcplogs' },
         secrets,
