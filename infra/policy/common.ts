@@ -3,6 +3,7 @@
  * inputs a policy receives (plain JSON: secrets already unwrapped by @pulumi/policy, unknowns behind a proxy).
  */
 import { UnknownValueError } from '@pulumi/policy';
+import type { ReportViolation, ResourceValidationArgs } from '@pulumi/policy';
 
 /** The types the policies look at, as Pulumi names them (no provider SDK is loaded: the pack stays light). */
 export const T = {
@@ -69,4 +70,19 @@ export function isTrue(v: unknown): boolean {
 /** A CIDR range that is the whole IPv4 or IPv6 internet: any address with a /0 prefix. */
 export function isWorld(cidr: string): boolean {
   return /^\s*[0-9a-fA-F:.]*\/0\s*$/.test(cidr);
+}
+
+/** Checks one resource type's inputs, reporting each violation. */
+export type Validator = (props: Props, name: string, report: ReportViolation) => void;
+
+/**
+ * A policy's validateResource for policies that check a few resource types, each its own way: the validator of
+ * the resource's type, or "not applicable" for any other type.
+ */
+export function byType(validators: Record<string, Validator>): (args: ResourceValidationArgs, report: ReportViolation) => void {
+  return (args, report) => {
+    const validate = validators[args.type];
+    if (!validate) args.notApplicable(`applies to ${Object.keys(validators).join(', ')}`);
+    validate(args.props, args.name, report);
+  };
 }

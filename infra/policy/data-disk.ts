@@ -18,12 +18,11 @@
 import type {
   PolicyResource,
   ReportViolation,
-  ResourceValidationArgs,
   ResourceValidationPolicy,
   StackValidationArgs,
   StackValidationPolicy,
 } from '@pulumi/policy';
-import { asArray, Checks, isObject, Props, T } from './common';
+import { asArray, byType, Checks, isObject, Props, T, Validator } from './common';
 
 export const DATA_DISK_NOT_INLINE = 'scim-bridge-data-disk-not-inline';
 export const DATA_DISK_OUTLIVES_HOST = 'scim-bridge-data-disk-outlives-host';
@@ -69,7 +68,7 @@ function gcpInstance(props: Props, name: string, report: ReportViolation): void 
   checks.done();
 }
 
-const INLINE_VALIDATORS: Record<string, (props: Props, name: string, report: ReportViolation) => void> = {
+const INLINE_VALIDATORS: Record<string, Validator> = {
   [T.awsInstance]: awsInstance,
   [T.gcpInstance]: gcpInstance,
 };
@@ -83,11 +82,7 @@ export const dataDiskNotInline: ResourceValidationPolicy = {
     LIMITS,
   enforcementLevel: 'mandatory',
   severity: 'high',
-  validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
-    const validate = INLINE_VALIDATORS[args.type];
-    if (!validate) args.notApplicable(`applies to ${Object.keys(INLINE_VALIDATORS).join(', ')}`);
-    validate(args.props, args.name, reportViolation);
-  },
+  validateResource: byType(INLINE_VALIDATORS),
 };
 
 /** The resources `from` depends on, directly or through others (dependencies and property dependencies). */

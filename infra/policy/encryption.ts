@@ -6,8 +6,8 @@
  * are always encrypted at rest by the provider, with no way to turn it off; on GCP the one thing to catch is a
  * customer-supplied key written into the resource's inputs, where it lands in the Pulumi state.
  */
-import type { ResourceValidationArgs, ResourceValidationPolicy, ReportViolation } from '@pulumi/policy';
-import { asArray, Checks, isObject, isTrue, Props, T } from './common';
+import type { ResourceValidationPolicy, ReportViolation } from '@pulumi/policy';
+import { asArray, byType, Checks, isObject, isTrue, Props, T, Validator } from './common';
 
 export const DISKS_ENCRYPTED = 'scim-bridge-disks-encrypted';
 
@@ -71,7 +71,7 @@ function gcpInstance(props: Props, name: string, report: ReportViolation): void 
   checks.done();
 }
 
-const VALIDATORS: Record<string, (props: Props, name: string, report: ReportViolation) => void> = {
+const VALIDATORS: Record<string, Validator> = {
   [T.awsVolume]: awsVolume,
   [T.awsInstance]: awsInstance,
   [T.awsLaunchTemplate]: awsLaunchTemplate,
@@ -90,9 +90,5 @@ export const disksEncrypted: ResourceValidationPolicy = {
     'AWS uses by default, nor the encryption of disks created outside this stack.',
   enforcementLevel: 'mandatory',
   severity: 'high',
-  validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
-    const validate = VALIDATORS[args.type];
-    if (!validate) args.notApplicable(`applies to ${Object.keys(VALIDATORS).join(', ')}`);
-    validate(args.props, args.name, reportViolation);
-  },
+  validateResource: byType(VALIDATORS),
 };

@@ -1,8 +1,8 @@
 /**
  * Policy 1: nothing but tcp 80 and 443 is open to the world (0.0.0.0/0, ::/0, any /0 range).
  */
-import type { ResourceValidationArgs, ResourceValidationPolicy, ReportViolation } from '@pulumi/policy';
-import { asArray, asStrings, Checks, isObject, isTrue, isWorld, Props, T } from './common';
+import type { ResourceValidationPolicy, ReportViolation } from '@pulumi/policy';
+import { asArray, asStrings, byType, Checks, isObject, isTrue, isWorld, Props, T, Validator } from './common';
 
 export const ONLY_HTTPS_OPEN = 'scim-bridge-only-https-open';
 /** The only ports the world may reach: HTTPS for the IdP, HTTP for ACME challenges and the redirect. */
@@ -135,7 +135,7 @@ function awsIngressRule(props: Props, name: string, report: ReportViolation): vo
   check([{ protocol: props.ipProtocol, ports: awsPorts(props.ipProtocol, props.fromPort, props.toPort), sources, what: 'the ingress rule' }], name, report);
 }
 
-const VALIDATORS: Record<string, (props: Props, name: string, report: ReportViolation) => void> = {
+const VALIDATORS: Record<string, Validator> = {
   [T.gcpFirewall]: gcpFirewall,
   [T.doFirewall]: doFirewall,
   [T.awsSecurityGroup]: awsSecurityGroup,
@@ -153,9 +153,5 @@ export const onlyHttpsOpen: ResourceValidationPolicy = {
     'narrower ranges (e.g. two /1 halves) nor rules created outside this stack.',
   enforcementLevel: 'mandatory',
   severity: 'high',
-  validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
-    const validate = VALIDATORS[args.type];
-    if (!validate) args.notApplicable(`applies to ${Object.keys(VALIDATORS).join(', ')}`);
-    validate(args.props, args.name, reportViolation);
-  },
+  validateResource: byType(VALIDATORS),
 };
