@@ -56,6 +56,11 @@ export interface HostSpec {
   extraPackages?: string[];
   /** Files a target adds (root-only unless said otherwise), e.g. a secret where the cloud has no secret store. */
   extraFiles?: Array<{ path: string; permissions: string; content: string }>;
+  /**
+   * systemd units a target adds (name -> unit file), enabled and started without blocking after the bridge's
+   * own; e.g. a cloud's log agent. Nothing of the bridge may depend on them.
+   */
+  extraUnits?: Record<string, string>;
 }
 
 /** One `KEY=value` line of a Docker env file; values cannot be quoted there, so they must be one plain line. */
@@ -233,10 +238,14 @@ export function renderUserData(spec: HostSpec): string {
     ...(spec.acme.caRoot ? [{ path: `${ETC}/acme-ca-root.pem`, permissions: '0644', content: spec.acme.caRoot.trimEnd() + '\n' }] : []),
     { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
     { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
-    ...Object.entries(systemdUnits(spec)).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
+    ...Object.entries({ ...systemdUnits(spec), ...spec.extraUnits }).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
     ...(spec.extraFiles ?? []),
   ];
   const units = Object.keys(systemdUnits(spec));
+  const extraUnits = Object.keys(spec.extraUnits ?? {});
+  for (const name of extraUnits) {
+    if (units.includes(name) || !/^[a-z0-9@._-]+\.(service|timer)$/.test(name)) throw new Error(`host: extra unit ${name} is not a new .service or .timer name`);
+  }
   const doc = {
     package_update: true,
     packages: ['docker.io', 'curl', 'jq', 'unattended-upgrades', ...(spec.extraPackages ?? [])],
@@ -246,6 +255,7 @@ export function renderUserData(spec: HostSpec): string {
       // daemon.json was written before Docker was installed; a restart makes sure the log driver applies.
       ['systemctl', 'restart', 'docker.service'],
       ['systemctl', 'enable', '--now', ...units],
+      ...(extraUnits.length ? [['systemctl', 'enable', '--now', '--no-block', ...extraUnits]] : []),
     ],
   };
   const header = [
