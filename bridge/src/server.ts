@@ -72,7 +72,13 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   const delivery = config.webhook
     ? new WebhookDelivery(store, { url: config.webhook.url, secret: config.webhook.secret, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
     : undefined;
-  const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains });
+  const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains, logger });
+  if (config.allowedDomains.length > 0) {
+    logger.info(
+      { allowedDomains: config.allowedDomains },
+      `SCIM_BRIDGE_ALLOWED_DOMAINS is set: only users whose userName and emails are in ${config.allowedDomains.join(', ')} are accepted; others get 400`,
+    );
+  }
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),

@@ -9,6 +9,7 @@
  *   managed takes that group over; a managed one of that name is a conflict.
  */
 import { conflict, notFound, ScimError } from '../errors';
+import type { Logger } from '../log';
 import type {
   EventRecord,
   ExpectedVersion,
@@ -61,10 +62,30 @@ function primaryEmail(rec: UserRecord): string | undefined {
 export interface DirectoryOptions {
   /** Email domains accepted for userName and emails (lower case); empty: all. */
   readonly allowedDomains?: readonly string[];
+  /** The bridge's logger, for the one warning when the allowed domains reject the first user (see noteRejection). */
+  readonly logger?: Logger;
 }
+
+/** The 400 of an address outside the allowed domains; `domain` is null when the address has no '@'. */
+class DomainNotAllowed extends ScimError {
+  constructor(
+    readonly domain: string | null,
+    detail: string,
+  ) {
+    super(400, detail, 'invalidValue');
+  }
+}
+
+/** Where the allowed domains are set: the environment, or the Pulumi stack setting that fills it. */
+const DOMAINS_SETTING = 'SCIM_BRIDGE_ALLOWED_DOMAINS (on a Pulumi stack: the setting scim-bridge:allowedDomains)';
 
 export class Directory {
   private readonly allowed: ReadonlySet<string>;
+  private readonly logger?: Logger;
+  /** This process has written a user (so the allowed domains let at least one through). */
+  private accepted = false;
+  /** The first domain rejection of this process has been looked at: the warning is decided once. */
+  private firstRejectionSeen = false;
 
   constructor(
     private readonly store: Store,
@@ -72,24 +93,72 @@ export class Directory {
     options: DirectoryOptions = {},
   ) {
     this.allowed = new Set(options.allowedDomains ?? []);
+    this.logger = options.logger;
   }
 
   /** userName and every email must be in an allowed domain (SCIM_BRIDGE_ALLOWED_DOMAINS), when it is set. */
   private checkDomains(user: UserContent): UserContent {
     if (this.allowed.size === 0) return user;
     const emails = ((user.doc.emails as { value?: string }[] | undefined) ?? []).map((e) => e.value).filter((v): v is string => typeof v === 'string');
+    const allowed = [...this.allowed].join(', ');
     for (const address of [user.userName, ...emails]) {
       const at = address.lastIndexOf('@');
       const domain = at >= 0 ? address.slice(at + 1).toLowerCase() : '';
       if (!this.allowed.has(domain)) {
-        throw new ScimError(
-          400,
-          `'${address}' is ${domain ? `in the domain ${domain}` : 'not an email address'}, which this bridge does not accept: SCIM_BRIDGE_ALLOWED_DOMAINS allows ${[...this.allowed].join(', ')}.`,
-          'invalidValue',
+        throw new DomainNotAllowed(
+          domain || null,
+          domain
+            ? `'${address}' is in the domain ${domain}, which this bridge does not accept: ${DOMAINS_SETTING} allows only ${allowed}. ` +
+                `Add ${domain} to that list if its users belong in this application.`
+            : `'${address}' is not an email address, which this bridge does not accept: ${DOMAINS_SETTING} allows only addresses in ${allowed}. ` +
+                `Send userName and emails as email addresses in one of these domains.`,
         );
       }
     }
     return user;
+  }
+
+  /**
+   * Runs a write that checks domains; a domain rejection is looked at (noteRejection) before it goes on to the client.
+   */
+  private async checked<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      if (err instanceof DomainNotAllowed) await this.noteRejection(err.domain);
+      throw err;
+    }
+  }
+
+  /**
+   * One warning when the allowed domains look wrong for this directory, as when a stack kept the example's
+   * `allowedDomains: [example.com]` and every real user gets 400. The rule, decided once per process on its first
+   * domain rejection (one store read, then never again): warn if this process has accepted no user and the store
+   * holds none. Later rejections, and rejections after any user was accepted, log nothing beyond their request line.
+   * A PUT or PATCH is of a user the directory holds, so only a POST (SCIM or the application API) can warn.
+   * Only the domain is logged, never the address.
+   */
+  private async noteRejection(domain: string | null): Promise<void> {
+    if (!this.logger || this.accepted || this.firstRejectionSeen) return;
+    this.firstRejectionSeen = true;
+    try {
+      if ((await this.store.listUsers({ offset: 0, limit: 1 })).items.length > 0) return;
+    } catch {
+      return; // The store's trouble is reported where it matters; this warning is only a hint.
+    }
+    if (this.accepted) return;
+    const allowedDomains = [...this.allowed];
+    const rejectedDomain = domain === null ? null : domain.slice(0, 253);
+    const what = rejectedDomain === null ? 'its userName or email is not an email address' : `its domain is ${rejectedDomain}`;
+    const fix =
+      rejectedDomain === null
+        ? `have the identity provider send email addresses in these domains, or remove ${DOMAINS_SETTING} to accept every domain`
+        : `if ${rejectedDomain} is yours, add it to ${DOMAINS_SETTING} and restart the bridge, or remove the setting to accept every domain`;
+    this.logger.warn(
+      { allowedDomains, rejectedDomain, setting: 'SCIM_BRIDGE_ALLOWED_DOMAINS', stackSetting: 'scim-bridge:allowedDomains' },
+      `The allowed domains (${allowedDomains.join(', ')}) rejected the first user this bridge saw, and no user has been accepted yet: ${what}. ` +
+        `Every user outside these domains gets 400 invalidValue. To fix it: ${fix}. (Logged once.)`,
+    );
   }
 
   health(): Promise<void> {
@@ -118,13 +187,19 @@ export class Directory {
   }
 
   /** Provisioned by the IdP: invited until the person joins. */
-  createUser(user: UserContent): Promise<UserRecord> {
-    return this.store.createUser({ ...this.checkDomains(user), status: 'invited' }, (created) => [this.userEvent('user.created', created)]);
+  async createUser(user: UserContent): Promise<UserRecord> {
+    const rec = await this.checked(() => this.store.createUser({ ...this.checkDomains(user), status: 'invited' }, (created) => [this.userEvent('user.created', created)]));
+    this.accepted = true;
+    return rec;
   }
 
   /** A user that exists in the application already: active, and listed to the IdP so its import can match it. */
-  createApplicationUser(user: UserContent): Promise<UserRecord> {
-    return this.store.createUser({ ...this.checkDomains(user), active: true, status: 'active' }, (created) => [this.userEvent('user.created', created)]);
+  async createApplicationUser(user: UserContent): Promise<UserRecord> {
+    const rec = await this.checked(() =>
+      this.store.createUser({ ...this.checkDomains(user), active: true, status: 'active' }, (created) => [this.userEvent('user.created', created)]),
+    );
+    this.accepted = true;
+    return rec;
   }
 
   /**
@@ -135,6 +210,8 @@ export class Directory {
     return this.store.updateUser(
       id,
       (current) => {
+        // A user to update is a user the directory accepted: a later domain rejection is no first-user surprise.
+        this.accepted = true;
         const next = change(current);
         // Only new addresses are checked: deprovisioning a user from a domain no longer allowed must work.
         if (next.userName !== current.userName || JSON.stringify(next.doc.emails) !== JSON.stringify(current.doc.emails)) this.checkDomains(next);
