@@ -31,6 +31,8 @@ export interface BridgeArgs {
   allowedDomains: string[];
   webhook?: { url: string; secret: pulumi.Input<string> };
   adminSourceRanges: string[];
+  /** When (HH:MM, UTC) the host may reboot for an update that needs it, or `never` (the default here). */
+  rebootTime?: string;
 }
 
 /** What every target gives back; never the token in clear. */
@@ -55,7 +57,7 @@ export interface BridgeOutputs {
 export function bridgeHostSpec(
   args: BridgeArgs,
   hashes: { token: string; appToken: string },
-): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'tokenSha256' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl'> {
+): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'tokenSha256' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl' | 'rebootTime'> {
   return {
     image: args.image,
     caddyImage: args.caddyImage,
@@ -64,6 +66,7 @@ export function bridgeHostSpec(
     tokenSha256: [hashes.token],
     appTokenSha256: [hashes.appToken],
     allowedDomains: args.allowedDomains,
+    ...(args.rebootTime ? { rebootTime: args.rebootTime } : {}),
     ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
   };
 }

@@ -61,6 +61,8 @@ export interface StackConfig {
   /** Set with `--secret`; generated when absent. */
   token?: pulumi.Output<string>;
   adminSourceRanges: string[];
+  /** When (HH:MM, UTC) the host may reboot for an update that needs it (a new kernel), or `never`. */
+  rebootTime: string;
   gcp?: GcpSettings;
   digitalocean?: DigitalOceanSettings;
   aws?: AwsSettings;
@@ -104,7 +106,11 @@ const KEYS = {
   webhookSecret: 'the webhook signing secret (--secret)',
   token: 'the bearer token (--secret); generated when absent',
   adminSourceRanges: 'CIDR ranges allowed to reach SSH',
+  rebootTime: 'when (HH:MM UTC) the host may reboot for a security update, or never',
 } as const;
+
+/** After the daily snapshots (03:00 UTC): an update that needs a reboot (a kernel) waits for this time. */
+export const DEFAULT_REBOOT_TIME = '04:00';
 
 const DEFAULT_SIZE: Record<Target, string> = { gcp: 'e2-small', digitalocean: 's-1vcpu-1gb', aws: 't3.small' };
 
@@ -336,6 +342,11 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     }
   }
 
+  const rebootTime = get('rebootTime') ?? DEFAULT_REBOOT_TIME;
+  if (rebootTime !== 'never' && !/^([01]\d|2[0-3]):[0-5]\d$/.test(rebootTime)) {
+    fail('rebootTime', `"${rebootTime}" must be a time of day in UTC as HH:MM (like ${DEFAULT_REBOOT_TIME}), or never to leave kernel updates waiting for the next replacement`);
+  }
+
   const only = (k: keyof typeof KEYS, owner: Target) => {
     if (target !== owner && get(k)) fail(k, `applies to ${owner} only; remove it: pulumi config rm ${k}`);
   };
@@ -403,6 +414,7 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     ...(webhook ? { webhook } : {}),
     ...(token ? { token } : {}),
     adminSourceRanges,
+    rebootTime,
     ...(gcp ? { gcp } : {}),
     ...(digitalocean ? { digitalocean } : {}),
     ...(aws ? { aws } : {}),

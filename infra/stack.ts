@@ -47,6 +47,7 @@ function commonArgs(c: StackConfig): BridgeArgs {
     allowedDomains: c.allowedDomains,
     ...(c.webhook ? { webhook: c.webhook } : {}),
     adminSourceRanges: c.adminSourceRanges,
+    rebootTime: c.rebootTime,
   };
 }
 

@@ -45,6 +45,11 @@ export interface HostSpec {
   appTokenSha256?: string[];
   allowedDomains: string[];
   webhookUrl?: string;
+  /**
+   * When (HH:MM, UTC) unattended-upgrades may reboot the host for an update that needs it (a new kernel), or
+   * `never`. Absent: never.
+   */
+  rebootTime?: string;
   /** The data disk as the host sees it, e.g. /dev/disk/by-id/google-scim-bridge-data. */
   dataDevice: string;
   /** Docker's log driver for the cloud (gcplogs, awslogs, journald) and its options. */
@@ -74,11 +79,12 @@ export function bridgeEnvironment(spec: HostSpec): string {
   if (spec.tokenSha256.length === 0 || !spec.tokenSha256.every(digest)) throw new Error('host: tokenSha256 must hold hex SHA-256 digests');
   if (spec.appTokenSha256 && !spec.appTokenSha256.every(digest)) throw new Error('host: appTokenSha256 must hold hex SHA-256 digests');
   const env: Array<[string, string]> = [
-    ['SCIM_BRIDGE_HOST', '127.0.0.1'],
+    // Inside its container, on the containers' own network: only Caddy reaches it (no port is published).
+    ['SCIM_BRIDGE_HOST', '0.0.0.0'],
     ['SCIM_BRIDGE_PORT', String(BRIDGE_PORT)],
     ['SCIM_BRIDGE_DATABASE_URL', 'sqlite:/data/scim-bridge.db'],
     ['SCIM_BRIDGE_TOKEN_SHA256', spec.tokenSha256.join(',')],
-    // Caddy on loopback is the only client; it sets X-Forwarded-For and X-Forwarded-Proto.
+    // Caddy is the only client; it sets X-Forwarded-For and X-Forwarded-Proto.
     ['SCIM_BRIDGE_TRUST_PROXY', 'true'],
   ];
   if (spec.appTokenSha256?.length) env.push(['SCIM_BRIDGE_APP_TOKEN_SHA256', spec.appTokenSha256.join(',')]);
@@ -126,19 +132,65 @@ function dockerRun(name: string, image: string, flags: string[]): string {
   return ['/usr/bin/docker run --rm --name', name, ...flags, image].join(' ');
 }
 
-function unit(description: string, after: string[], service: string[]): string {
+/**
+ * A path as systemd names its unit (`systemd-escape --path`): /dev/disk/by-id/google-x -> dev-disk-by\x2did-google\x2dx.
+ * The data disk's service is wanted by the disk's device unit, so it starts whenever the disk appears.
+ */
+export function systemdPathUnit(path: string, suffix: string): string {
+  const trimmed = path.replace(/^\/+|\/+$/g, '').replace(/\/+/g, '/');
+  const escaped = [...Buffer.from(trimmed, 'utf8')]
+    .map((byte, i) => {
+      const c = String.fromCharCode(byte);
+      if (c === '/') return '-';
+      if (/[A-Za-z0-9:_]/.test(c) || (c === '.' && i > 0)) return c;
+      return `\\x${byte.toString(16).padStart(2, '0')}`;
+    })
+    .join('');
+  return `${escaped}.${suffix}`;
+}
+
+/** The user-defined Docker network the two containers share; nothing on it reaches the cloud's metadata service. */
+export const DOCKER_NETWORK = 'scim-bridge';
+/** The clouds' instance metadata service (GCP, AWS, DigitalOcean all serve it here): credentials and user-data. */
+export const METADATA_ADDRESS = '169.254.169.254';
+
+/**
+ * Prepares the containers' network: the Docker network (created once), and a rule in Docker's DOCKER-USER chain
+ * that refuses every container's packets to the metadata service, so neither the bridge nor Caddy can read the
+ * host's cloud credentials or its user-data, whatever the cloud's own limits (AWS's hop limit covers only IMDSv2).
+ */
+export function prepareNetworkScript(): string {
+  return [
+    '#!/bin/sh',
+    '# prepare-network: the Docker network of the scim-bridge containers, cut off from the metadata service.',
+    'set -eu',
+    `network=${DOCKER_NETWORK}`,
+    `metadata=${METADATA_ADDRESS}`,
+    'if ! docker network inspect "$network" >/dev/null 2>&1; then',
+    '  docker network create --driver bridge "$network" >/dev/null',
+    'fi',
+    '# DOCKER-USER sees every packet a container sends through the host; Docker creates it and never flushes it.',
+    'if ! iptables -w -C DOCKER-USER -d "$metadata/32" -j REJECT 2>/dev/null; then',
+    '  iptables -w -I DOCKER-USER -d "$metadata/32" -j REJECT',
+    'fi',
+    'echo "prepare-network: containers on $network cannot reach $metadata"',
+    '',
+  ].join('\n');
+}
+
+function unit(description: string, requires: string[], service: string[], wantedBy: string[]): string {
   return [
     '[Unit]',
     `Description=${description}`,
-    `After=${after.join(' ')}`,
-    `Requires=${after.filter((u) => u !== 'network-online.target').join(' ')}`,
+    `After=${[...requires, 'network-online.target'].join(' ')}`,
+    `Requires=${requires.join(' ')}`,
     'Wants=network-online.target',
     '',
     '[Service]',
     ...service,
     '',
     '[Install]',
-    'WantedBy=multi-user.target',
+    `WantedBy=${wantedBy.join(' ')}`,
     '',
   ].join('\n');
 }
@@ -146,7 +198,7 @@ function unit(description: string, after: string[], service: string[]): string {
 export function systemdUnits(spec: HostSpec): Record<string, string> {
   const hardening = ['--read-only', '--cap-drop ALL', '--security-opt no-new-privileges'];
   const bridge = dockerRun('scim-bridge', spec.image, [
-    '--network host',
+    `--network ${DOCKER_NETWORK}`,
     ...hardening,
     `--user ${BRIDGE_UID}:${BRIDGE_UID}`,
     '--tmpfs /tmp:rw,nosuid,nodev,size=64m',
@@ -156,7 +208,10 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
     `--volume ${MOUNT_POINT}/data:/data`,
   ]);
   const caddy = dockerRun('scim-bridge-caddy', spec.caddyImage, [
-    '--network host',
+    `--network ${DOCKER_NETWORK}`,
+    // The only ports of the host that answer: HTTP (ACME challenges, redirect) and HTTPS.
+    '--publish 80:80',
+    '--publish 443:443',
     ...hardening,
     '--cap-add NET_BIND_SERVICE',
     '--tmpfs /tmp:rw,nosuid,nodev,size=16m',
@@ -167,11 +222,18 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
     `--volume ${MOUNT_POINT}/caddy-config:/config`,
   ]);
   const restart = ['Restart=always', 'RestartSec=5'];
+  const diskDevice = systemdPathUnit(spec.dataDevice, 'device');
+  const needs = ['docker.service', 'scim-bridge-network.service', 'scim-bridge-disk.service'];
+  // Started at boot when the disk is there, and whenever it appears later (a disk the cloud attaches after the
+  // host exists): the disk's service is wanted by the disk's device, and the containers by the disk's service.
+  const wantedBy = ['multi-user.target', 'scim-bridge-disk.service'];
   return {
     'scim-bridge-disk.service': [
       '[Unit]',
       'Description=scim-bridge data disk (formatted only when blank, then mounted)',
-      'Before=docker.service',
+      // Bound to the disk: starts when it appears (at boot or later), stops (and stops the bridge) if it goes.
+      `BindsTo=${diskDevice}`,
+      `After=${diskDevice}`,
       '',
       '[Service]',
       'Type=oneshot',
@@ -179,37 +241,83 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
       `ExecStart=${LIB}/prepare-disk ${spec.dataDevice} ${MOUNT_POINT} ${BRIDGE_UID}`,
       '',
       '[Install]',
+      `WantedBy=multi-user.target ${diskDevice}`,
+      '',
+    ].join('\n'),
+    'scim-bridge-network.service': [
+      '[Unit]',
+      'Description=scim-bridge container network (no way to the metadata service)',
+      'After=docker.service',
+      'Requires=docker.service',
+      // Applied again whenever Docker restarts.
+      'PartOf=docker.service',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      'RemainAfterExit=yes',
+      `ExecStart=${LIB}/prepare-network`,
+      '',
+      '[Install]',
       'WantedBy=multi-user.target',
       '',
     ].join('\n'),
-    'scim-bridge.service': unit('scim-bridge SCIM 2.0 server', ['docker.service', 'scim-bridge-disk.service', 'network-online.target'], [
-      ...restart,
-      // docker stop sends SIGTERM: the bridge finishes what is in flight and exits.
-      'TimeoutStopSec=30',
-      'ExecStartPre=-/usr/bin/docker rm -f scim-bridge',
-      `ExecStartPre=${LIB}/fetch-secrets ${SECRETS_ENV}`,
-      `ExecStart=${bridge}`,
-      'ExecStop=/usr/bin/docker stop --time 20 scim-bridge',
-    ]),
-    'scim-bridge-caddy.service': unit('Caddy: HTTPS for scim-bridge', ['docker.service', 'scim-bridge-disk.service', 'network-online.target'], [
-      ...restart,
-      'TimeoutStopSec=30',
-      'ExecStartPre=-/usr/bin/docker rm -f scim-bridge-caddy',
-      `ExecStart=${caddy}`,
-      'ExecStop=/usr/bin/docker stop --time 20 scim-bridge-caddy',
-    ]),
+    'scim-bridge.service': unit(
+      'scim-bridge SCIM 2.0 server',
+      needs,
+      [
+        ...restart,
+        // docker stop sends SIGTERM: the bridge finishes what is in flight and exits.
+        'TimeoutStopSec=30',
+        'ExecStartPre=-/usr/bin/docker rm -f scim-bridge',
+        `ExecStartPre=${LIB}/fetch-secrets ${SECRETS_ENV}`,
+        `ExecStart=${bridge}`,
+        'ExecStop=/usr/bin/docker stop --time 20 scim-bridge',
+      ],
+      wantedBy,
+    ),
+    'scim-bridge-caddy.service': unit(
+      'Caddy: HTTPS for scim-bridge',
+      needs,
+      [
+        ...restart,
+        'TimeoutStopSec=30',
+        'ExecStartPre=-/usr/bin/docker rm -f scim-bridge-caddy',
+        `ExecStart=${caddy}`,
+        'ExecStop=/usr/bin/docker stop --time 20 scim-bridge-caddy',
+      ],
+      wantedBy,
+    ),
   };
 }
 
 export function hostCaddyfile(spec: HostSpec): string {
   return renderCaddyfile({
     domain: spec.domain,
-    upstream: `127.0.0.1:${BRIDGE_PORT}`,
+    // The bridge's container, by its name on the containers' Docker network.
+    upstream: `scim-bridge:${BRIDGE_PORT}`,
     acmeEmail: spec.acme.email,
     acmeDirectory: spec.acme.directory,
     ...(spec.acme.caRoot ? { acmeCaRootFile: '/etc/caddy/acme-ca-root.pem' } : {}),
     storageDir: '/data',
   });
+}
+
+/**
+ * unattended-upgrades' reboot policy. An update that needs a reboot (a kernel, libc) would otherwise wait for the
+ * next replacement of the host; with a time, the host reboots then (about a minute without the bridge), and only
+ * when an update asked for it.
+ */
+export function rebootPolicy(rebootTime: string | undefined): string {
+  const when = rebootTime ?? 'never';
+  if (when === 'never') return '// scim-bridge: never reboot by itself (rebootTime never)\nUnattended-Upgrade::Automatic-Reboot "false";\n';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(when)) throw new Error(`host: rebootTime "${when}" is not HH:MM or never`);
+  return [
+    `// scim-bridge: reboot at ${when} UTC when an installed update needs it (rebootTime)`,
+    'Unattended-Upgrade::Automatic-Reboot "true";',
+    'Unattended-Upgrade::Automatic-Reboot-WithUsers "true";',
+    `Unattended-Upgrade::Automatic-Reboot-Time "${when}";`,
+    '',
+  ].join('\n');
 }
 
 interface WriteFile {
@@ -233,11 +341,13 @@ export function renderUserData(spec: HostSpec): string {
       permissions: '0644',
       content: 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n',
     },
+    { path: '/etc/apt/apt.conf.d/52scim-bridge-reboot', permissions: '0644', content: rebootPolicy(spec.rebootTime) },
     { path: `${ETC}/bridge.env`, permissions: '0644', content: bridgeEnvironment(spec) },
     { path: `${ETC}/Caddyfile`, permissions: '0644', content: hostCaddyfile(spec) },
     ...(spec.acme.caRoot ? [{ path: `${ETC}/acme-ca-root.pem`, permissions: '0644', content: spec.acme.caRoot.trimEnd() + '\n' }] : []),
     { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
     { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
+    { path: `${LIB}/prepare-network`, permissions: '0755', content: prepareNetworkScript() },
     ...Object.entries({ ...systemdUnits(spec), ...spec.extraUnits }).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
     ...(spec.extraFiles ?? []),
   ];
@@ -248,13 +358,17 @@ export function renderUserData(spec: HostSpec): string {
   }
   const doc = {
     package_update: true,
-    packages: ['docker.io', 'curl', 'jq', 'unattended-upgrades', ...(spec.extraPackages ?? [])],
+    // apparmor: Docker needs its parser where the kernel has AppArmor on, and it is only a Recommends of docker.io
+    // (images that skip Recommends would fail every `docker run`). e2fsprogs: prepare-disk's mkfs and resize2fs.
+    packages: ['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades', ...(spec.extraPackages ?? [])],
     write_files: files.map((f) => ({ path: f.path, owner: f.owner ?? 'root:root', permissions: f.permissions, content: f.content })),
     runcmd: [
       ['systemctl', 'daemon-reload'],
       // daemon.json was written before Docker was installed; a restart makes sure the log driver applies.
       ['systemctl', 'restart', 'docker.service'],
-      ['systemctl', 'enable', '--now', ...units],
+      ['systemctl', 'enable', ...units],
+      // Without waiting: the disk's service waits for the disk, which a cloud may attach after the host boots.
+      ['systemctl', 'start', '--no-block', ...units],
       ...(extraUnits.length ? [['systemctl', 'enable', '--now', '--no-block', ...extraUnits]] : []),
     ],
   };

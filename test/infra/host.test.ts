@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { readConfig } from '../../bridge/src/config';
 import { GCP_SECRET_FUNCTION } from '../../infra/gcp';
-import { BRIDGE_UID, bridgeEnvironment, fetchSecretsScript, hostCaddyfile, HostSpec, MOUNT_POINT, renderUserData, systemdUnits } from '../../infra/host';
+import { BRIDGE_UID, bridgeEnvironment, DOCKER_NETWORK, fetchSecretsScript, hostCaddyfile, HostSpec, METADATA_ADDRESS, MOUNT_POINT, prepareNetworkScript, rebootPolicy, renderUserData, systemdPathUnit, systemdUnits } from '../../infra/host';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -288,12 +288,24 @@ describe('the cloud-config document', () => {
   test.each(SPECS)('%s: files, owners and modes; scripts as in the repository; units enabled after daemon-reload', (_name, spec) => {
     const doc = cloudConfig(spec);
     expect(doc.package_update).toBe(true);
-    expect(doc.packages).toEqual(expect.arrayContaining(['docker.io', 'curl', 'jq', 'unattended-upgrades']));
+    // apparmor explicitly: it is only a Recommends of docker.io, and Docker fails every run without its parser
+    // where the kernel has AppArmor on. e2fsprogs: prepare-disk's mkfs.ext4 and resize2fs.
+    expect(doc.packages).toEqual(expect.arrayContaining(['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades']));
     const paths = doc.write_files.map((f) => f.path);
     expect(new Set(paths).size).toBe(paths.length);
     const units = Object.keys(systemdUnits(spec));
     expect(paths.sort()).toEqual(
-      ['/etc/docker/daemon.json', '/etc/apt/apt.conf.d/20auto-upgrades', `${ETC}/bridge.env`, `${ETC}/Caddyfile`, `${LIB}/prepare-disk`, `${LIB}/fetch-secrets`, ...units.map((u) => `/etc/systemd/system/${u}`)].sort(),
+      [
+        '/etc/docker/daemon.json',
+        '/etc/apt/apt.conf.d/20auto-upgrades',
+        '/etc/apt/apt.conf.d/52scim-bridge-reboot',
+        `${ETC}/bridge.env`,
+        `${ETC}/Caddyfile`,
+        `${LIB}/prepare-disk`,
+        `${LIB}/fetch-secrets`,
+        `${LIB}/prepare-network`,
+        ...units.map((u) => `/etc/systemd/system/${u}`),
+      ].sort(),
     );
     for (const f of doc.write_files) {
       expect(f.owner).toBe('root:root');
@@ -304,12 +316,15 @@ describe('the cloud-config document', () => {
     expect(JSON.parse(writtenFile(spec, '/etc/docker/daemon.json').content!)).toEqual({ 'log-driver': spec.logging.driver });
     // Security updates every day, whatever the image's defaults.
     expect(writtenFile(spec, '/etc/apt/apt.conf.d/20auto-upgrades').content).toBe('APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n');
+    expect(writtenFile(spec, `${LIB}/prepare-network`).content).toBe(prepareNetworkScript());
+    // Started without waiting: a late disk must not hold cloud-init (nor fail it).
     expect(doc.runcmd).toEqual([
       ['systemctl', 'daemon-reload'],
       ['systemctl', 'restart', 'docker.service'],
-      ['systemctl', 'enable', '--now', ...units],
+      ['systemctl', 'enable', ...units],
+      ['systemctl', 'start', '--no-block', ...units],
     ]);
-    expect(units.sort()).toEqual(['scim-bridge-caddy.service', 'scim-bridge-disk.service', 'scim-bridge.service']);
+    expect(units.sort()).toEqual(['scim-bridge-caddy.service', 'scim-bridge-disk.service', 'scim-bridge-network.service', 'scim-bridge.service']);
   });
 
   test('log driver options go to daemon.json as log-opts', () => {
@@ -342,7 +357,7 @@ describe('no secret in the user-data', () => {
   test('the bridge.env the host writes is exactly what the bridge expects (its own config reader agrees)', () => {
     const env = parseEnvFile(bridgeEnvironment(FULL));
     expect(env).toEqual({
-      SCIM_BRIDGE_HOST: '127.0.0.1', // reachable only through Caddy on the same host
+      SCIM_BRIDGE_HOST: '0.0.0.0', // in its container, on a network where only Caddy reaches it (nothing published)
       SCIM_BRIDGE_PORT: '8080',
       SCIM_BRIDGE_DATABASE_URL: 'sqlite:/data/scim-bridge.db', // /data is the data disk's data/ directory
       SCIM_BRIDGE_TOKEN_SHA256: TOKEN_SHA256,
@@ -352,7 +367,7 @@ describe('no secret in the user-data', () => {
     });
     // Minimal: no webhook, no domain list, and the bridge starts with it alone (no secrets file content).
     const minimal = readConfig(parseEnvFile(bridgeEnvironment(MINIMAL)));
-    expect(minimal).toMatchObject({ host: '127.0.0.1', port: 8080, databaseUrl: 'sqlite:/data/scim-bridge.db', tokenHashes: [TOKEN_SHA256], trustProxy: true, allowedDomains: [] });
+    expect(minimal).toMatchObject({ host: '0.0.0.0', port: 8080, databaseUrl: 'sqlite:/data/scim-bridge.db', tokenHashes: [TOKEN_SHA256], trustProxy: true, allowedDomains: [] });
     expect(minimal.webhook).toBeUndefined();
   });
 
@@ -383,6 +398,12 @@ describe('shellcheck', () => {
 
   test.each(SPECS)('%s: the rendered fetch-secrets (bash)', (_name, spec) => {
     const r = shellcheck(fetchSecretsScript(spec));
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  test('the rendered prepare-network (sh)', () => {
+    const r = shellcheck(prepareNetworkScript());
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -763,7 +784,7 @@ describe('systemd units', () => {
   const disk = units['scim-bridge-disk.service'];
   const tokens = (unitText: string) => oneValue(unitText, 'Service', 'ExecStart').split(/\s+/);
 
-  test('the bridge container: hardened, non-root, host network, only the data directory, both env files', () => {
+  test('the bridge container: hardened, non-root, on the containers\' network with no port published, only the data directory, both env files', () => {
     const t = tokens(bridge);
     expect(t.slice(0, 5)).toEqual(['/usr/bin/docker', 'run', '--rm', '--name', 'scim-bridge']);
     expect(t[t.length - 1]).toBe(FULL.image);
@@ -772,7 +793,7 @@ describe('systemd units', () => {
     expect(flagValues(t, '--cap-add')).toEqual([]);
     expect(flagValues(t, '--security-opt')).toEqual(['no-new-privileges']);
     expect(flagValues(t, '--user')).toEqual([`${BRIDGE_UID}:${BRIDGE_UID}`]);
-    expect(flagValues(t, '--network')).toEqual(['host']);
+    expect(flagValues(t, '--network')).toEqual([DOCKER_NETWORK]);
     expect(flagValues(t, '--volume')).toEqual([`${MOUNT_POINT}/data:/data`]);
     expect(flagValues(t, '--env-file')).toEqual([`${ETC}/bridge.env`, SECRETS_ENV]);
     for (const forbidden of ['--privileged', '-p', '--publish', '-v', '--mount', '-e', '--env']) expect(t).not.toContain(forbidden);
@@ -791,34 +812,74 @@ describe('systemd units', () => {
     expect(flagValues(t, '--cap-drop')).toEqual(['ALL']);
     expect(flagValues(t, '--cap-add')).toEqual(['NET_BIND_SERVICE']);
     expect(flagValues(t, '--security-opt')).toEqual(['no-new-privileges']);
-    expect(flagValues(t, '--network')).toEqual(['host']);
+    expect(flagValues(t, '--network')).toEqual([DOCKER_NETWORK]);
+    // The host's only listening ports: 80 and 443, both Caddy's.
+    expect(flagValues(t, '--publish')).toEqual(['80:80', '443:443']);
     expect(flagValues(t, '--volume').sort()).toEqual([`${ETC}/Caddyfile:/etc/caddy/Caddyfile:ro`, `${MOUNT_POINT}/caddy-config:/config`, `${MOUNT_POINT}/caddy:/data`].sort());
     expect(flagValues(t, '--env-file')).toEqual([]);
     expect(caddy).not.toContain('fetch-secrets');
     expect(caddy).not.toContain(SECRETS_ENV);
   });
 
-  test.each(['scim-bridge.service', 'scim-bridge-caddy.service'])('%s requires and follows docker and the data disk', (name) => {
+  test.each(['scim-bridge.service', 'scim-bridge-caddy.service'])('%s requires and follows docker, the network and the data disk, and starts with the disk', (name) => {
     const text = units[name];
     const words = (key: string) => unitValues(text, 'Unit', key).join(' ').split(/\s+/);
-    expect(words('Requires')).toEqual(expect.arrayContaining(['docker.service', 'scim-bridge-disk.service']));
-    expect(words('After')).toEqual(expect.arrayContaining(['docker.service', 'scim-bridge-disk.service', 'network-online.target']));
+    expect(words('Requires')).toEqual(expect.arrayContaining(['docker.service', 'scim-bridge-network.service', 'scim-bridge-disk.service']));
+    expect(words('After')).toEqual(expect.arrayContaining(['docker.service', 'scim-bridge-network.service', 'scim-bridge-disk.service', 'network-online.target']));
     expect(words('Wants')).toContain('network-online.target');
-    expect(oneValue(text, 'Install', 'WantedBy')).toBe('multi-user.target');
+    // At boot, and again whenever the disk's service starts (a disk attached after the host booted).
+    expect(oneValue(text, 'Install', 'WantedBy').split(' ').sort()).toEqual(['multi-user.target', 'scim-bridge-disk.service']);
   });
 
-  test('the disk unit runs prepare-disk once per boot, before Docker, with the data device', () => {
+  test('the disk unit runs prepare-disk whenever the data disk appears: at boot, or later without a reboot', () => {
+    const device = 'dev-disk-by\\x2did-google\\x2dscim\\x2dbridge\\x2ddata.device';
+    expect(DATA_DEVICE).toBe('/dev/disk/by-id/google-scim-bridge-data');
     expect(oneValue(disk, 'Service', 'ExecStart')).toBe(`${LIB}/prepare-disk ${DATA_DEVICE} ${MOUNT_POINT} ${BRIDGE_UID}`);
     expect(oneValue(disk, 'Service', 'Type')).toBe('oneshot');
     expect(oneValue(disk, 'Service', 'RemainAfterExit')).toBe('yes');
-    expect(oneValue(disk, 'Unit', 'Before')).toBe('docker.service');
-    expect(oneValue(disk, 'Install', 'WantedBy')).toBe('multi-user.target');
+    expect(oneValue(disk, 'Unit', 'BindsTo')).toBe(device);
+    expect(oneValue(disk, 'Unit', 'After')).toBe(device);
+    expect(oneValue(disk, 'Install', 'WantedBy').split(' ').sort()).toEqual([device, 'multi-user.target']);
+    // Nothing waits on it but the two containers: Docker starts without the disk.
+    expect(disk).not.toMatch(/^Before=/m);
+  });
+
+  test.each([
+    ['/dev/disk/by-id/google-scim-bridge-data', 'dev-disk-by\\x2did-google\\x2dscim\\x2dbridge\\x2ddata'],
+    ['/dev/disk/by-id/scsi-0DO_Volume_scim-bridge-data', 'dev-disk-by\\x2did-scsi\\x2d0DO_Volume_scim\\x2dbridge\\x2ddata'],
+    ['/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0', 'dev-disk-by\\x2did-nvme\\x2dAmazon_Elastic_Block_Store_vol0123456789abcdef0'],
+    ['/dev/disk/by-id/x.y z', 'dev-disk-by\\x2did-x.y\\x20z'],
+  ])('systemdPathUnit(%s) is what systemd-escape --path says', (devicePath, escaped) => {
+    expect(systemdPathUnit(devicePath, 'device')).toBe(`${escaped}.device`);
+    if (run('sh', ['-c', 'command -v systemd-escape']).code === 0) {
+      expect(run('systemd-escape', ['--path', devicePath]).stdout.trim()).toBe(escaped);
+    }
+  });
+
+  test('the containers\' network: created once, and no container reaches the metadata service', () => {
+    const network = units['scim-bridge-network.service'];
+    expect(oneValue(network, 'Service', 'ExecStart')).toBe(`${LIB}/prepare-network`);
+    expect(oneValue(network, 'Unit', 'PartOf')).toBe('docker.service');
+    const script = prepareNetworkScript();
+    expect(script).toContain('docker network create --driver bridge "$network"');
+    expect(script).toContain('iptables -w -I DOCKER-USER -d "$metadata/32" -j REJECT');
+    expect(script).toContain(`metadata=${METADATA_ADDRESS}`);
+  });
+
+  test.each([
+    [undefined, 'Unattended-Upgrade::Automatic-Reboot "false";'],
+    ['never', 'Unattended-Upgrade::Automatic-Reboot "false";'],
+    ['04:00', 'Unattended-Upgrade::Automatic-Reboot "true";\nUnattended-Upgrade::Automatic-Reboot-WithUsers "true";\nUnattended-Upgrade::Automatic-Reboot-Time "04:00";'],
+  ])('rebootTime %s: unattended-upgrades reboots only then, and only for an update that needs it', (rebootTime, expected) => {
+    const spec: HostSpec = { ...FULL, ...(rebootTime ? { rebootTime } : {}) };
+    expect(writtenFile(spec, '/etc/apt/apt.conf.d/52scim-bridge-reboot').content).toContain(expected);
+    expect(() => rebootPolicy('4am')).toThrow('host: rebootTime "4am" is not HH:MM or never');
   });
 
   test('every script and file a unit uses is one the user-data writes, where the unit expects it', () => {
     const written = new Map(cloudConfig(FULL).write_files.map((f) => [f.path, f]));
     const referenced = new Set(Object.values(units).join('\n').match(/\/(usr\/local\/lib|etc)\/scim-bridge\/[\w.-]+/g));
-    expect([...referenced].sort()).toEqual([`${ETC}/Caddyfile`, `${ETC}/bridge.env`, `${LIB}/fetch-secrets`, `${LIB}/prepare-disk`]);
+    expect([...referenced].sort()).toEqual([`${ETC}/Caddyfile`, `${ETC}/bridge.env`, `${LIB}/fetch-secrets`, `${LIB}/prepare-disk`, `${LIB}/prepare-network`]);
     for (const file of referenced) expect(written.has(file)).toBe(true);
   });
 
@@ -856,12 +917,12 @@ describe('systemd units', () => {
 describe("the host's Caddyfile", () => {
   const caddyfile = hostCaddyfile(FULL);
 
-  test('certificates on the data disk, no admin endpoint, the ACME directory and contact, proxy to the bridge', () => {
+  test('certificates on the data disk, no admin endpoint, the ACME directory and contact, proxy to the bridge\'s container', () => {
     expect(caddyfile).toContain('\tstorage file_system /data\n');
     expect(caddyfile).toContain('\tadmin off\n');
     expect(caddyfile).toContain(`\tacme_ca ${LETS_ENCRYPT.production}\n`);
     expect(caddyfile).toContain('\temail ops@example.com\n');
-    expect(caddyfile).toContain('\treverse_proxy 127.0.0.1:8080\n');
+    expect(caddyfile).toContain('\treverse_proxy scim-bridge:8080\n');
     expect(caddyfile).toMatch(/^scim\.example\.com \{$/m);
     // /data in the container is the data disk's caddy/ directory.
     expect(systemdUnits(FULL)['scim-bridge-caddy.service']).toContain(`--volume ${MOUNT_POINT}/caddy:/data`);
@@ -879,7 +940,7 @@ describe("the host's Caddyfile", () => {
     expect(server).toHaveLength(1);
     expect(server[0].listen).toEqual([':443']);
     expect(JSON.stringify(server[0].routes)).toContain('"match":[{"host":["scim.example.com"]}]');
-    expect(JSON.stringify(server[0].routes)).toContain('"handler":"reverse_proxy","upstreams":[{"dial":"127.0.0.1:8080"}]');
+    expect(JSON.stringify(server[0].routes)).toContain('"handler":"reverse_proxy","upstreams":[{"dial":"scim-bridge:8080"}]');
     expect(config.apps.tls.automation.policies).toEqual([
       { subjects: ['scim.example.com'], issuers: [{ module: 'acme', ca: LETS_ENCRYPT.production, email: 'ops@example.com' }] },
     ]);
