@@ -54,6 +54,7 @@ describe('a good configuration', () => {
       acme: { email: 'ops@example.com', directory: 'https://acme-v02.api.letsencrypt.org/directory', letsEncrypt: true },
       allowedDomains: [],
       adminSourceRanges: [],
+      rebootTime: '04:00',
       gcp: { project: 'my-project', zone: 'europe-west1-b', region: 'europe-west1' },
     });
     expect(c.token).toBeUndefined();
@@ -70,6 +71,11 @@ describe('a good configuration', () => {
     const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
     const c = parse({ 'scim-bridge:acmeCa': 'https://ca.internal:14000/dir', 'scim-bridge:acmeCaRoot': pem, 'scim-bridge:acmeEmail': 'pki@example.com' });
     expect(c.acme).toEqual({ email: 'pki@example.com', directory: 'https://ca.internal:14000/dir', letsEncrypt: false, caRoot: pem });
+  });
+
+  test('rebootTime: a time of day (UTC) or never', () => {
+    expect(parse({ 'scim-bridge:rebootTime': '23:59' }).rebootTime).toBe('23:59');
+    expect(parse({ 'scim-bridge:rebootTime': 'never' }).rebootTime).toBe('never');
   });
 
   test('lists as YAML lists (JSON in config) or comma-separated', () => {
@@ -130,6 +136,8 @@ describe('each rule names the key and the fix', () => {
     ['webhookSecret too short', { 'scim-bridge:webhookUrl': 'https://app.example.com/hook', 'scim-bridge:webhookSecret': 'short' }, /^scim-bridge:webhookSecret must be at least 16 characters/, ['scim-bridge:webhookSecret']],
     ['token in clear', { 'scim-bridge:token': 't'.repeat(40) }, /^scim-bridge:token is stored in clear in the stack file: pulumi config set --secret token/],
     ['token too short', { 'scim-bridge:token': 'hunter2' }, /^scim-bridge:token must be at least 32 characters with no spaces .*or remove it to have one generated$/, ['scim-bridge:token']],
+    ['rebootTime not a time', { 'scim-bridge:rebootTime': '4am' }, /^scim-bridge:rebootTime "4am" must be a time of day in UTC as HH:MM \(like 04:00\), or never to leave kernel updates waiting for the next replacement$/],
+    ['rebootTime out of range', { 'scim-bridge:rebootTime': '24:00' }, /^scim-bridge:rebootTime "24:00" must be a time of day/],
     ['adminSourceRanges open to the world', { 'scim-bridge:adminSourceRanges': '0.0.0.0/0' }, /^scim-bridge:adminSourceRanges entry "0\.0\.0\.0\/0" opens SSH to the whole internet; name your admin ranges/],
     ['adminSourceRanges IPv6 world', { 'scim-bridge:adminSourceRanges': '::/0' }, /entry "::\/0" opens SSH to the whole internet/],
     ['adminSourceRanges not a range', { 'scim-bridge:adminSourceRanges': '203.0.113.7' }, /entry "203\.0\.113\.7" is not a CIDR range \(like 203\.0\.113\.0\/24\)$/],
