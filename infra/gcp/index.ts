@@ -1,13 +1,20 @@
 /**
  * GCP: `scim-bridge:gcp:Bridge`. A Shielded VM with OS Login and its own least-privilege service account, in a
  * network of its own (no default firewall rules), a static address, a separate persistent disk that outlives
- * the VM (snapshotted daily), Cloud DNS A and CAA records, the token and the webhook secret in Secret Manager,
- * container logs in Cloud Logging, and an uptime check of https://<domain>/healthz with email alerts.
+ * the VM (snapshotted daily, protected), Cloud DNS A and CAA records, the token and the webhook secret in Secret
+ * Manager, container logs in Cloud Logging (through the journal and Google's Ops Agent), and an uptime check of
+ * https://<domain>/healthz with email alerts.
+ *
+ * Names a project holds once (the service account, the secrets) derive from the stack, so several stacks share
+ * a project. The APIs the program enables are waited for before anything uses them.
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
+import * as time from '@pulumiverse/time';
 import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { HostSecret, renderUserData } from '../host';
+import { GCP_LOG_LOCATION, gcpHostLogging } from './logging';
+import { secretId, serviceAccountId } from './names';
 
 export interface GcpBridgeArgs extends BridgeArgs {
   project: string;
@@ -25,7 +32,30 @@ const NETWORK_TAG = 'scim-bridge';
 export const GCP_HOST_ROLES = ['roles/logging.logWriter'];
 /** The only resource inputs that may hold the token or the webhook secret (the plan's leak check). */
 export const GCP_SECRET_SINKS: SecretSink[] = [{ input: 'gcp:secretmanager/secretVersion:SecretVersion.secretData' }];
-const APIS = ['compute.googleapis.com', 'dns.googleapis.com', 'secretmanager.googleapis.com', 'monitoring.googleapis.com', 'logging.googleapis.com', 'iam.googleapis.com'];
+/**
+ * The APIs the program enables itself. Two more must be on before it runs (it needs them to enable these and
+ * to grant the host's role): serviceusage.googleapis.com and cloudresourcemanager.googleapis.com.
+ */
+export const GCP_APIS = ['compute.googleapis.com', 'dns.googleapis.com', 'secretmanager.googleapis.com', 'monitoring.googleapis.com', 'logging.googleapis.com', 'iam.googleapis.com'];
+/**
+ * How long to wait after enabling the APIs before using them. Enabling is eventually consistent: the call
+ * returns before every Google front end accepts requests for the API, and the first `pulumi up` on a fresh
+ * project would fail with "API has not been used in project … or it is disabled". The wait happens when the
+ * wait resource is created (the stack's first `up`) and again only when the list of APIs changes.
+ */
+export const GCP_API_PROPAGATION = '90s';
+
+/** CIDR ranges by address family: a GCP firewall rule holds ranges of one family only. */
+export function byAddressFamily(ranges: string[]): { ipv4: string[]; ipv6: string[] } {
+  return { ipv4: ranges.filter((r) => !r.includes(':')), ipv6: ranges.filter((r) => r.includes(':')) };
+}
+
+/**
+ * Disk inputs that only say how a disk was made (from a snapshot, an image, another disk) or describe it. They
+ * matter when a disk is created and never after; GCP cannot change them in place, so a difference would mean a
+ * new, blank disk. Ignored, a disk adopted with dataDiskImport that was made from a snapshot imports cleanly.
+ */
+export const GCP_DISK_IGNORED = ['description', 'snapshot', 'image', 'sourceDisk', 'sourceInstantSnapshot'];
 
 /**
  * Shell function for the host's fetch-secrets script: reads a Secret Manager secret with the VM's service
@@ -53,20 +83,29 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     const parent = { parent: this };
     const labels = { app: 'scim-bridge', 'scim-bridge': name };
     const { project, region, zone } = args;
+    const stack = pulumi.getStack();
 
-    const apis = APIS.map(
+    const apis = GCP_APIS.map(
       (service) => new gcp.projects.Service(`${name}-${service.split('.')[0]}`, { project, service, disableOnDestroy: false }, parent),
     );
-    const after = { parent: this, dependsOn: apis };
+    // Every resource of a Google API waits for this: the APIs enabled, then time for that to propagate.
+    const apisReady = new time.Sleep(
+      `${name}-apis-ready`,
+      { createDuration: GCP_API_PROPAGATION, triggers: { project, services: GCP_APIS.join(' ') } },
+      { parent: this, dependsOn: apis },
+    );
+    const after = { parent: this, dependsOn: [apisReady] };
 
     const network = new gcp.compute.Network(`${name}-net`, { project, autoCreateSubnetworks: false, description: 'scim-bridge: its own network, so no default rule opens anything' }, after);
     const subnet = new gcp.compute.Subnetwork(
       `${name}-subnet`,
       { project, region, network: network.id, ipCidrRange: '10.80.0.0/28', privateIpGoogleAccess: true },
-      parent,
+      after,
     );
     const address = new gcp.compute.Address(`${name}-ip`, { project, region, addressType: 'EXTERNAL', networkTier: 'PREMIUM', labels }, after);
 
+    // IPv4 only: the VM has no IPv6 address (an IPv4-only subnet, no ipv6AccessConfigs, no AAAA record), so a
+    // ::/0 twin of this rule would open nothing. Give the VM IPv6 and it needs one (a rule holds one family).
     new gcp.compute.Firewall(
       `${name}-https`,
       {
@@ -78,59 +117,75 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         sourceRanges: ['0.0.0.0/0'],
         targetTags: [NETWORK_TAG],
       },
-      parent,
+      after,
     );
-    if (args.adminSourceRanges.length) {
+    // GCP refuses a rule whose source ranges mix IPv4 and IPv6: one rule per family that has ranges.
+    const admin = byAddressFamily(args.adminSourceRanges);
+    for (const [family, ranges, suffix] of [['IPv4', admin.ipv4, ''], ['IPv6', admin.ipv6, '-ipv6']] as const) {
+      if (!ranges.length) continue;
       new gcp.compute.Firewall(
-        `${name}-ssh`,
+        `${name}-ssh${suffix}`,
         {
           project,
           network: network.id,
           direction: 'INGRESS',
-          description: 'SSH from the configured admin ranges only',
+          description: `SSH from the configured admin ranges only (${family})`,
           allows: [{ protocol: 'tcp', ports: ['22'] }],
-          sourceRanges: args.adminSourceRanges,
+          sourceRanges: ranges,
           targetTags: [NETWORK_TAG],
         },
-        parent,
+        after,
       );
     }
 
     const account = new gcp.serviceaccount.Account(
       `${name}-host`,
-      { project, accountId: `${name}-host`.slice(0, 30), displayName: 'scim-bridge host', description: 'Writes container logs and reads the webhook secret' },
+      {
+        project,
+        accountId: serviceAccountId(name, stack),
+        displayName: `scim-bridge host (stack ${stack})`.slice(0, 100),
+        description: 'Writes container logs and reads the webhook secret',
+      },
       after,
     );
     const member = pulumi.interpolate`serviceAccount:${account.email}`;
     for (const role of GCP_HOST_ROLES) {
-      new gcp.projects.IAMMember(`${name}-${role.split('/')[1].replace(/\./g, '-').toLowerCase()}`, { project, role, member }, parent);
+      new gcp.projects.IAMMember(`${name}-${role.split('/')[1].replace(/\./g, '-').toLowerCase()}`, { project, role, member }, after);
     }
 
     // The token in clear: only in Secret Manager (for operators) and Pulumi's encrypted state. The host
     // gets its hash and no access to this secret.
     const token = bridgeToken(name, args.token, this);
-    const tokenSecret = new gcp.secretmanager.Secret(`${name}-token`, { project, secretId: `${name}-token`, replication: { auto: {} }, labels }, after);
-    new gcp.secretmanager.SecretVersion(`${name}-token`, { secret: tokenSecret.id, secretData: token }, parent);
+    const tokenSecret = new gcp.secretmanager.Secret(`${name}-token`, { project, secretId: secretId(name, stack, 'token'), replication: { auto: {} }, labels }, after);
+    new gcp.secretmanager.SecretVersion(`${name}-token`, { secret: tokenSecret.id, secretData: token }, after);
     // The application API's token, the same way (generated; the downstream application reads it from here).
     const appToken = bridgeToken(name, undefined, this, 'app-token');
-    const appTokenSecret = new gcp.secretmanager.Secret(`${name}-app-token`, { project, secretId: `${name}-app-token`, replication: { auto: {} }, labels }, after);
-    new gcp.secretmanager.SecretVersion(`${name}-app-token`, { secret: appTokenSecret.id, secretData: appToken }, parent);
+    const appTokenSecret = new gcp.secretmanager.Secret(
+      `${name}-app-token`,
+      { project, secretId: secretId(name, stack, 'app-token'), replication: { auto: {} }, labels },
+      after,
+    );
+    new gcp.secretmanager.SecretVersion(`${name}-app-token`, { secret: appTokenSecret.id, secretData: appToken }, after);
 
     const secrets: HostSecret[] = [];
     if (args.webhook) {
-      const webhookSecret = new gcp.secretmanager.Secret(`${name}-webhook-secret`, { project, secretId: `${name}-webhook-secret`, replication: { auto: {} }, labels }, after);
-      new gcp.secretmanager.SecretVersion(`${name}-webhook-secret`, { secret: webhookSecret.id, secretData: pulumi.secret(args.webhook.secret) }, parent);
+      const webhookSecretId = secretId(name, stack, 'webhook-secret');
+      const webhookSecret = new gcp.secretmanager.Secret(`${name}-webhook-secret`, { project, secretId: webhookSecretId, replication: { auto: {} }, labels }, after);
+      new gcp.secretmanager.SecretVersion(`${name}-webhook-secret`, { secret: webhookSecret.id, secretData: pulumi.secret(args.webhook.secret) }, after);
       new gcp.secretmanager.SecretIamMember(
         `${name}-webhook-secret-reader`,
         { project, secretId: webhookSecret.secretId, role: 'roles/secretmanager.secretAccessor', member },
-        parent,
+        after,
       );
-      secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `gcp_secret projects/${project}/secrets/${name}-webhook-secret` });
+      secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `gcp_secret projects/${project}/secrets/${webhookSecretId}` });
     }
 
     // The data disk is its own resource: replacing the VM (a new image, new settings) re-attaches it, and
-    // `pulumi destroy` leaves it (retainOnDelete) so the directory survives a teardown.
-    // (dataDiskImport adopts a disk kept by an earlier destroy: under its own name.)
+    // `pulumi destroy` leaves it (retainOnDelete) so the directory survives a teardown. It is protected too: a
+    // change GCP can only make on a new disk (zone, type, a smaller size) fails the update instead of swapping
+    // in a blank disk; moving the data on purpose is the README's unprotect, snapshot, new disk, dataDiskImport.
+    // (dataDiskImport adopts a kept disk under its own name; protect stops an adopted disk whose settings differ
+    // from being replaced, and GCP_DISK_IGNORED keeps how it was made from counting as a difference.)
     const disk = new gcp.compute.Disk(
       `${name}-data`,
       {
@@ -142,7 +197,13 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         labels,
         description: 'scim-bridge database and TLS certificates',
       },
-      { ...after, retainOnDelete: true, ...(args.dataDiskImport ? { import: `projects/${project}/zones/${zone}/disks/${args.dataDiskImport}` } : {}) },
+      {
+        ...after,
+        protect: true,
+        retainOnDelete: true,
+        ignoreChanges: GCP_DISK_IGNORED,
+        ...(args.dataDiskImport ? { import: `projects/${project}/zones/${zone}/disks/${args.dataDiskImport}` } : {}),
+      },
     );
     const snapshots = new gcp.compute.ResourcePolicy(
       `${name}-snapshots`,
@@ -158,13 +219,13 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
       },
       after,
     );
-    new gcp.compute.DiskResourcePolicyAttachment(`${name}-data-snapshots`, { project, zone, disk: disk.name, name: snapshots.name }, parent);
+    new gcp.compute.DiskResourcePolicyAttachment(`${name}-data-snapshots`, { project, zone, disk: disk.name, name: snapshots.name }, after);
 
     const userData = pulumi.all([tokenSha256(token), tokenSha256(appToken)]).apply(([hash, appHash]) =>
       renderUserData({
         ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
         dataDevice: `/dev/disk/by-id/google-${DATA_DEVICE}`,
-        logging: { driver: 'gcplogs' },
+        ...gcpHostLogging(),
         secrets,
         ...(secrets.length ? { secretFunctions: GCP_SECRET_FUNCTION } : {}),
       }),
@@ -253,10 +314,10 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         notificationChannels: [channel.name],
         documentation: {
           mimeType: 'text/markdown',
-          content: `The SCIM bridge at https://${args.domain} fails its health check from more than one region, so the IdP cannot provision. Look at the VM \`${name}-host\` in ${zone} and its container logs (Logging, log name gcplogs-docker-driver).`,
+          content: `The SCIM bridge at https://${args.domain} fails its health check from more than one region, so the IdP cannot provision. Look at the VM \`${name}-host\` in ${zone} and its container logs (${GCP_LOG_LOCATION}).`,
         },
       },
-      parent,
+      after,
     );
     new gcp.monitoring.AlertPolicy(
       `${name}-certificate`,
@@ -280,10 +341,10 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         notificationChannels: [channel.name],
         documentation: {
           mimeType: 'text/markdown',
-          content: `Caddy has not renewed the certificate of ${args.domain}. Check that ports 80/443 reach the VM and that the CAA and A records are right, then read Caddy's logs (container scim-bridge-caddy).`,
+          content: `Caddy has not renewed the certificate of ${args.domain}. Check that ports 80/443 reach the VM and that the CAA and A records are right, then read Caddy's logs (${GCP_LOG_LOCATION}: the container scim-bridge-caddy).`,
         },
       },
-      parent,
+      after,
     );
 
     this.ipAddress = address.address;

@@ -15,6 +15,9 @@ export const gcpPlanMocks: PlanMocks = {
         return { name: `projects/${project}/notificationChannels/${name}` };
       case 'gcp:secretmanager/secret:Secret':
         return { name: `projects/${project}/secrets/${inputs.secretId}` };
+      // The wait after enabling the APIs (@pulumiverse/time): its id is the time it ended (RFC 3339).
+      case 'time:index/sleep:Sleep':
+        return { id: '2025-01-01T00:01:30Z' };
       default:
         return undefined;
     }

@@ -1,9 +1,22 @@
 /**
  * The gcp stack, evaluated offline with Pulumi's mocks (the same run as `npm run plan -- --stack gcp`):
- * assertions on the real inputs of every resource the program declares.
+ * assertions on the real inputs of every resource the program declares. The host's log agent script and its
+ * unit are also checked with the real tools (shellcheck, cloud-init's schema, systemd-analyze where it runs).
  */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MockMonitor } from '@pulumi/pulumi/runtime/mocks';
+import { parse } from 'yaml';
+import { byAddressFamily, GCP_APIS, GCP_DISK_IGNORED } from '../../infra/gcp';
+import { GCP_LOG_RECEIVER, LOG_AGENT_SCRIPT, LOG_AGENT_UNIT, OPS_AGENT_CONFIG } from '../../infra/gcp/logging';
+import { SECRET_ID, secretId, SERVICE_ACCOUNT_ID, serviceAccountId } from '../../infra/gcp/names';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
 import { all, one, SECRET_SIG_KEY, sha256 } from '../helpers/plan';
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+const GCP_STACK_FILE = path.join(__dirname, '..', '..', 'stacks', 'Pulumi.gcp.yaml');
 
 function userData(result: PlanResult): string {
   return one(result, 'gcp:compute/instance:Instance').in.metadata['user-data'];
@@ -36,6 +49,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
       'gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig',
       'gcp:monitoring/alertPolicy:AlertPolicy',
       'random:index/randomPassword:RandomPassword',
+      'time:index/sleep:Sleep',
     ]) {
       expect(types).toContain(t);
     }
@@ -81,6 +95,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     const disk = one(base, 'gcp:compute/disk:Disk');
     expect(disk.in).toMatchObject({ zone: 'europe-west1-b', size: 10, type: 'pd-balanced' });
     expect(disk.options.retainOnDelete).toBe(true);
+    expect(disk.options.protect).toBe(true);
     const instance = one(base, 'gcp:compute/instance:Instance');
     expect(instance.in.attachedDisks).toEqual([{ source: `${disk.name}-id`, deviceName: 'scim-bridge-data', mode: 'READ_WRITE' }]);
     expect(instance.in.bootDisk.autoDelete).toBe(true);
@@ -150,10 +165,10 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(base.plan.outputs.baseUrl).toBe('https://scim.example.com');
     expect(base.plan.outputs.target).toBe('gcp');
     expect(base.plan.outputs.tokenReference).toBe(
-      'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-token --project=my-gcp-project',
+      'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-gcp-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-gcp-token --project=my-gcp-project',
     );
     expect(base.plan.outputs.appTokenReference).toBe(
-      'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-app-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-app-token --project=my-gcp-project',
+      'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-gcp-app-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-gcp-app-token --project=my-gcp-project',
     );
   });
 
@@ -198,11 +213,15 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     const secret = inventedSecret('webhookSecret');
     expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-webhook-secret').in.secretData).toBe(secret);
     const reader = one(p, 'gcp:secretmanager/secretIamMember:SecretIamMember');
-    expect(reader.in).toMatchObject({ secretId: 'scim-bridge-webhook-secret', role: 'roles/secretmanager.secretAccessor', member: 'serviceAccount:scim-bridge-host@my-gcp-project.iam.gserviceaccount.com' });
+    expect(reader.in).toMatchObject({
+      secretId: 'scim-bridge-gcp-webhook-secret',
+      role: 'roles/secretmanager.secretAccessor',
+      member: 'serviceAccount:scim-bridge-gcp-host@my-gcp-project.iam.gserviceaccount.com',
+    });
     const ud = userData(p);
     expect(ud).not.toContain(secret);
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
-    expect(ud).toContain('value=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-webhook-secret)');
+    expect(ud).toContain('value=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-webhook-secret)');
     expect(ud).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
   });
 
@@ -222,5 +241,343 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     await expect(plan('gcp', { config: { 'scim-bridge:domain': 'https://scim.example.com/', 'gcp:project': null } })).rejects.toThrow(
       /scim-bridge:domain "https:\/\/scim\.example\.com\/" has a scheme[^\n]*\ngcp:project is not set/,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Review findings: firewall families, per-stack names, API propagation, the protected disk, container logs.
+
+describe('SSH from admin ranges: one firewall rule per address family (GCP refuses a rule that mixes them)', () => {
+  const sshRules = (p: PlanResult) => all(p, 'gcp:compute/firewall:Firewall').filter((r) => r.in.allows.some((a: Any) => a.ports?.includes('22')));
+  const isV6 = (range: string) => range.includes(':');
+
+  test('mixed ranges give an IPv4 rule and an IPv6 rule, each holding one family only', async () => {
+    const p = await plan('gcp', { config: { 'scim-bridge:adminSourceRanges': ['203.0.113.0/24', '2001:db8::/32', '198.51.100.7/32', '2001:db8:1::1/128'] } });
+    const rules = sshRules(p);
+    expect(rules.map((r) => [r.name, r.in.sourceRanges])).toEqual([
+      ['scim-bridge-ssh', ['203.0.113.0/24', '198.51.100.7/32']],
+      ['scim-bridge-ssh-ipv6', ['2001:db8::/32', '2001:db8:1::1/128']],
+    ]);
+    for (const rule of all(p, 'gcp:compute/firewall:Firewall')) {
+      const families = new Set(rule.in.sourceRanges.map(isV6));
+      expect({ rule: rule.name, families: families.size }).toEqual({ rule: rule.name, families: 1 });
+    }
+    for (const rule of rules) expect(rule.in).toMatchObject({ direction: 'INGRESS', allows: [{ protocol: 'tcp', ports: ['22'] }], targetTags: ['scim-bridge'] });
+  });
+
+  test('only a family that has ranges gets a rule; none gives no SSH rule at all', async () => {
+    const v6 = await plan('gcp', { config: { 'scim-bridge:adminSourceRanges': ['2001:db8::/32'] } });
+    expect(sshRules(v6).map((r) => [r.name, r.in.sourceRanges])).toEqual([['scim-bridge-ssh-ipv6', ['2001:db8::/32']]]);
+    const v4 = await plan('gcp', { config: { 'scim-bridge:adminSourceRanges': ['203.0.113.0/24'] } });
+    expect(sshRules(v4).map((r) => [r.name, r.in.sourceRanges])).toEqual([['scim-bridge-ssh', ['203.0.113.0/24']]]);
+    expect(sshRules(base)).toEqual([]);
+    expect(byAddressFamily(['10.0.0.0/8', '::1/128', 'fe80::/10'])).toEqual({ ipv4: ['10.0.0.0/8'], ipv6: ['::1/128', 'fe80::/10'] });
+  });
+
+  test('80/443 is open to the IPv4 world only, because the VM has no IPv6 address (a ::/0 rule would open nothing)', () => {
+    const instance = one(base, 'gcp:compute/instance:Instance');
+    const hasIpv6 = instance.in.networkInterfaces.some((n: Any) => n.ipv6AccessConfigs?.length || n.stackType === 'IPV4_IPV6');
+    const subnet = one(base, 'gcp:compute/subnetwork:Subnetwork');
+    expect(hasIpv6 || subnet.in.stackType === 'IPV4_IPV6').toBe(false);
+    expect(all(base, 'gcp:dns/recordSet:RecordSet').map((r) => r.in.type)).not.toContain('AAAA');
+    // Should the VM get IPv6, the world rule needs an IPv6 twin: this test then fails until it has one.
+    const worldV6 = all(base, 'gcp:compute/firewall:Firewall').filter((r) => r.in.sourceRanges.includes('::/0'));
+    expect(worldV6.length > 0).toBe(hasIpv6);
+  });
+});
+
+describe('names a project holds once derive from the stack, so two stacks share a GCP project', () => {
+  const ids = (p: PlanResult) => [
+    one(p, 'gcp:serviceaccount/account:Account').in.accountId,
+    ...all(p, 'gcp:secretmanager/secret:Secret').map((x) => x.in.secretId),
+  ];
+  const webhook = { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:xyz' } };
+
+  test('staging and production in one project: distinct service account and secret ids, and references that name them', async () => {
+    const staging = await plan('staging', { stackFile: GCP_STACK_FILE, config: webhook });
+    const production = await plan('production', { stackFile: GCP_STACK_FILE, config: webhook });
+    expect(ids(staging)).toEqual(['scim-bridge-staging-host', 'scim-bridge-staging-token', 'scim-bridge-staging-app-token', 'scim-bridge-staging-webhook-secret']);
+    expect(ids(production)).toEqual(['scim-bridge-production-host', 'scim-bridge-production-token', 'scim-bridge-production-app-token', 'scim-bridge-production-webhook-secret']);
+    expect(ids(staging).filter((id) => ids(production).includes(id))).toEqual([]);
+    expect(staging.plan.outputs.tokenReference).toBe(
+      'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-staging-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-staging-token --project=my-gcp-project',
+    );
+    expect(production.plan.outputs.appTokenReference).toContain('--secret=scim-bridge-production-app-token ');
+    // The host reads the webhook secret of its own stack, with its own account.
+    expect(userData(staging)).toContain('gcp_secret projects/my-gcp-project/secrets/scim-bridge-staging-webhook-secret)');
+    expect(one(production, 'gcp:secretmanager/secretIamMember:SecretIamMember').in).toMatchObject({
+      secretId: 'scim-bridge-production-webhook-secret',
+      member: 'serviceAccount:scim-bridge-production-host@my-gcp-project.iam.gserviceaccount.com',
+    });
+    for (const p of [staging, production]) expect(p.leaks).toEqual([]);
+  });
+
+  test('long stack names (and characters an id cannot hold) stay valid, deterministic and distinct', async () => {
+    const a = 'customer-acme-production-europe-west1';
+    const b = 'customer-acme-production-europe-west2';
+    const [pa, pb] = [await plan(a, { stackFile: GCP_STACK_FILE }), await plan(b, { stackFile: GCP_STACK_FILE })];
+    for (const p of [pa, pb]) {
+      const [account, ...secrets] = ids(p);
+      expect(account).toMatch(SERVICE_ACCOUNT_ID);
+      expect(account.length).toBeLessThanOrEqual(30);
+      for (const id of secrets) expect(id).toMatch(SECRET_ID);
+      const ref = p.plan.outputs.tokenReference as string;
+      expect(ref).toContain(`secrets/${secrets[0]};`);
+      expect(ref).toContain(`--secret=${secrets[0]} `);
+    }
+    expect(ids(pa).filter((id) => ids(pb).includes(id))).toEqual([]);
+
+    const stacks = [a, b, 'dev', 'Dev', 'dev.eu', 'dev_eu', 'dev-eu', '9lives', 'x'.repeat(100), `${'x'.repeat(99)}y`, 'a.b_c-D'];
+    const accounts = stacks.map((st) => serviceAccountId('scim-bridge', st));
+    const secrets = stacks.flatMap((st) => ['token', 'app-token', 'webhook-secret'].map((purpose) => secretId('scim-bridge', st, purpose)));
+    for (const id of accounts) expect(id).toMatch(SERVICE_ACCOUNT_ID);
+    for (const id of secrets) expect(id).toMatch(SECRET_ID);
+    expect(new Set(accounts).size).toBe(accounts.length);
+    expect(new Set(secrets).size).toBe(secrets.length);
+    // Deterministic: the same stack always gets the same ids (a replacement is never triggered by a rerun).
+    expect(stacks.map((st) => serviceAccountId('scim-bridge', st))).toEqual(accounts);
+    // A valid, short enough id is kept as it reads; the others end with a hash of the exact stack name.
+    expect(serviceAccountId('scim-bridge', 'dev')).toBe('scim-bridge-dev-host');
+    expect(secretId('scim-bridge', 'Dev', 'token')).toBe('scim-bridge-Dev-token');
+    expect(serviceAccountId('scim-bridge', a)).toMatch(/^scim-bridge-custom-[0-9a-f]{6}-host$/);
+    expect(secretId('scim-bridge', 'dev.eu', 'token')).toMatch(/^scim-bridge-dev-eu-[0-9a-f]{6}-token$/);
+  });
+});
+
+describe('the APIs the program enables are waited for before anything uses them', () => {
+  interface Reg {
+    urn: string;
+    type: string;
+    name: string;
+    custom: boolean;
+    deps: string[];
+  }
+  let regs: Reg[] = [];
+  const registerResource = MockMonitor.prototype.registerResource;
+  beforeAll(async () => {
+    MockMonitor.prototype.registerResource = function (this: MockMonitor, req: Any, callback: (err: Any, res: Any) => void) {
+      return registerResource.call(this, req, (err: Any, res: Any) => {
+        if (res) regs.push({ urn: res.getUrn(), type: req.getType(), name: req.getName(), custom: req.getCustom(), deps: req.getDependenciesList() });
+        callback(err, res);
+      });
+    };
+    regs = [];
+    try {
+      await plan('gcp', { config: { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:x' }, 'scim-bridge:adminSourceRanges': ['203.0.113.0/24', '2001:db8::/32'] } });
+    } finally {
+      MockMonitor.prototype.registerResource = registerResource;
+    }
+  });
+
+  /** Every URN a resource depends on, directly or through others. */
+  function closure(urn: string): Set<string> {
+    const byUrn = new Map(regs.map((r) => [r.urn, r]));
+    const seen = new Set<string>();
+    const todo = [...(byUrn.get(urn)?.deps ?? [])];
+    while (todo.length) {
+      const u = todo.pop()!;
+      if (seen.has(u)) continue;
+      seen.add(u);
+      todo.push(...(byUrn.get(u)?.deps ?? []));
+    }
+    return seen;
+  }
+  /** The API each Google resource type needs; IAM grants need cloudresourcemanager, a prerequisite (README). */
+  const apiOf = (type: string): string | undefined =>
+    ({ compute: 'compute', dns: 'dns', secretmanager: 'secretmanager', monitoring: 'monitoring', serviceaccount: 'iam' } as Record<string, string>)[
+      type.split(':')[1].split('/')[0]
+    ];
+
+  test('a wait follows every API the program enables, and lasts long enough for enabling to propagate', () => {
+    const services = regs.filter((r) => r.type === 'gcp:projects/service:Service');
+    expect(services.map((r) => r.name.replace(/^scim-bridge-/, '')).sort()).toEqual(GCP_APIS.map((a) => a.split('.')[0]).sort());
+    const waits = regs.filter((r) => r.type === 'time:index/sleep:Sleep');
+    expect(waits).toHaveLength(1);
+    expect(closure(waits[0].urn)).toEqual(new Set(services.map((s) => s.urn)));
+    const sleep = one(base, 'time:index/sleep:Sleep');
+    const seconds = Number(/^(\d+)s$/.exec(sleep.in.createDuration)?.[1]);
+    expect(seconds).toBeGreaterThanOrEqual(60);
+    expect(seconds).toBeLessThanOrEqual(180);
+    // A change of the list of APIs waits again (the time provider re-runs a sleep whose triggers change).
+    expect(sleep.in.triggers.services.split(' ').sort()).toEqual([...GCP_APIS].sort());
+  });
+
+  test('every resource of a Google API depends, through the wait, on its API being enabled', () => {
+    const wait = regs.find((r) => r.type === 'time:index/sleep:Sleep')!;
+    const google = regs.filter((r) => r.custom && r.type.startsWith('gcp:') && r.type !== 'gcp:projects/service:Service' && !r.type.startsWith('pulumi:providers:'));
+    expect(google.length).toBeGreaterThan(20);
+    const missing: string[] = [];
+    for (const r of google) {
+      const deps = closure(r.urn);
+      if (!deps.has(wait.urn)) missing.push(`${r.type} ${r.name}: does not wait`);
+      const api = apiOf(r.type);
+      if (api && !regs.some((s) => s.type === 'gcp:projects/service:Service' && s.name === `scim-bridge-${api}` && deps.has(s.urn))) missing.push(`${r.type} ${r.name}: not after ${api}`);
+    }
+    expect(missing).toEqual([]);
+    // The grants on the project need cloudresourcemanager, enabled before the program runs, and wait all the same.
+    expect([...new Set(google.filter((r) => !apiOf(r.type)).map((r) => r.type))]).toEqual(['gcp:projects/iAMMember:IAMMember']);
+  });
+});
+
+describe('the data disk is protected: a change that needs a new disk fails instead of swapping in a blank one', () => {
+  test('protect and retainOnDelete, with and without dataDiskImport; only creation-time inputs are ignored', async () => {
+    const adopted = await plan('gcp', { config: { 'scim-bridge:dataDiskImport': 'scim-bridge-data-1a2b3c4' } });
+    for (const p of [base, adopted]) {
+      const disk = one(p, 'gcp:compute/disk:Disk');
+      expect(disk.options).toMatchObject({ protect: true, retainOnDelete: true, ignoreChanges: GCP_DISK_IGNORED });
+    }
+    expect(one(adopted, 'gcp:compute/disk:Disk').options.import).toBe('projects/my-gcp-project/zones/europe-west1-b/disks/scim-bridge-data-1a2b3c4');
+    // A disk made from a snapshot (the README's way to start from one) has `snapshot` set: it still imports.
+    expect(GCP_DISK_IGNORED).toEqual(expect.arrayContaining(['snapshot', 'sourceDisk', 'image', 'description']));
+    // What must match, or fail loudly, is never ignored: where the disk is, its type and its size.
+    for (const key of ['zone', 'type', 'size', 'name', 'project']) expect(GCP_DISK_IGNORED).not.toContain(key);
+    // Nothing else in the stack is protected: `pulumi destroy` stays possible after unprotecting the disk.
+    expect(base.raw.filter((r) => r.options.protect).map((r) => r.type)).toEqual(['gcp:compute/disk:Disk']);
+  });
+});
+
+describe('container logs: the journal, shipped to Cloud Logging by the Ops Agent; the bridge never waits for logging', () => {
+  interface WriteFile {
+    path: string;
+    permissions: string;
+    content: string;
+  }
+  const doc = () => parse(userData(base)) as { write_files: WriteFile[]; runcmd: string[][]; packages: string[] };
+  const file = (p: string) => {
+    const f = doc().write_files.find((w) => w.path === p);
+    if (!f) throw new Error(`user-data writes no ${p}`);
+    return f;
+  };
+  const units = () => Object.fromEntries(doc().write_files.filter((w) => w.path.startsWith('/etc/systemd/system/')).map((w) => [path.basename(w.path), w.content]));
+  const run = (cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000, ...opts });
+    if (r.error) throw new Error(`${cmd} could not run (${r.error.message}): run test/setup.sh (as root on Debian) to install it`);
+    return { code: r.status, out: r.stdout + r.stderr };
+  };
+  let scratch: string;
+  beforeAll(() => {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'scim-bridge-gcp-test-'));
+  });
+  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+  test('Docker logs to journald (never gcplogs, which blocks a container\'s start on Cloud Logging)', () => {
+    expect(JSON.parse(file('/etc/docker/daemon.json').content)).toEqual({ 'log-driver': 'journald', 'log-opts': { tag: '{{.Name}}' } });
+    expect(userData(base)).not.toContain('gcplogs');
+  });
+
+  test('the log agent unit: a oneshot that retries, enabled without blocking, that nothing of the bridge requires or follows', () => {
+    const all = units();
+    const agent = all[LOG_AGENT_UNIT];
+    expect(agent).toBeDefined();
+    expect(agent).toMatch(/^Type=oneshot$/m);
+    expect(agent).toMatch(/^Restart=on-failure$/m);
+    expect(agent).toMatch(/^RestartSec=60$/m);
+    expect(agent).toMatch(/^StartLimitIntervalSec=0$/m);
+    expect(agent).toContain(`ExecStart=${LOG_AGENT_SCRIPT} ${OPS_AGENT_CONFIG}`);
+    // It orders itself before nothing and binds nothing to itself.
+    expect(agent).not.toMatch(/^(Before|RequiredBy|Requires|BindsTo|PartOf)=/m);
+    for (const [name, text] of Object.entries(all)) {
+      if (name === LOG_AGENT_UNIT) continue;
+      expect({ name, mentions: text.includes('log-agent') }).toEqual({ name, mentions: false });
+    }
+    const enables = doc().runcmd.filter((c) => c.includes(LOG_AGENT_UNIT));
+    expect(enables).toEqual([['systemctl', 'enable', '--now', '--no-block', LOG_AGENT_UNIT]]);
+    expect(doc().runcmd.findIndex((c) => c.includes(LOG_AGENT_UNIT))).toBeGreaterThan(doc().runcmd.findIndex((c) => c.includes('scim-bridge.service')));
+    expect(file(LOG_AGENT_SCRIPT).permissions).toBe('0755');
+  });
+
+  test('the Ops Agent configuration: the journal in a pipeline of its own, under the log name the alerts give', () => {
+    const config = parse(file(OPS_AGENT_CONFIG).content);
+    expect(config.logging.receivers).toEqual({ [GCP_LOG_RECEIVER]: { type: 'systemd_journald' } });
+    const pipelines = config.logging.service.pipelines;
+    expect(Object.values(pipelines).filter((p: Any) => p.receivers.includes(GCP_LOG_RECEIVER))).toHaveLength(1);
+    // The built-in syslog files would repeat the journal; host metrics would need a role the host lacks.
+    expect(pipelines.default_pipeline).toEqual({ receivers: [] });
+    expect(config.metrics.service.pipelines.default_pipeline).toEqual({ receivers: [] });
+    for (const policy of all(base, 'gcp:monitoring/alertPolicy:AlertPolicy')) {
+      expect(policy.in.documentation.content).toContain(`log name ${GCP_LOG_RECEIVER}`);
+      expect(policy.in.documentation.content).not.toContain('gcplogs');
+    }
+  });
+
+  test('cloud-init\'s schema accepts the GCP user-data; shellcheck finds nothing in the log agent script', () => {
+    const ud = path.join(scratch, 'user-data.yaml');
+    fs.writeFileSync(ud, userData(base));
+    const schema = run('cloud-init', ['schema', '--config-file', ud]);
+    expect(schema).toMatchObject({ code: 0 });
+    const check = run('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { input: file(LOG_AGENT_SCRIPT).content });
+    expect(check).toEqual({ code: 0, out: '' });
+  });
+
+  test('systemd-analyze verify accepts the unit (skipped where it cannot run)', () => {
+    const dir = path.join(scratch, 'units');
+    fs.mkdirSync(dir);
+    const verify = (name: string, text: string) => {
+      fs.writeFileSync(path.join(dir, name), text);
+      const r = spawnSync('systemd-analyze', ['verify', path.join(dir, name)], { encoding: 'utf8', env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:`, SYSTEMD_LOG_COLOR: '0' } });
+      if (r.error) return undefined;
+      return (r.stdout + r.stderr).split('\n').filter((l) => l.trim() && !/Command \/usr\/local\/lib\/scim-bridge\/[\w-]+ is not executable/.test(l));
+    };
+    const probe = verify('probe.service', '[Unit]\nDescription=probe\n[Service]\nExecStart=/bin/true\n');
+    if (!probe || probe.length) {
+      console.info(`gcp.test: systemd-analyze verify cannot run here (${probe?.join(' / ') ?? 'not installed'})`);
+      return;
+    }
+    expect(verify(LOG_AGENT_UNIT, units()[LOG_AGENT_UNIT])).toEqual([]);
+  });
+
+  describe('the log agent script, run with stand-ins for dpkg-query, curl and systemctl', () => {
+    let bin: string;
+    let log: string;
+    const runAgent = (env: Record<string, string>) => {
+      const script = path.join(scratch, 'log-agent');
+      fs.writeFileSync(script, file(LOG_AGENT_SCRIPT).content, { mode: 0o755 });
+      const config = path.join(scratch, 'ops-agent.yaml');
+      fs.writeFileSync(config, file(OPS_AGENT_CONFIG).content);
+      fs.writeFileSync(log, '');
+      const agentDir = path.join(scratch, `agent-${Math.random().toString(36).slice(2)}`);
+      const r = spawnSync(script, [config], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, LOG: log, OPS_AGENT_DIR: agentDir, OPS_AGENT_REPO_SCRIPT: 'https://dl.example/add-repo.sh', ...env },
+      });
+      const written = path.join(agentDir, 'config.yaml');
+      return { code: r.status, err: r.stderr, calls: fs.readFileSync(log, 'utf8').trim().split('\n').filter(Boolean), config: fs.existsSync(written) ? fs.readFileSync(written, 'utf8') : undefined };
+    };
+    beforeAll(() => {
+      bin = path.join(scratch, 'bin');
+      log = path.join(scratch, 'calls.log');
+      fs.mkdirSync(bin);
+      const stub = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+      stub('dpkg-query', '[ -n "${DPKG_STATUS:-}" ] || exit 1\nprintf %s "$DPKG_STATUS"');
+      // curl -fsS ... -o FILE URL: writes a repository script that records how it was run.
+      stub(
+        'curl',
+        'echo "curl ${*: -1}" >> "$LOG"\n[ -z "${CURL_FAILS:-}" ] || exit 22\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\nprintf \'#!/bin/bash\\necho "repo-script $*" >> "$LOG"\\n\' > "$out"',
+      );
+      stub('systemctl', 'echo "systemctl $*" >> "$LOG"');
+    });
+
+    test('not installed: fetches Google\'s repository script, installs with it, then configures and restarts the agent', () => {
+      const r = runAgent({});
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.calls).toEqual(['curl https://dl.example/add-repo.sh', 'repo-script --also-install', 'systemctl restart google-cloud-ops-agent.service']);
+      expect(r.config).toBe(file(OPS_AGENT_CONFIG).content);
+    });
+
+    test('installed: configures and restarts only', () => {
+      const r = runAgent({ DPKG_STATUS: 'install ok installed' });
+      expect(r.code).toBe(0);
+      expect(r.calls).toEqual(['systemctl restart google-cloud-ops-agent.service']);
+      expect(r.config).toBe(file(OPS_AGENT_CONFIG).content);
+    });
+
+    test('a failed download fails the run (systemd retries a minute later) and changes nothing', () => {
+      const r = runAgent({ CURL_FAILS: '1' });
+      expect(r.code).not.toBe(0);
+      expect(r.calls).toEqual(['curl https://dl.example/add-repo.sh']);
+      expect(r.config).toBeUndefined();
+    });
   });
 });

@@ -52,7 +52,7 @@ describe('npm run plan -- --stack <name>', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^stack gcp: \d+ resources\n/);
     expect(stdout).toMatch(/^gcp:compute\/instance:Instance {2}scim-bridge-host {2}\(deleteBeforeReplace, replaceOnChanges=\["metadata"\]\)$/m);
-    expect(stdout).toMatch(/^gcp:compute\/disk:Disk {2}scim-bridge-data {2}\(retainOnDelete\)$/m);
+    expect(stdout).toMatch(/^gcp:compute\/disk:Disk {2}scim-bridge-data {2}\(retainOnDelete, ignoreChanges=\[[^\]]*\], protect\)$/m);
     expect(stdout).toMatch(/^ {8}user-data: "#cloud-config" … \(\d+ lines\)$/m);
     expect(stdout).toMatch(/^ {4}baseUrl: "https:\/\/scim\.example\.com"$/m);
     expect(stdout).toMatch(/leak check: passed/);

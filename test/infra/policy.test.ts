@@ -442,9 +442,13 @@ describe(`${ONLY_HTTPS_OPEN}: nothing but tcp 80/443 open to the world`, () => {
   const awsGroup = () => one(plans.aws, T.awsSecurityGroup);
 
   test('SSH from the admin ranges is not open to the world, on every cloud', async () => {
+    // GCP: one rule per address family (a rule cannot mix IPv4 and IPv6 ranges).
     const sshRule = one(plans['gcp with a webhook and SSH from admin ranges'], T.gcpFirewall, 'scim-bridge-ssh');
-    expect(sshRule.props.sourceRanges).toEqual(['203.0.113.0/24', '2001:db8::/32']);
+    expect(sshRule.props.sourceRanges).toEqual(['203.0.113.0/24']);
     expect(await violations(sshRule, ONLY_HTTPS_OPEN)).toEqual([]);
+    const sshRuleV6 = one(plans['gcp with a webhook and SSH from admin ranges'], T.gcpFirewall, 'scim-bridge-ssh-ipv6');
+    expect(sshRuleV6.props.sourceRanges).toEqual(['2001:db8::/32']);
+    expect(await violations(sshRuleV6, ONLY_HTTPS_OPEN)).toEqual([]);
   });
 
   test.each([
@@ -606,7 +610,7 @@ describe(`${NO_SECRETS_IN_USER_DATA}: no secret-looking value in instance metada
   test('our real user-data passes: the token\'s hash, Secret Manager names, ARNs, $(…) and "$value" are not secrets', async () => {
     const gcp = userDataOf(host('gcp with a webhook and SSH from admin ranges', T.gcpInstance));
     expect(gcp).toMatch(/^ +SCIM_BRIDGE_TOKEN_SHA256=[0-9a-f]{64}$/m);
-    expect(gcp).toMatch(/value=\$\(gcp_secret projects\/my-gcp-project\/secrets\/scim-bridge-webhook-secret\)/);
+    expect(gcp).toMatch(/value=\$\(gcp_secret projects\/my-gcp-project\/secrets\/scim-bridge-gcp-webhook-secret\)/);
     expect(gcp).toMatch(/access_token=\$\(curl /);
     expect(gcp).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
     const aws = userDataOf(host('aws with a webhook and SSH from admin ranges', T.awsInstance));
