@@ -5,6 +5,15 @@
  * CAA records in an existing DigitalOcean domain, an uptime check of https://<domain>/healthz with email
  * alerts, CPU/memory/disk alerts on the Droplet, all of it tagged and placed in a project of its own.
  *
+ * The volume is attached through the Droplet's own `volumeIds`, never by a digitalocean.VolumeAttachment. What
+ * a replacement does then (terraform-provider-digitalocean, digitalocean/droplet/resource_droplet.go,
+ * resourceDigitalOceanDropletDelete): with graceful_shutdown it asks DigitalOcean for a shutdown (ACPI: systemd
+ * stops the bridge and Caddy, which exit cleanly, and the OS unmounts the disk and powers off) and waits until
+ * the Droplet is `off`; only then it detaches the volumes (detachVolumesFromDroplet) and deletes the Droplet.
+ * The new Droplet is created with the volume in its create request, so the disk is there when it boots. A
+ * VolumeAttachment would depend on the Droplet, and with deleteBeforeReplace Pulumi deletes dependents first:
+ * its Delete detaches the disk from the running Droplet, under SQLite's feet.
+ *
  * DigitalOcean has no secret store. The token stays in Pulumi's encrypted state and is a secret stack output
  * (`pulumi stack output token --show-secrets`); the Droplet gets only its SHA-256. A webhook secret, which the
  * bridge needs in clear, travels in the Droplet's user-data as a root-only file (see the README: who can read
@@ -30,6 +39,13 @@ export interface DigitalOceanBridgeArgs extends BridgeArgs {
 export const DIGITALOCEAN_OS_IMAGE = 'ubuntu-24-04-x64';
 /** Where the webhook secret lands on the Droplet (root only) and how fetch-secrets reads it. */
 export const WEBHOOK_SECRET_FILE = '/etc/scim-bridge/secrets/webhook-secret';
+/**
+ * How long the Droplet's deletion may wait for the Droplet to be off after the shutdown request. The provider's
+ * default is 60 s (its Delete timeout), less than the bridge's and Caddy's stop (up to 30 s each, see infra/host)
+ * plus the rest of an OS shutdown may need; when it runs out, `pulumi up` fails with the Droplet still running
+ * and the volume still attached (nothing is lost; run it again).
+ */
+export const DROPLET_DELETE_TIMEOUT = '10m';
 /** Regions DigitalOcean's uptime check probes from. */
 export const UPTIME_REGIONS = ['eu_west', 'us_east'];
 /** Droplet alerts: the agent's metric, the threshold in percent, and what it means. */
@@ -112,7 +128,7 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
 
     const reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region }, parent);
 
-    // The data volume is its own resource: replacing the Droplet re-attaches it, and `pulumi destroy` leaves it
+    // The data volume is its own resource: a replacement Droplet gets it back, and `pulumi destroy` leaves it
     // (retainOnDelete) so the directory survives a teardown. No initial filesystem: the host formats it only
     // when blank, and finds it by its name.
     const dataVolume = volumeName(prefix);
@@ -158,18 +174,27 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
         // The public address is the Reserved IP (IPv4); a Droplet's own IPv6 address would change with every
         // replacement and has no record.
         ipv6: false,
+        // Deleting the Droplet shuts it down first (the bridge stops cleanly), then detaches the volume.
         gracefulShutdown: true,
+        // Attached by the Droplet itself: from its creation (the disk is there at boot), and detached only by
+        // its deletion, after the shutdown. No VolumeAttachment (see the top of this file).
+        volumeIds: [volume.id],
         userData,
         tags: [tag.name],
         ...(args.sshKeys?.length ? { sshKeys: args.sshKeys } : {}),
       },
       // A new image or setting means a new Droplet: the old one goes first, since the volume and the Reserved IP
       // attach to one Droplet at a time. The firewall exists before the first Droplet boots.
-      { ...parent, dependsOn: [firewall], deleteBeforeReplace: true, replaceOnChanges: ['userData'] },
+      {
+        ...parent,
+        dependsOn: [firewall],
+        deleteBeforeReplace: true,
+        replaceOnChanges: ['userData'],
+        customTimeouts: { delete: DROPLET_DELETE_TIMEOUT },
+      },
     );
     const dropletId = droplet.id.apply((id) => Number(id));
 
-    new digitalocean.VolumeAttachment(`${name}-data`, { dropletId, volumeId: volume.id }, parent);
     new digitalocean.ReservedIpAssignment(`${name}-ip`, { ipAddress: reservedIp.ipAddress, dropletId }, parent);
 
     const recordArgs = { domain: args.dnsZone, name: recordName(args.domain, args.dnsZone) };

@@ -5,14 +5,17 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { MockMonitor } from '@pulumi/pulumi/runtime/mocks';
 import { parse } from 'yaml';
-import { DIGITALOCEAN_SECRET_SINKS, recordName, resourcePrefix, volumeName } from '../../infra/digitalocean';
+import { DIGITALOCEAN_SECRET_SINKS, DROPLET_DELETE_TIMEOUT, recordName, resourcePrefix, volumeName } from '../../infra/digitalocean';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
 import { all, one, SECRET_SIG_KEY, sha256 } from '../helpers/plan';
 
 const DROPLET = 'digitalocean:index/droplet:Droplet';
 const FIREWALL = 'digitalocean:index/firewall:Firewall';
 const RECORD = 'digitalocean:index/dnsRecord:DnsRecord';
+const VOLUME = 'digitalocean:index/volume:Volume';
+const VOLUME_ATTACHMENT = 'digitalocean:index/volumeAttachment:VolumeAttachment';
 function userData(result: PlanResult): string {
   return one(result, DROPLET).in.userData;
 }
@@ -22,10 +25,56 @@ const DROPLET_ID = '424242424';
 const RESERVED_IP = '203.0.113.20';
 const WEBHOOK = { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:xyz' } };
 
+/**
+ * What the engine gets and the plan does not record: URNs, dependencies (per property too) and custom timeouts,
+ * captured from Pulumi's mock monitor as the program registers each resource (as test/infra/policy.test.ts does).
+ */
+interface Registration {
+  urn: string;
+  type: string;
+  name: string;
+  dependencies: string[];
+  propertyDependencies: Record<string, string[]>;
+  deleteTimeout: string;
+}
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+let captured: Registration[] = [];
+const registerResource = MockMonitor.prototype.registerResource;
+
 let base: PlanResult;
+let baseRegs: Registration[];
 beforeAll(async () => {
+  MockMonitor.prototype.registerResource = function (this: MockMonitor, req: Any, callback: (err: Any, res: Any) => void) {
+    return registerResource.call(this, req, (err: Any, res: Any) => {
+      if (res) {
+        captured.push({
+          urn: res.getUrn(),
+          type: req.getType(),
+          name: req.getName(),
+          dependencies: req.getDependenciesList(),
+          propertyDependencies: Object.fromEntries([...req.getPropertydependenciesMap().entries()].map(([k, v]: [string, Any]) => [k, v.getUrnsList()])),
+          deleteTimeout: req.getCustomtimeouts()?.getDelete() ?? '',
+        });
+      }
+      callback(err, res);
+    });
+  };
+  captured = [];
   base = await plan('digitalocean');
+  baseRegs = captured;
+  // Later plans register into a fresh list, not this one.
+  captured = [];
 });
+afterAll(() => {
+  MockMonitor.prototype.registerResource = registerResource;
+});
+const reg = (regs: Registration[], type: string) => {
+  const found = regs.filter((r) => r.type === type);
+  expect(found).toHaveLength(1);
+  return found[0];
+};
+/** Everything a registration takes from other resources: dependsOn and every input. */
+const dependsOn = (r: Registration) => new Set([...r.dependencies, ...Object.values(r.propertyDependencies).flat()]);
 
 describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
   test('declares every resource the target needs, inside one scim-bridge:digitalocean:Bridge', () => {
@@ -36,8 +85,7 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
       FIREWALL,
       'digitalocean:index/reservedIp:ReservedIp',
       'digitalocean:index/reservedIpAssignment:ReservedIpAssignment',
-      'digitalocean:index/volume:Volume',
-      'digitalocean:index/volumeAttachment:VolumeAttachment',
+      VOLUME,
       DROPLET,
       RECORD,
       'digitalocean:index/uptimeCheck:UptimeCheck',
@@ -48,6 +96,8 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     ]) {
       expect(types).toContain(t);
     }
+    // The Droplet attaches the volume itself (volumeIds): no VolumeAttachment, which a replacement would delete first.
+    expect(types).not.toContain(VOLUME_ATTACHMENT);
     // Nothing of another cloud, and no stray secret store.
     expect([...types].filter((t) => !/^(digitalocean:|random:|scim-bridge:digitalocean:)/.test(t))).toEqual([]);
     expect(base.leaks).toEqual([]);
@@ -101,17 +151,41 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
   });
 
   test('the data volume is its own resource, attached to the Droplet and kept when the Droplet or the stack goes', () => {
-    const volume = one(base, 'digitalocean:index/volume:Volume');
+    const volume = one(base, VOLUME);
     expect(volume.in).toMatchObject({ name: 'scim-bridge-digitalocean-data', region: 'fra1', size: 10 });
     // Blank: the host formats it (only when it carries no filesystem at all).
     expect(volume.in.initialFilesystemType).toBeUndefined();
     expect(volume.options.retainOnDelete).toBe(true);
-    const attachment = one(base, 'digitalocean:index/volumeAttachment:VolumeAttachment');
-    expect(attachment.in).toEqual({ dropletId: Number(DROPLET_ID), volumeId: `${volume.name}-id` });
-    // Attached by its own resource only: volumeIds on the Droplet as well would make the two fight.
-    expect(one(base, DROPLET).in.volumeIds).toBeUndefined();
+    // Attached by the Droplet's own volumeIds only: a VolumeAttachment as well would make the two fight.
+    expect(all(base, VOLUME_ATTACHMENT)).toEqual([]);
+    expect(one(base, DROPLET).in.volumeIds).toEqual([`${volume.name}-id`]);
     // The host finds it by the name DigitalOcean gives its device.
     expect(userData(base)).toContain('prepare-disk /dev/disk/by-id/scsi-0DO_Volume_scim-bridge-digitalocean-data /srv/scim-bridge 10001');
+  });
+
+  test('a Droplet replacement stops the bridge before the volume is detached: the Droplet holds the volume itself', () => {
+    // The provider deletes a Droplet this way (terraform-provider-digitalocean, resource_droplet.go,
+    // resourceDigitalOceanDropletDelete): with gracefulShutdown, a shutdown (systemd stops the bridge) and a wait
+    // until it is off; then it detaches its volumes; then it deletes it. A resource that depends on the Droplet
+    // is deleted before it on a delete-before-replace, so none of those may hold the volume: no attachment.
+    const droplet = one(base, DROPLET);
+    const volume = one(base, VOLUME);
+    expect(droplet.in.gracefulShutdown).toBe(true);
+    expect(droplet.options).toMatchObject({ deleteBeforeReplace: true, replaceOnChanges: ['userData'] });
+    expect(droplet.in.volumeIds).toEqual([`${volume.name}-id`]);
+    // The engine's view: the Droplet takes the volume by volumeIds; the volume takes nothing from the Droplet.
+    const d = reg(baseRegs, DROPLET);
+    const v = reg(baseRegs, VOLUME);
+    expect(d.propertyDependencies.volumeIds).toEqual([v.urn]);
+    expect(dependsOn(v).has(d.urn)).toBe(false);
+    // What goes before the Droplet on its replacement (its dependents) holds no volume.
+    const dependents = baseRegs.filter((r) => dependsOn(r).has(d.urn));
+    expect(dependents.map((r) => r.type)).not.toContain(VOLUME_ATTACHMENT);
+    expect(baseRegs.filter((r) => r.type === VOLUME_ATTACHMENT)).toEqual([]);
+    // The shutdown gets more than the provider's default 60 s to finish before the deletion gives up.
+    expect(d.deleteTimeout).toBe(DROPLET_DELETE_TIMEOUT);
+    expect(DROPLET_DELETE_TIMEOUT).toMatch(/^\d+m$/);
+    expect(parseInt(DROPLET_DELETE_TIMEOUT, 10)).toBeGreaterThanOrEqual(5);
   });
 
   test('the Droplet: Ubuntu with cloud-init, the monitoring agent on, the configured region and size', () => {
