@@ -46,6 +46,16 @@ export const WEBHOOK_SECRET_FILE = '/etc/scim-bridge/secrets/webhook-secret';
  * and the volume still attached (nothing is lost; run it again).
  */
 export const DROPLET_DELETE_TIMEOUT = '10m';
+/**
+ * Volume inputs that never decide anything once the volume exists, so a difference is no reason to touch it:
+ * the description (the provider cannot change it in place: a new wording would mean a new volume). With dataDiskImport,
+ * also its tags: a volume kept by an earlier `pulumi destroy` lost them when that destroy deleted the tag, and
+ * the tag is only a label on a volume (the firewall applies it to Droplets). Name and region are never ignored:
+ * the name is the device path the host mounts, and the Droplet must be in the volume's region; size neither, so
+ * that raising dataDiskSizeGb still grows the volume.
+ */
+export const VOLUME_IGNORED_CHANGES = ['description'];
+export const IMPORTED_VOLUME_IGNORED_CHANGES = ['description', 'tags'];
 /** Regions DigitalOcean's uptime check probes from. */
 export const UPTIME_REGIONS = ['eu_west', 'us_east'];
 /** Droplet alerts: the agent's metric, the threshold in percent, and what it means. */
@@ -129,15 +139,23 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     const reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region }, parent);
 
     // The data volume is its own resource: a replacement Droplet gets it back, and `pulumi destroy` leaves it
-    // (retainOnDelete) so the directory survives a teardown. No initial filesystem: the host formats it only
-    // when blank, and finds it by its name.
+    // (retainOnDelete) so the directory survives a teardown. Protected too: whatever would replace it (another
+    // region or name, a smaller size, an import whose volume differs) fails instead of swapping in a blank
+    // volume under the bridge; moving it is done on purpose, by hand. No initial filesystem: the host formats it
+    // only when blank, and finds it by its name.
     const dataVolume = volumeName(prefix);
     const volume = new digitalocean.Volume(
       `${name}-data`,
       { name: dataVolume, region, size: args.dataDiskSizeGb, description: 'scim-bridge database and TLS certificates', tags: [tag.name] },
       // (dataDiskImport adopts a volume kept by an earlier destroy; its name is the stack's, so the same stack
       // name adopts it.)
-      { ...parent, retainOnDelete: true, ...(args.dataDiskImport ? { import: args.dataDiskImport } : {}) },
+      {
+        ...parent,
+        protect: true,
+        retainOnDelete: true,
+        ignoreChanges: args.dataDiskImport ? IMPORTED_VOLUME_IGNORED_CHANGES : VOLUME_IGNORED_CHANGES,
+        ...(args.dataDiskImport ? { import: args.dataDiskImport } : {}),
+      },
     );
 
     // The token in clear: only in Pulumi's encrypted state, and the secret stack output `token`.

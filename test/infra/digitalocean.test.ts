@@ -188,6 +188,35 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     expect(parseInt(DROPLET_DELETE_TIMEOUT, 10)).toBeGreaterThanOrEqual(5);
   });
 
+  test('the data volume is protected: a change that would replace it fails instead of making a blank one', () => {
+    const volume = one(base, VOLUME);
+    expect(volume.options).toMatchObject({ protect: true, retainOnDelete: true });
+    // The description cannot change in place (a new wording would mean a new volume) and decides nothing.
+    expect(volume.options.ignoreChanges).toEqual(['description']);
+    // Name, region and size stay compared: the name is the host's device path, the region the Droplet's, and a
+    // larger dataDiskSizeGb grows the volume.
+    for (const key of ['name', 'region', 'size']) expect(volume.options.ignoreChanges).not.toContain(key);
+    // Nothing else is protected: the Droplet and the rest are replaced or deleted freely.
+    expect(base.raw.filter((r) => r.options.protect).map((r) => r.type)).toEqual([VOLUME]);
+  });
+
+  test('dataDiskImport: the adopted volume is protected too, and attached by the Droplet\'s volumeIds', async () => {
+    const id = '506f78a4-e098-11e5-ad9f-000f53306ae1';
+    captured = [];
+    const adopted = await plan('digitalocean', { config: { 'scim-bridge:dataDiskImport': id } });
+    const regs = captured;
+    const volume = one(adopted, VOLUME);
+    // An import whose volume differs in what forces a new one (region, name) must never replace it.
+    expect(volume.options).toMatchObject({ import: id, protect: true, retainOnDelete: true });
+    // A volume kept by an earlier destroy lost its tag with that destroy: a label, no reason to refuse the import.
+    expect(volume.options.ignoreChanges).toEqual(['description', 'tags']);
+    for (const key of ['name', 'region', 'size']) expect(volume.options.ignoreChanges).not.toContain(key);
+    expect(volume.in).toMatchObject({ name: 'scim-bridge-digitalocean-data', region: 'fra1', size: 10 });
+    expect(all(adopted, VOLUME_ATTACHMENT)).toEqual([]);
+    expect(reg(regs, DROPLET).propertyDependencies.volumeIds).toEqual([reg(regs, VOLUME).urn]);
+    expect(adopted.leaks).toEqual([]);
+  });
+
   test('the Droplet: Ubuntu with cloud-init, the monitoring agent on, the configured region and size', () => {
     const droplet = one(base, DROPLET);
     expect(droplet.in).toMatchObject({ image: 'ubuntu-24-04-x64', region: 'fra1', size: 's-1vcpu-1gb', monitoring: true });
@@ -387,10 +416,10 @@ describe('npm run plan -- --stack digitalocean', () => {
     expect(stdout).not.toContain('PLAN-SECRET-');
   });
 
-  test('the text form marks the Droplet\'s replacement and the kept volume', async () => {
+  test('the text form marks the Droplet\'s replacement and the kept, protected volume', async () => {
     const { stdout } = await cli();
     expect(stdout).toMatch(/^digitalocean:index\/droplet:Droplet {2}scim-bridge-host {2}\(deleteBeforeReplace, replaceOnChanges=\["userData"\]\)$/m);
-    expect(stdout).toMatch(/^digitalocean:index\/volume:Volume {2}scim-bridge-data {2}\(retainOnDelete\)$/m);
+    expect(stdout).toMatch(/^digitalocean:index\/volume:Volume {2}scim-bridge-data {2}\(retainOnDelete, ignoreChanges=\["description"\], protect\)$/m);
     expect(stdout).toMatch(/leak check: passed/);
   });
 });
