@@ -13,7 +13,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as time from '@pulumiverse/time';
 import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { HostSecret, renderUserData } from '../host';
-import { GCP_LOG_LOCATION, gcpHostLogging } from './logging';
+import { gcpHostLogging, gcpLogLocation } from './logging';
 import { secretId, serviceAccountId } from './names';
 
 export interface GcpBridgeArgs extends BridgeArgs {
@@ -314,7 +314,7 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         notificationChannels: [channel.name],
         documentation: {
           mimeType: 'text/markdown',
-          content: `The SCIM bridge at https://${args.domain} fails its health check from more than one region, so the IdP cannot provision. Look at the VM \`${name}-host\` in ${zone} and its container logs (${GCP_LOG_LOCATION}).`,
+          content: `The SCIM bridge at https://${args.domain} fails its health check from more than one region, so the IdP cannot provision. Look at the VM \`${name}-host\` in ${zone} and its container logs (${gcpLogLocation('scim-bridge')}).`,
         },
       },
       after,
@@ -341,7 +341,7 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         notificationChannels: [channel.name],
         documentation: {
           mimeType: 'text/markdown',
-          content: `Caddy has not renewed the certificate of ${args.domain}. Check that ports 80/443 reach the VM and that the CAA and A records are right, then read Caddy's logs (${GCP_LOG_LOCATION}: the container scim-bridge-caddy).`,
+          content: `Caddy has not renewed the certificate of ${args.domain}. Check that ports 80/443 reach the VM and that the CAA and A records are right, then read Caddy's logs (${gcpLogLocation('scim-bridge-caddy')}).`,
         },
       },
       after,

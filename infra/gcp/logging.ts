@@ -19,8 +19,10 @@ export const LOG_AGENT_UNIT = 'scim-bridge-log-agent.service';
 export const LOG_AGENT_SCRIPT = '/usr/local/lib/scim-bridge/log-agent';
 export const OPS_AGENT_CONFIG = '/etc/scim-bridge/ops-agent.yaml';
 
-/** Where an operator finds the containers' logs (alert texts, README). */
-export const GCP_LOG_LOCATION = `Cloud Logging, log name ${GCP_LOG_RECEIVER} (the host's journal), jsonPayload.CONTAINER_NAME "scim-bridge" or "scim-bridge-caddy"`;
+/** Where an operator finds a container's logs (alert texts): in Cloud Logging, and on the VM. */
+export function gcpLogLocation(container: string): string {
+  return `Cloud Logging: log name ${GCP_LOG_RECEIVER}, jsonPayload.CONTAINER_NAME="${container}"; on the VM: journalctl CONTAINER_NAME=${container}`;
+}
 
 /**
  * The Ops Agent's configuration (merged over its built-in one): the whole journal in a pipeline of its own

@@ -498,6 +498,8 @@ describe('container logs: the journal, shipped to Cloud Logging by the Ops Agent
       expect(policy.in.documentation.content).toContain(`log name ${GCP_LOG_RECEIVER}`);
       expect(policy.in.documentation.content).not.toContain('gcplogs');
     }
+    expect(one(base, 'gcp:monitoring/alertPolicy:AlertPolicy', 'scim-bridge-down').in.documentation.content).toContain('jsonPayload.CONTAINER_NAME="scim-bridge"');
+    expect(one(base, 'gcp:monitoring/alertPolicy:AlertPolicy', 'scim-bridge-certificate').in.documentation.content).toContain('jsonPayload.CONTAINER_NAME="scim-bridge-caddy"');
   });
 
   test('cloud-init\'s schema accepts the GCP user-data; shellcheck finds nothing in the log agent script', () => {
