@@ -239,6 +239,9 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
       'Type=oneshot',
       'RemainAfterExit=yes',
       `ExecStart=${LIB}/prepare-disk ${spec.dataDevice} ${MOUNT_POINT} ${BRIDGE_UID}`,
+      // At a shutdown (a replacement too) the containers stop first (they are ordered after this unit), then
+      // the disk is unmounted cleanly before the cloud detaches it.
+      `ExecStop=-/bin/umount ${MOUNT_POINT}`,
       '',
       '[Install]',
       `WantedBy=multi-user.target ${diskDevice}`,

@@ -15,7 +15,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BRIDGE_UID, bridgeEnvironment, HostSpec, MOUNT_POINT, systemdUnits } from '../../infra/host';
+import { BRIDGE_UID, bridgeEnvironment, DOCKER_NETWORK, HostSpec, MOUNT_POINT, systemdUnits } from '../../infra/host';
 import { probe, probeAddress } from '../../bridge/src/healthcheck';
 import { startBridge, TestBridge, USER_SCHEMA } from '../helpers/bridge';
 import { BUILD_BASE, ContainerLab, containerToolsUnavailable, ImageInspect, RUNTIME_BASE, tail } from '../helpers/image';
@@ -148,7 +148,14 @@ function podmanFlags(hostFlags: string[], files: { envFile: string; secretsFile:
       case '--read-only':
         out.push('--read-only', '--read-only-tmpfs=false');
         break;
-      case '--network':
+      case '--network': {
+        // The host's containers share a user-defined Docker network (cut off from the metadata service: the boot
+        // test proves it in a VM); here the test reaches the container on this machine's loopback.
+        const network = value();
+        if (network !== DOCKER_NETWORK) throw new Error(`host --network ${network}: unknown to this test`);
+        out.push('--network', 'host');
+        break;
+      }
       case '--cap-drop':
       case '--cap-add':
       case '--security-opt':

@@ -273,6 +273,49 @@ export class ContainerLab {
     );
   }
 
+  /**
+   * A Caddy image from this machine's Debian caddy (no registry is reachable): the binary with exactly the
+   * libraries it loads, CA certificates, and the official image's layout (XDG dirs /config and /data, the
+   * Caddyfile at /etc/caddy/Caddyfile, `caddy run` as the command).
+   */
+  assembleCaddyImage(tag: string): Promise<string> {
+    const caddy = realpathSync('/usr/bin/caddy');
+    const libraries = sharedLibraries(caddy);
+    return this.assemble(
+      tag,
+      (root) => {
+        mkdirSync(join(root, 'usr/bin'), { recursive: true });
+        copyFileSync(caddy, join(root, 'usr/bin/caddy'));
+        chmodSync(join(root, 'usr/bin/caddy'), 0o755);
+        for (const library of libraries) {
+          mkdirSync(join(root, dirname(library)), { recursive: true });
+          copyFileSync(realpathSync(library), join(root, library));
+          chmodSync(join(root, library), 0o755);
+        }
+        mkdirSync(join(root, 'etc/ssl/certs'), { recursive: true });
+        if (existsSync(CA_BUNDLE)) copyFileSync(CA_BUNDLE, join(root, CA_BUNDLE));
+        writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/sbin/nologin\n');
+        writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+        for (const dir of ['config', 'data', 'etc/caddy', 'tmp']) mkdirSync(join(root, dir), { recursive: true });
+        chmodSync(join(root, 'tmp'), 0o1777);
+      },
+      [
+        '--entrypoint', '["/usr/bin/caddy"]',
+        '--cmd', '["run","--config","/etc/caddy/Caddyfile","--adapter","caddyfile"]',
+        '--env', 'XDG_CONFIG_HOME=/config',
+        '--env', 'XDG_DATA_HOME=/data',
+        '--env', `PATH=${PATH}`,
+      ],
+    );
+  }
+
+  /** An image as a `docker load` archive, under the name given (what a registry pull of that name would give). */
+  async saveArchive(ref: string, file: string, name: string): Promise<string> {
+    rmSync(file, { force: true });
+    await this.buildah(['push', '--quiet', ref, `docker-archive:${file}:${name}`], 300_000);
+    return file;
+  }
+
   /** Read-only bind mounts that give the build base its toolchain: /usr, and node's prefix when it is elsewhere. */
   toolchainVolumes(): string[] {
     const prefix = nodePrefix();

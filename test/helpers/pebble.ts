@@ -256,7 +256,7 @@ export interface ListenerCertificate {
  * A throwaway CA and a P-256 certificate for localhost and 127.0.0.1 signed by it, for pebble's own HTTPS
  * listeners (the Debian package ships none). Uses its own openssl config, independent of the system's.
  */
-export function makeListenerCertificate(dir: string): ListenerCertificate {
+export function makeListenerCertificate(dir: string, names: string[] = ['DNS:localhost', 'IP:127.0.0.1']): ListenerCertificate {
   mkdirSync(dir, { recursive: true });
   const cnf = join(dir, 'openssl.cnf');
   writeFileSync(
@@ -275,7 +275,7 @@ export function makeListenerCertificate(dir: string): ListenerCertificate {
       'basicConstraints = critical,CA:FALSE',
       'keyUsage = critical,digitalSignature',
       'extendedKeyUsage = serverAuth',
-      'subjectAltName = DNS:localhost,IP:127.0.0.1',
+      `subjectAltName = ${names.join(',')}`,
       'subjectKeyIdentifier = hash',
       'authorityKeyIdentifier = keyid',
       '',
@@ -412,6 +412,8 @@ export interface PebbleOptions {
   /** Where pebble's validation authority connects for HTTP-01 and TLS-ALPN-01: Caddy's ports. */
   httpPort: number;
   tlsPort: number;
+  /** More names for pebble's listener certificate than localhost and 127.0.0.1 (e.g. IP:10.0.2.2 for a VM). */
+  listenerNames?: string[];
 }
 
 export interface Pebble {
@@ -445,7 +447,7 @@ export interface Pebble {
 export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   requireBinaries('pebble', 'pebble-challtestsrv', 'openssl');
   mkdirSync(options.dir, { recursive: true });
-  const listener = makeListenerCertificate(join(options.dir, 'listener'));
+  const listener = makeListenerCertificate(join(options.dir, 'listener'), ['DNS:localhost', 'IP:127.0.0.1', ...(options.listenerNames ?? [])]);
   const [dnsPort, challManagementPort, acmePort, managementPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const baseEnv: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('PEBBLE_')) baseEnv[key] = value;

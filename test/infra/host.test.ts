@@ -837,6 +837,7 @@ describe('systemd units', () => {
     expect(oneValue(disk, 'Service', 'ExecStart')).toBe(`${LIB}/prepare-disk ${DATA_DEVICE} ${MOUNT_POINT} ${BRIDGE_UID}`);
     expect(oneValue(disk, 'Service', 'Type')).toBe('oneshot');
     expect(oneValue(disk, 'Service', 'RemainAfterExit')).toBe('yes');
+    expect(oneValue(disk, 'Service', 'ExecStop')).toBe(`-/bin/umount ${MOUNT_POINT}`);
     expect(oneValue(disk, 'Unit', 'BindsTo')).toBe(device);
     expect(oneValue(disk, 'Unit', 'After')).toBe(device);
     expect(oneValue(disk, 'Install', 'WantedBy').split(' ').sort()).toEqual([device, 'multi-user.target']);
