@@ -153,7 +153,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
       maintenanceOptions: { autoRecovery: 'default' },
     });
     // The host recipe's packages are Debian's.
-    expect(parse(userData(base)).packages).toEqual(['docker.io', 'curl', 'jq', 'unattended-upgrades']);
+    expect(parse(userData(base)).packages).toEqual(['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades']);
   });
 
   test('a Xen instance type is refused before anything is declared (its volumes are no NVMe devices)', async () => {
@@ -354,7 +354,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     const fetch = hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets');
     expect(fetch).toContain('aws_secret() {');
     expect(fetch).toContain(`value=$(aws_secret ${WEBHOOK_ARN})\nput SCIM_BRIDGE_WEBHOOK_SECRET "$value"`);
-    expect(parse(ud).packages).toEqual(['docker.io', 'curl', 'jq', 'unattended-upgrades', 'awscli']);
+    expect(parse(ud).packages).toEqual(['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades', 'awscli']);
     expect(Buffer.byteLength(ud)).toBeLessThan(16 * 1024);
   });
 
