@@ -196,13 +196,18 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     neededAtBoot.push(rolePolicy);
 
     // The data volume is its own resource: replacing the instance (a new image, new settings) re-attaches it,
-    // and `pulumi destroy` leaves it (retainOnDelete) so the directory survives a teardown.
+    // and `pulumi destroy` leaves it (retainOnDelete) so the directory survives a teardown. It is protected too:
+    // a change that would replace it (another availability zone, a smaller size, no encryption) fails the update
+    // instead of swapping the directory for a blank volume; moving it is a deliberate act (see the README).
+    // dataDiskImport adopts a volume kept by an earlier destroy: Pulumi imports it only if every input below
+    // matches the volume (else it refuses and names the difference), and from then on `protect` guards it the
+    // same way. No input is ignored (ignoreChanges): the zone, size, type and encryption are the volume itself,
+    // and its tags are how the snapshot policy finds it; a difference must surface, not be kept silently.
     const dataTag = { [SNAPSHOT_TAG]: args.domain };
     const volume = new aws.ebs.Volume(
       `${name}-data`,
       { availabilityZone, size: args.dataDiskSizeGb, type: 'gp3', encrypted: true, tags: { ...tags('data'), ...dataTag } },
-      // (dataDiskImport adopts a volume kept by an earlier destroy.)
-      { parent: this, retainOnDelete: true, ...(args.dataDiskImport ? { import: args.dataDiskImport } : {}) },
+      { parent: this, retainOnDelete: true, protect: true, ...(args.dataDiskImport ? { import: args.dataDiskImport } : {}) },
     );
     this.snapshots(name, dataTag, tags);
 

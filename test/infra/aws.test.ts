@@ -168,6 +168,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     const volume = one(base, 'aws:ebs/volume:Volume');
     expect(volume.in).toMatchObject({ availabilityZone: 'eu-west-1a', size: 10, type: 'gp3', encrypted: true });
     expect(volume.options.retainOnDelete).toBe(true);
+    expect(volume.options.protect).toBe(true);
     expect(one(base, 'aws:ec2/volumeAttachment:VolumeAttachment').in).toEqual({
       instanceId: 'i-0123456789abcdef0',
       volumeId: PLAN_VOLUME_ID,
@@ -179,6 +180,27 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     // only when blank.
     expect(nvmeDevicePath(PLAN_VOLUME_ID)).toBe('/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0');
     expect(userData(base)).toContain('prepare-disk /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0 /srv/scim-bridge 10001');
+  });
+
+  test('the data volume is protected: a change that would replace it (zone, a smaller size, type) fails instead of making a blank one', async () => {
+    // Pulumi refuses to delete a protected resource, and a replacement is a delete: the update stops with the
+    // volume named, and nothing is created in its place. retainOnDelete alone would keep the old volume but
+    // attach a blank one.
+    expect(one(base, 'aws:ebs/volume:Volume').options).toMatchObject({ protect: true, retainOnDelete: true });
+    const variants: Array<Record<string, string>> = [{ 'scim-bridge:availabilityZone': 'eu-west-1b' }, { 'scim-bridge:dataDiskSizeGb': '20' }];
+    for (const config of variants) {
+      const moved = await plan('aws', { config });
+      expect(one(moved, 'aws:ebs/volume:Volume').options).toMatchObject({ protect: true, retainOnDelete: true });
+    }
+    // Adopting a kept volume: protected from the import on, and nothing of it ignored. An import whose inputs
+    // differ from the volume is refused by Pulumi (naming the difference); once in the stack, protect guards it.
+    const adopted = await plan('aws', { config: { 'scim-bridge:dataDiskImport': 'vol-0fedcba9876543210' } });
+    const volume = one(adopted, 'aws:ebs/volume:Volume');
+    expect(volume.options).toEqual({ import: 'vol-0fedcba9876543210', protect: true, retainOnDelete: true });
+    expect(volume.in).toEqual(one(base, 'aws:ebs/volume:Volume').in);
+    // The instance and the attachment are not protected: they are replaced as often as the bridge is updated.
+    expect(one(base, INSTANCE).options.protect).toBeUndefined();
+    expect(one(base, 'aws:ec2/volumeAttachment:VolumeAttachment').options.protect).toBeUndefined();
   });
 
   test('the data volume is snapshotted daily (14 kept) by a lifecycle policy that targets it alone', () => {
