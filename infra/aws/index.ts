@@ -238,7 +238,17 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
           dataDevice: nvmeDevicePath(volumeId),
           logging: {
             driver: 'awslogs',
-            options: { 'awslogs-region': region, 'awslogs-group': logGroupName, 'awslogs-create-group': 'false', tag: '{{.Name}}' },
+            options: {
+              'awslogs-region': region,
+              'awslogs-group': logGroupName,
+              'awslogs-create-group': 'false',
+              tag: '{{.Name}}',
+              // A slow or unreachable CloudWatch, or a role not yet usable at first boot, never blocks the bridge:
+              // its lines wait in a buffer (dropped past 4 MB) and the log stream is created when the first one
+              // is sent, not before the container may start.
+              mode: 'non-blocking',
+              'max-buffer-size': '4m',
+            },
           },
           secrets,
           ...(secrets.length ? { secretFunctions: awsSecretFunction(region), extraPackages: ['awscli'] } : {}),

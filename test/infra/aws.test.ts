@@ -276,7 +276,16 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(group.in).toMatchObject({ name: '/scim-bridge/scim.example.com', retentionInDays: 30 });
     expect(JSON.parse(hostFile(base, '/etc/docker/daemon.json'))).toEqual({
       'log-driver': 'awslogs',
-      'log-opts': { 'awslogs-region': 'eu-west-1', 'awslogs-group': '/scim-bridge/scim.example.com', 'awslogs-create-group': 'false', tag: '{{.Name}}' },
+      'log-opts': {
+        'awslogs-region': 'eu-west-1',
+        'awslogs-group': '/scim-bridge/scim.example.com',
+        'awslogs-create-group': 'false',
+        tag: '{{.Name}}',
+        // A slow CloudWatch or a role not yet usable never stops the bridge from starting or writing: its lines
+        // wait in a 4 MB buffer, and the log stream is created when the first one goes out.
+        mode: 'non-blocking',
+        'max-buffer-size': '4m',
+      },
     });
   });
 
