@@ -5,8 +5,9 @@
  * instance is replaced or the stack destroyed, and snapshotted daily; a security group open to the world on
  * tcp 80/443 only; Route 53 A and CAA records in an existing hosted zone; the token and the webhook secret in
  * Secrets Manager; container logs in CloudWatch Logs; a Route 53 health check of https://<domain>/healthz whose
- * CloudWatch alarm (in us-east-1, where health-check metrics live) emails through SNS; and EC2 auto-recovery
- * when the system status check fails.
+ * CloudWatch alarm (in the partition's Route 53 region, where health-check metrics live: us-east-1,
+ * us-gov-west-1 or cn-northwest-1) emails through SNS; and EC2 auto-recovery when the system status check fails.
+ * Every ARN and endpoint the program builds takes the partition (aws, aws-us-gov, aws-cn) from the provider.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -22,16 +23,52 @@ export interface AwsBridgeArgs extends BridgeArgs {
 
 /** Debian's own AWS account, which publishes the official Debian AMIs. */
 export const DEBIAN_AMI_OWNER = '136693071363';
-/** Route 53 publishes health-check metrics in us-east-1 only: the alarm on them (and its topic) live there. */
-export const HEALTH_CHECK_REGION = 'us-east-1';
+/**
+ * Where Route 53 publishes health-check metrics, per partition: the region of Route 53's control plane. In the
+ * aws partition that is us-east-1 ("Route 53 metrics are not available if you select any other region": Route 53
+ * Developer Guide, Monitoring health checks using CloudWatch); in AWS GovCloud (US) the control plane and Route 53's
+ * CloudWatch metrics are in us-gov-west-1 (GovCloud User Guide, Amazon Route 53); in the China regions Route 53's
+ * endpoint (route53.amazonaws.com.cn) signs and runs in cn-northwest-1 (Ningxia). The alarm on the health check
+ * (and its SNS topic) live there.
+ */
+export const HEALTH_CHECK_REGIONS: Readonly<Record<string, string>> = { aws: 'us-east-1', 'aws-us-gov': 'us-gov-west-1', 'aws-cn': 'cn-northwest-1' };
+
+/** The partition a region belongs to, by AWS's own region patterns (the SDKs' partitions.json). */
+export function partitionOf(region: string): string | undefined {
+  const patterns: Array<[string, RegExp]> = [
+    ['aws-us-gov', /^us-gov-\w+-\d+$/],
+    ['aws-cn', /^cn-\w+-\d+$/],
+    ['aws-iso', /^us-iso-\w+-\d+$/],
+    ['aws-iso-b', /^us-isob-\w+-\d+$/],
+    ['aws-iso-e', /^eu-isoe-\w+-\d+$/],
+    ['aws-iso-f', /^us-isof-\w+-\d+$/],
+    ['aws-eusc', /^eusc-(de)-\w+-\d+$/],
+    ['aws', /^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$/],
+  ];
+  return patterns.find(([, re]) => re.test(region))?.[0];
+}
+
+/**
+ * The region of the health check's alarm for a stack in `region`; refuses a region whose partition has no
+ * Route 53 health checks this program knows of (the isolated partitions), since the alarm could not work there.
+ */
+export function healthCheckRegionOf(region: string): string {
+  const partition = partitionOf(region);
+  const there = partition && HEALTH_CHECK_REGIONS[partition];
+  if (!there) {
+    throw new pulumi.RunError(
+      `aws:region "${region}" is ${partition ? `in the ${partition} partition` : 'in no AWS partition this program knows'}, where it cannot place the alarm on Route 53's health check: deploy in a region of the aws, aws-us-gov or aws-cn partition (pulumi config set aws:region eu-west-1)`,
+    );
+  }
+  return there;
+}
+
 /** The data volume's device name in the attachment; Nitro instances show it as an NVMe device instead. */
 const DATA_DEVICE_NAME = '/dev/sdf';
 /** EC2's limit on user-data, before base64. */
 const USER_DATA_LIMIT = 16 * 1024;
 /** The tag (value: the domain) by which the snapshot policy finds this bridge's data volume and no other. */
 export const SNAPSHOT_TAG = 'scim-bridge-data';
-/** The only resource inputs that may hold the token or the webhook secret (the plan's leak check). */
-export const AWS_SECRET_SINKS: SecretSink[] = [{ input: 'aws:secretsmanager/secretVersion:SecretVersion.secretString' }];
 
 /**
  * Instance families on the Xen hypervisor: they show EBS volumes as /dev/xvd*, not as the NVMe devices the
@@ -66,12 +103,59 @@ export function awsSecretFunction(region: string): string {
   ].join('\n');
 }
 
+/**
+ * The stack's `aws:` settings (all but aws:region) as arguments for an explicit AWS provider, which, unlike the
+ * default provider, reads none of them itself: profile, keys, assumed roles, shared files, endpoints, default
+ * tags… Each is read the way @pulumi/aws reads its own configuration (aws.config: JSON settings parsed into the
+ * provider's argument shapes); a secret setting stays a secret. A key the provider does not know is refused
+ * rather than dropped.
+ */
+export function stackProviderArgs(): aws.ProviderArgs {
+  const settings = aws.config as unknown as Record<string, unknown>;
+  const known = new Set(Object.keys(settings));
+  // Pulumi's runtime knows which keys are secret (internal API); without it, every inherited value is kept secret.
+  const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+  const args: Record<string, unknown> = {};
+  for (const full of Object.keys(pulumi.runtime.allConfig()).sort()) {
+    if (!full.startsWith('aws:')) continue;
+    const key = full.slice('aws:'.length);
+    if (key === 'region') continue;
+    if (!known.has(key)) {
+      throw new pulumi.RunError(`${full} is not a setting of the AWS provider, so the program cannot pass it on to the health check's provider: remove it (pulumi config rm ${full}) or correct its name`);
+    }
+    let value: unknown;
+    try {
+      value = settings[key];
+    } catch {
+      // (Pulumi's own message would quote the value, which may be a secret.)
+      throw new pulumi.RunError(`${full} does not have the form the AWS provider takes (JSON for lists and objects, true/false, a number): correct it with pulumi config set --path`);
+    }
+    if (value === undefined) continue;
+    args[key] = !isConfigSecret || isConfigSecret(full) ? pulumi.secret(value) : value;
+  }
+  return args as aws.ProviderArgs;
+}
+
+/**
+ * For the plan's leak check: the health check's provider may hold the stack's own aws: secrets (aws:secretKey,
+ * aws:token…), each in the input of the same name, and nothing else. (The plan names an invented secret by its
+ * key without the namespace: aws:secretKey's is `secretKey`.)
+ */
+const PROVIDER_SECRET_SINKS: SecretSink[] = Object.keys(aws.config)
+  .filter((key) => key !== 'region')
+  .map((key) => ({ input: `pulumi:providers:aws.${key}`, only: [key] }));
+/**
+ * The only resource inputs that may hold the token or the webhook secret (the plan's leak check); besides them,
+ * the health check's provider holds the stack's own aws: secrets.
+ */
+export const AWS_SECRET_SINKS: SecretSink[] = [{ input: 'aws:secretsmanager/secretVersion:SecretVersion.secretString' }, ...PROVIDER_SECRET_SINKS];
+
 /** An IAM policy document, as JSON. */
 function policy(statements: pulumi.Input<Record<string, unknown>>[]): pulumi.Output<string> {
   return pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements });
 }
 
-function trustedBy(service: string): pulumi.Output<string> {
+function trustedBy(service: pulumi.Input<string>): pulumi.Output<string> {
   return policy([{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }]);
 }
 
@@ -87,9 +171,16 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
         `scim-bridge:size "${args.size}" is a Xen instance type: the host finds its data volume as an NVMe device, which only Nitro types have; use one such as t3.small, t3a.small or t4g.small`,
       );
     }
+    // Before anything is registered: a region where the health check's alarm cannot work, or an aws: setting
+    // that its provider could not carry, is refused here.
+    const healthCheckRegion = healthCheckRegionOf(args.region);
+    const healthCheckProvider = { ...stackProviderArgs(), region: healthCheckRegion };
     super('scim-bridge:aws:Bridge', name, {}, opts);
     const parent = { parent: this };
     const { region, availabilityZone } = args;
+    // The partition (aws, aws-us-gov, aws-cn) and its DNS suffix, as the stack's provider sees them: every ARN,
+    // service principal and endpoint below is built from them.
+    const partition = aws.getPartitionOutput({}, parent);
     const tags = (role: string) => ({ Name: `${name}-${role}`, app: 'scim-bridge', 'scim-bridge': name });
 
     // A network of its own, so nothing depends on (or is opened by) the account's default VPC.
@@ -180,7 +271,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       `${name}-host`,
       {
         description: `scim-bridge ${args.domain} host: writes its container logs${args.webhook ? ', reads the webhook secret' : ''}`,
-        assumeRolePolicy: trustedBy('ec2.amazonaws.com'),
+        // (ec2.amazonaws.com.cn in the China regions.)
+        assumeRolePolicy: trustedBy(pulumi.interpolate`ec2.${partition.dnsSuffix}`),
         tags: tags('host'),
       },
       parent,
@@ -209,7 +301,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       { availabilityZone, size: args.dataDiskSizeGb, type: 'gp3', encrypted: true, tags: { ...tags('data'), ...dataTag } },
       { parent: this, retainOnDelete: true, protect: true, ...(args.dataDiskImport ? { import: args.dataDiskImport } : {}) },
     );
-    this.snapshots(name, dataTag, tags);
+    this.snapshots(name, dataTag, tags, partition.partition);
 
     // Debian's newest Debian 12 image, taken when the host is created: a newer one published by Debian does not
     // replace a running host by itself (ignoreChanges below); the next replacement (a new bridge image or
@@ -300,7 +392,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
         evaluationPeriods: 2,
         threshold: 1,
         comparisonOperator: 'GreaterThanOrEqualToThreshold',
-        alarmActions: [`arn:aws:automate:${region}:ec2:recover`],
+        alarmActions: [pulumi.interpolate`arn:${partition.partition}:automate:${region}:ec2:recover`],
         tags: tags('recover'),
       },
       parent,
@@ -312,7 +404,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       new aws.route53.Record(`${name}-caa`, { zoneId, name: args.domain, type: 'CAA', ttl: 3600, records: ['0 issue "letsencrypt.org"'] }, parent);
     }
 
-    this.healthCheck(name, args, tags);
+    this.healthCheck(name, args, tags, healthCheckProvider);
 
     this.ipAddress = eip.publicIp;
     this.baseUrl = pulumi.output(baseUrlOf(args.domain));
@@ -324,7 +416,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
   }
 
   /** Daily snapshots of the data volume (Data Lifecycle Manager, which finds it by its tag), kept 14 days. */
-  private snapshots(name: string, targetTags: Record<string, string>, tags: (role: string) => Record<string, string>): void {
+  private snapshots(name: string, targetTags: Record<string, string>, tags: (role: string) => Record<string, string>, partition: pulumi.Output<string>): void {
     const parent = { parent: this };
     const role = new aws.iam.Role(
       `${name}-snapshots`,
@@ -333,7 +425,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
     const attachment = new aws.iam.RolePolicyAttachment(
       `${name}-snapshots`,
-      { role: role.name, policyArn: 'arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole' },
+      { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole` },
       parent,
     );
     new aws.dlm.LifecyclePolicy(
@@ -362,15 +454,15 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
   }
 
   /**
-   * Route 53 checks https://<domain>/healthz from several regions; its metric is published in us-east-1 only,
-   * so the alarm and the SNS topic it emails through are created there, with a provider of their own.
+   * Route 53 checks https://<domain>/healthz from several regions; its metric is published in the partition's
+   * Route 53 region only (HEALTH_CHECK_REGIONS), so the alarm and the SNS topic it emails through are created
+   * there, with a provider of their own.
    */
-  private healthCheck(name: string, args: AwsBridgeArgs, tags: (role: string) => Record<string, string>): void {
+  private healthCheck(name: string, args: AwsBridgeArgs, tags: (role: string) => Record<string, string>, providerArgs: aws.ProviderArgs & { region: string }): void {
     const parent = { parent: this };
-    // An explicit provider does not read the stack's aws: settings; pass on the profile, if one is set there.
-    const profile = new pulumi.Config('aws').get('profile');
-    const usEast1 = new aws.Provider(`${name}-${HEALTH_CHECK_REGION}`, { region: HEALTH_CHECK_REGION, ...(profile ? { profile } : {}) }, parent);
-    const there = { parent: this, provider: usEast1 };
+    // An explicit provider reads none of the stack's aws: settings: it is given all of them (but the region).
+    const provider = new aws.Provider(`${name}-${providerArgs.region}`, providerArgs, parent);
+    const there = { parent: this, provider };
 
     const check = new aws.route53.HealthCheck(
       `${name}-health`,

@@ -1,6 +1,7 @@
 /** What AWS computes for the resources the aws target reads back, and its lookups, for the offline plan. */
 import * as pulumi from '@pulumi/pulumi';
 import type { PlanMocks } from '../bridge';
+import { healthCheckRegionOf, partitionOf } from './index';
 
 const ACCOUNT = '123456789012';
 export const PLAN_AMI_ID = 'ami-0123456789abcdef0';
@@ -12,9 +13,21 @@ function region(): string {
   return pulumi.runtime.getConfig('aws:region') ?? 'us-east-1';
 }
 
+/** The stack region's partition and its DNS suffix, as aws.getPartition answers them. */
+function partition(): { partition: string; dnsSuffix: string; reverseDnsPrefix: string } {
+  const name = partitionOf(region()) ?? 'aws';
+  const dnsSuffix = name === 'aws-cn' ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return { partition: name, dnsSuffix, reverseDnsPrefix: dnsSuffix.split('.').reverse().join('.') };
+}
+
+/** An ARN of the stack's partition. */
+function arn(service: string, where: string, resource: string): string {
+  return `arn:${partition().partition}:${service}:${where}:${resource}`;
+}
+
 /** Secrets Manager appends six random characters to a secret's name in its ARN. */
 function secretArn(secretName: string): string {
-  return `arn:aws:secretsmanager:${region()}:${ACCOUNT}:secret:${secretName}-AbCdEf`;
+  return arn('secretsmanager', `${region()}:${ACCOUNT}`, `secret:${secretName}-AbCdEf`);
 }
 
 export const awsPlanMocks: PlanMocks = {
@@ -27,21 +40,21 @@ export const awsPlanMocks: PlanMocks = {
       case 'aws:ec2/networkInterface:NetworkInterface':
         return { id: 'eni-0123456789abcdef0' };
       case 'aws:ec2/instance:Instance':
-        return { id: 'i-0123456789abcdef0', arn: `arn:aws:ec2:${region()}:${ACCOUNT}:instance/i-0123456789abcdef0` };
+        return { id: 'i-0123456789abcdef0', arn: arn('ec2', `${region()}:${ACCOUNT}`, 'instance/i-0123456789abcdef0') };
       case 'aws:ebs/volume:Volume':
-        return { id: PLAN_VOLUME_ID, arn: `arn:aws:ec2:${region()}:${ACCOUNT}:volume/${PLAN_VOLUME_ID}` };
+        return { id: PLAN_VOLUME_ID, arn: arn('ec2', `${region()}:${ACCOUNT}`, `volume/${PLAN_VOLUME_ID}`) };
       case 'aws:secretsmanager/secret:Secret':
         // A secret's id is its ARN.
         return { id: secretArn(physical), arn: secretArn(physical), name: physical };
       case 'aws:cloudwatch/logGroup:LogGroup':
-        return { arn: `arn:aws:logs:${region()}:${ACCOUNT}:log-group:${physical}` };
+        return { arn: arn('logs', `${region()}:${ACCOUNT}`, `log-group:${physical}`) };
       case 'aws:iam/role:Role':
-        return { arn: `arn:aws:iam::${ACCOUNT}:role/${physical}`, name: physical };
+        return { arn: arn('iam', `:${ACCOUNT}`, `role/${physical}`), name: physical };
       case 'aws:iam/instanceProfile:InstanceProfile':
-        return { arn: `arn:aws:iam::${ACCOUNT}:instance-profile/${physical}`, name: physical };
+        return { arn: arn('iam', `:${ACCOUNT}`, `instance-profile/${physical}`), name: physical };
       case 'aws:sns/topic:Topic':
-        // The only topic is the alerts', in us-east-1 with the health check's metrics.
-        return { arn: `arn:aws:sns:us-east-1:${ACCOUNT}:${physical}` };
+        // The only topic is the alerts', in the partition's Route 53 region with the health check's metrics.
+        return { arn: arn('sns', `${healthCheckRegionOf(region())}:${ACCOUNT}`, physical) };
       case 'aws:route53/healthCheck:HealthCheck':
         return { id: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' };
       default:
@@ -56,7 +69,9 @@ export const awsPlanMocks: PlanMocks = {
         return { id: PLAN_AMI_ID, imageId: PLAN_AMI_ID, name, architecture: arch, ownerId: '136693071363', rootDeviceType: 'ebs', virtualizationType: 'hvm' };
       }
       case 'aws:route53/getZone:getZone':
-        return { id: PLAN_ZONE_ID, zoneId: PLAN_ZONE_ID, name: inputs.name, privateZone: false, arn: `arn:aws:route53:::hostedzone/${PLAN_ZONE_ID}` };
+        return { id: PLAN_ZONE_ID, zoneId: PLAN_ZONE_ID, name: inputs.name, privateZone: false, arn: arn('route53', ':', `hostedzone/${PLAN_ZONE_ID}`) };
+      case 'aws:index/getPartition:getPartition':
+        return { id: partition().partition, ...partition() };
       default:
         return undefined;
     }

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
-import { architectureOf, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, nvmeDevicePath } from '../../infra/aws';
+import { architectureOf, AWS_SECRET_SINKS, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, healthCheckRegionOf, nvmeDevicePath, partitionOf } from '../../infra/aws';
 import { awsPlanMocks, PLAN_AMI_ID, PLAN_VOLUME_ID, PLAN_ZONE_ID } from '../../infra/aws/mocks';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
@@ -289,6 +289,61 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     });
   });
 
+  test('the us-east-1 provider carries every aws: setting of the stack but the region (an explicit provider reads none itself); secrets stay secret', async () => {
+    const settings = {
+      'aws:profile': 'ops',
+      'aws:accessKey': 'AKIAIOSFODNN7EXAMPLE',
+      'aws:secretKey': { secure: 'v1:c2VjcmV0' },
+      'aws:token': { secure: 'v1:dG9rZW4=' },
+      'aws:assumeRoles': [{ roleArn: 'arn:aws:iam::123456789012:role/deployer', sessionName: 'scim-bridge', externalId: 'ext-0123' }],
+      'aws:sharedCredentialsFiles': ['/home/ops/.aws/credentials'],
+      'aws:sharedConfigFiles': ['/home/ops/.aws/config'],
+      'aws:endpoints': [{ sts: 'https://sts.internal.example' }],
+      'aws:defaultTags': { tags: { team: 'identity' } },
+      'aws:allowedAccountIds': ['123456789012'],
+      'aws:skipMetadataApiCheck': true,
+      'aws:maxRetries': 7,
+      'aws:stsRegion': 'eu-west-1',
+      'aws:retryMode': 'adaptive',
+    };
+    const p = await plan('aws', { config: settings });
+    expect(p.leaks).toEqual([]);
+    const provider = one(p, 'pulumi:providers:aws');
+    expect(provider.in.region).toBe('us-east-1');
+    // Every setting reaches the provider: none is dropped.
+    for (const key of Object.keys(settings)) expect([key, provider.in[key.slice('aws:'.length)]]).toEqual([key, expect.anything()]);
+    expect(provider.in).toMatchObject({ profile: 'ops', accessKey: 'AKIAIOSFODNN7EXAMPLE', stsRegion: 'eu-west-1', retryMode: 'adaptive' });
+    // The provider's JSON-valued arguments, in its own shapes (the SDK sends them as JSON).
+    expect(JSON.parse(provider.in.assumeRoles)).toEqual(settings['aws:assumeRoles']);
+    expect(JSON.parse(provider.in.sharedCredentialsFiles)).toEqual(['/home/ops/.aws/credentials']);
+    expect(JSON.parse(provider.in.sharedConfigFiles)).toEqual(['/home/ops/.aws/config']);
+    expect(JSON.parse(provider.in.endpoints)).toEqual([{ sts: 'https://sts.internal.example' }]);
+    expect(JSON.parse(provider.in.defaultTags)).toEqual({ tags: { team: 'identity' } });
+    expect(JSON.parse(provider.in.allowedAccountIds)).toEqual(['123456789012']);
+    expect(JSON.parse(provider.in.skipMetadataApiCheck)).toBe(true);
+    expect(JSON.parse(provider.in.maxRetries)).toBe(7);
+    // Keys and the session token are secrets in the provider's inputs (masked in the printed plan).
+    for (const key of ['accessKey', 'secretKey', 'token']) {
+      expect(provider.inputs[key]).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: expect.any(String) });
+      expect(p.plan.resources.find((r) => r.type === 'pulumi:providers:aws')!.inputs[key]).toBe('[secret]');
+    }
+    expect(provider.in.secretKey).toBe(inventedSecret('secretKey'));
+    expect(provider.in.token).toBe(inventedSecret('token'));
+    // The leak check lets the provider hold the stack's own aws: secrets, each in its own input only.
+    expect(AWS_SECRET_SINKS).toEqual(expect.arrayContaining([{ input: 'pulumi:providers:aws.secretKey', only: ['secretKey'] }]));
+    expect(AWS_SECRET_SINKS.find((k) => k.input === 'pulumi:providers:aws.region')).toBeUndefined();
+    // And nothing else changes with them.
+    const others = (r: PlanResult) => r.raw.filter((x) => x.type !== 'pulumi:providers:aws').map((x) => `${x.type} ${x.name} ${JSON.stringify(x.inputs)}`).sort();
+    expect(others(p)).toEqual(others(base));
+  });
+
+  test('an aws: setting the provider does not know, or one that is not in its form, stops the plan (without quoting the value)', async () => {
+    await expect(plan('aws', { config: { 'aws:profle': 'ops' } })).rejects.toThrow(/^aws:profle is not a setting of the AWS provider, so the program cannot pass it on to the health check's provider: remove it \(pulumi config rm aws:profle\) or correct its name$/);
+    const bad = await plan('aws', { config: { 'aws:assumeRoles': 'arn:aws:iam::123456789012:role/not-json-hunter2' } }).catch((e: Error) => e.message);
+    expect(bad).toMatch(/^aws:assumeRoles does not have the form the AWS provider takes/);
+    expect(bad).not.toContain('hunter2');
+  });
+
   test('a Route 53 health check probes https://<domain>/healthz; its alarm in us-east-1 emails through SNS', () => {
     const check = one(base, 'aws:route53/healthCheck:HealthCheck');
     expect(check.in).toMatchObject({ type: 'HTTPS', fqdn: 'scim.example.com', port: 443, resourcePath: '/healthz', enableSni: true, requestInterval: 30, failureThreshold: 3 });
@@ -407,6 +462,66 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
   });
 });
 
+/**
+ * AWS GovCloud (US) and the China regions are partitions of their own (aws-us-gov, aws-cn): other ARNs, another
+ * DNS suffix in China, and Route 53's health-check metrics in another region (us-gov-west-1, cn-northwest-1).
+ */
+describe.each([
+  // stack region, its partition, where Route 53 health-check metrics are, the partition's DNS suffix
+  ['us-gov-west-1', 'aws-us-gov', 'us-gov-west-1', 'amazonaws.com'],
+  ['us-gov-east-1', 'aws-us-gov', 'us-gov-west-1', 'amazonaws.com'],
+  ['cn-north-1', 'aws-cn', 'cn-northwest-1', 'amazonaws.com.cn'],
+  ['cn-northwest-1', 'aws-cn', 'cn-northwest-1', 'amazonaws.com.cn'],
+])('a stack in %s (partition %s)', (region, partition, healthRegion, dnsSuffix) => {
+  let p: PlanResult;
+  beforeAll(async () => {
+    p = await plan('aws', { config: { ...WEBHOOK, 'aws:region': region, 'scim-bridge:availabilityZone': `${region}a` } });
+  });
+
+  test('no ARN of the aws partition anywhere, and no partition left unknown', () => {
+    expect(p.leaks).toEqual([]);
+    const everything = JSON.stringify([p.raw, p.rawOutputs]);
+    expect(everything).not.toMatch(/arn:aws:/);
+    expect(everything).not.toMatch(/arn:undefined|undefined:/);
+    expect(everything).toContain(`arn:${partition}:`);
+  });
+
+  test('EC2 recovery, the managed snapshot policy and the role trusts take the partition', () => {
+    expect(one(p, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-recover').in.alarmActions).toEqual([`arn:${partition}:automate:${region}:ec2:recover`]);
+    expect(one(p, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').in.policyArn).toBe(`arn:${partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole`);
+    const host = one(p, 'aws:iam/role:Role', 'scim-bridge-host');
+    // EC2's service principal in the China regions ends in .amazonaws.com.cn.
+    expect(JSON.parse(host.in.assumeRolePolicy).Statement[0].Principal).toEqual({ Service: `ec2.${dnsSuffix}` });
+    const webhookArn = `arn:${partition}:secretsmanager:${region}:123456789012:secret:scim-bridge-webhook-secret-AbCdEf`;
+    expect(statements(p).map((x) => x.Resource)).toEqual([`arn:${partition}:logs:${region}:123456789012:log-group:/scim-bridge/scim.example.com:*`, webhookArn]);
+    expect(p.plan.outputs.tokenReference).toContain(`arn:${partition}:secretsmanager:${region}:`);
+  });
+
+  test(`the health check's alarm and its topic are in ${healthRegion}, where Route 53 publishes its metrics there`, () => {
+    const provider = one(p, 'pulumi:providers:aws');
+    expect(provider.name).toBe(`scim-bridge-${healthRegion}`);
+    expect(provider.in.region).toBe(healthRegion);
+    const topicArn = `arn:${partition}:sns:${healthRegion}:123456789012:scim-bridge-alerts`;
+    expect(one(p, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-down').in).toMatchObject({ namespace: 'AWS/Route53', alarmActions: [topicArn], okActions: [topicArn] });
+    expect(one(p, 'aws:sns/topicSubscription:TopicSubscription').in.topic).toBe(topicArn);
+    for (const name of ['scim-bridge-down', 'scim-bridge-alerts', 'scim-bridge-alerts-email']) {
+      expect(p.raw.find((r) => r.name === name)?.options.provider).toBe(`scim-bridge-${healthRegion}`);
+    }
+  });
+});
+
+test('partitions by region name, and where their Route 53 health-check metrics are; a region with none is refused', () => {
+  expect(['us-east-1', 'eu-west-1', 'ap-southeast-4', 'il-central-1', 'mx-central-1'].map(partitionOf)).toEqual(['aws', 'aws', 'aws', 'aws', 'aws']);
+  expect(['us-gov-west-1', 'us-gov-east-1', 'cn-north-1', 'cn-northwest-1', 'us-iso-east-1', 'us-isob-east-1'].map(partitionOf)).toEqual([
+    'aws-us-gov', 'aws-us-gov', 'aws-cn', 'aws-cn', 'aws-iso', 'aws-iso-b',
+  ]);
+  expect(['eu-west-1', 'us-gov-east-1', 'cn-north-1'].map(healthCheckRegionOf)).toEqual(['us-east-1', 'us-gov-west-1', 'cn-northwest-1']);
+  expect(() => healthCheckRegionOf('us-iso-east-1')).toThrow(
+    /^aws:region "us-iso-east-1" is in the aws-iso partition, where it cannot place the alarm on Route 53's health check: deploy in a region of the aws, aws-us-gov or aws-cn partition/,
+  );
+  expect(() => healthCheckRegionOf('mars-north-1')).toThrow(/^aws:region "mars-north-1" is in no AWS partition this program knows/);
+});
+
 describe('the host\'s scripts on AWS', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -441,6 +556,7 @@ describe('the host\'s scripts on AWS', () => {
   });
 });
 
+
 /**
  * The component under its own mocks, which see each resource's provider (the plan records none): what lives in
  * us-east-1 and what the AMI lookup asks for.
@@ -461,10 +577,10 @@ describe('the component\'s providers and lookups', () => {
     availabilityZone: 'eu-west-1a',
   };
 
-  async function evaluate(args: Partial<AwsBridgeArgs>, config: Record<string, string> = {}) {
+  async function evaluate(args: Partial<AwsBridgeArgs>, config: Record<string, string> = {}, secretKeys: string[] = []) {
     const resources: Array<{ type: string; name: string; inputs: Inputs; provider?: string }> = [];
     const calls: Array<{ token: string; inputs: Inputs }> = [];
-    pulumi.runtime.setAllConfig({ 'aws:region': 'eu-west-1', ...config }, []);
+    pulumi.runtime.setAllConfig({ 'aws:region': 'eu-west-1', ...config }, secretKeys);
     await pulumi.runtime.setMocks(
       {
         newResource(a) {
@@ -505,6 +621,25 @@ describe('the component\'s providers and lookups', () => {
     ]);
     // Everything else, the recovery alarm included, uses the stack's own region.
     expect(resources.filter((r) => r.provider && !viaUsEast1.includes(`${r.type} ${r.name}`))).toEqual([]);
+  });
+
+  test('a secret aws: setting stays a secret in the health check\'s provider, also a structured one', async () => {
+    const roles = [{ roleArn: 'arn:aws:iam::123456789012:role/deployer', externalId: 'ext-secret-0123' }];
+    const { resources } = await evaluate({}, { 'aws:profile': 'ops', 'aws:assumeRoles': JSON.stringify(roles) }, ['aws:assumeRoles']);
+    const provider = resources.find((r) => r.type === 'pulumi:providers:aws')!;
+    expect(provider.inputs.assumeRoles).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: JSON.stringify(roles) });
+    expect(provider.inputs.profile).toBe('ops');
+  });
+
+  test('the partition comes from the provider (aws.getPartition), answered by the plan\'s mocks', async () => {
+    const { calls, resources } = await evaluate({ region: 'cn-north-1', availabilityZone: 'cn-north-1a' }, { 'aws:region': 'cn-north-1' });
+    expect(calls.filter((c) => c.token === 'aws:index/getPartition:getPartition')).toHaveLength(1);
+    const recover = resources.find((r) => r.type === 'aws:cloudwatch/metricAlarm:MetricAlarm' && r.name === 'scim-bridge-recover')!;
+    expect(recover.inputs.alarmActions).toEqual(['arn:aws-cn:automate:cn-north-1:ec2:recover']);
+  });
+
+  test('a region where the health check\'s alarm cannot work is refused before anything is declared', () => {
+    expect(() => new AwsBridge('scim-bridge', { ...ARGS, region: 'us-iso-east-1', availabilityZone: 'us-iso-east-1a' })).toThrow(/^aws:region "us-iso-east-1" is in the aws-iso partition/);
   });
 
   test('the AMI is Debian 12\'s own, for the instance type\'s architecture; a zone name is looked up as a public zone', async () => {
