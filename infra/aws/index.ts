@@ -90,15 +90,37 @@ export function nvmeDevicePath(volumeId: string): string {
 }
 
 /**
- * Shell function for the host's fetch-secrets script: reads a Secrets Manager secret with the AWS CLI, whose
- * credentials are the instance role's (from the instance metadata service, IMDSv2). The instance role may read
- * the webhook secret and nothing else in Secrets Manager.
+ * Shell function for the host's fetch-secrets script: reads a Secrets Manager secret with curl alone (its own
+ * SigV4 signing, curl >= 7.75: Debian 12 has 7.88) and jq, instead of the AWS CLI (~100 MB of Python to install at
+ * first boot). The credentials are the instance role's, from the instance metadata service (IMDSv2: a session
+ * token first); they reach curl on its standard input (-K -), never on a command line that `ps` shows. The call
+ * is Secrets Manager's JSON API (POST / with X-Amz-Target: secretsmanager.GetSecretValue) at the partition's
+ * endpoint. AWS_EC2_METADATA_SERVICE_ENDPOINT (the SDKs' own override) and SECRETS_MANAGER_ENDPOINT point it
+ * elsewhere (tests use local fakes). The instance role may read the webhook secret and nothing else.
  */
-export function awsSecretFunction(region: string): string {
+export function awsSecretFunction(region: string, dnsSuffix: string): string {
+  const curl = 'curl -fsS --max-time 10 --retry 5 --retry-connrefused';
   return [
     'aws_secret() {',
-    '  AWS_PAGER="" AWS_METADATA_SERVICE_TIMEOUT=5 AWS_METADATA_SERVICE_NUM_ATTEMPTS=5 \\',
-    `    aws secretsmanager get-secret-value --region ${region} --secret-id "$1" --query SecretString --output text`,
+    '  local imds imds_token role credentials endpoint',
+    '  imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}',
+    '  imds=${imds%/}',
+    `  imds_token=$(${curl} -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" \\`,
+    '    "$imds/latest/api/token") || return 1',
+    `  role=$(${curl} -H "X-aws-ec2-metadata-token: $imds_token" \\`,
+    '    "$imds/latest/meta-data/iam/security-credentials/") || return 1',
+    '  role=${role%%[[:space:]]*}',
+    '  if [ -z "$role" ]; then echo "fetch-secrets: the instance has no role (instance profile)" >&2; return 1; fi',
+    '  # The role\'s temporary credentials, as a curl config (user, session token header) for its standard input.',
+    `  credentials=$(${curl} -H "X-aws-ec2-metadata-token: $imds_token" \\`,
+    '    "$imds/latest/meta-data/iam/security-credentials/$role" | jq -er \'',
+    '      if ([.AccessKeyId, .SecretAccessKey, .Token] | all(type == "string" and test("^[A-Za-z0-9/+=]+$")))',
+    '      then "user = \\"\\(.AccessKeyId):\\(.SecretAccessKey)\\"\\nheader = \\"X-Amz-Security-Token: \\(.Token)\\""',
+    '      else error("the instance metadata service gave no usable credentials") end\') || return 1',
+    `  endpoint=\${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.${region}.${dnsSuffix}}`,
+    `  printf '%s\\n' "$credentials" | ${curl} -K - --aws-sigv4 "aws:amz:${region}:secretsmanager" \\`,
+    '    -H "X-Amz-Target: secretsmanager.GetSecretValue" -H "Content-Type: application/x-amz-json-1.1" \\',
+    '    --data-binary "$(jq -cn --arg id "$1" \'{SecretId: $id}\')" "${endpoint%/}/" | jq -er .SecretString',
     '}',
   ].join('\n');
 }
@@ -322,8 +344,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
 
     const userData = pulumi
-      .all([tokenSha256(token), tokenSha256(appToken), volume.id, logGroup.name, webhookSecret ? webhookSecret.arn : pulumi.output('')])
-      .apply(([hash, appHash, volumeId, logGroupName, webhookSecretArn]) => {
+      .all([tokenSha256(token), tokenSha256(appToken), volume.id, logGroup.name, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
+      .apply(([hash, appHash, volumeId, logGroupName, webhookSecretArn, dnsSuffix]) => {
         const secrets: HostSecret[] = webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : [];
         const rendered = renderUserData({
           ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
@@ -343,7 +365,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
             },
           },
           secrets,
-          ...(secrets.length ? { secretFunctions: awsSecretFunction(region), extraPackages: ['awscli'] } : {}),
+          ...(secrets.length ? { secretFunctions: awsSecretFunction(region, dnsSuffix) } : {}),
         });
         if (Buffer.byteLength(rendered) > USER_DATA_LIMIT) {
           throw new pulumi.RunError(`the host's user-data is ${Buffer.byteLength(rendered)} bytes; EC2 takes at most ${USER_DATA_LIMIT} (is acmeCaRoot a whole bundle? give the one root)`);

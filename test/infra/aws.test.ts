@@ -1,11 +1,16 @@
 /**
  * The aws stack, evaluated offline with Pulumi's mocks (the same run as `npm run plan -- --stack aws`):
- * assertions on the real inputs of every resource the program declares. One part evaluates the component
- * under its own mocks, to see which provider each resource is created with (the plan does not record it), and
- * one runs the host's fetch-secrets script for real against a stand-in `aws` command.
+ * assertions on the real inputs of every resource the program declares, also in AWS GovCloud (US) and China
+ * regions. One part evaluates the component under its own mocks, to see which provider each resource is created
+ * with (the plan does not record it), and one runs the host's fetch-secrets script for real against a fake
+ * instance metadata service (IMDSv2) and a fake Secrets Manager on loopback that checks each request's SigV4
+ * signature the way AWS does (computed here with node:crypto, anchored on AWS's published examples).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
@@ -440,7 +445,15 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     const fetch = hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets');
     expect(fetch).toContain('aws_secret() {');
     expect(fetch).toContain(`value=$(aws_secret ${WEBHOOK_ARN})\nput SCIM_BRIDGE_WEBHOOK_SECRET "$value"`);
-    expect(parse(ud).packages).toEqual(['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades', 'awscli']);
+    // curl (with its own SigV4 signing) and jq read the secret: no AWS CLI, nor any other package, is installed for it.
+    expect(parse(ud).packages).toEqual(parse(userData(base)).packages);
+    expect(parse(ud).packages).toEqual(expect.arrayContaining(['curl', 'jq']));
+    expect(parse(ud).packages).not.toContain('awscli');
+    expect(fetch).not.toMatch(/\baws secretsmanager\b/);
+    // Real endpoints unless overridden: IMDSv2 at its link-local address, Secrets Manager in the stack's region.
+    expect(fetch).toContain('imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}');
+    expect(fetch).toContain('endpoint=${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.eu-west-1.amazonaws.com}');
+    expect(fetch).toContain('--aws-sigv4 "aws:amz:eu-west-1:secretsmanager"');
     expect(Buffer.byteLength(ud)).toBeLessThan(16 * 1024);
   });
 
@@ -508,6 +521,13 @@ describe.each([
       expect(p.raw.find((r) => r.name === name)?.options.provider).toBe(`scim-bridge-${healthRegion}`);
     }
   });
+
+  test('the host reads its secret from the partition\'s Secrets Manager endpoint, and logs to the stack\'s region', () => {
+    const fetch = hostFile(p, '/usr/local/lib/scim-bridge/fetch-secrets');
+    expect(fetch).toContain(`endpoint=\${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.${region}.${dnsSuffix}}`);
+    expect(fetch).toContain(`--aws-sigv4 "aws:amz:${region}:secretsmanager"`);
+    expect(JSON.parse(hostFile(p, '/etc/docker/daemon.json'))['log-opts']['awslogs-region']).toBe(region);
+  });
 });
 
 test('partitions by region name, and where their Route 53 health-check metrics are; a region with none is refused', () => {
@@ -536,26 +556,360 @@ describe('the host\'s scripts on AWS', () => {
     const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets') });
     expect(`${check.status} ${check.stdout}`).toBe('0 ');
   });
-
-  test('fetch-secrets asks the AWS CLI for the webhook secret by ARN, in the stack\'s region, and writes its value', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-host-'));
-    dirs.push(dir);
-    const value = 'whsec_$HOME`id`\'"0123456789abcdef';
-    // A stand-in `aws` that records its arguments and prints the value (as `--output text` does, with a newline).
-    fs.writeFileSync(path.join(dir, 'aws'), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args"\nprintf '%s\\n' '${value.replace(/'/g, `'\\''`)}'\n`, { mode: 0o755 });
-    const script = path.join(dir, 'fetch-secrets');
-    fs.writeFileSync(script, hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets'), { mode: 0o755 });
-    const out = path.join(dir, 'run', 'secrets.env');
-    const r = spawnSync('bash', [script, out], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin` } });
-    expect(`${r.status} ${r.stderr}`).toBe('0 ');
-    expect(fs.readFileSync(path.join(dir, 'args'), 'utf8').trim().split('\n')).toEqual([
-      'secretsmanager', 'get-secret-value', '--region', 'eu-west-1', '--secret-id', WEBHOOK_ARN, '--query', 'SecretString', '--output', 'text',
-    ]);
-    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${value}\n`);
-    expect(fs.statSync(out).mode & 0o777).toBe(0o600);
-  });
 });
 
+// ---------------------------------------------------------------------------------------------------------
+// SigV4 as AWS checks it (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html),
+// written here with node:crypto, independently of curl's implementation.
+
+const sha256Hex = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data, 'utf8').digest();
+/** RFC 3986 percent-encoding as SigV4 wants it (unreserved characters kept, spaces as %20). */
+const uriEncode = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+interface SignedRequest {
+  method: string;
+  /** Path and query, as on the request line. */
+  url: string;
+  /** Header names in lower case, as node gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer | string;
+}
+type SigV4Check = { ok: true; keyId: string; date: string; region: string; service: string; signedHeaders: string[] } | { ok: false; problem: string };
+
+/** Recomputes a request's signature from its Authorization header's scope and signed headers, with `secretKey`. */
+function checkSigV4(req: SignedRequest, secretKey: string): SigV4Check {
+  const auth = String(req.headers.authorization ?? '');
+  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+  if (!m) return { ok: false, problem: 'no SigV4 Authorization header' };
+  const [, keyId, date, region, service, signedList, signature] = m;
+  const amzDate = String(req.headers['x-amz-date'] ?? '');
+  if (!amzDate.startsWith(`${date}T`)) return { ok: false, problem: 'X-Amz-Date does not match the credential scope' };
+  const signedHeaders = signedList.split(';');
+  if ([...signedHeaders].sort().join(';') !== signedList) return { ok: false, problem: 'SignedHeaders is not sorted' };
+  for (const h of ['host', 'x-amz-date']) if (!signedHeaders.includes(h)) return { ok: false, problem: `${h} is not signed` };
+  const [rawPath, rawQuery = ''] = req.url.split('?');
+  const canonicalUri = rawPath.split('/').map((seg) => uriEncode(decodeURIComponent(seg))).join('/');
+  const canonicalQuery = rawQuery
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => pair.split('=').map((x) => uriEncode(decodeURIComponent(x ?? ''))))
+    .map(([k, v = '']) => `${k}=${v}`)
+    .sort()
+    .join('&');
+  const canonicalHeaders = signedHeaders.map((h) => {
+    const value = req.headers[h];
+    return `${h}:${(Array.isArray(value) ? value.join(',') : String(value ?? '')).trim().replace(/\s+/g, ' ')}\n`;
+  });
+  const canonicalRequest = [req.method, canonicalUri, canonicalQuery, canonicalHeaders.join(''), signedList, sha256Hex(req.body)].join('\n');
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${secretKey}`, date), region), service), 'aws4_request');
+  const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest();
+  if (!timingSafeEqual(expected, Buffer.from(signature, 'hex'))) return { ok: false, problem: 'The request signature we calculated does not match the signature you provided.' };
+  return { ok: true, keyId, date, region, service, signedHeaders };
+}
+
+test('the SigV4 check of these tests agrees with AWS\'s own signing examples', () => {
+  const secret = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY';
+  // IAM ListUsers, the example of AWS's SigV4 documentation.
+  const listUsers: SignedRequest = {
+    method: 'GET',
+    url: '/?Action=ListUsers&Version=2010-05-08',
+    headers: {
+      host: 'iam.amazonaws.com',
+      'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+      'x-amz-date': '20150830T123600Z',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7',
+    },
+    body: '',
+  };
+  expect(checkSigV4(listUsers, secret)).toMatchObject({ ok: true, keyId: 'AKIDEXAMPLE', region: 'us-east-1', service: 'iam' });
+  // get-vanilla, from the SigV4 test suite AWS publishes.
+  const vanilla: SignedRequest = {
+    method: 'GET',
+    url: '/',
+    headers: {
+      host: 'example.amazonaws.com',
+      'x-amz-date': '20150830T123600Z',
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
+    },
+    body: '',
+  };
+  expect(checkSigV4(vanilla, secret).ok).toBe(true);
+  // Any change to what was signed, or another key, fails.
+  expect(checkSigV4({ ...vanilla, url: '/x' }, secret).ok).toBe(false);
+  expect(checkSigV4({ ...vanilla, body: 'x' }, secret).ok).toBe(false);
+  expect(checkSigV4({ ...vanilla, headers: { ...vanilla.headers, host: 'other.amazonaws.com' } }, secret).ok).toBe(false);
+  expect(checkSigV4(vanilla, secret.replace('K7', 'K8')).ok).toBe(false);
+  expect(checkSigV4({ ...vanilla, headers: { ...vanilla.headers, authorization: undefined } }, secret)).toEqual({ ok: false, problem: 'no SigV4 Authorization header' });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command without blocking the event loop (the fake servers answer from this process). */
+function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
+
+describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager that checks SigV4', () => {
+  const ROLE = 'scim-bridge-host-0a1b2c3';
+  const KEY_ID = 'ASIAQEXAMPLE7EXAMPLE';
+  const SECRET_KEY = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY';
+  const SESSION_TOKEN = 'IQoJb3JpZ2luX2VjEXAMPLE/session+token==';
+  const IMDS_TOKEN = 'AQAEAFakeImdsV2SessionToken==';
+  /** Shell and env-file metacharacters on purpose: the value must arrive byte for byte, never expanded. */
+  const VALUE = 'whsec_$HOME`id`\'"\\;0123456789abcdef';
+  let imds: http.Server;
+  let secretsManager: http.Server;
+  let env: NodeJS.ProcessEnv;
+  let dir: string;
+  let script: string;
+  let seen: string[];
+  /** What the metadata service hands out, and what Secrets Manager accepts; each test may change them. */
+  let imdsTokenStatus: number;
+  let issued: { AccessKeyId: string; SecretAccessKey: string; Token: string } | undefined;
+  let smStatuses: number[];
+  let smBody: Record<string, unknown>;
+
+  function listen(handler: http.RequestListener): Promise<http.Server> {
+    return new Promise((resolve) => {
+      const server = http.createServer(handler);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+  }
+  const port = (s: http.Server) => (s.address() as AddressInfo).port;
+  const text = (res: http.ServerResponse, status: number, body: string) => {
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(body);
+  };
+  const awsJson = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+    res.end(JSON.stringify(body));
+  };
+  const awsError = (res: http.ServerResponse, status: number, type: string, message: string) => awsJson(res, status, { __type: type, message });
+
+  beforeAll(async () => {
+    for (const tool of ['bash', 'curl', 'jq']) expect(spawnSync('sh', ['-c', `command -v ${tool}`]).status).toBe(0);
+    imds = await listen((req, res) => {
+      seen.push(`imds ${req.method} ${req.url}`);
+      if (req.method === 'PUT' && req.url === '/latest/api/token') {
+        const ttl = Number(req.headers['x-aws-ec2-metadata-token-ttl-seconds']);
+        if (!(ttl >= 1 && ttl <= 21600)) return text(res, 400, 'Missing or invalid x-aws-ec2-metadata-token-ttl-seconds');
+        if (imdsTokenStatus !== 200) return text(res, imdsTokenStatus, 'Forbidden');
+        return text(res, 200, IMDS_TOKEN);
+      }
+      if (req.method !== 'GET') return text(res, 405, 'Method Not Allowed');
+      // IMDSv2 only, as the instance is configured (httpTokens: required).
+      if (req.headers['x-aws-ec2-metadata-token'] !== IMDS_TOKEN) return text(res, 401, 'Unauthorized');
+      if (req.url === '/latest/meta-data/iam/security-credentials/') return text(res, 200, ROLE);
+      if (req.url === `/latest/meta-data/iam/security-credentials/${ROLE}` && issued) {
+        return text(res, 200, JSON.stringify({ Code: 'Success', LastUpdated: '2026-01-01T00:00:00Z', Type: 'AWS-HMAC', ...issued, Expiration: '2026-01-01T06:00:00Z' }, null, 2));
+      }
+      return text(res, 404, 'Not Found');
+    });
+    secretsManager = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const check = checkSigV4({ method: req.method!, url: req.url!, headers: req.headers, body }, SECRET_KEY);
+        seen.push(`secretsmanager ${req.method} ${req.url} ${req.headers['x-amz-target'] ?? ''} ${check.ok ? `signed ${check.region}/${check.service}: ${check.signedHeaders.join(';')}` : check.problem}`);
+        if (!check.ok) return awsError(res, 403, 'InvalidSignatureException', check.problem);
+        if (check.keyId !== KEY_ID) return awsError(res, 403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+        if (check.region !== 'eu-west-1' || check.service !== 'secretsmanager') return awsError(res, 403, 'InvalidSignatureException', `Credential should be scoped to a valid region and service, not ${check.region}/${check.service}.`);
+        const when = Date.parse(String(req.headers['x-amz-date']).replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+        if (!(Math.abs(Date.now() - when) < 5 * 60_000)) return awsError(res, 403, 'InvalidSignatureException', 'Signature expired');
+        // Temporary credentials: the session token must come with them, and be signed.
+        if (req.headers['x-amz-security-token'] !== SESSION_TOKEN || !check.signedHeaders.includes('x-amz-security-token')) {
+          return awsError(res, 403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+        }
+        if (req.method !== 'POST' || req.url !== '/') return awsError(res, 404, 'UnknownOperationException', 'Unknown operation');
+        if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue' || !check.signedHeaders.includes('x-amz-target')) return awsError(res, 400, 'UnknownOperationException', 'Unknown operation');
+        if (req.headers['content-type'] !== 'application/x-amz-json-1.1') return awsError(res, 400, 'SerializationException', 'Bad content type');
+        let request: { SecretId?: unknown };
+        try {
+          request = JSON.parse(body.toString('utf8'));
+        } catch {
+          return awsError(res, 400, 'SerializationException', 'Body is not JSON');
+        }
+        if (request.SecretId !== WEBHOOK_ARN) return awsError(res, 400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+        const status = smStatuses.shift() ?? 200;
+        if (status !== 200) return awsError(res, status, 'InternalServiceError', 'try again');
+        awsJson(res, 200, { ARN: WEBHOOK_ARN, Name: 'scim-bridge-webhook-secret-AbCdEf', VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1767225600, ...smBody });
+      });
+    });
+    env = { PATH: process.env.PATH, AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${port(imds)}`, SECRETS_MANAGER_ENDPOINT: `http://127.0.0.1:${port(secretsManager)}` };
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-fetch-secrets-'));
+    // The script exactly as the host gets it from the user-data.
+    script = path.join(dir, 'fetch-secrets');
+    fs.writeFileSync(script, hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets'), { mode: 0o755 });
+  });
+
+  afterAll(async () => {
+    for (const server of [imds, secretsManager]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  let outDir: string;
+  let out: string;
+  beforeEach(() => {
+    seen = [];
+    imdsTokenStatus = 200;
+    issued = { AccessKeyId: KEY_ID, SecretAccessKey: SECRET_KEY, Token: SESSION_TOKEN };
+    smStatuses = [];
+    smBody = { SecretString: VALUE };
+    // Like /run/scim-bridge: the script makes the directory.
+    outDir = path.join(fs.mkdtempSync(path.join(dir, 'run-')), 'scim-bridge');
+    out = path.join(outDir, 'secrets.env');
+  });
+  const fetchSecrets = (extraEnv: NodeJS.ProcessEnv = {}) => runAsync('bash', [script, out], { ...env, ...extraEnv });
+  const leftovers = () => (fs.existsSync(outDir) ? fs.readdirSync(outDir) : []);
+  const smCalls = () => seen.filter((x) => x.startsWith('secretsmanager'));
+  const curlConfig = (c: { id: string; secret: string; token?: string }) =>
+    `user = "${c.id}:${c.secret}"\n${c.token ? `header = "X-Amz-Security-Token: ${c.token}"\n` : ''}`;
+  const directCall = (config: string, signed = true) =>
+    runAsync(
+      'curl',
+      [
+        '-sS', '-o', '/dev/null', '-w', '%{http_code}', '-K', '-',
+        ...(signed ? ['--aws-sigv4', 'aws:amz:eu-west-1:secretsmanager'] : []),
+        '-H', 'X-Amz-Target: secretsmanager.GetSecretValue', '-H', 'Content-Type: application/x-amz-json-1.1',
+        '--data-binary', JSON.stringify({ SecretId: WEBHOOK_ARN }), `${env.SECRETS_MANAGER_ENDPOINT}/`,
+      ],
+      env,
+      config,
+    );
+
+  test('the fakes are strict: IMDSv2 only; Secrets Manager takes only a valid signature with the session token', async () => {
+    const noToken = await runAsync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${env.AWS_EC2_METADATA_SERVICE_ENDPOINT}/latest/meta-data/iam/security-credentials/`], env);
+    expect(noToken.stdout).toBe('401');
+    expect((await directCall(curlConfig({ id: KEY_ID, secret: SECRET_KEY, token: SESSION_TOKEN }), false)).stdout).toBe('403');
+    expect((await directCall(curlConfig({ id: KEY_ID, secret: SECRET_KEY.replace('K7', 'K8'), token: SESSION_TOKEN }))).stdout).toBe('403');
+    expect((await directCall(curlConfig({ id: KEY_ID, secret: SECRET_KEY }))).stdout).toBe('403');
+    expect((await directCall(curlConfig({ id: KEY_ID, secret: SECRET_KEY, token: 'another-session' }))).stdout).toBe('403');
+    expect((await directCall(curlConfig({ id: KEY_ID, secret: SECRET_KEY, token: SESSION_TOKEN }))).stdout).toBe('200');
+  });
+
+  test('writes exactly KEY=value, mode 0600, after IMDSv2 (token, role, credentials) and one signed GetSecretValue', async () => {
+    const r = await fetchSecrets();
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${VALUE}\n`);
+    expect(fs.statSync(out).mode & 0o7777).toBe(0o600);
+    expect(fs.statSync(outDir).mode & 0o7777).toBe(0o700);
+    expect(leftovers()).toEqual(['secrets.env']);
+    expect(seen).toEqual([
+      'imds PUT /latest/api/token',
+      'imds GET /latest/meta-data/iam/security-credentials/',
+      `imds GET /latest/meta-data/iam/security-credentials/${ROLE}`,
+      'secretsmanager POST / secretsmanager.GetSecretValue signed eu-west-1/secretsmanager: content-type;host;x-amz-date;x-amz-security-token;x-amz-target',
+    ]);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  test('a bad signature (a secret key Secrets Manager does not know) is refused: the start fails at once, with no file', async () => {
+    issued = { AccessKeyId: KEY_ID, SecretAccessKey: SECRET_KEY.replace('K7', 'K8'), Token: SESSION_TOKEN };
+    const r = await fetchSecrets();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/403/);
+    expect(smCalls()).toEqual([expect.stringContaining('does not match the signature')]); // curl does not retry a 403
+    expect(fs.existsSync(out)).toBe(false);
+    expect(leftovers()).toEqual([]);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  test('a session token other than the one issued with the key is refused', async () => {
+    issued = { AccessKeyId: KEY_ID, SecretAccessKey: SECRET_KEY, Token: 'IQoJb3JpZ2luX2VjOTHERSESSION==' };
+    const r = await fetchSecrets();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/403/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  test('no credential appears on a command line (ps shows every argument to every user of the host)', async () => {
+    // A curl that records its arguments, then runs the real one.
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    const args = path.join(bin, 'args');
+    const real = spawnSync('sh', ['-c', 'command -v curl'], { encoding: 'utf8' }).stdout.trim();
+    fs.writeFileSync(path.join(bin, 'curl'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${args}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const r = await fetchSecrets({ PATH: `${bin}:${process.env.PATH}` });
+    expect(`${r.code} ${r.stderr}`).toBe('0 ');
+    const recorded = fs.readFileSync(args, 'utf8');
+    expect(recorded.trim().split('\n')).toHaveLength(4);
+    for (const credential of [SECRET_KEY, SESSION_TOKEN, KEY_ID]) expect(recorded).not.toContain(credential);
+    expect(recorded).toContain('-K -');
+  });
+
+  test('Secrets Manager failing for a moment (503) is retried; the secret arrives', async () => {
+    smStatuses = [503];
+    const r = await fetchSecrets();
+    expect(`${r.code} ${r.stderr}`).toMatch(/^0 /);
+    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${VALUE}\n`);
+    expect(smCalls()).toHaveLength(2);
+  });
+
+  test('the metadata service refusing a session token fails the start quickly; Secrets Manager is never called', async () => {
+    imdsTokenStatus = 403;
+    const r = await fetchSecrets();
+    expect(r.code).not.toBe(0);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(smCalls()).toEqual([]);
+    expect(r.ms).toBeLessThan(5000);
+  });
+
+  test('an instance without the role\'s credentials (yet) fails the start without calling Secrets Manager unsigned', async () => {
+    issued = undefined;
+    const r = await fetchSecrets();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/404/);
+    expect(smCalls()).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('credentials that are not the metadata service\'s shape are refused before any call', async () => {
+    issued = { AccessKeyId: KEY_ID, SecretAccessKey: 'has"a quote', Token: SESSION_TOKEN };
+    const r = await fetchSecrets();
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no usable credentials/);
+    expect(smCalls()).toEqual([]);
+  });
+
+  test('a secret without SecretString (a binary secret), or with a line break, fails the start with no file', async () => {
+    smBody = { SecretBinary: Buffer.from('x').toString('base64') };
+    expect((await fetchSecrets()).code).not.toBe(0);
+    smBody = { SecretString: 'first-line-0123456789\nSCIM_BRIDGE_TOKEN=injected' };
+    const r = await fetchSecrets();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('fetch-secrets: SCIM_BRIDGE_WEBHOOK_SECRET is empty or has a line break\n');
+    expect(leftovers()).toEqual([]);
+  });
+});
 
 /**
  * The component under its own mocks, which see each resource's provider (the plan records none): what lives in
