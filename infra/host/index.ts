@@ -221,7 +221,13 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
     `--volume ${MOUNT_POINT}/caddy:/data`,
     `--volume ${MOUNT_POINT}/caddy-config:/config`,
   ]);
-  const restart = ['Restart=always', 'RestartSec=5'];
+  const restart = [
+    'Restart=always',
+    'RestartSec=5',
+    // With the journald log driver Docker already writes each line to the journal (with CONTAINER_NAME): the
+    // attached `docker run` would copy the containers' stdout there a second time. Its own errors (stderr) stay.
+    ...(spec.logging.driver === 'journald' ? ['StandardOutput=null'] : []),
+  ];
   const diskDevice = systemdPathUnit(spec.dataDevice, 'device');
   const needs = ['docker.service', 'scim-bridge-network.service', 'scim-bridge-disk.service'];
   // Started at boot when the disk is there, and whenever it appears later (a disk the cloud attaches after the

@@ -799,6 +799,16 @@ describe('systemd units', () => {
     for (const forbidden of ['--privileged', '-p', '--publish', '-v', '--mount', '-e', '--env']) expect(t).not.toContain(forbidden);
   });
 
+  test('with the journald log driver, a container line reaches the journal once (Docker writes it; the unit drops its copy)', () => {
+    const journald = systemdUnits({ ...FULL, logging: { driver: 'journald' } });
+    const awslogs = systemdUnits({ ...FULL, logging: { driver: 'awslogs', options: { 'awslogs-group': 'g' } } });
+    for (const name of ['scim-bridge.service', 'scim-bridge-caddy.service']) {
+      expect(unitValues(journald[name], 'Service', 'StandardOutput')).toEqual(['null']);
+      // Other drivers keep the unit's copy: the only local one when the cloud's logging is unreachable.
+      expect(unitValues(awslogs[name], 'Service', 'StandardOutput')).toEqual([]);
+    }
+  });
+
   test('fetch-secrets runs before every start, and its failure stops the start', () => {
     expect(unitValues(bridge, 'Service', 'ExecStartPre')).toEqual(['-/usr/bin/docker rm -f scim-bridge', `${LIB}/fetch-secrets ${SECRETS_ENV}`]);
     expect(oneValue(bridge, 'Service', 'Restart')).toBe('always');
