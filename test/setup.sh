@@ -37,4 +37,7 @@ install_missing() {
 install_missing required "the infrastructure tests" caddy:caddy pebble:pebble cloud-init:cloud-init shellcheck:shellcheck
 # The container image test (test/e2e/image.test.ts) builds bridge/Dockerfile with buildah and runs it with podman
 # (runc as its runtime), with no Docker engine and no registry.
-install_missing optional "the container image test" buildah:buildah podman:podman runc:runc
+install_missing required "the container image test and the boot test" buildah:buildah podman:podman runc:runc
+# The boot test (test/e2e/boot.test.ts) boots each VM target's user-data in QEMU (TCG) on a Debian cloud image it
+# builds with mmdebstrap, seeded by cloud-localds; socat carries the guest's metadata and API calls to fakes here.
+install_missing required "the VM boot test" qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils mmdebstrap:mmdebstrap cloud-localds:cloud-image-utils socat:socat

@@ -2,9 +2,11 @@
  * What a VM host runs, shared by the gcp, digitalocean and aws targets: one cloud-init user-data document.
  *
  * The host installs Docker from its distribution, prepares the separate data disk (formatted only when
- * blank), and runs two systemd services: the bridge container (non-root, read-only root filesystem, its
- * database on the data disk, listening on loopback only) and Caddy (Let's Encrypt on 80/443, certificates on
- * the data disk). Container logs go to the cloud's logging through a Docker log driver.
+ * blank, whenever it appears: at boot or attached later), and runs two systemd services on a Docker network of
+ * their own that cannot reach the cloud's metadata service: the bridge container (non-root, read-only root
+ * filesystem, its database on the data disk, no port published) and Caddy (Let's Encrypt on 80/443, the only
+ * published ports, certificates on the data disk). Container logs go to a Docker log driver that never blocks
+ * a container (journald, or the cloud's driver in non-blocking mode); a target may add its log agent.
  *
  * Nothing secret is in the user-data: the bridge gets the token's SHA-256, and secrets it needs in clear (the
  * webhook's signing secret) are fetched at each start by a cloud-specific script, with the host's own
