@@ -6,12 +6,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_BASE, ContainerLab, RUNTIME_BASE } from './image';
 import { cacheDir } from './vm';
 
 const ROOT = join(__dirname, '../..');
+
+const BUILD_RECIPE = 'bases BUILD_IMAGE/BASE_IMAGE from image.ts; VERSION from bridge/package.json; REVISION the commit';
 
 /** What goes into the bridge image: the build's inputs (tracked files the Dockerfile can see) and node. */
 function bridgeInputsHash(): string {
@@ -19,9 +21,24 @@ function bridgeInputsHash(): string {
     .stdout.split('\n')
     .filter((f) => f && existsSync(join(ROOT, f)) && statSync(join(ROOT, f)).isFile())
     .sort();
-  const hash = createHash('sha256').update(process.version).update(readFileSync(join(__dirname, 'image.ts')));
+  // image.ts decides the build's bases; BUILD_RECIPE names the build's arguments (bump it when they change).
+  const hash = createHash('sha256').update(process.version).update(BUILD_RECIPE).update(readFileSync(join(__dirname, 'image.ts')));
   for (const f of files) hash.update(f).update('\0').update(readFileSync(join(ROOT, f))).update('\0');
   return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * Where the bridge image of this checkout is cached, and the name it carries: the image test and the boot test
+ * share it, so a test run builds bridge/Dockerfile once (whichever test comes first builds it).
+ */
+export function bridgeImageCache(): { name: string; archive: string } {
+  const hash = bridgeInputsHash();
+  return { name: `localhost/scim-bridge-test/bridge:${hash}`, archive: join(cacheDir(), `bridge-image-${hash}.tar`) };
+}
+
+/** The checkout's commit, for the image's revision label. */
+export function gitRevision(): string {
+  return spawnSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() || 'unknown';
 }
 
 export interface BootImages {
@@ -34,13 +51,11 @@ export interface BootImages {
 }
 
 export async function bootImages(log: (line: string) => void): Promise<BootImages> {
-  const bridgeHash = bridgeInputsHash();
+  const { name: bridge, archive: bridgeArchive } = bridgeImageCache();
   const caddyVersion = spawnSync('caddy', ['version'], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0].replace(/^v/, '');
   const caddyHash = createHash('sha256').update(readFileSync('/usr/bin/caddy')).digest('hex').slice(0, 16);
-  const bridge = `localhost/scim-bridge-test/bridge:${bridgeHash}`;
   const caddy = `localhost/scim-bridge-test/caddy:${caddyVersion}-${caddyHash}`;
   const dir = cacheDir();
-  const bridgeArchive = join(dir, `bridge-image-${bridgeHash}.tar`);
   const caddyArchive = join(dir, `caddy-image-${caddyHash}.tar`);
   const built: string[] = [];
   if (!existsSync(bridgeArchive) || !existsSync(caddyArchive)) {
@@ -62,11 +77,13 @@ export async function bootImages(log: (line: string) => void): Promise<BootImage
         await lab.assembleBuildBase();
         const version = (JSON.parse(readFileSync(join(ROOT, 'bridge/package.json'), 'utf8')) as { version: string }).version;
         await lab.build(
-          { dockerfile: join(ROOT, 'bridge/Dockerfile'), context: ROOT, tag: bridge, buildArgs: { BUILD_IMAGE: BUILD_BASE, BASE_IMAGE: RUNTIME_BASE, VERSION: version, REVISION: bridgeHash } },
+          { dockerfile: join(ROOT, 'bridge/Dockerfile'), context: ROOT, tag: bridge, buildArgs: { BUILD_IMAGE: BUILD_BASE, BASE_IMAGE: RUNTIME_BASE, VERSION: version, REVISION: gitRevision() } },
           600_000,
         );
         await lab.saveArchive(bridge, `${bridgeArchive}.tmp`, bridge);
         renameSync(`${bridgeArchive}.tmp`, bridgeArchive);
+        // Archives of earlier checkouts: one is enough to keep.
+        for (const f of readdirSync(dir)) if (/^bridge-image-.*\.tar$/.test(f) && join(dir, f) !== bridgeArchive) rmSync(join(dir, f), { force: true });
         built.push(`bridge image ${((Date.now() - t) / 1000).toFixed(0)} s`);
       }
     } finally {

@@ -23,17 +23,22 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ManagedProcess, poll, sleep } from './pebble';
+import { GiveUp, ManagedProcess, poll, sleep } from './pebble';
 
 export const DATA_SERIAL = 'scim-bridge-data';
 export const KIT_LABEL = 'scimtestkit';
-/** Where a guest reaches the host's loopback (QEMU user networking), and where our fake cloud APIs answer. */
-export const HOST_FROM_GUEST = '10.0.2.2';
-export const FAKE_API_ADDRESS = '10.0.2.100';
+/**
+ * QEMU's user network, made link-local (169.254.0.0/16) because QEMU forwards guest connections (guestfwd) only to
+ * addresses inside it, and the metadata service must be at 169.254.169.254. The guest reaches this machine's
+ * loopback at .0.2, and our fake cloud APIs at .0.100.
+ */
+export const GUEST_NETWORK = '169.254.0.0/16';
+export const HOST_FROM_GUEST = '169.254.0.2';
+export const FAKE_API_ADDRESS = '169.254.0.100';
 export const METADATA_ADDRESS = '169.254.169.254';
 
 export function cacheDir(): string {
@@ -82,6 +87,8 @@ const SUITE = 'bookworm';
 const PACKAGES = [
   'systemd-sysv', 'udev', 'dbus', 'linux-image-cloud-amd64', 'initramfs-tools', 'cloud-init', 'ifupdown', 'isc-dhcp-client',
   'ca-certificates', 'iproute2', 'locales', 'e2fsprogs', 'qemu-guest-agent',
+  // What the clouds' images (Ubuntu 24.04, Debian 12) already have; the user-data lists them all the same.
+  'curl', 'unattended-upgrades',
   // SEAM image: preinstalled to save ~3 minutes of TCG per boot (see the top); its Recommends (apparmor) are not.
   'docker.io',
 ];
@@ -89,10 +96,14 @@ const PACKAGES = [
 /** Files the test puts in the base image (the seams), path -> [mode, content]. */
 function seamFiles(): Record<string, [number, string]> {
   return {
+    // The root disk by its label: QEMU's order of virtio disks is not the command line's.
+    '/etc/fstab': [0o644, 'LABEL=root / ext4 defaults,noatime 0 1\n'],
     // SEAM datasource.
     '/etc/cloud/cloud.cfg.d/90-scim-test.cfg': [0o644, 'datasource_list: [ NoCloud, None ]\n'],
     // The strictest image: no Recommends, so the host recipe must list everything it needs.
     '/etc/apt/apt.conf.d/90-scim-test-no-recommends': [0o644, 'APT::Install-Recommends "false";\n'],
+    // No package descriptions in other languages: 6 MB less to fetch and unpack under TCG at every first boot.
+    '/etc/apt/apt.conf.d/90-scim-test-no-translations': [0o644, 'Acquire::Languages "none";\n'],
     // SEAM disk name.
     '/etc/udev/rules.d/61-scim-test-datadisk.rules': [
       0o644,
@@ -131,8 +142,11 @@ function seamFiles(): Record<string, [number, string]> {
         'i=0; while [ ! -e "$dev" ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done',
         'mkdir -p /run/scim-test-kit',
         'mountpoint -q /run/scim-test-kit || mount -o ro "$dev" /run/scim-test-kit',
+        '# Appended to the bundle curl reads (update-ca-certificates would take minutes under TCG), and put where',
+        '# a later update-ca-certificates (an upgrade of ca-certificates) finds it.',
         'cp /run/scim-test-kit/ca.pem /usr/local/share/ca-certificates/scim-test-ca.crt',
-        'update-ca-certificates >/dev/null',
+        'bundle=/etc/ssl/certs/ca-certificates.crt',
+        'grep -qF "$(sed -n 2p /run/scim-test-kit/ca.pem)" "$bundle" || cat /run/scim-test-kit/ca.pem >> "$bundle"',
         'while read -r line; do grep -qxF "$line" /etc/hosts || echo "$line" >> /etc/hosts; done < /run/scim-test-kit/hosts',
         '',
       ].join('\n'),
@@ -152,10 +166,33 @@ function seamFiles(): Record<string, [number, string]> {
         '',
       ].join('\n'),
     ],
+    // Loaded by a unit of its own before the containers start: a registry pull happens inside `docker run`
+    // (ExecStart, no start timeout), so the load must not count against the units' ExecStartPre timeout either.
+    '/etc/systemd/system/scim-test-images.service': [
+      0o644,
+      [
+        '[Unit]',
+        'Description=scim-bridge boot test: the container images, as a registry pull would give them',
+        'After=docker.service scim-test-kit.service',
+        'Requires=docker.service',
+        '',
+        '[Service]',
+        'Type=oneshot',
+        'RemainAfterExit=yes',
+        'TimeoutStartSec=infinity',
+        'ExecStart=/usr/local/lib/scim-test/load-images',
+        '',
+        // From early in the boot, beside cloud-init (as a registry pull would overlap nothing, this only saves time):
+        // Docker starts early here, and the user-data's `systemctl restart docker` applies its configuration.
+        '[Install]',
+        'WantedBy=multi-user.target',
+        '',
+      ].join('\n'),
+    ],
     ...Object.fromEntries(
       ['scim-bridge.service', 'scim-bridge-caddy.service'].map((unit) => [
         `/etc/systemd/system/${unit}.d/50-scim-test-images.conf`,
-        [0o644, '[Unit]\nAfter=scim-test-kit.service\n\n[Service]\nExecStartPre=/usr/local/lib/scim-test/load-images\n'],
+        [0o644, '[Unit]\nWants=scim-test-images.service\nAfter=scim-test-images.service\n'],
       ]),
     ),
   };
@@ -170,10 +207,14 @@ export interface BaseImage {
 }
 
 /** The base image (kernel, initrd, root filesystem image), built once per recipe and cached. */
+export function baseImageDir(): string {
+  const recipe = JSON.stringify({ SUITE, PACKAGES, files: seamFiles(), version: 6 });
+  return join(cacheDir(), `vm-base-${createHash('sha256').update(recipe).digest('hex').slice(0, 16)}`);
+}
+
 export async function baseImage(log: (line: string) => void): Promise<BaseImage> {
   const files = seamFiles();
-  const recipe = JSON.stringify({ SUITE, PACKAGES, files, version: 3 });
-  const dir = join(cacheDir(), `vm-base-${createHash('sha256').update(recipe).digest('hex').slice(0, 16)}`);
+  const dir = baseImageDir();
   const image = { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), root: join(dir, 'root.raw') };
   if (existsSync(join(dir, 'done'))) return { ...image, builtIn: 0 };
   const started = Date.now();
@@ -181,7 +222,8 @@ export async function baseImage(log: (line: string) => void): Promise<BaseImage>
   mkdirSync(dir, { recursive: true });
   const rootfs = join(dir, 'rootfs');
   log(`building the VM base image in ${dir} (mmdebstrap ${SUITE} from Debian's mirror)`);
-  await run('mmdebstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, SUITE, rootfs], 1_200_000);
+  // The package lists are kept, as a cloud image's are fresh: the first boot's `apt-get update` then revalidates.
+  await run('mmdebstrap', ['--variant=minbase', '--skip=cleanup/apt/lists', `--include=${PACKAGES.join(',')}`, SUITE, rootfs], 1_200_000);
   for (const [path, [mode, content]] of Object.entries(files)) {
     const target = join(rootfs, path);
     mkdirSync(dirname(target), { recursive: true });
@@ -190,10 +232,9 @@ export async function baseImage(log: (line: string) => void): Promise<BaseImage>
   }
   writeFileSync(join(rootfs, 'etc/locale.gen'), 'en_US.UTF-8 UTF-8\n');
   must('chroot', [rootfs, 'locale-gen']);
-  must('chroot', [rootfs, 'systemctl', 'enable', 'scim-test-kit.service']);
+  must('chroot', [rootfs, 'systemctl', 'enable', 'scim-test-kit.service', 'scim-test-images.service']);
   // Docker starts only when the user-data asks for it (cloud images do not ship it running).
   must('chroot', [rootfs, 'systemctl', 'disable', 'docker.service', 'docker.socket', 'containerd.service']);
-  writeFileSync(join(rootfs, 'etc/fstab'), '/dev/vda / ext4 defaults,noatime 0 1\n');
   const boot = join(rootfs, 'boot');
   const version = must('ls', [boot]).split('\n').find((f) => f.startsWith('vmlinuz-'))!.slice('vmlinuz-'.length);
   copyFileSync(join(boot, `vmlinuz-${version}`), image.kernel);
@@ -202,6 +243,10 @@ export async function baseImage(log: (line: string) => void): Promise<BaseImage>
   renameSync(`${image.root}.tmp`, image.root);
   rmSync(rootfs, { recursive: true, force: true });
   writeFileSync(join(dir, 'done'), `${new Date().toISOString()}\n`);
+  // Older recipes' images are of no more use: each is gigabytes (sparse).
+  for (const other of readdirSync(cacheDir())) {
+    if (other.startsWith('vm-base-') && join(cacheDir(), other) !== dir) rmSync(join(cacheDir(), other), { recursive: true, force: true });
+  }
   return { ...image, builtIn: Math.round((Date.now() - started) / 1000) };
 }
 
@@ -246,6 +291,25 @@ export function seedImage(dir: string, name: string, instanceId: string, userDat
 // ---------------------------------------------------------------------------------------------------------
 // QEMU
 
+/** A counting semaphore: at most `size` holders at once, the others wait in order. */
+export class Slots {
+  private waiting: Array<() => void> = [];
+  constructor(private free: number) {}
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
+
 export interface VmOptions {
   name: string;
   dir: string;
@@ -264,6 +328,8 @@ export interface VmOptions {
   metadataPort: number;
   apiPort: number;
   memoryMb?: number;
+  /** Virtual CPUs (default 1: several TCG guests share this machine's cores; more vCPUs than cores only spin). */
+  cpus?: number;
 }
 
 /** One JSON exchange over a unix socket speaking newline-delimited JSON (QMP or the guest agent). */
@@ -361,21 +427,21 @@ export class Vm {
       '-machine', 'pc',
       '-accel', 'tcg,thread=multi',
       '-cpu', 'qemu64',
-      '-smp', '2',
+      '-smp', String(o.cpus ?? 1),
       '-m', String(o.memoryMb ?? 2048),
       '-display', 'none',
       '-serial', `file:${this.console}`,
       '-monitor', 'none',
       '-kernel', o.base.kernel,
       '-initrd', o.base.initrd,
-      '-append', `root=/dev/vda rw console=ttyS0 scimtest.datadisk=${o.dataDevice}`,
+      '-append', `root=LABEL=root rw console=ttyS0 scimtest.datadisk=${o.dataDevice}`,
       '-drive', `file=${o.root},if=virtio,format=qcow2,cache=unsafe`,
       '-drive', `file=${o.seed},if=virtio,format=raw,readonly=on`,
       '-drive', `file=${o.kit},if=virtio,format=raw,readonly=on`,
       ...(o.data ? ['-blockdev', `driver=raw,node-name=data0,file.driver=file,file.filename=${o.data}`, '-device', `virtio-blk-pci,drive=data0,id=datadisk,serial=${DATA_SERIAL}`] : []),
       '-netdev',
       [
-        'user,id=n0',
+        `user,id=n0,net=${GUEST_NETWORK},host=${HOST_FROM_GUEST},dns=169.254.0.3,dhcpstart=169.254.0.15`,
         `hostfwd=tcp:127.0.0.1:${o.httpPort}-:80`,
         `hostfwd=tcp:127.0.0.1:${o.httpsPort}-:443`,
         `guestfwd=tcp:${METADATA_ADDRESS}:80-${socat(o.metadataPort)}`,
@@ -459,7 +525,7 @@ export class Vm {
   /** Waits until the guest agent answers (the guest has booted far enough to run commands). */
   async waitForAgent(timeoutMs: number): Promise<void> {
     await poll(`${this.options.name}: the guest agent to answer`, timeoutMs, 2_000, async () => {
-      if (this.process?.exitStatus) throw new Error('QEMU exited');
+      if (this.process?.exitStatus) throw new GiveUp(`QEMU exited${this.process.describe(3000)}`);
       try {
         await this.qga({ execute: 'guest-ping' }, 3_000);
         return true;
@@ -481,6 +547,11 @@ export class Vm {
     await this.qmp({ execute: 'system_powerdown' }).catch(() => undefined);
     const exited = await Promise.race([this.process.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
     if (!exited) throw new Error(`${this.options.name} did not power off within ${timeoutMs} ms${this.consoleTail()}`);
+  }
+
+  /** Resolves when QEMU has exited (the guest powered off, or it was killed). */
+  exited(): Promise<unknown> {
+    return this.process?.exited ?? Promise.resolve();
   }
 
   async kill(): Promise<void> {
