@@ -436,7 +436,8 @@ export class Vm {
       '-monitor', 'none',
       '-kernel', o.base.kernel,
       '-initrd', o.base.initrd,
-      '-append', `root=LABEL=root rw console=ttyS0 scimtest.datadisk=${o.dataDevice}`,
+      // quiet: every character on the emulated serial port costs emulated CPU (the test reads the guest through its agent).
+      '-append', `root=LABEL=root rw console=ttyS0 quiet scimtest.datadisk=${o.dataDevice}`,
       '-drive', `file=${o.root},if=virtio,format=qcow2,cache=unsafe`,
       '-drive', `file=${o.seed},if=virtio,format=raw,readonly=on`,
       '-drive', `file=${o.kit},if=virtio,format=raw,readonly=on`,
