@@ -23,7 +23,8 @@ export interface BridgeArgs {
   dataDiskSizeGb: number;
   /**
    * The cloud's id of a data disk kept by an earlier `pulumi destroy`, to adopt instead of creating a blank
-   * one (Pulumi's `import` option: the disk's settings must match the stack's, or Pulumi refuses and says why).
+   * one (Pulumi's `import` option). Current Pulumi CLIs import and then update what differs; the disk's `protect`
+   * makes a difference that would need a new disk fail instead of replacing it with a blank one.
    */
   dataDiskImport?: string;
   alertEmail: string;

@@ -313,9 +313,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     // and `pulumi destroy` leaves it (retainOnDelete) so the directory survives a teardown. It is protected too:
     // a change that would replace it (another availability zone, a smaller size, no encryption) fails the update
     // instead of swapping the directory for a blank volume; moving it is a deliberate act (see the README).
-    // dataDiskImport adopts a volume kept by an earlier destroy: Pulumi imports it only if every input below
-    // matches the volume (else it refuses and names the difference), and from then on `protect` guards it the
-    // same way. No input is ignored (ignoreChanges): the zone, size, type and encryption are the volume itself,
+    // dataDiskImport adopts a volume kept by an earlier destroy: current Pulumi CLIs import it and then update what
+    // differs (older ones refused any difference); `protect` makes a difference that needs a new volume fail. No input is ignored (ignoreChanges): the zone, size, type and encryption are the volume itself,
     // and its tags are how the snapshot policy finds it; a difference must surface, not be kept silently.
     const dataTag = { [SNAPSHOT_TAG]: args.domain };
     const volume = new aws.ebs.Volume(
