@@ -197,6 +197,24 @@ function unit(description: string, requires: string[], service: string[], wanted
   ].join('\n');
 }
 
+/** A oneshot unit that stays "active" after its command: a preparation the containers' units require. */
+function oneshot(description: string, unitLines: string[], serviceLines: string[], wantedBy: string): string {
+  return [
+    '[Unit]',
+    `Description=${description}`,
+    ...unitLines,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    ...serviceLines,
+    '',
+    '[Install]',
+    `WantedBy=${wantedBy}`,
+    '',
+  ].join('\n');
+}
+
 export function systemdUnits(spec: HostSpec): Record<string, string> {
   const hardening = ['--read-only', '--cap-drop ALL', '--security-opt no-new-privileges'];
   const bridge = dockerRun('scim-bridge', spec.image, [
@@ -236,42 +254,25 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
   // host exists): the disk's service is wanted by the disk's device, and the containers by the disk's service.
   const wantedBy = ['multi-user.target', 'scim-bridge-disk.service'];
   return {
-    'scim-bridge-disk.service': [
-      '[Unit]',
-      'Description=scim-bridge data disk (formatted only when blank, then mounted)',
+    'scim-bridge-disk.service': oneshot(
+      'scim-bridge data disk (formatted only when blank, then mounted)',
       // Bound to the disk: starts when it appears (at boot or later), stops (and stops the bridge) if it goes.
-      `BindsTo=${diskDevice}`,
-      `After=${diskDevice}`,
-      '',
-      '[Service]',
-      'Type=oneshot',
-      'RemainAfterExit=yes',
-      `ExecStart=${LIB}/prepare-disk ${spec.dataDevice} ${MOUNT_POINT} ${BRIDGE_UID}`,
-      // At a shutdown (a replacement too) the containers stop first (they are ordered after this unit), then
-      // the disk is unmounted cleanly before the cloud detaches it.
-      `ExecStop=-/bin/umount ${MOUNT_POINT}`,
-      '',
-      '[Install]',
-      `WantedBy=multi-user.target ${diskDevice}`,
-      '',
-    ].join('\n'),
-    'scim-bridge-network.service': [
-      '[Unit]',
-      'Description=scim-bridge container network (no way to the metadata service)',
-      'After=docker.service',
-      'Requires=docker.service',
+      [`BindsTo=${diskDevice}`, `After=${diskDevice}`],
+      [
+        `ExecStart=${LIB}/prepare-disk ${spec.dataDevice} ${MOUNT_POINT} ${BRIDGE_UID}`,
+        // At a shutdown (a replacement too) the containers stop first (they are ordered after this unit), then
+        // the disk is unmounted cleanly before the cloud detaches it.
+        `ExecStop=-/bin/umount ${MOUNT_POINT}`,
+      ],
+      `multi-user.target ${diskDevice}`,
+    ),
+    'scim-bridge-network.service': oneshot(
+      'scim-bridge container network (no way to the metadata service)',
       // Applied again whenever Docker restarts.
-      'PartOf=docker.service',
-      '',
-      '[Service]',
-      'Type=oneshot',
-      'RemainAfterExit=yes',
-      `ExecStart=${LIB}/prepare-network`,
-      '',
-      '[Install]',
-      'WantedBy=multi-user.target',
-      '',
-    ].join('\n'),
+      ['After=docker.service', 'Requires=docker.service', 'PartOf=docker.service'],
+      [`ExecStart=${LIB}/prepare-network`],
+      'multi-user.target',
+    ),
     'scim-bridge.service': unit(
       'scim-bridge SCIM 2.0 server',
       needs,
@@ -340,6 +341,7 @@ interface WriteFile {
 
 /** The `#cloud-config` document for the host. */
 export function renderUserData(spec: HostSpec): string {
+  const ownUnits = systemdUnits(spec);
   const files: WriteFile[] = [
     {
       path: '/etc/docker/daemon.json',
@@ -359,10 +361,10 @@ export function renderUserData(spec: HostSpec): string {
     { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
     { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
     { path: `${LIB}/prepare-network`, permissions: '0755', content: prepareNetworkScript() },
-    ...Object.entries({ ...systemdUnits(spec), ...spec.extraUnits }).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
+    ...Object.entries({ ...ownUnits, ...spec.extraUnits }).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
     ...(spec.extraFiles ?? []),
   ];
-  const units = Object.keys(systemdUnits(spec));
+  const units = Object.keys(ownUnits);
   const extraUnits = Object.keys(spec.extraUnits ?? {});
   for (const name of extraUnits) {
     if (units.includes(name) || !/^[a-z0-9@._-]+\.(service|timer)$/.test(name)) throw new Error(`host: extra unit ${name} is not a new .service or .timer name`);

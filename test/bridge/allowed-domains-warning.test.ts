@@ -6,11 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import request from 'supertest';
 import { readConfig } from '../../bridge/src/config';
 import { createLogger } from '../../bridge/src/log';
 import { RunningBridge, start } from '../../bridge/src/server';
+import { LineSink } from '../helpers/line-sink';
 
 const TOKEN = 'domains-warning-token-5d1e8a2c';
 const APP_TOKEN = 'domains-warning-app-token-7b3f90e4';
@@ -22,20 +22,6 @@ const WARN = 40;
 const INFO = 30;
 
 type Line = Record<string, unknown> & { level: number; msg: string };
-
-class LineSink extends Writable {
-  private buffer = '';
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.buffer += chunk.toString();
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      this.lines.push(this.buffer.slice(0, nl));
-      this.buffer = this.buffer.slice(nl + 1);
-    }
-    done();
-  }
-}
 
 interface Logged {
   bridge: RunningBridge;

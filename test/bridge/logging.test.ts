@@ -5,35 +5,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import request from 'supertest';
 import { readConfig } from '../../bridge/src/config';
 import { createLogger } from '../../bridge/src/log';
 import { RunningBridge, start } from '../../bridge/src/server';
+import { LineSink } from '../helpers/line-sink';
 
 const TOKEN = 'logging-test-token-7f3a9c0e1d2b';
 const WRONG_TOKEN = 'logging-wrong-token-0b1c2d3e4f5a';
 const PASSWORD = 'L0gged-Pa55word-must-not-appear-61ac';
 const BODY_MARKER = 'body-marker-never-in-logs-2e7d41';
 const FILTER_VALUE = 'filter-value-user@example.com';
-
-/** A Writable that keeps every line written to it. */
-class LineSink extends Writable {
-  private buffer = '';
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.buffer += chunk.toString();
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      this.lines.push(this.buffer.slice(0, nl));
-      this.buffer = this.buffer.slice(nl + 1);
-    }
-    done();
-  }
-  get pending(): string {
-    return this.buffer;
-  }
-}
 
 interface RequestLine {
   msg?: string;

@@ -18,7 +18,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
@@ -113,7 +113,6 @@ function metadataServer(seen: Seen[]): http.Server {
 
 /** Secret Manager (GCP) and Secrets Manager (AWS) on their own host names, over TLS from the test CA. */
 function secretStoreServer(cert: ListenerCertificate, seen: Seen[], secrets: { gcp: string; aws: string }): https.Server {
-  const { readFileSync } = require('node:fs') as typeof import('node:fs');
   return https.createServer({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }, async (req, res) => {
     const r = await collect(req);
     seen.push(r);

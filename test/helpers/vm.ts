@@ -238,7 +238,7 @@ export async function baseImage(log: (line: string) => void): Promise<BaseImage>
   // Docker starts only when the user-data asks for it (cloud images do not ship it running).
   must('chroot', [rootfs, 'systemctl', 'disable', 'docker.service', 'docker.socket', 'containerd.service']);
   const boot = join(rootfs, 'boot');
-  const version = must('ls', [boot]).split('\n').find((f) => f.startsWith('vmlinuz-'))!.slice('vmlinuz-'.length);
+  const version = readdirSync(boot).find((f) => f.startsWith('vmlinuz-'))!.slice('vmlinuz-'.length);
   copyFileSync(join(boot, `vmlinuz-${version}`), image.kernel);
   copyFileSync(join(boot, `initrd.img-${version}`), image.initrd);
   await run('mkfs.ext4', ['-q', '-F', '-L', 'root', '-d', rootfs, `${image.root}.tmp`, '6G']);
