@@ -203,12 +203,17 @@ export function memberIds(members: readonly Json[]): string[] {
   });
 }
 
+/** The URL of a resource: its meta.location and the Location header of its responses. */
+export function locationOf(resourceType: 'User' | 'Group', id: string, baseUrl: string): string {
+  return `${baseUrl}/${resourceType}s/${id}`;
+}
+
 function meta(resourceType: 'User' | 'Group', rec: { id: string; created: string; lastModified: string; version: number }, baseUrl: string) {
   return {
     resourceType,
     created: rec.created,
     lastModified: rec.lastModified,
-    location: `${baseUrl}/${resourceType}s/${rec.id}`,
+    location: locationOf(resourceType, rec.id, baseUrl),
     version: etag(rec.version),
   };
 }
