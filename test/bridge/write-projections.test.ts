@@ -144,6 +144,22 @@ describe('writes with attributes / excludedAttributes', () => {
     }
   });
 
+  it('when a group is written with no members, or a user that belongs to no group, then members/groups are left out (unassigned), also with attributes=members/groups', async () => {
+    const empty = { schemas: [GROUP_SCHEMA], displayName: `Projected Empty ${++n}`, members: [] };
+    const posted = await b.post('/Groups', empty).expect(201);
+    expect(posted.body).not.toHaveProperty('members');
+    const asked = await b.post('/Groups?attributes=members', { ...empty, displayName: `Projected Empty ${++n}` }).expect(201);
+    expect(Object.keys(asked.body).sort()).toEqual(['id', 'schemas']);
+    expect(asked.headers.location).toBe(`${b.url}/Groups/${asked.body.id}`);
+    const put = await b.put(`/Groups/${posted.body.id}?attributes=displayName,members`, { ...empty, displayName: `${empty.displayName} 2` }).expect(200);
+    expect(Object.keys(put.body).sort()).toEqual(['displayName', 'id', 'schemas']);
+    const user = await b.post('/Users?attributes=groups', userBody(`projected.loner${++n}@example.com`)).expect(201);
+    expect(Object.keys(user.body).sort()).toEqual(['id', 'schemas']);
+    const full = await b.patch(`/Users/${user.body.id}`, patchBody({ op: 'replace', path: 'title', value: 'Alone' })).expect(200);
+    expect(full.body).not.toHaveProperty('groups');
+    expect(full.body.title).toBe('Alone');
+  });
+
   it('when a group is patched without attributes or excludedAttributes, then 204 still, with the new ETag', async () => {
     const g = await newGroup();
     const res = await b.patch(`/Groups/${g.id}`, patchBody({ op: 'replace', path: 'displayName', value: `${g.displayName} 2` })).expect(204);

@@ -81,7 +81,8 @@ describe('Okta', () => {
     await okta.patch(`/Groups/${g.id}`, { op: 'replace', path: 'members', value: [{ value: a.id }] }).expect(204);
     expect((await okta.get(`/Groups/${g.id}`).expect(200)).body.members.map((m: Json) => m.value)).toEqual([a.id]);
     await okta.patch(`/Groups/${g.id}`, { op: 'replace', path: 'members', value: [] }).expect(204);
-    expect((await okta.get(`/Groups/${g.id}`).expect(200)).body.members).toEqual([]);
+    // An emptied group has no members attribute at all (unassigned, RFC 7643 §2.5).
+    expect((await okta.get(`/Groups/${g.id}`).expect(200)).body).not.toHaveProperty('members');
     const put = (await okta.put(`/Groups/${g.id}`, { schemas: [GROUP_SCHEMA], id: g.id, displayName: 'Okta Group Renamed', members: [{ value: c.id }, { value: d.id }] }).expect(200)).body;
     expect(put.members.map((m: Json) => m.value).sort()).toEqual([c.id, d.id].sort());
   });
