@@ -20,8 +20,7 @@ describe('PATCH /Users', () => {
   });
   afterAll(() => b.stop());
 
-  /** A fresh user with a unique userName (first.last@example.com), created through the API. */
-  /** A user who has joined the application (active), so that deprovisioning suspends rather than removes. */
+  /** A fresh user with a unique userName (first.last@example.com) who has joined the application (active), so that deprovisioning suspends it. */
   async function newUser(extra: Record<string, unknown> = {}): Promise<Json> {
     n += 1;
     const res = await b.post('/Users', userBody(`first${n}.last${n}@example.com`, extra)).expect(201);

@@ -42,6 +42,16 @@ describe('Okta', () => {
     return created.body;
   }
 
+  it('when Okta deactivates a user who has not joined yet and then reactivates it, then the same id is revoked, then invited again', async () => {
+    const u = await provision('ivy.invited@example.com');
+    const off = (await okta.patch(`/Users/${u.id}`, { op: 'replace', value: { active: false } }).expect(200)).body;
+    expect(off).toMatchObject({ id: u.id, active: false });
+    expect((await b.app.get(`/api/v1/users/${u.id}`).expect(200)).body.status).toBe('revoked');
+    const on = (await okta.patch(`/Users/${u.id}`, { op: 'replace', value: { active: true } }).expect(200)).body;
+    expect(on).toMatchObject({ id: u.id, active: true });
+    expect((await b.app.get(`/api/v1/users/${u.id}`).expect(200)).body.status).toBe('invited');
+  });
+
   it('when Okta tests the connection, then GET /Users?startIndex=1&count=2 answers a list envelope', async () => {
     const res = (await okta.get('/Users?startIndex=1&count=2').expect(200)).body;
     expect(res).toMatchObject({ startIndex: 1, totalResults: expect.any(Number), itemsPerPage: expect.any(Number) });
