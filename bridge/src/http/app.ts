@@ -136,6 +136,11 @@ function scimRouter(service: ScimService): Router {
   r.patch('/Groups/:id', body, async (req, res) => send(res, await service.patchGroup(String(req.params.id), req.body, readParams(req), ifMatch(req), base(req))));
   r.delete('/Groups/:id', async (req, res) => send(res, await service.deleteGroup(String(req.params.id), ifMatch(req))));
 
+  // A search across resource types (RFC 7644 §3.4.3) is optional, and RFC 7644 §3.12 lets a server answer 501.
+  r.post('/.search', () => {
+    throw new ScimError(501, 'This bridge does not search across resource types (POST /.search); search one type with POST /Users/.search or POST /Groups/.search.');
+  });
+
   r.get('/ServiceProviderConfig', (req, res) => send(res, service.serviceProviderConfig(base(req))));
   r.get('/ResourceTypes', (req, res) => send(res, service.resourceTypes(base(req))));
   r.get('/ResourceTypes/:name', (req, res) => send(res, service.resourceTypes(base(req), String(req.params.name))));

@@ -216,6 +216,21 @@ class Patcher {
     }
   }
 
+  /**
+   * The attribute a key of an extension's value object names; undefined for "schemas" and for keys that are
+   * not attributes of the extension, which are ignored as in a POST body and a no-path value (RFC 7643 §3.1).
+   */
+  private extensionAttribute(urn: string, key: string): ResolvedPath | undefined {
+    const text = splitAttrPath(key);
+    if (!text) return undefined;
+    try {
+      const r = resolve(this.type, { ...text, uri: urn }, 'invalidPath');
+      return r.kind === 'attribute' ? r.attr : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private applyTarget(op: OpName, target: Target, path: string, value: unknown, lenient: boolean): void {
     if (target.kind === 'extension') {
       if (op === 'remove') {
@@ -224,9 +239,8 @@ class Patcher {
       }
       if (!isObject(value)) throw badRequest('invalidValue', `${target.urn} takes an object of its attributes.`);
       for (const [k, v] of Object.entries(value)) {
-        const text = splitAttrPath(k);
-        const r = text && resolve(this.type, { ...text, uri: target.urn }, 'invalidPath');
-        if (r && r.kind === 'attribute') this.applyTarget(op, { kind: 'attribute', attr: r.attr }, `${target.urn}:${k}`, v, true);
+        const attr = this.extensionAttribute(target.urn, k);
+        if (attr) this.applyTarget(op, { kind: 'attribute', attr }, `${target.urn}:${k}`, v, true);
       }
       return;
     }

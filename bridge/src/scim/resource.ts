@@ -203,12 +203,17 @@ export function memberIds(members: readonly Json[]): string[] {
   });
 }
 
+/** The URL of a resource: its meta.location and the Location header of its responses. */
+export function locationOf(resourceType: 'User' | 'Group', id: string, baseUrl: string): string {
+  return `${baseUrl}/${resourceType}s/${id}`;
+}
+
 function meta(resourceType: 'User' | 'Group', rec: { id: string; created: string; lastModified: string; version: number }, baseUrl: string) {
   return {
     resourceType,
     created: rec.created,
     lastModified: rec.lastModified,
-    location: `${baseUrl}/${resourceType}s/${rec.id}`,
+    location: locationOf(resourceType, rec.id, baseUrl),
     version: etag(rec.version),
   };
 }
@@ -228,7 +233,8 @@ export function renderUser(rec: UserRecord, groups: { id: string; displayName: s
   out.userName = userName;
   Object.assign(out, rest);
   out.active = rec.active;
-  if (groups !== undefined) {
+  // An empty list is unassigned, and unassigned attributes are left out (RFC 7643 §2.5).
+  if (groups !== undefined && groups.length > 0) {
     out.groups = groups.map((g) => ({ value: g.id, $ref: `${baseUrl}/Groups/${g.id}`, display: g.displayName, type: 'direct' }));
   }
   out.meta = meta('User', rec, baseUrl);
@@ -241,7 +247,7 @@ export function renderGroup(rec: GroupRecord, baseUrl: string): Json {
   if (externalId !== undefined) out.externalId = externalId;
   out.displayName = displayName;
   Object.assign(out, rest);
-  if (rec.members !== undefined) out.members = rec.members.map((m) => renderMember(m, baseUrl));
+  if (rec.members !== undefined && rec.members.length > 0) out.members = rec.members.map((m) => renderMember(m, baseUrl));
   out.meta = meta('Group', rec, baseUrl);
   return out;
 }

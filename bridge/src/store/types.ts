@@ -18,10 +18,14 @@ export interface IndexRow {
   readonly v: string;
 }
 
-export type UserStatus = 'invited' | 'active' | 'suspended';
+/**
+ * invited until the person joins the application (then active); deprovisioned (active false), an invited user
+ * is revoked (its invitation withdrawn) and an active one suspended. Stored as text: no constraint to migrate.
+ */
+export type UserStatus = 'invited' | 'active' | 'suspended' | 'revoked';
 
 export interface UserWrite {
-  /** invited until the person joins the application; suspended when deprovisioned after joining. */
+  /** See UserStatus. */
   readonly status: UserStatus;
   readonly userName: string;
   readonly externalId: string | null;
