@@ -13,6 +13,11 @@ export interface BridgeConfig {
   /** Hashes of the application API's tokens; empty: the API is off. Never one of the IdP's. */
   readonly appTokenHashes: readonly string[];
   readonly trustProxy: boolean;
+  /**
+   * The Base URL as the identity provider sees it (`https://scim.example.com`, no trailing slash): Location and
+   * meta.location are built from it. Absent: from the request's Host, which is then validated.
+   */
+  readonly publicUrl?: string;
   /** Email domains accepted for userName and emails (lower case); empty: all. */
   readonly allowedDomains: readonly string[];
   /** The downstream webhook, when set: URL, signing secret, and how long an event is retried. */
@@ -98,6 +103,24 @@ const flag = (name: string): Parse<boolean> => (raw) => {
   return v === 'true' || v === '1';
 };
 
+const publicUrl: Parse<string> = (raw) => {
+  let url: URL | undefined;
+  try {
+    url = /^https?:\/\/[^\s\\?#]+$/i.test(raw) ? new URL(raw) : undefined;
+  } catch {
+    url = undefined;
+  }
+  // The bridge answers at the root and at /scim/v2 alike, and a location keeps the prefix the client used: a Base URL
+  // ending in /scim/v2 names the same host. Any other path would need a gateway that strips it: not supported.
+  const path = url?.pathname.replace(/\/+$/, '') ?? '';
+  expect(
+    'SCIM_BRIDGE_PUBLIC_URL',
+    url !== undefined && url.hostname !== '' && url.username === '' && url.password === '' && (path === '' || path.toLowerCase() === '/scim/v2'),
+    'expected the Base URL as the identity provider sees it, https://<domain> (an optional port; no other path than /scim/v2), such as https://scim.example.com',
+  );
+  return `${url!.protocol}//${url!.host}`;
+};
+
 /** Parses the environment; throws ConfigError naming the first bad variable. Secrets never appear in the message. */
 function webhookConfig(env: NodeJS.ProcessEnv): BridgeConfig['webhook'] {
   const url = read<string | undefined>(env, 'SCIM_BRIDGE_WEBHOOK_URL', webhookUrl, undefined);
@@ -124,6 +147,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     databaseUrl: read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db'),
     tokenHashes: [...new Set(hashes)],
     trustProxy: read(env, 'SCIM_BRIDGE_TRUST_PROXY', flag('SCIM_BRIDGE_TRUST_PROXY'), false),
+    publicUrl: read<string | undefined>(env, 'SCIM_BRIDGE_PUBLIC_URL', publicUrl, undefined),
     allowedDomains: read(env, 'SCIM_BRIDGE_ALLOWED_DOMAINS', domains, []),
     webhook: webhookConfig(env),
     eventsRetentionDays: read(env, 'SCIM_BRIDGE_EVENTS_RETENTION_DAYS', days, 30),

@@ -86,6 +86,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     logger,
     tokenHashes: hashes,
     trustProxy: config.trustProxy,
+    publicUrl: config.publicUrl,
     version: VERSION,
     storeHealth: () => store.ping(),
     deliveryBacklog: async () => (delivery ? delivery.backlog() : { pending: 0, deadLetters: 0, webhook: 'off' }),

@@ -19,6 +19,8 @@ export interface AppOptions {
   readonly logger: Logger;
   readonly tokenHashes: readonly string[];
   readonly trustProxy: boolean;
+  /** The Base URL as the IdP sees it (no trailing slash); absent: built from the request's (validated) Host. */
+  readonly publicUrl?: string;
   readonly version: string;
   /** A cheap check of the store for /health. */
   readonly storeHealth: () => Promise<void>;
@@ -115,9 +117,36 @@ function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[], 
   return r;
 }
 
-function scimRouter(service: ScimService): Router {
+/**
+ * A Host header as a client may send it: a host name or an IPv4 address, or an IPv6 address in brackets, with an
+ * optional port; nothing else. Anything else would be written into Location and meta.location as it came.
+ */
+const HOST_HEADER = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+export function validHost(host: string | undefined): boolean {
+  return host !== undefined && host.length <= 260 && HOST_HEADER.test(host);
+}
+
+const BAD_HOST = 'The Host header must be a host name or an address with an optional port; set SCIM_BRIDGE_PUBLIC_URL to the Base URL to build links from it instead.';
+
+/**
+ * The base of every Location and meta.location: SCIM_BRIDGE_PUBLIC_URL when set, else the request's scheme and
+ * Host (validated: see HOST_HEADER). Either way followed by /scim/v2 when the client used that prefix.
+ */
+function baseUrlOf(publicUrl: string | undefined): (req: Request) => string {
+  return (req) => {
+    const prefix = req.baseUrl === '' ? '' : '/scim/v2';
+    if (publicUrl !== undefined) return `${publicUrl}${prefix}`;
+    const host = req.get('host');
+    if (!validHost(host)) throw new ScimError(400, BAD_HOST);
+    // X-Forwarded-Proto counts only from a trusted gateway (Express); even then, only http or https is written.
+    return `${req.protocol === 'https' ? 'https' : 'http'}://${host}${prefix}`;
+  };
+}
+
+function scimRouter(service: ScimService, publicUrl: string | undefined): Router {
   const r = Router();
-  const base = (req: Request) => `${req.protocol}://${req.get('host')}${req.baseUrl}`;
+  const base = baseUrlOf(publicUrl);
   const body = jsonBody();
 
   r.get('/Users', async (req, res) => send(res, await service.listUsers(req.query, base(req))));
@@ -176,6 +205,19 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
 
+  // Without a public URL, links are built from the Host header: one that is not a host name or address is refused
+  // here, for every path, and never written anywhere (not even into the error).
+  if (options.publicUrl === undefined) {
+    app.use((req, res, next) => {
+      const host = req.get('host');
+      if (host !== undefined && !validHost(host)) {
+        sendError(res, new ScimError(400, BAD_HOST));
+        return;
+      }
+      next();
+    });
+  }
+
   app.get('/healthz', (_req, res) => {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('ok');
@@ -197,7 +239,7 @@ export function createApp(options: AppOptions): express.Express {
     res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, delivery, version: options.version });
   });
 
-  const scim = scimRouter(options.service);
+  const scim = scimRouter(options.service, options.publicUrl);
   app.use('/scim/v2', scim);
   app.use('/', scim);
 
