@@ -3,6 +3,7 @@
  * A bad value stops the start with one line naming the variable and what it expects.
  */
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 
 export interface BridgeConfig {
   readonly port: number;
@@ -12,7 +13,13 @@ export interface BridgeConfig {
   readonly tokenHashes: readonly string[];
   /** Hashes of the application API's tokens; empty: the API is off. Never one of the IdP's. */
   readonly appTokenHashes: readonly string[];
+  /** Whether any gateway is trusted for X-Forwarded-For/-Proto (trustedProxies is not empty). */
   readonly trustProxy: boolean;
+  /**
+   * The peers whose X-Forwarded-* headers are believed, in Express's `trust proxy` terms: addresses, CIDR ranges,
+   * or `loopback` / `linklocal` / `uniquelocal`. Empty: none (the peer's own address is the client's).
+   */
+  readonly trustedProxies: readonly string[];
   /**
    * The Base URL as the identity provider sees it (`https://scim.example.com`, no trailing slash): Location and
    * meta.location are built from it. Absent: from the request's Host, which is then validated.
@@ -97,10 +104,34 @@ const days: Parse<number> = (raw) => {
   expect('SCIM_BRIDGE_EVENTS_RETENTION_DAYS', Number.isInteger(n) && n >= 1 && n <= 3650, 'expected a whole number of days from 1 to 3650');
   return n;
 };
-const flag = (name: string): Parse<boolean> => (raw) => {
+/**
+ * `true`: the gateway is on this machine or a private network (loopback and private addresses: 127.0.0.0/8, ::1,
+ * 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fc00::/7), as on our hosts, where Caddy reaches the bridge over a
+ * Docker network and nothing else can. A client from any other address is its own client: its X-Forwarded-For is
+ * not believed, so it cannot pose as many addresses to the failed-auth limiter.
+ */
+export const TRUST_PROXY_TRUE = ['loopback', 'uniquelocal'] as const;
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function proxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.includes(entry) || isIP(entry) !== 0) return true;
+  const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry);
+  if (!cidr) return false;
+  const family = isIP(cidr[1]);
+  return family !== 0 && Number(cidr[2]) <= (family === 4 ? 32 : 128);
+}
+
+const trustProxy: Parse<readonly string[]> = (raw) => {
   const v = raw.trim().toLowerCase();
-  expect(name, ['true', 'false', '1', '0'].includes(v), 'expected true or false');
-  return v === 'true' || v === '1';
+  if (v === 'false' || v === '0') return [];
+  if (v === 'true' || v === '1') return [...TRUST_PROXY_TRUE];
+  const list = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  expect(
+    'SCIM_BRIDGE_TRUST_PROXY',
+    list.length > 0 && list.every(proxyEntry),
+    "expected false, true (a gateway on loopback or a private network), or the gateway's addresses or CIDR ranges, comma-separated, such as 10.0.0.5 or 10.0.0.0/24",
+  );
+  return list;
 };
 
 const publicUrl: Parse<string> = (raw) => {
@@ -138,6 +169,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
   const appHashes = read(env, 'SCIM_BRIDGE_APP_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_APP_TOKEN_SHA256'), []);
   const appToken = read<string | undefined>(env, 'SCIM_BRIDGE_APP_TOKEN', clearToken('SCIM_BRIDGE_APP_TOKEN'), undefined);
   if (appToken !== undefined) appHashes.push(sha256Hex(appToken));
+  const trustedProxies = read<readonly string[]>(env, 'SCIM_BRIDGE_TRUST_PROXY', trustProxy, []);
   const shared = appHashes.some((h) => hashes.includes(h));
   expect(appToken !== undefined ? 'SCIM_BRIDGE_APP_TOKEN' : 'SCIM_BRIDGE_APP_TOKEN_SHA256', !shared, "expected the application's own token, never the identity provider's");
   return {
@@ -146,7 +178,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     host: read(env, 'SCIM_BRIDGE_HOST', host, '127.0.0.1'),
     databaseUrl: read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db'),
     tokenHashes: [...new Set(hashes)],
-    trustProxy: read(env, 'SCIM_BRIDGE_TRUST_PROXY', flag('SCIM_BRIDGE_TRUST_PROXY'), false),
+    trustProxy: trustedProxies.length > 0,
+    trustedProxies,
     publicUrl: read<string | undefined>(env, 'SCIM_BRIDGE_PUBLIC_URL', publicUrl, undefined),
     allowedDomains: read(env, 'SCIM_BRIDGE_ALLOWED_DOMAINS', domains, []),
     webhook: webhookConfig(env),

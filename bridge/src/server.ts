@@ -85,7 +85,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     appTokenHashes: config.appTokenHashes,
     logger,
     tokenHashes: hashes,
-    trustProxy: config.trustProxy,
+    trustProxy: config.trustedProxies,
     publicUrl: config.publicUrl,
     version: VERSION,
     storeHealth: () => store.ping(),

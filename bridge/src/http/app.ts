@@ -2,12 +2,12 @@
  * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz open, everything else
  * behind the bearer token. Routes only translate HTTP to the SCIM service and back.
  */
-import express, { NextFunction, Request, Response, Router } from 'express';
+import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { ScimError } from '../errors';
 import type { Logger } from '../log';
 import type { ReadParams, ScimResponse, ScimService } from '../scim';
 import type { ApplicationApi } from '../api';
-import { bearerAuth } from './auth';
+import { bearerAuth, failedAuthLimiter } from './auth';
 import { errorHandler, SCIM_CONTENT_TYPE, sendError } from './errors';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -18,7 +18,8 @@ export interface AppOptions {
   readonly appTokenHashes: readonly string[];
   readonly logger: Logger;
   readonly tokenHashes: readonly string[];
-  readonly trustProxy: boolean;
+  /** Peers whose X-Forwarded-* headers are believed (Express's `trust proxy`: addresses, CIDRs, `loopback`…); empty: none. */
+  readonly trustProxy: readonly string[];
   /** The Base URL as the IdP sees it (no trailing slash); absent: built from the request's (validated) Host. */
   readonly publicUrl?: string;
   readonly version: string;
@@ -96,13 +97,13 @@ function searchParams(body: unknown): Record<string, unknown> {
   return out;
 }
 
-function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[], replay: () => Promise<Record<string, unknown>>): Router {
+function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[], replay: () => Promise<Record<string, unknown>>, limiter: RequestHandler): Router {
   const r = Router();
   if (tokenHashes.length === 0) {
     r.use((_req, res) => sendError(res, new ScimError(404, 'The application API is off: set SCIM_BRIDGE_APP_TOKEN_SHA256 to turn it on.')));
     return r;
   }
-  r.use(bearerAuth({ tokenHashes }));
+  r.use(bearerAuth({ tokenHashes, limiter }));
   const body = jsonBody();
   const json = (res: Response, status: number, value: unknown) => res.status(status).json(value);
   r.get('/users/:id', async (req, res) => json(res, 200, await api.getUser(String(req.params.id))));
@@ -177,9 +178,9 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // Behind a gateway, trust exactly one hop: the gateway's own X-Forwarded-For entry names the client, and
-  // whatever a client put in the header before it is not believed (so it cannot dodge the auth rate limit).
-  app.set('trust proxy', options.trustProxy ? 1 : false);
+  // Behind a gateway, X-Forwarded-For and X-Forwarded-Proto are believed only from the gateway's addresses: a client
+  // that reaches the port directly is its own client whatever it writes there (so it cannot dodge the auth limiter).
+  app.set('trust proxy', options.trustProxy.length > 0 ? [...options.trustProxy] : false);
 
   // One middleware for what every response needs: the request log line and the security headers.
   // (helmet's defaults target HTML pages; for a JSON API these are the ones that matter.)
@@ -224,9 +225,11 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   // The application API has its own token: the IdP's never opens it, and its own never opens SCIM.
-  app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters));
+  // One failed-auth budget for both doors: per address, and a ceiling across all addresses.
+  const limiter = failedAuthLimiter();
+  app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters, limiter));
 
-  app.use(bearerAuth({ tokenHashes: options.tokenHashes }));
+  app.use(bearerAuth({ tokenHashes: options.tokenHashes, limiter }));
 
   app.get('/health', async (_req, res) => {
     let store = 'ok';
