@@ -3,6 +3,7 @@
  * A bad value stops the start with one line naming the variable and what it expects.
  */
 import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 export interface BridgeConfig {
@@ -34,10 +35,152 @@ export interface BridgeConfig {
 }
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, expected: string) {
+  constructor(
+    readonly variable: string,
+    readonly expected: string,
+  ) {
     super(`${variable}: ${expected}`);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * The variables with a `_FILE` form (DESIGN.md): secrets, and what a Kubernetes Secret or a systemd credential
+ * holds (the token hashes, the database URL with its password). `<NAME>_FILE=/path` reads the value from the file.
+ */
+export const SECRET_VARIABLES = [
+  'SCIM_BRIDGE_DATABASE_URL',
+  'SCIM_BRIDGE_TOKEN_SHA256',
+  'SCIM_BRIDGE_TOKEN',
+  'SCIM_BRIDGE_APP_TOKEN_SHA256',
+  'SCIM_BRIDGE_APP_TOKEN',
+  'SCIM_BRIDGE_WEBHOOK_SECRET',
+] as const;
+
+/** Every variable this version reads (the table in README.md), the `_FILE` forms included. */
+export const SUPPORTED_VARIABLES: readonly string[] = [
+  'SCIM_BRIDGE_PORT',
+  'SCIM_BRIDGE_HOST',
+  'SCIM_BRIDGE_ALLOWED_DOMAINS',
+  'SCIM_BRIDGE_WEBHOOK_URL',
+  'SCIM_BRIDGE_WEBHOOK_RETRY_HOURS',
+  'SCIM_BRIDGE_EVENTS_RETENTION_DAYS',
+  'SCIM_BRIDGE_TRUST_PROXY',
+  'SCIM_BRIDGE_PUBLIC_URL',
+  ...SECRET_VARIABLES,
+  ...SECRET_VARIABLES.map((v) => `${v}_FILE`),
+];
+
+/**
+ * Known, never suggested: SCIM_BRIDGE_SHUTDOWN_GRACE_MS (main.ts; tests shorten the stop's grace period with it)
+ * and the test suite's own SCIM_BRIDGE_TEST_CACHE (README, "A real first boot in the tests"), which bridges
+ * started by the tests inherit.
+ */
+export const INTERNAL_VARIABLES: readonly string[] = ['SCIM_BRIDGE_SHUTDOWN_GRACE_MS', 'SCIM_BRIDGE_TEST_CACHE'];
+
+const POSTGRES_LATER = 'PostgreSQL is not implemented yet';
+const METRICS_LATER = '/metrics is not implemented yet';
+const GOOGLE_LATER = 'the Google Workspace connector is not implemented yet';
+/** Named by DESIGN.md, not implemented by this version: refused when set, never silently ignored. */
+export const RESERVED_VARIABLES: Readonly<Record<string, string>> = {
+  SCIM_BRIDGE_DATABASE_CA: POSTGRES_LATER,
+  SCIM_BRIDGE_METRICS_TOKEN_SHA256: METRICS_LATER,
+  SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE: METRICS_LATER,
+  SCIM_BRIDGE_GOOGLE_CREDENTIALS: GOOGLE_LATER,
+  SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE: GOOGLE_LATER,
+  SCIM_BRIDGE_GOOGLE_ADMIN: GOOGLE_LATER,
+  SCIM_BRIDGE_GOOGLE_GROUPS: GOOGLE_LATER,
+  SCIM_BRIDGE_GOOGLE_INTERVAL: GOOGLE_LATER,
+  SCIM_BRIDGE_GOOGLE_API_URL: GOOGLE_LATER,
+  SCIM_BRIDGE_GOOGLE_TOKEN_URL: GOOGLE_LATER,
+};
+
+/** Levenshtein distance: the number of one-character edits from a to b. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length];
+}
+
+/** The documented variable nearest to `name` (ties: the first in the table's order). */
+export function nearestVariable(name: string): string {
+  const candidates = [...SUPPORTED_VARIABLES, ...Object.keys(RESERVED_VARIABLES)];
+  let best = candidates[0];
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name.toUpperCase(), c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
+/**
+ * Every SCIM_BRIDGE_* variable in the environment must be one this version reads: a misspelt one would otherwise
+ * be ignored without a word (the stack configuration refuses unknown keys the same way). One documented but not
+ * implemented yet is refused too, rather than the bridge running without what it asks for.
+ */
+function checkNames(env: NodeJS.ProcessEnv): void {
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('SCIM_BRIDGE_')) continue;
+    if (SUPPORTED_VARIABLES.includes(name) || INTERNAL_VARIABLES.includes(name)) continue;
+    const reason = RESERVED_VARIABLES[name];
+    if (reason !== undefined) {
+      if (env[name] === undefined || env[name] === '') continue;
+      throw new ConfigError(name, `not supported by this version of scim-bridge (${reason}); unset it`);
+    }
+    const base = name.endsWith('_FILE') ? name.slice(0, -'_FILE'.length) : undefined;
+    if (base && SUPPORTED_VARIABLES.includes(base)) {
+      throw new ConfigError(name, `${base} has no _FILE form (only ${SECRET_VARIABLES.join(', ')} have one); set ${base} itself`);
+    }
+    throw new ConfigError(name, `not a setting of scim-bridge; did you mean ${nearestVariable(name)}? (the settings: README.md, "Configuration")`);
+  }
+}
+
+/** Secret files are small: a token, a hash list, a URL. Anything larger is a wrong path (a disk image, a log). */
+const SECRET_FILE_MAX_BYTES = 64 * 1024;
+
+/** The content of `<NAME>_FILE`'s file, without its trailing line break. Errors name the variable and the path, never the content. */
+function readSecretFile(variable: string, path: string): string {
+  let text: string;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) throw new ConfigError(variable, `${path} is not a regular file; expected the file that holds the value`);
+      if (stat.size > SECRET_FILE_MAX_BYTES) throw new ConfigError(variable, `${path} is larger than ${SECRET_FILE_MAX_BYTES / 1024} KiB; expected the file that holds the value`);
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(variable, `cannot read ${path} (${code}); expected a file the bridge's user can read that holds the value`);
+  }
+  const value = text.replace(/(\r?\n)+$/, '');
+  if (value === '') throw new ConfigError(variable, `${path} is empty; expected the file to hold the value`);
+  return value;
+}
+
+/** A secret variable's value, from the variable or from its `_FILE` form (never both), with where it came from. */
+function secretValue(env: NodeJS.ProcessEnv, name: string): { raw: string; file?: { variable: string; path: string } } | undefined {
+  const direct = env[name];
+  const fileVariable = `${name}_FILE`;
+  const path = env[fileVariable];
+  const hasDirect = direct !== undefined && direct !== '';
+  const hasFile = path !== undefined && path !== '';
+  if (hasDirect && hasFile) {
+    const imageDefault = name === 'SCIM_BRIDGE_DATABASE_URL' ? ' (the image sets SCIM_BRIDGE_DATABASE_URL: set it to the empty string beside the _FILE form)' : '';
+    throw new ConfigError(fileVariable, `expected either ${name} or ${fileVariable}, not both${imageDefault}`);
+  }
+  if (hasFile) return { raw: readSecretFile(fileVariable, path), file: { variable: fileVariable, path } };
+  return hasDirect ? { raw: direct } : undefined;
 }
 
 export function sha256Hex(text: string): string {
@@ -48,6 +191,18 @@ type Parse<T> = (raw: string) => T;
 
 /** Each variable: how to read it, or throw the one-line explanation of what it expects. */
 function read<T>(env: NodeJS.ProcessEnv, name: string, parse: Parse<T>, fallback: T): T {
+  if ((SECRET_VARIABLES as readonly string[]).includes(name)) {
+    const value = secretValue(env, name);
+    if (value === undefined) return fallback;
+    if (value.file === undefined) return parse(value.raw);
+    try {
+      return parse(value.raw);
+    } catch (e) {
+      // The value came from the file: the error names the _FILE variable and the file (never the content).
+      if (e instanceof ConfigError) throw new ConfigError(value.file.variable, `the content of ${value.file.path}: ${e.expected}`);
+      throw e;
+    }
+  }
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   return parse(raw);
@@ -163,6 +318,7 @@ function webhookConfig(env: NodeJS.ProcessEnv): BridgeConfig['webhook'] {
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
+  checkNames(env);
   const hashes = read(env, 'SCIM_BRIDGE_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_TOKEN_SHA256'), []);
   const token = read<string | undefined>(env, 'SCIM_BRIDGE_TOKEN', clearToken('SCIM_BRIDGE_TOKEN'), undefined);
   if (token !== undefined) hashes.push(sha256Hex(token));
