@@ -78,6 +78,26 @@ describe('writes are acknowledged only once durable', () => {
     await store.close();
   });
 
+  it('when the first start keeps the generated token\'s hash, then it is synced before setSettingIfAbsent resolves', async () => {
+    const gate = deferred();
+    let syncs = 0;
+    const store = storeWithSync(async () => {
+      syncs++;
+      await gate.promise;
+    });
+    await store.migrate();
+    let settled = false;
+    const kept = store.setSettingIfAbsent('idp_token_sha256', 'a'.repeat(64)).then((v) => ((settled = true), v));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(syncs).toBe(1);
+    expect(settled).toBe(false);
+    gate.resolve();
+    expect(await kept).toBe('a'.repeat(64));
+    // A second start's attempt keeps the first value.
+    expect(await store.setSettingIfAbsent('idp_token_sha256', 'b'.repeat(64))).toBe('a'.repeat(64));
+    await store.close();
+  });
+
   it('when one write of a group fails, then the others still commit', async () => {
     const store = storeWithSync(async () => undefined);
     await store.migrate();
@@ -107,6 +127,27 @@ describe('a crash right after an answer', () => {
       const found = await fetch(`${second.url}/Users?filter=${encodeURIComponent('userName eq "survivor@example.com"')}`, { headers });
       expect(((await found.json()) as { totalResults: number }).totalResults).toBe(1);
       second.kill();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30000);
+});
+
+describe('a crash right after the first start prints its token', () => {
+  it('when the bridge is killed as soon as it printed a generated token, then that token works after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-token-crash-'));
+    const env = { SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'x.db')}`, SCIM_BRIDGE_TOKEN: undefined, SCIM_BRIDGE_TOKEN_SHA256: undefined };
+    try {
+      const first = await spawnBridge(env);
+      const token = /Bearer token \(shown this once[^:]*: (\S+)/.exec(first.stdout())?.[1];
+      first.kill();
+      await first.exited;
+      expect(token).toBeDefined();
+      const second = await spawnBridge(env);
+      expect(second.stdout()).not.toMatch(/shown this once/);
+      expect((await fetch(`${second.url}/Users`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
+      second.kill();
+      await second.exited;
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

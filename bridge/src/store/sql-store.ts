@@ -437,8 +437,12 @@ export class SqlStore implements Store {
   }
 
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
-    await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
-    return (await this.getSetting(key))!;
+    // Through the write queue, so it is durable when this resolves (the first start prints the token only then).
+    return this.write(async (trx) => {
+      await trx.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+      const row = await trx.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+      return row.value;
+    });
   }
 
   async setSetting(key: string, value: string): Promise<void> {
