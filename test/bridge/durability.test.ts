@@ -10,7 +10,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { readDocument, toUserWrite } from '../../bridge/src/scim/resource';
 import { resourceTypes } from '../../bridge/src/scim/schemas';
-import { SqlStore } from '../../bridge/src/store/sql-store';
+import { ScimError } from '../../bridge/src/errors';
+import { STORAGE_FULL_RETRY_AFTER_SECONDS, SqlStore } from '../../bridge/src/store/sql-store';
+import { sqliteStore } from '../../bridge/src/store/sqlite';
 import { spawnBridge } from '../helpers/child';
 
 const user = (name: string) => ({ ...toUserWrite(readDocument(resourceTypes.User, { userName: name })), status: 'invited' as const });
@@ -171,5 +173,40 @@ describe('the WAL sync on a database reopened after a clean stop', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a full disk', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'scim-bridge-full-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Rejected as the HTTP layer will see it: a 503 with Retry-After whose cause is SQLite's own SQLITE_FULL. */
+  function expectStorageFull(error: unknown): void {
+    expect(error).toBeInstanceOf(ScimError);
+    expect(error).toMatchObject({ status: 503, retryAfterSeconds: STORAGE_FULL_RETRY_AFTER_SECONDS });
+    expect((error as ScimError).cause).toMatchObject({ code: 'SQLITE_FULL' });
+  }
+
+  it('when the database cannot grow, then writes fail with SQLITE_FULL (not a failed rollback), ping reports it until a write succeeds again', async () => {
+    // max_page_count makes SQLite itself answer SQLITE_FULL, as it does when the filesystem refuses to grow a file.
+    const db = new BetterSqlite3(join(dir, 'x.db'));
+    const store = sqliteStore(db);
+    await store.migrate();
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true })) + 2}`);
+    let refused: unknown;
+    for (let i = 0; i < 500 && refused === undefined; i++) await store.createUser(user(`fill${i}@example.com`)).catch((e: unknown) => (refused = e));
+    expectStorageFull(refused);
+    // Several writes in one group commit (each in its savepoint): all refused with the same real error.
+    const together = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => store.createUser(user(`together${i}@example.com`))));
+    for (const outcome of together) expectStorageFull((outcome as PromiseRejectedResult).reason);
+    await expect(store.ping()).rejects.toThrow(/SQLITE_FULL/);
+
+    // Space again: the next write succeeds, and from then on the store reports healthy.
+    db.pragma('max_page_count = 1073741823');
+    await expect(store.ping()).rejects.toThrow(/SQLITE_FULL/);
+    expect((await store.createUser(user('after@example.com'))).userName).toBe('after@example.com');
+    await expect(store.ping()).resolves.toBeUndefined();
+    await store.close();
   });
 });

@@ -188,13 +188,15 @@ export function createApp(options: AppOptions): express.Express {
 
   app.get('/health', async (_req, res) => {
     let store = 'ok';
+    let storeError: string | undefined;
     try {
       await options.storeHealth();
-    } catch {
+    } catch (err) {
       store = 'unavailable';
+      storeError = (err as Error).message;
     }
     const delivery = await options.deliveryBacklog().catch(() => ({ error: 'unavailable' }));
-    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, delivery, version: options.version });
+    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, storeError, delivery, version: options.version });
   });
 
   const scim = scimRouter(options.service);
