@@ -3,7 +3,7 @@
  * SQLite's WAL off the event loop; no write is answered before that sync has finished, and a process
  * killed right after an answer keeps what it answered.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -12,10 +12,15 @@ import { readDocument, toUserWrite } from '../../bridge/src/scim/resource';
 import { resourceTypes } from '../../bridge/src/scim/schemas';
 import { ScimError } from '../../bridge/src/errors';
 import { STORAGE_FULL_RETRY_AFTER_SECONDS, SqlStore } from '../../bridge/src/store/sql-store';
-import { sqliteStore } from '../../bridge/src/store/sqlite';
+import { JOURNAL_SIZE_LIMIT_BYTES, openSqlite, sqliteStore, WAL_AUTOCHECKPOINT_PAGES } from '../../bridge/src/store/sqlite';
 import { spawnBridge } from '../helpers/child';
 
 const user = (name: string) => ({ ...toUserWrite(readDocument(resourceTypes.User, { userName: name })), status: 'invited' as const });
+/** A user as IdPs send it, with a name and an email (more index rows). */
+const fullUser = (name: string) => ({
+  ...toUserWrite(readDocument(resourceTypes.User, { userName: name, name: { givenName: 'Given', familyName: 'Family' }, emails: [{ value: name, type: 'work', primary: true }] })),
+  status: 'invited' as const,
+});
 
 function deferred() {
   let resolve!: () => void;
@@ -207,6 +212,28 @@ describe('a full disk', () => {
     await expect(store.ping()).rejects.toThrow(/SQLITE_FULL/);
     expect((await store.createUser(user('after@example.com'))).userName).toBe('after@example.com');
     await expect(store.ping()).resolves.toBeUndefined();
+    await store.close();
+  });
+
+  it('when the IdP writes thousands of users, then the WAL is folded back every ~4 MiB instead of growing to 40 MiB', async () => {
+    const path = join(dir, 'x.db');
+    const store = openSqlite(path);
+    await store.migrate();
+    const reader = new BetterSqlite3(path, { readonly: true });
+    const pageSize = Number(reader.pragma('page_size', { simple: true }));
+    reader.close();
+    let largestWal = 0;
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store.createUser(fullUser(`wal${batch}-${i}@example.com`))));
+      largestWal = Math.max(largestWal, statSync(`${path}-wal`).size);
+    }
+    // 3,000 users write about 10 MiB of WAL frames; a checkpoint every 1,000 pages keeps the file near 4 MiB (one
+    // group commit of 100 users adds well under 250 pages past the mark).
+    expect(largestWal).toBeLessThanOrEqual((1000 + 250) * pageSize);
+    expect(WAL_AUTOCHECKPOINT_PAGES).toBe(1000);
+    expect(JOURNAL_SIZE_LIMIT_BYTES).toBe(8 * 1024 * 1024);
+    // The checkpoints ran: the database file holds the users, not only the WAL.
+    expect(statSync(path).size).toBeGreaterThan(512 * 1024);
     await store.close();
   });
 });

@@ -88,6 +88,16 @@ export function openSqlite(path: string): SqlStore {
   return sqliteStore(new BetterSqlite3(path));
 }
 
+/**
+ * WAL size: SQLite folds the WAL back into the database (a checkpoint, run by the commit that crosses the limit)
+ * every WAL_AUTOCHECKPOINT_PAGES pages, 4 MiB at 4 KiB pages (SQLite's default). It was 10,000 pages (40 MiB): on a
+ * small disk the WAL filled it before its first checkpoint, and each checkpoint copied 40 MiB while holding the
+ * event loop. Once the WAL is reset, a file grown past JOURNAL_SIZE_LIMIT_BYTES (by one big transaction) is cut
+ * back to it, so the disk holds at most about 8 MiB of WAL beyond the database.
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 1000;
+export const JOURNAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
+
 /** The store on an open better-sqlite3 database: its settings, the durable sync of its WAL, the dialect. */
 export function sqliteStore(db: BetterSqlite3.Database): SqlStore {
   const path = db.name;
@@ -105,8 +115,8 @@ export function sqliteStore(db: BetterSqlite3.Database): SqlStore {
   // 16 MiB of page cache keeps the indexes of 100,000 users hot within the 128 MB budget.
   db.pragma('cache_size = -16384');
   db.pragma('temp_store = MEMORY');
-  // A longer WAL between checkpoints: an index page changed by many commits is copied back once.
-  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
   // Analyse tables that need it now (0x10002: also those never analysed), as SQLite advises at open.
   db.pragma('analysis_limit = 1000');
   db.pragma('optimize = 0x10002');
