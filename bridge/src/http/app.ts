@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import type { ReadParams, ScimResponse, ScimService } from '../scim';
 import type { ApplicationApi } from '../api';
 import { bearerAuth } from './auth';
-import { errorHandler, SCIM_CONTENT_TYPE, sendError } from './errors';
+import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError } from './errors';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -67,6 +67,11 @@ function jsonBody() {
     }
     if (!req.is(JSON_TYPES)) {
       next(new ScimError(415, `Send the body as application/scim+json or application/json, not ${req.headers['content-type'] ?? 'without a Content-Type'}.`));
+      return;
+    }
+    // Refused by its announced length, before a byte of it is read (the parser would read it all to refuse it).
+    if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) {
+      next(bodyTooLarge(BODY_LIMIT_BYTES));
       return;
     }
     parse(req, res, next);

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { ScimError } from '../errors';
 import type { Logger } from '../log';
+import { bodyUnread, closeAfterResponse } from './connection';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 const ERROR_URN = 'urn:ietf:params:scim:api:messages:2.0:Error';
@@ -14,6 +15,8 @@ export function sendError(res: ServerResponse, error: ScimError): void {
   res.statusCode = error.status;
   res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
   if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+  // Refused before its body was read: the connection goes, rather than waiting for a body no one will read.
+  if (res.req && bodyUnread(res.req)) closeAfterResponse(res);
   res.end(JSON.stringify(body));
 }
 
