@@ -68,10 +68,15 @@ export interface HttpLimits {
   readonly keepAliveTimeoutMs: number;
   /** How often Node checks the header and request timeouts (its default, 30 s, let a 60 s limit run to 90 s). */
   readonly timeoutCheckIntervalMs: number;
-  /** Open connections at most (a further one is dropped at once); also capped at half the open-files limit. */
+  /**
+   * Open connections at most: a further one is closed at once, unread (Node's maxConnections), so sockets never
+   * exhaust the file descriptors. Also capped at half the open-files limit.
+   */
   readonly maxConnections: number;
   /** Requests handled at once; the next get 503 at once (see LoadShedding). */
   readonly maxInFlight: number;
+  /** Open connections beyond which requests get 503 at once (a flood of reads; see LoadShedding). */
+  readonly maxOpenConnections: number;
   /** Retry-After on that 503, in seconds. */
   readonly overloadRetryAfterSeconds: number;
   /** At most one saturation line per this period. */
@@ -87,14 +92,16 @@ export const HTTP_LIMITS: HttpLimits = {
   socketTimeoutMs: 60_000,
   keepAliveTimeoutMs: 125_000,
   timeoutCheckIntervalMs: 1_000,
-  // Far above what IdPs (a few connections each) and the proxy's pool open, far below the open-files limit
-  // (Node raises its soft limit to the hard one, 1,048,576 under Docker; 1,024 in some containers). An idle
-  // connection costs a few KiB.
-  maxConnections: 1_024,
+  // Far below the open-files limit (Node raises its soft limit to the hard one: 1,048,576 under Docker, 1,024 in
+  // some containers). A connection with a request waiting costs about 20 KiB (3,000 took 55 MB): 4,096 of them
+  // stay within the container's 512 MiB, where 10,000 reached 402 MB.
+  maxConnections: 4_096,
   // 4x the bench's heaviest load (16 in flight), half a group commit (128 writes): enough to keep the disk busy.
-  // Each request can hold up to 1 MiB of body and its parsed JSON: 64 of them stay well within the 512 MiB the
-  // container may use, where the measured flood of 10,000 concurrent requests reached 402 MB.
+  // Each request can hold up to 1 MiB of body and its parsed JSON: 64 of them stay within the container's memory.
   maxInFlight: 64,
+  // IdPs open a few connections each, and a proxy's pool follows its load: 256 open connections is a flood. Past
+  // it, a request costs a 503 instead of its share of a queue that grows with the flood (p99 of 30 s measured).
+  maxOpenConnections: 256,
   // A burst clears in well under a second; 5 s spreads the retries without holding up a sync for long.
   overloadRetryAfterSeconds: 5,
   saturationLogIntervalMs: 60_000,
@@ -170,6 +177,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   const limits = { ...HTTP_LIMITS, ...options.http };
   const shedding = new LoadShedding({
     maxInFlight: limits.maxInFlight,
+    maxOpenConnections: limits.maxOpenConnections,
     retryAfterSeconds: limits.overloadRetryAfterSeconds,
     logIntervalMs: limits.saturationLogIntervalMs,
     logger,
@@ -188,7 +196,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   if (server.maxConnections < limits.maxConnections) {
     logger.warn({ maxConnections: server.maxConnections }, `the open-files limit caps connections at ${server.maxConnections}; raise it (ulimit -n) for more`);
   }
-  server.on('drop', () => shedding.noteDropped());
+  shedding.watch(server);
   server.listen(config.port, config.host);
   await once(server, 'listening');
   // For the stop: the responses under way, and whether the bridge is stopping. A response that starts while

@@ -3,8 +3,9 @@
  * than an IdP needs. Measured before: 10,000 concurrent requests got a p99 of 30 s, resets and 402 MB resident,
  * never a 503; headers could trickle for 90 s and a slow body held its socket 330 s, even after its 401.
  *
- * - Beyond the in-flight cap a request gets 503 + Retry-After (SCIM error body, `Connection: close`) at once,
- *   while /healthz keeps answering; the saturation is logged once per window, with a count.
+ * - Beyond the in-flight cap, or on a connection opened beyond the open-connections cap, a request gets 503 +
+ *   Retry-After (SCIM error body, `Connection: close`) at once, while /healthz keeps answering; the saturation is
+ *   logged once per window, with a count. Connections beyond the hard cap are dropped and counted.
  * - Headers and bodies that trickle are cut at the header and request timeouts (short ones here, through
  *   StartOptions; the defaults are checked on their own).
  * - A request refused before its body was read (401, 413, 415) has its connection closed without the bridge
@@ -83,8 +84,9 @@ describe('the limits the bridge runs with', () => {
       socketTimeoutMs: 60_000,
       keepAliveTimeoutMs: 125_000,
       timeoutCheckIntervalMs: 1_000,
-      maxConnections: 1_024,
+      maxConnections: 4_096,
       maxInFlight: 64,
+      maxOpenConnections: 256,
       overloadRetryAfterSeconds: 5,
       saturationLogIntervalMs: 60_000,
     });
@@ -96,7 +98,7 @@ describe('the limits the bridge runs with', () => {
       expect(server.timeout).toBe(60_000);
       expect(server.keepAliveTimeout).toBe(125_000);
       expect((server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval).toBe(1_000);
-      expect(server.maxConnections).toBe(connectionCap(1_024));
+      expect(server.maxConnections).toBe(connectionCap(4_096));
     } finally {
       await b.stop();
     }
@@ -153,6 +155,36 @@ describe('a flood beyond the in-flight cap', () => {
       await b.stop();
     }
   }, 30_000);
+});
+
+describe('a flood of connections', () => {
+  it('when more connections are open than the bridge serves, then requests on the later ones get 503 at once, the earlier ones and /healthz are served', async () => {
+    const b = await startBridge({ maxOpenConnections: 3, saturationLogIntervalMs: 1_000 });
+    const early = [connect(b.bridge), connect(b.bridge), connect(b.bridge)];
+    try {
+      await sleep(200);
+      const late = await send(b.bridge, '/Users', { headers: { Authorization: `Bearer ${TOKEN}` } });
+      expect(late.status).toBe(503);
+      expect(late.headers['retry-after']).toBe('5');
+      expect(late.headers.connection).toBe('close');
+      expect((await send(b.bridge, '/healthz')).status).toBe(200);
+      early[0].socket.write(`GET /Users HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n`);
+      while (!/\r\n\r\n/.test(early[0].received())) await sleep(20);
+      expect(statusOf(early[0].received())).toBe(200);
+
+      // Once they are gone, new connections are served again (as soon as the bridge has seen them close).
+      for (const c of early) c.socket.destroy();
+      await Promise.all(early.map((c) => c.closed));
+      let status = 0;
+      for (const deadline = Date.now() + 5_000; status !== 200 && Date.now() < deadline; await sleep(50)) {
+        status = (await send(b.bridge, '/Users', { headers: { Authorization: `Bearer ${TOKEN}` } })).status;
+      }
+      expect(status).toBe(200);
+    } finally {
+      for (const c of early) c.socket.destroy();
+      await b.stop();
+    }
+  });
 });
 
 describe('the connection cap', () => {

@@ -1,11 +1,15 @@
 /**
- * Load shedding: at most `maxInFlight` requests are handled at once; the next ones are answered 503 with
- * Retry-After at once, before their body is read, and their connection is closed. Nothing queues, so a flood costs
- * a few microseconds per refused request instead of memory and latency for everyone. GET /healthz is never
- * refused: an orchestrator must not restart a bridge that is busy but healthy. Refusals (and connections dropped
- * at the server's connection cap) are logged as one line per window, with their count, never one per request.
+ * Load shedding. A request is answered 503 with Retry-After at once, before its body is read, and its connection
+ * closed, when `maxInFlight` requests are already being handled (writes waiting for their sync), or when it came on
+ * a connection opened while `maxOpenConnections` others were open (a flood of reads: each is handled in one go, so
+ * they queue unseen in their sockets, and the open connections are what counts them; the first ones are served,
+ * the excess is refused). Nothing queues in the bridge, so a flood costs a
+ * few microseconds per refused request instead of memory and latency for everyone. GET /healthz is never refused:
+ * an orchestrator must not restart a bridge that is busy but healthy. Refusals (and connections dropped at the
+ * server's hard cap, maxConnections) are logged as one line per window, with their counts, never one per request.
  */
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { ScimError } from '../errors';
 import type { Logger } from '../log';
 import { closeAfterResponse } from './connection';
@@ -13,6 +17,7 @@ import { sendError } from './errors';
 
 export interface LoadSheddingOptions {
   readonly maxInFlight: number;
+  readonly maxOpenConnections: number;
   /** Retry-After on the 503, in seconds. */
   readonly retryAfterSeconds: number;
   /** How often at most a saturation line is logged. */
@@ -24,6 +29,9 @@ const isHealthz = (req: IncomingMessage) => (req.method === 'GET' || req.method 
 
 export class LoadShedding {
   private inFlight = 0;
+  private connections = 0;
+  /** Connections opened past maxOpenConnections: their requests are refused. */
+  private readonly overflow = new WeakSet<Socket>();
   private refused = 0;
   private dropped = 0;
   private window?: NodeJS.Timeout;
@@ -37,7 +45,7 @@ export class LoadShedding {
         app(req, res);
         return;
       }
-      if (this.inFlight >= this.options.maxInFlight) {
+      if (this.inFlight >= this.options.maxInFlight || this.overflow.has(req.socket)) {
         this.refuse(res);
         return;
       }
@@ -47,10 +55,17 @@ export class LoadShedding {
     };
   }
 
-  /** A connection the server dropped at its connection cap (its 'drop' event). */
-  noteDropped(): void {
-    this.dropped++;
-    this.openWindow();
+  /** Counts the server's open connections, and those it drops at its hard cap (maxConnections). */
+  watch(server: Server): void {
+    server.on('connection', (socket: Socket) => {
+      if (this.connections >= this.options.maxOpenConnections) this.overflow.add(socket);
+      this.connections++;
+      socket.once('close', () => this.connections--);
+    });
+    server.on('drop', () => {
+      this.dropped++;
+      this.openWindow();
+    });
   }
 
   /** Logs what the current window counted so far (at a stop). */
@@ -59,8 +74,8 @@ export class LoadShedding {
     this.window = undefined;
     if (this.refused === 0 && this.dropped === 0) return;
     this.options.logger.warn(
-      { refused: this.refused, dropped: this.dropped, maxInFlight: this.options.maxInFlight },
-      `saturated: refused ${this.refused} requests with 503 (more than ${this.options.maxInFlight} in flight) and dropped ${this.dropped} connections at the connection cap`,
+      { refused: this.refused, dropped: this.dropped, maxInFlight: this.options.maxInFlight, maxOpenConnections: this.options.maxOpenConnections },
+      `saturated: refused ${this.refused} requests with 503 (${this.options.maxInFlight} in flight or more than ${this.options.maxOpenConnections} connections open) and dropped ${this.dropped} connections at the connection cap`,
     );
     this.refused = 0;
     this.dropped = 0;
