@@ -99,10 +99,11 @@ export const HTTP_LIMITS: HttpLimits = {
   // 4x the bench's heaviest load (16 in flight), half a group commit (128 writes): enough to keep the disk busy.
   // Each request can hold up to 1 MiB of body and its parsed JSON: 64 of them stay within the container's memory.
   maxInFlight: 64,
-  // IdPs open a few connections each, and a proxy's pool follows its load: 256 open connections is a flood. Past
-  // it, a request costs a 503 instead of its share of a queue that grows with the flood (p99 of 30 s measured).
+  // IdPs open a few connections each, and a proxy's pool follows its load: 256 open connections is a flood. A
+  // connection opened past them gets a 503 instead of a place in a queue that grows with the flood (p99 of 30 s
+  // measured with 10,000).
   maxOpenConnections: 256,
-  // A burst clears in well under a second; 5 s spreads the retries without holding up a sync for long.
+  // A burst clears in well under a second; 5 s spreads the retries without delaying an IdP's sync much.
   overloadRetryAfterSeconds: 5,
   saturationLogIntervalMs: 60_000,
 };

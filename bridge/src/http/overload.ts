@@ -3,10 +3,10 @@
  * closed, when `maxInFlight` requests are already being handled (writes waiting for their sync), or when it came on
  * a connection opened while `maxOpenConnections` others were open (a flood of reads: each is handled in one go, so
  * they queue unseen in their sockets, and the open connections are what counts them; the first ones are served,
- * the excess is refused). Nothing queues in the bridge, so a flood costs a
- * few microseconds per refused request instead of memory and latency for everyone. GET /healthz is never refused:
- * an orchestrator must not restart a bridge that is busy but healthy. Refusals (and connections dropped at the
- * server's hard cap, maxConnections) are logged as one line per window, with their counts, never one per request.
+ * the excess is refused). Nothing queues in the bridge, so a flood costs a few microseconds per refused request
+ * instead of memory and latency for everyone. GET /healthz is never refused: an orchestrator must not restart a
+ * bridge that is busy but healthy. Refusals (and connections dropped at the server's hard cap, maxConnections) are
+ * logged as one line per window, with their counts, never one per request.
  */
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
