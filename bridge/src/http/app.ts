@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import type { ReadParams, ScimResponse, ScimService } from '../scim';
 import type { ApplicationApi } from '../api';
 import { bearerAuth, failedAuthLimiter } from './auth';
-import { errorHandler, SCIM_CONTENT_TYPE, sendError } from './errors';
+import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, setSecurityHeaders } from './errors';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -70,6 +70,11 @@ function jsonBody() {
     }
     if (!req.is(JSON_TYPES)) {
       next(new ScimError(415, `Send the body as application/scim+json or application/json, not ${req.headers['content-type'] ?? 'without a Content-Type'}.`));
+      return;
+    }
+    // Refused by its announced length, before a byte of it is read (the parser would read it all to refuse it).
+    if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) {
+      next(bodyTooLarge(BODY_LIMIT_BYTES));
       return;
     }
     parse(req, res, next);
@@ -191,11 +196,7 @@ export function createApp(options: AppOptions): express.Express {
   // (helmet's defaults target HTML pages; for a JSON API these are the ones that matter.)
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Frame-Options', 'DENY');
-    // Nothing the bridge answers is a page that loads anything or may be framed (errors and 404s included).
-    res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    setSecurityHeaders(res);
     if (req.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     res.on('finish', () => {
       options.logger.info(
@@ -240,13 +241,15 @@ export function createApp(options: AppOptions): express.Express {
 
   app.get('/health', async (_req, res) => {
     let store = 'ok';
+    let storeError: string | undefined;
     try {
       await options.storeHealth();
-    } catch {
+    } catch (err) {
       store = 'unavailable';
+      storeError = (err as Error).message;
     }
     const delivery = await options.deliveryBacklog().catch(() => ({ error: 'unavailable' }));
-    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, delivery, version: options.version });
+    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, storeError, delivery, version: options.version });
   });
 
   const scim = scimRouter(options.service, options.publicUrl);

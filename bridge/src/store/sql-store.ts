@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Compilable, CompiledQuery, Generated, Insertable, Kysely, Selectable, Migrator, Transaction, sql } from 'kysely';
-import { badRequest, conflict, preconditionFailed } from '../errors';
+import { badRequest, conflict, preconditionFailed, ScimError } from '../errors';
 import { compileFilter, FilterTarget, memberPredicate } from './compile-filter';
 import { DialectName, StaticMigrations } from './migrations';
 import {
@@ -91,7 +91,15 @@ export interface SqlDialect {
   readonly makeDurable?: () => Promise<void>;
   /** Refreshes the planner's statistics, so that filters choose their index by what the data looks like. */
   readonly optimize?: string;
+  /** Whether a write failed for want of disk space (SQLite: SQLITE_FULL; the sync: ENOSPC), which freeing space cures. */
+  isStorageFull?(error: unknown): boolean;
 }
+
+/**
+ * Retry-After on a write refused for a full disk. Space comes back by someone's hand, not in seconds; a minute
+ * keeps an IdP's retries from hammering a bridge that cannot write, and recovery needs no restart.
+ */
+export const STORAGE_FULL_RETRY_AFTER_SECONDS = 60;
 
 interface WriteJob {
   run(trx: Transaction<Database>): Promise<unknown>;
@@ -238,6 +246,13 @@ function pageTotal(query: ListQuery, got: number): number | undefined {
   return query.limit > 0 && got < query.limit && (got > 0 || query.offset === 0) ? query.offset + got : undefined;
 }
 
+/** An error as one line for /health: SQLite's code and message ("SQLITE_FULL: database or disk is full"). */
+function errorText(error: unknown): string {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : String(error);
+  return typeof code === 'string' && !text.startsWith(code) ? `${code}: ${text}` : text;
+}
+
 function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
   if (expected !== undefined && !expected.includes(actual)) {
     throw preconditionFailed(`The ${kind} ${id} is at version W/"${actual}", not the one in If-Match; read it again and retry.`);
@@ -299,8 +314,30 @@ export class SqlStore implements Store {
     await this.onClose();
   }
 
+  /**
+   * Answers, and its last write did not fail: a write that failed for the store's reasons (a full disk, a failed
+   * commit or sync) is reported from then on, until a write succeeds again.
+   */
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+    const failed = this.writeFailure;
+    if (failed) throw new Error(`writes fail since ${failed.since}: ${errorText(failed.error)}`);
+  }
+
+  /** The failure of the last write (when it failed for the store's reasons, not the request's), and since when. */
+  private writeFailure?: { error: unknown; since: string };
+
+  private writeFailed(error: unknown): void {
+    this.writeFailure = { error, since: this.writeFailure?.since ?? new Date().toISOString() };
+  }
+
+  /** What a write's caller gets: a full disk becomes a 503 with Retry-After; the SQLite error stays its cause, for the log. */
+  private refusal(error: unknown): unknown {
+    if (!this.dialect.isStorageFull?.(error)) return error;
+    return new ScimError(503, 'The bridge cannot store changes: its disk is full. Nothing of this request was written; retry later (an operator has to free space).', undefined, {
+      retryAfterSeconds: STORAGE_FULL_RETRY_AFTER_SECONDS,
+      cause: error,
+    });
   }
 
   private readonly q = {
@@ -350,9 +387,20 @@ export class SqlStore implements Store {
 
   /** Runs `work` in a transaction; resolves once it is committed (durably). */
   private write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    if (!this.dialect.groupCommit) return this.db.transaction().execute(work);
+    if (!this.dialect.groupCommit) {
+      return this.db.transaction().execute(work).then(
+        (value) => {
+          this.writeFailure = undefined;
+          return value;
+        },
+        (error: unknown) => {
+          if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
+          throw this.refusal(error);
+        },
+      );
+    }
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run: work, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ run: work, resolve: resolve as (v: unknown) => void, reject: (error) => reject(this.refusal(error)) });
       if (!this.flushing) void this.flush();
     });
   }
@@ -367,10 +415,17 @@ export class SqlStore implements Store {
         if (this.pending.length === 0) break;
         const batch = this.pending.splice(0, MAX_BATCH);
         const outcomes: { ok: boolean; value: unknown }[] = [];
+        /** A lone write's own error (a conflict, say), which says nothing about the store, unlike a failed commit. */
+        let jobError: unknown;
         try {
           await this.db.transaction().execute(async (trx) => {
             if (batch.length === 1) {
-              outcomes.push({ ok: true, value: await batch[0].run(trx) });
+              try {
+                outcomes.push({ ok: true, value: await batch[0].run(trx) });
+              } catch (error) {
+                jobError = error;
+                throw error;
+              }
               return;
             }
             // Each write in its own savepoint: one that fails is undone alone, the others commit.
@@ -379,7 +434,12 @@ export class SqlStore implements Store {
               try {
                 outcomes.push({ ok: true, value: await job.run(trx) });
               } catch (error) {
-                await sql`rollback to write_job`.execute(trx);
+                // After some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has rolled the whole transaction back itself:
+                // no savepoint is left to return to, and the batch fails with this error, not with the rollback's.
+                await sql`rollback to write_job`.execute(trx).catch(() => {
+                  throw error;
+                });
+                if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
                 outcomes.push({ ok: false, value: error });
               }
               await sql`release write_job`.execute(trx);
@@ -387,10 +447,12 @@ export class SqlStore implements Store {
           });
         } catch (error) {
           // The transaction (or its commit) failed: nothing of this batch was written.
+          if (error !== jobError || this.dialect.isStorageFull?.(error)) this.writeFailed(error);
           for (const job of batch) job.reject(error);
           continue;
         }
         const settle = () => {
+          if (outcomes.some((o) => o.ok)) this.writeFailure = undefined;
           batch.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
           for (const listener of this.durableListeners) listener();
         };
@@ -407,6 +469,7 @@ export class SqlStore implements Store {
             settle();
           },
           (error: unknown) => {
+            this.writeFailed(error);
             for (const job of batch) job.reject(error);
           },
         );
@@ -437,8 +500,12 @@ export class SqlStore implements Store {
   }
 
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
-    await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
-    return (await this.getSetting(key))!;
+    // Through the write queue, so it is durable when this resolves (the first start prints the token only then).
+    return this.write(async (trx) => {
+      await trx.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+      const row = await trx.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+      return row.value;
+    });
   }
 
   async setSetting(key: string, value: string): Promise<void> {

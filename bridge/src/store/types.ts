@@ -130,7 +130,7 @@ export interface Store {
   /** Creates the schema or brings it up to date. Idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-  /** A cheap round trip, for /health. */
+  /** A cheap round trip, for /health; rejects while the store's last write failed (a full disk), until one succeeds. */
   ping(): Promise<void>;
 
   /** A setting of the bridge, or null when it was never set. */
