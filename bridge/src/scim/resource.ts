@@ -7,7 +7,7 @@ import { badRequest } from '../errors';
 import type { GroupRecord, GroupWrite, IndexRow, MemberRef, UserRecord, UserWrite } from '../directory';
 import { canonicalUrn, subAttribute } from './attributes';
 import { AttributeDef, resourceTypes, ResourceTypeDef, topLevelAttributes } from './schemas';
-import { coerceSimple, indexText } from './values';
+import { checkIdentifier, coerceSimple, indexText, normalizeIdentifier } from './values';
 
 export type Doc = Record<string, unknown>;
 type Json = Record<string, unknown>;
@@ -207,8 +207,34 @@ export function withComposedNames(doc: Doc): Doc {
   };
 }
 
-/** The checked document as a user write; the same for POST, PUT and the result of a PATCH. */
-export function toUserWrite(doc: Doc): UserContent {
+/**
+ * userName and the emails' values in normal form C, and free of invisible characters (400 invalidValue
+ * naming the attribute). A value the user holds already (`current`) is not checked again: a user stored
+ * before the check can still be changed otherwise, and deprovisioned.
+ */
+function normalizeIdentifiers(doc: Doc, current?: Doc): Doc {
+  const held = new Set<string>();
+  if (typeof current?.userName === 'string') held.add(normalizeIdentifier(current.userName));
+  if (Array.isArray(current?.emails)) for (const e of current.emails as Json[]) if (typeof e?.value === 'string') held.add(normalizeIdentifier(e.value));
+  const check = (value: string, name: string) => {
+    const normal = normalizeIdentifier(value);
+    if (!held.has(normal)) checkIdentifier(normal, name);
+    return normal;
+  };
+  const out: Doc = { ...doc };
+  if (typeof doc.userName === 'string') out.userName = check(doc.userName, 'userName');
+  if (Array.isArray(doc.emails)) {
+    out.emails = (doc.emails as Json[]).map((e, i) => (typeof e.value === 'string' ? { ...e, value: check(e.value, `emails[${i}].value`) } : e));
+  }
+  return out;
+}
+
+/**
+ * The checked document as a user write; the same for POST, PUT and the result of a PATCH (`current`: the
+ * user's document before a PUT or PATCH).
+ */
+export function toUserWrite(checked: Doc, current?: Doc): UserContent {
+  const doc = normalizeIdentifiers(checked, current);
   const userName = doc.userName;
   if (typeof userName !== 'string' || userName.trim() === '') {
     throw badRequest('invalidValue', 'userName is required: a non-empty string, unique case-insensitively (usually the email address).');

@@ -160,6 +160,47 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         }
       },
     },
+    '0005_identifiers_nfc': {
+      async up(db: Kysely<any>) {
+        // From now on userName and emails are kept, keyed and compared in Unicode normal form C (the SCIM layer
+        // normalises what it writes and the operands of filters). Users written before keep their documents
+        // (normalised at their next write) but are re-keyed now: otherwise "é" as one character and "é" as
+        // "e" + accent would be two userNames, and a lookup in the new form would miss the old user. A user
+        // whose new key another user holds already (two names differing only in form) keeps its old key:
+        // both stay as they were, rather than the upgrade failing.
+        const ascii = /^[\x00-\x7f]*$/;
+        let after = 0;
+        for (;;) {
+          const rows: { seq: number; id: string; user_name: string; user_name_ci: string; doc: string }[] = await db
+            .selectFrom('users')
+            .select(['seq', 'id', 'user_name', 'user_name_ci', 'doc'])
+            .where('seq', '>', after)
+            .orderBy('seq')
+            .limit(1000)
+            .execute();
+          if (rows.length === 0) break;
+          after = Number(rows[rows.length - 1].seq);
+          for (const row of rows) {
+            if (ascii.test(row.user_name) && ascii.test(row.doc)) continue;
+            const key = row.user_name.normalize('NFC').toLowerCase();
+            if (key !== row.user_name_ci && !(await db.selectFrom('users').select('id').where('user_name_ci', '=', key).executeTakeFirst())) {
+              await db.updateTable('users').set({ user_name_ci: key }).where('id', '=', row.id).execute();
+            }
+            const emails = (JSON.parse(row.doc) as { emails?: { value?: unknown }[] }).emails;
+            for (const [idx, email] of (Array.isArray(emails) ? emails : []).entries()) {
+              if (typeof email?.value !== 'string') continue;
+              const [was, now] = [email.value.toLowerCase(), email.value.normalize('NFC').toLowerCase()];
+              if (was === now) continue;
+              // Delete and insert (not update): the index of texts counts rows as they come and go.
+              const gone = await db.deleteFrom('attr_values').where('res_id', '=', row.id).where('path', '=', 'emails.value').where('idx', '=', idx).where('v', '=', was).executeTakeFirst();
+              if (Number(gone.numDeletedRows) > 0) {
+                await db.insertInto('attr_values').values({ res_id: row.id, path: 'emails.value', idx, v: now }).onConflict((oc) => oc.doNothing()).execute();
+              }
+            }
+          }
+        }
+      },
+    },
   };
 }
 
