@@ -95,6 +95,38 @@ describe('amplification: what one body may cost', () => {
   });
 });
 
+describe('amplification: what one page may carry', () => {
+  let b: TestBridge;
+  beforeAll(async () => {
+    b = await startBridge();
+  });
+  afterAll(() => b.stop());
+
+  it('when users are large, then a page stops at 4 MiB of them (itemsPerPage says so) and the next pages carry the rest', async () => {
+    // 40 users of about 200 KB each: 8 MB, where a page of 1,000 such users would have been 200 MB.
+    const big = 'x'.repeat(50_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const res = await b.post('/Users', userBody(`big${i}@example.com`, { title: big, nickName: big, displayName: big, profileUrl: `https://example.com/${big}` })).expect(201);
+      ids.push(res.body.id);
+    }
+    const seen: string[] = [];
+    let startIndex = 1;
+    let pages = 0;
+    while (seen.length < 40 && pages < 40) {
+      const res = await b.get('/Users').query({ filter: 'userName sw "big"', count: 1000, startIndex }).expect(200);
+      expect(res.body.totalResults).toBe(40);
+      expect(res.body.itemsPerPage).toBe(res.body.Resources.length);
+      expect(JSON.stringify(res.body).length).toBeLessThan(4.5 * 1024 * 1024);
+      seen.push(...res.body.Resources.map((r: { id: string }) => r.id));
+      startIndex += res.body.itemsPerPage;
+      pages++;
+    }
+    expect(pages).toBeGreaterThan(1);
+    expect(seen).toEqual(ids);
+  });
+});
+
 describe('amplification: members per request', () => {
   const USERS = 10_001;
   let b: TestBridge;
