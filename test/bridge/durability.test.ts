@@ -137,7 +137,7 @@ describe('a crash right after an answer', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 30000);
+  }, 120_000); // jest's limit, not the bridge's: two ts-node starts of the bridge, 5-10 s apiece beside the VM boot test
 });
 
 describe('a crash right after the first start prints its token', () => {
@@ -158,7 +158,7 @@ describe('a crash right after the first start prints its token', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 30000);
+  }, 120_000); // jest's limit, not the bridge's: two ts-node starts of the bridge, 5-10 s apiece beside the VM boot test
 });
 
 describe('the WAL sync on a database reopened after a clean stop', () => {
