@@ -19,7 +19,7 @@ import { startBridge, TestBridge } from '../helpers/bridge';
 const USERS = 100_000;
 /** The longest the event loop may be held while a worst request runs. */
 const STALL_BOUND_MS = 500;
-/** The longest one worst request may take (the bridge refuses a filter that needs more than 10 s: 400 tooMany). */
+/** The most CPU one worst request may take (the bridge refuses a filter that needs more than 10 s of it: 400 tooMany). */
 const TIME_BOUND_MS = 20_000;
 
 const userNameOf = (i: number) => `user${i}@example.com`;
@@ -83,11 +83,13 @@ async function watched<T>(url: string, work: () => Promise<T>): Promise<{ result
   try {
     // Both watchers running before the work starts, and reporting after it ends (a stall shows on the next tick).
     await new Promise((resolve) => setTimeout(resolve, 30));
-    const began = performance.now();
+    const [began, beganCpu] = [performance.now(), cpuMs()];
     working = true;
     const result = await work();
     working = false;
-    const ms = performance.now() - began;
+    // The request's cost as the bridge's budget counts it: CPU time (the bridge runs in this process), never more
+    // than the clock. On a machine whose cores the VM boot test holds, the clock alone would measure the neighbours.
+    const ms = Math.min(performance.now() - began, cpuMs() - beganCpu);
     await new Promise((resolve) => setTimeout(resolve, 30));
     return { result, stall, healthzDuring, ms };
   } finally {
@@ -170,7 +172,7 @@ describe('the cost of one request at 100,000 users', () => {
     expect(res.status).toBe(200);
     expect(res.body.totalResults).toBe(total());
     if (first) expect(res.body.Resources[0].userName).toBe(userNameOf(first()));
-  });
+  }, 120_000); // jest's limit by the clock, not the bound (asserted above in CPU time)
 
   it('when a filter holds more terms than the limit, then 400 invalidFilter says the limit', async () => {
     const filter = Array.from({ length: 21 }, (_, i) => `userName eq "user${i}@example.com"`).join(' or ');
