@@ -5,11 +5,13 @@
 import { awsTarget } from './aws/target';
 import { digitalOceanTarget } from './digitalocean/target';
 import { gcpTarget } from './gcp/target';
+import { kubernetesTarget } from './kubernetes/target';
 
 export const TARGET_DEFINITIONS = [
   gcpTarget,
   digitalOceanTarget,
   awsTarget,
+  kubernetesTarget,
 ] as const;
 
 type Definition = (typeof TARGET_DEFINITIONS)[number];
