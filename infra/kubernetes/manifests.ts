@@ -64,7 +64,8 @@ export function podEnvironment(spec: PodEnvSpec): EnvVar[] {
   });
   const env: EnvVar[] = [];
   for (const [name, value] of settings) {
-    const file = SECRET_FILES[name];
+    // A SQLite URL holds no password: it stays a plain setting (PostgreSQL's comes as a file, below).
+    const file = name === 'SCIM_BRIDGE_DATABASE_URL' ? undefined : SECRET_FILES[name];
     env.push(file ? { name: `${name}_FILE`, value: `${SECRETS_DIR}/${file}` } : { name, value });
   }
   if (spec.database.kind !== 'sqlite') {
