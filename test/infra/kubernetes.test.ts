@@ -272,7 +272,7 @@ describe('CloudNativePG: a PostgreSQL cluster the stack declares', () => {
 
   test('without its object store it is refused, each missing setting named', async () => {
     const refused = await plan('kubernetes', { config: { 'scim-bridge:database': 'cloudnative-pg', 'scim-bridge:databaseUrl': null } }).catch((e: Error) => e.message);
-    expect(refused.split('\n').slice(1).map((l: string) => l.split(' ')[0])).toEqual(['scim-bridge:backupDestination', 'scim-bridge:backupAccessKeyId', 'scim-bridge:backupSecretAccessKey']);
+    expect((refused as string).split('\n').slice(1).map((l: string) => l.split(' ')[0])).toEqual(['scim-bridge:backupDestination', 'scim-bridge:backupAccessKeyId', 'scim-bridge:backupSecretAccessKey']);
   });
 });
 
