@@ -132,9 +132,12 @@ export const kubernetesResourcesSet: ResourceValidationPolicy = {
 };
 
 /** Names of variables that hold a credential when given in clear (their _FILE forms and hashes are fine). */
-const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|PRIVATE_KEY|ACCESS_KEY|CREDENTIALS?|DATABASE_URL)$/;
-/** A URL with a password in it (scheme://user:password@host). */
-const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i;
+const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|PRIVATE_KEY|ACCESS_KEY|CREDENTIALS?)$/;
+/**
+ * A URL with a password in it (scheme://user:password@host, or ?password=…), whatever the variable's name: a
+ * database URL is a credential when it carries one (PostgreSQL's), not when it is a path (SQLite's).
+ */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/([^/\s:@]+:[^/\s@]+@|[^\s]*[?&]password=)/i;
 
 function noSecretsInEnv(pod: Props, at: string, name: string, report: ReportViolation): void {
   const checks = new Checks();

@@ -1123,10 +1123,17 @@ describe('the Kubernetes policies', () => {
     ['the token in clear', { name: 'SCIM_BRIDGE_TOKEN', value: 'x'.repeat(40) }],
     ['the webhook secret in clear', { name: 'SCIM_BRIDGE_WEBHOOK_SECRET', value: 'y'.repeat(40) }],
     ['a database URL with its password', { name: 'SCIM_BRIDGE_DATABASE_URL', value: 'postgres://scim:hunter2@db:5432/scim' }],
+    ['a database URL with its password as a parameter', { name: 'SCIM_BRIDGE_DATABASE_URL', value: 'postgres://db:5432/scim?user=scim&password=hunter2' }],
     ['any variable holding a URL with a password', { name: 'UPSTREAM', value: 'https://user:pass@example.com/' }],
   ])(`${KUBERNETES_NO_SECRETS_IN_ENV}: %s is refused`, async (_what, env) => {
     const bad = variant(deployment(), (props) => container(props).env.push(env));
     expect(await violations(bad, KUBERNETES_NO_SECRETS_IN_ENV)).toEqual([expect.stringMatching(new RegExp(`gives ${env.name} in clear .*set ${env.name}_FILE`))]);
+  });
+
+  test(`${KUBERNETES_NO_SECRETS_IN_ENV}: a SQLite URL (a path, no password) passes`, async () => {
+    const sqlite = one(k8sPlans['kubernetes on SQLite with a webhook'], T.k8sDeployment);
+    expect(container(sqlite.props).env).toContainEqual({ name: 'SCIM_BRIDGE_DATABASE_URL', value: 'sqlite:/data/scim-bridge.db' });
+    expect(await violations(sqlite, KUBERNETES_NO_SECRETS_IN_ENV)).toEqual([]);
   });
 
   test(`${KUBERNETES_NO_SECRETS_IN_ENV}: the files (_FILE), the empty DATABASE_URL beside one, and plain settings pass`, async () => {
