@@ -9,8 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { readConfig } from '../../bridge/src/config';
+import { parseStackConfig, StackConfigError } from '../../infra/config';
 import { SECRETS_DIR } from '../../infra/kubernetes/manifests';
 import { inventedSecret, plan, PlanResult, unwrapSecrets } from '../../tools/plan';
 import { all, Inputs, one, sha256 } from '../helpers/plan';
@@ -333,4 +335,48 @@ describe('every object is valid against the Kubernetes and CRD schemas, with no 
       expect.stringMatching(/^Deployment scim-bridge-server: \/spec\/replicas must be integer/),
     ]);
   }, 60_000);
+});
+
+describe('the kubernetes settings: each problem names the key and the fix', () => {
+  const BASE: Record<string, string> = {
+    'scim-bridge:target': 'kubernetes',
+    'scim-bridge:domain': 'scim.example.com',
+    'scim-bridge:alertEmail': 'ops@example.com',
+  };
+  function problems(values: Record<string, string>, secrets: string[] = []): string[] {
+    const all = { ...BASE, ...values };
+    try {
+      parseStackConfig({ get: (k) => all[k], isSecret: (k) => secrets.includes(k), keys: () => Object.keys(all) }, (v) => pulumi.secret(v));
+      return [];
+    } catch (err) {
+      return (err as StackConfigError).problems;
+    }
+  }
+
+  test('the defaults: SQLite, one replica, an Ingress of the default class, ingress-nginx let in, an ACME Issuer', () => {
+    const all = { ...BASE };
+    const c = parseStackConfig({ get: (k) => all[k as keyof typeof all], isSecret: () => false, keys: () => Object.keys(all) }, (v) => pulumi.secret(v));
+    expect(c.kubernetes).toEqual({ namespace: expect.stringMatching(/^scim-bridge-/), replicas: 1, database: 'sqlite', volumeSizeGb: 10, postgresInstances: 2, ingressNamespace: 'ingress-nginx' });
+  });
+
+  test.each([
+    ['a database URL in clear', { 'scim-bridge:database': 'postgres', 'scim-bridge:databaseUrl': 'postgres://u:p@db/x' }, [], /^scim-bridge:databaseUrl is stored in clear in the stack file \(it holds a password\): pulumi config set --secret databaseUrl <url>$/],
+    ['postgres without its URL', { 'scim-bridge:database': 'postgres' }, [], /^scim-bridge:databaseUrl is not set but database is postgres: pulumi config set --secret databaseUrl /],
+    ['an unknown database', { 'scim-bridge:database': 'mysql' }, [], /^scim-bridge:database "mysql" is not one of sqlite, postgres, cloudnative-pg$/],
+    ['a VM host setting', { 'scim-bridge:caddyImage': 'caddy:2.10.2' }, [], /^scim-bridge:caddyImage applies to gcp, digitalocean, aws only; remove it: pulumi config rm caddyImage$/],
+    ['a Gateway and an ingress class together', { 'scim-bridge:gateway': 'gw/public', 'scim-bridge:ingressClass': 'nginx' }, [], /^scim-bridge:ingressClass is for an Ingress, but gateway is set/],
+    ['a Gateway not given as namespace/name', { 'scim-bridge:gateway': 'public' }, [], /^scim-bridge:gateway "public" must be namespace\/name of an existing Gateway/],
+    ['backup settings without CloudNativePG', { 'scim-bridge:backupDestination': 's3://scim-backups/x' }, [], /^scim-bridge:backupDestination applies to database cloudnative-pg only \(this stack's is sqlite\)/],
+    ['a ClusterIssuer with an ACME directory', { 'scim-bridge:clusterIssuer': 'le', 'scim-bridge:acmeCa': 'staging' }, [], /^scim-bridge:clusterIssuer is set, so the ClusterIssuer decides the CA: remove acmeCa/],
+  ] as Array<[string, Record<string, string>, string[], RegExp]>)('%s', (_what, values, secrets, message) => {
+    const found = problems(values, secrets);
+    expect(found).toEqual([expect.stringMatching(message)]);
+  });
+
+  test('a kubernetes setting on a VM target is refused there', () => {
+    const all: Record<string, string> = { 'gcp:project': 'p', 'scim-bridge:target': 'gcp', 'scim-bridge:domain': 'scim.example.com', 'scim-bridge:dnsZone': 'example-com', 'scim-bridge:zone': 'europe-west1-b', 'scim-bridge:alertEmail': 'ops@example.com', 'scim-bridge:replicas': '2' };
+    expect(() => parseStackConfig({ get: (k) => all[k], isSecret: () => false, keys: () => Object.keys(all) }, (v) => pulumi.secret(v))).toThrow(
+      /^scim-bridge:replicas applies to kubernetes only; remove it: pulumi config rm replicas$/,
+    );
+  });
 });
