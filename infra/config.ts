@@ -5,17 +5,12 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import bridgePackage from '../bridge/package.json';
-import { LETS_ENCRYPT } from './host/caddy';
-import { EMAIL, hostNameProblem, imageProblem, list, NAMESPACE, SettingsReader } from './settings';
+import { EMAIL, hostNameProblem, imageProblem, LETS_ENCRYPT, list, NAMESPACE, SettingsReader } from './settings';
 import type { Acme, CommonConfig, TargetDefinition } from './target';
 import { Target, TARGET_DEFINITIONS, TargetSettings } from './targets';
 
 export { hostNameProblem, imageProblem, NAMESPACE };
 export type { Acme, Target };
-export { DEFAULT_CADDY_IMAGE, DEFAULT_REBOOT_TIME } from './host/settings';
-export type { GcpSettings } from './gcp/target';
-export type { DigitalOceanSettings } from './digitalocean/target';
-export type { AwsSettings } from './aws/target';
 
 /** The targets' names, in the registry's order. */
 export const TARGETS: readonly Target[] = TARGET_DEFINITIONS.map((t) => t.name);
@@ -104,7 +99,7 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
   // An unknown target is reported, and the rest is still checked as for the first one, so every problem shows.
   let definition: TargetDefinition<Target, object> = TARGET_DEFINITIONS[0];
   const found = TARGET_DEFINITIONS.find((t) => t.name === targetRaw);
-  if (!targetRaw) fail('target', `is not set: choose the cloud (${TARGETS.join(', ')}): ${set('target', 'gcp')}`);
+  if (!targetRaw) fail('target', `is not set: choose the cloud (${TARGETS.join(', ')}): ${set('target', TARGETS[0])}`);
   else if (!found) fail('target', `"${targetRaw}" is not a target; use one of ${TARGETS.join(', ')}`);
   else definition = found;
 

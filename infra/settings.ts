@@ -6,6 +6,12 @@ import type * as pulumi from '@pulumi/pulumi';
 
 export const NAMESPACE = 'scim-bridge';
 
+/** Let's Encrypt's ACME directories: the default CA of every target (Caddy on a host, cert-manager on Kubernetes). */
+export const LETS_ENCRYPT = {
+  production: 'https://acme-v02.api.letsencrypt.org/directory',
+  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+} as const;
+
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const EMAIL = /^[^\s@"<>(),;:]+@[a-z0-9.-]+\.[a-z]{2,}$/i;
 
