@@ -107,7 +107,8 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       { metadata: { name: args.namespace, labels: { ...POD_SECURITY_LABELS, 'app.kubernetes.io/managed-by': 'pulumi' } } },
-      { parent: this },
+      // Deleting a Namespace deletes everything in it, the kept volume and database too: `pulumi destroy` leaves it.
+      { parent: this, retainOnDelete: true },
     );
     const namespace = ns.metadata.name;
     const parent = { parent: this, dependsOn: [ns] };

@@ -77,6 +77,8 @@ describe('the shipped stack: two replicas on PostgreSQL', () => {
 
   test('a Namespace of its own (one per stack) under Pod Security "restricted"', () => {
     const ns = one(r(), T.namespace).in;
+    // Deleting it would delete the data in it (the SQLite volume, a CloudNativePG cluster): destroy leaves it.
+    expect(one(r(), T.namespace).options.retainOnDelete).toBe(true);
     expect(ns.metadata.name).toBe('scim-bridge-kubernetes');
     expect(ns.metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/audit': 'restricted' });
     for (const o of kubernetesObjects(r()).filter((o) => o.kind !== 'Namespace')) expect(o.metadata.namespace).toBe('scim-bridge-kubernetes');
