@@ -18,7 +18,6 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
-import { BRIDGE_PORT } from '../environment';
 import type { Acme } from '../target';
 import {
   container,
@@ -358,5 +357,3 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     );
   }
 }
-
-export { BRIDGE_PORT };
