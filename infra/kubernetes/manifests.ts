@@ -4,17 +4,18 @@
  */
 import type * as k8s from '@pulumi/kubernetes';
 import type * as pulumi from '@pulumi/pulumi';
-import { BRIDGE_PORT, BRIDGE_UID, bridgeSettings, BridgeEnvironmentSpec, SQLITE_URL, WEBHOOK_SECRET_SETTING } from '../environment';
+import { BRIDGE_PORT, BRIDGE_UID, bridgeSettings, BridgeEnvironmentSpec, FILE_SETTINGS, SQLITE_URL, WEBHOOK_SECRET_SETTING } from '../environment';
 
 /** Where the Secret's files are mounted in the container (the `_FILE` settings point here). */
 export const SECRETS_DIR = '/run/secrets/scim-bridge';
-/** The file of each credential in SECRETS_DIR, by setting. */
-export const SECRET_FILES: Readonly<Record<string, string>> = {
+/** The file of each credential (every one of FILE_SETTINGS) in SECRETS_DIR. */
+export const SECRET_FILES: Readonly<Record<(typeof FILE_SETTINGS)[number], string>> = {
   SCIM_BRIDGE_TOKEN_SHA256: 'token-sha256',
   SCIM_BRIDGE_APP_TOKEN_SHA256: 'app-token-sha256',
   SCIM_BRIDGE_DATABASE_URL: 'database-url',
-  [WEBHOOK_SECRET_SETTING]: 'webhook-secret',
+  SCIM_BRIDGE_WEBHOOK_SECRET: 'webhook-secret',
 };
+const fileOf = (setting: string): string | undefined => (FILE_SETTINGS as readonly string[]).includes(setting) ? SECRET_FILES[setting as (typeof FILE_SETTINGS)[number]] : undefined;
 /** The pod's resources: what the VM hosts give the bridge's container (512 MiB), with a request that fits small nodes. */
 export const RESOURCES = { requests: { cpu: '100m', memory: '192Mi' }, limits: { cpu: '1', memory: '512Mi' } };
 /**
@@ -65,7 +66,7 @@ export function podEnvironment(spec: PodEnvSpec): EnvVar[] {
   const env: EnvVar[] = [];
   for (const [name, value] of settings) {
     // A SQLite URL holds no password: it stays a plain setting (PostgreSQL's comes as a file, below).
-    const file = name === 'SCIM_BRIDGE_DATABASE_URL' ? undefined : SECRET_FILES[name];
+    const file = name === 'SCIM_BRIDGE_DATABASE_URL' ? undefined : fileOf(name);
     env.push(file ? { name: `${name}_FILE`, value: `${SECRETS_DIR}/${file}` } : { name, value });
   }
   if (spec.database.kind !== 'sqlite') {
