@@ -13,6 +13,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { readConfig } from '../../bridge/src/config';
 import { parseStackConfig, StackConfigError } from '../../infra/config';
+import { KubernetesBridge } from '../../infra/kubernetes';
 import { SECRETS_DIR } from '../../infra/kubernetes/manifests';
 import { inventedSecret, plan, PlanResult, unwrapSecrets } from '../../tools/plan';
 import { all, Inputs, one, sha256 } from '../helpers/plan';
@@ -380,5 +381,60 @@ describe('the kubernetes settings: each problem names the key and the fix', () =
     expect(() => parseStackConfig({ get: (k) => all[k], isSecret: () => false, keys: () => Object.keys(all) }, (v) => pulumi.secret(v))).toThrow(
       /^scim-bridge:replicas applies to kubernetes only; remove it: pulumi config rm replicas$/,
     );
+  });
+});
+
+describe('the component takes the common arguments as Pulumi Inputs (outputs of other resources, secrets)', () => {
+  test('a domain, domains and a webhook given as Outputs reach the Ingress, the Certificate, the pod and the outputs', async () => {
+    const resources: Array<{ type: string; name: string; inputs: Inputs }> = [];
+    pulumi.runtime.setAllConfig({}, []);
+    await pulumi.runtime.setMocks(
+      {
+        newResource(a) {
+          resources.push({ type: a.type, name: a.name, inputs: a.inputs });
+          const computed = a.type === 'random:index/randomPassword:RandomPassword' ? { result: 'r'.repeat(48) } : {};
+          return { id: `${a.name}-id`, state: { ...a.inputs, ...computed } };
+        },
+        call: (a) => a.inputs,
+      },
+      'scim-bridge',
+      'inputs',
+      false,
+    );
+    let baseUrl: Promise<string> | undefined;
+    await pulumi.runtime.runInPulumiStack(async () => {
+      const bridge = new KubernetesBridge('scim-bridge', {
+        image: pulumi.output('ghcr.io/scim-bridge/scim-bridge:1.2.3'),
+        domain: pulumi.output('scim.example.net'),
+        allowedDomains: pulumi.output(['example.net']),
+        webhook: { url: pulumi.output('https://hooks.example.net/scim'), secret: pulumi.secret('s'.repeat(32)) },
+        alertEmail: 'ops@example.net',
+        namespace: 'scim',
+        replicas: 1,
+        database: { kind: 'sqlite' },
+        volumeSizeGb: 5,
+        routing: { kind: 'ingress' },
+        ingressNamespace: 'ingress-nginx',
+        tls: { clusterIssuer: 'letsencrypt-prod' },
+      });
+      baseUrl = new Promise((resolve) => bridge.baseUrl.apply(resolve));
+      return {};
+    });
+    await pulumi.runtime.disconnect();
+    const find = (type: string) => unwrapSecrets(resources.find((r) => r.type === type)!.inputs) as Inputs;
+    expect(await baseUrl).toBe('https://scim.example.net');
+    expect(find(T.ingress).spec.rules[0].host).toBe('scim.example.net');
+    expect(find(T.ingress).spec.ingressClassName).toBeUndefined();
+    expect(find(T.certificate).spec.dnsNames).toEqual(['scim.example.net']);
+    const container = find(T.deployment).spec.template.spec.containers[0];
+    expect(container.image).toBe('ghcr.io/scim-bridge/scim-bridge:1.2.3');
+    expect(container.env).toEqual(
+      expect.arrayContaining([
+        { name: 'SCIM_BRIDGE_PUBLIC_URL', value: 'https://scim.example.net' },
+        { name: 'SCIM_BRIDGE_ALLOWED_DOMAINS', value: 'example.net' },
+        { name: 'SCIM_BRIDGE_WEBHOOK_URL', value: 'https://hooks.example.net/scim' },
+      ]),
+    );
+    expect(find(T.pvc).spec.resources.requests.storage).toBe('5Gi');
   });
 });
