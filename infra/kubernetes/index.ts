@@ -240,7 +240,12 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
       const ingress = new k8s.networking.v1.Ingress(
         `${name}-ingress`,
         {
-          metadata: meta('ingress'),
+          metadata: {
+            ...meta('ingress'),
+            // ingress-nginx refuses bodies over 1 MiB with its own HTML 413, exactly the bridge's limit: a little
+            // more lets the bridge answer an oversized body with its SCIM error. Other controllers ignore it.
+            annotations: { 'nginx.ingress.kubernetes.io/proxy-body-size': '2m' },
+          },
           spec: {
             ...(args.routing.className ? { ingressClassName: args.routing.className } : {}),
             tls: [{ hosts: [args.domain], secretName: tlsSecret }],

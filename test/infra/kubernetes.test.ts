@@ -142,6 +142,8 @@ describe('the shipped stack: two replicas on PostgreSQL', () => {
 
   test('a Service, an Ingress of the configured class with TLS from a Let\'s Encrypt Issuer\'s Certificate', () => {
     expect(one(r(), T.service).in.spec).toMatchObject({ type: 'ClusterIP', ports: [{ port: 80, targetPort: 'http' }] });
+    // ingress-nginx's own body limit above the bridge's (1 MiB), so an oversized body gets the bridge's SCIM 413.
+    expect(one(r(), T.ingress).in.metadata.annotations).toEqual({ 'nginx.ingress.kubernetes.io/proxy-body-size': '2m' });
     const ingress = one(r(), T.ingress).in.spec;
     expect(ingress.ingressClassName).toBe('nginx');
     expect(ingress.tls).toEqual([{ hosts: ['scim.example.com'], secretName: 'scim-bridge-tls' }]);
