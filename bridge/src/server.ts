@@ -150,8 +150,11 @@ export interface StartOptions {
   delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs'>>;
   /** HTTP limits other than HTTP_LIMITS (tests make them small). */
   http?: Partial<HttpLimits>;
-  /** The Google connector's retry timings (tests make backoff short). */
-  google?: Partial<ApiTimings>;
+  /**
+   * The Google connector's retry timings (tests make backoff short), and whether it syncs on its own (false: only when
+   * a test calls `google.syncNow()`).
+   */
+  google?: { timings?: Partial<ApiTimings>; schedule?: boolean };
 }
 
 export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
@@ -169,7 +172,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     );
   }
   // The connector feeds the directory as SCIM does (never the store); it starts once the server listens.
-  const google = config.google ? new GoogleConnector({ config: config.google, directory, logger, timings: options.google }) : undefined;
+  const google = config.google ? new GoogleConnector({ config: config.google, directory, logger, timings: options.google?.timings }) : undefined;
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),
@@ -221,7 +224,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { port } = server.address() as AddressInfo;
   await delivery?.start();
-  google?.start();
+  if (options.google?.schedule !== false) google?.start();
   // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
   const purge = () =>
     store

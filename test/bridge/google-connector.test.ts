@@ -1,0 +1,298 @@
+/**
+ * The Google Workspace connector (issue 17) against a stand-in Google on loopback: the bridge signs its JWT
+ * assertion with the service account's key, impersonates the administrator with read-only scopes, reads the synced
+ * groups, their members and those users page by page, and applies the differences through the directory, so the
+ * application sees on its events feed what SCIM would have caused. Syncs are triggered with `google.syncNow()`
+ * (an in-process hook, no endpoint), except where the interval itself is tested.
+ */
+import { readConfig } from '../../bridge/src/config';
+import { startBridge, TestBridge, userBody, GROUP_SCHEMA, patchBody } from '../helpers/bridge';
+import { Fault, SCOPES, Seen, serviceAccountKey, StandInGoogle } from '../helpers/google';
+
+type Json = Record<string, any>;
+const ADMIN = 'admin@acme.example';
+const STAFF = 'staff@acme.example';
+const KEY = serviceAccountKey();
+
+interface Setup {
+  google: StandInGoogle;
+  bridge: TestBridge;
+  sync(): Promise<Json>;
+  /** Events since the last call, as `type target` lines (userName, or group name with the member's userName). */
+  events(): Promise<string[]>;
+  health(): Promise<Json>;
+  userId(userName: string): Promise<string>;
+}
+
+const running: Setup[] = [];
+
+async function setup(fill: (g: StandInGoogle) => void, env: Record<string, string> = {}, schedule = false): Promise<Setup> {
+  const google = await new StandInGoogle(KEY, ADMIN).start();
+  fill(google);
+  const bridge = await startBridge(
+    {
+      SCIM_BRIDGE_GOOGLE_CREDENTIALS: KEY.json,
+      SCIM_BRIDGE_GOOGLE_ADMIN: ADMIN,
+      SCIM_BRIDGE_GOOGLE_GROUPS: STAFF,
+      SCIM_BRIDGE_GOOGLE_API_URL: google.url,
+      SCIM_BRIDGE_GOOGLE_TOKEN_URL: google.tokenUrl,
+      ...env,
+    },
+    { google: { timings: { retryBaseDelayMs: 20, retryMaxDelayMs: 100 }, schedule } },
+  );
+  let cursor = '0';
+  const names = new Map<string, string>();
+  const s: Setup = {
+    google,
+    bridge,
+    sync: async () => (await bridge.bridge.google!.syncNow()) as unknown as Json,
+    async events() {
+      const out: string[] = [];
+      for (;;) {
+        const body = (await bridge.app.get(`/api/v1/events?after=${cursor}&limit=1000`).expect(200)).body;
+        for (const e of body.events as Json[]) {
+          const d = e.data;
+          if (d.userName) names.set(d.id, d.userName);
+          const target = d.userName ?? d.displayName;
+          out.push(d.member ? `${e.type} ${target} ${names.get(d.member.value) ?? d.member.value}` : `${e.type} ${target}`);
+        }
+        cursor = body.next;
+        if (body.events.length < 1000) return out;
+      }
+    },
+    health: async () => (await bridge.get('/health').expect(200)).body,
+    async userId(userName) {
+      const res = await bridge.get(`/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`).expect(200);
+      return res.body.Resources[0].id;
+    },
+  };
+  running.push(s);
+  return s;
+}
+
+afterEach(async () => {
+  for (const s of running.splice(0)) {
+    await s.bridge.stop();
+    await s.google.stop();
+  }
+});
+
+/** A small domain: ada and bob in staff, carl in the domain but in no synced group. */
+function smallDomain(g: StandInGoogle): void {
+  g.addUser('101', 'ada.lovelace@acme.example');
+  g.addUser('102', 'bob.babbage@acme.example');
+  g.addUser('103', 'carl.gauss@acme.example');
+  g.addGroup('g1', STAFF, 'Staff', ['101', '102']);
+}
+
+describe('settings', () => {
+  const base = { SCIM_BRIDGE_GOOGLE_CREDENTIALS: KEY.json, SCIM_BRIDGE_GOOGLE_ADMIN: ADMIN, SCIM_BRIDGE_GOOGLE_GROUPS: `${STAFF}, Sales@acme.example` };
+
+  it('when the key, the administrator and the groups are set, then the connector is on with the defaults (10m, Google\'s URLs)', () => {
+    const c = readConfig(base).google!;
+    expect(c.groups).toEqual([STAFF, 'sales@acme.example']);
+    expect(c.intervalMs).toBe(600_000);
+    expect(c.apiUrl).toBe('https://admin.googleapis.com');
+    expect(c.tokenUrl).toBe('https://oauth2.googleapis.com/token');
+    expect(c.serviceAccount.clientEmail).toBe(KEY.clientEmail);
+    expect(readConfig({}).google).toBeUndefined();
+  });
+
+  it.each([
+    ['90s', 90_000],
+    ['10m', 600_000],
+    ['1h', 3_600_000],
+  ])('when SCIM_BRIDGE_GOOGLE_INTERVAL is %s, then it syncs every %d ms', (interval, ms) => {
+    expect(readConfig({ ...base, SCIM_BRIDGE_GOOGLE_INTERVAL: interval }).google!.intervalMs).toBe(ms);
+  });
+
+  it.each([
+    ['an interval without a unit', { SCIM_BRIDGE_GOOGLE_INTERVAL: '10' }, 'SCIM_BRIDGE_GOOGLE_INTERVAL', /duration/],
+    ['an interval of 0s', { SCIM_BRIDGE_GOOGLE_INTERVAL: '0s' }, 'SCIM_BRIDGE_GOOGLE_INTERVAL', /duration/],
+    ['an administrator that is no address', { SCIM_BRIDGE_GOOGLE_ADMIN: 'admin' }, 'SCIM_BRIDGE_GOOGLE_ADMIN', /administrator/],
+    ['groups that are no addresses', { SCIM_BRIDGE_GOOGLE_GROUPS: 'not a group' }, 'SCIM_BRIDGE_GOOGLE_GROUPS', /groups to sync/],
+    ["a user's credentials instead of a service account's", { SCIM_BRIDGE_GOOGLE_CREDENTIALS: '{"type":"authorized_user"}' }, 'SCIM_BRIDGE_GOOGLE_CREDENTIALS', /service_account/],
+    ['a damaged private key', { SCIM_BRIDGE_GOOGLE_CREDENTIALS: KEY.json.replace(/MII[A-Za-z0-9+/]{20}/, 'MIIxxxxxxxxxxxxxxxxxxxx') }, 'SCIM_BRIDGE_GOOGLE_CREDENTIALS', /private_key/],
+    ['no administrator', { SCIM_BRIDGE_GOOGLE_ADMIN: '' }, 'SCIM_BRIDGE_GOOGLE_ADMIN', /together/],
+    ['a token URL that is not http(s)', { SCIM_BRIDGE_GOOGLE_TOKEN_URL: 'ftp://x' }, 'SCIM_BRIDGE_GOOGLE_TOKEN_URL', /http/],
+  ])('when the settings hold %s, then the start stops naming the variable', (_label, change, variable, expected) => {
+    let thrown: any;
+    try {
+      readConfig({ ...base, ...change });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown?.variable).toBe(variable);
+    expect(thrown.message).toMatch(expected);
+    // The key never appears in an error.
+    expect(thrown.message).not.toContain('PRIVATE KEY');
+  });
+
+  it('when only the interval is set, then the start stops asking for the key, the administrator and the groups', () => {
+    expect(() => readConfig({ SCIM_BRIDGE_GOOGLE_INTERVAL: '10m' })).toThrow(/SCIM_BRIDGE_GOOGLE_CREDENTIALS: the Google Workspace connector needs/);
+  });
+});
+
+/** Events in a stable order: users are written several at a time, so their events interleave. */
+const sorted = (lines: string[]) => [...lines].sort();
+
+describe('a sync', () => {
+  it('when the bridge first syncs, then the members of the synced groups are invited, the group is created with them, and nobody else is touched', async () => {
+    const s = await setup(smallDomain);
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { groups: 1, users: 2, usersCreated: 2, groupsCreated: 1, membersAdded: 2, skipped: 0 } });
+    expect(sorted(await s.events())).toEqual(
+      sorted([
+        'user.created ada.lovelace@acme.example',
+        'user.created bob.babbage@acme.example',
+        'group.created Staff',
+        'group.member_added Staff ada.lovelace@acme.example',
+        'group.member_added Staff bob.babbage@acme.example',
+      ]),
+    );
+    // carl is in the domain but in no synced group: never read into the bridge.
+    expect((await s.bridge.get('/Users').expect(200)).body.totalResults).toBe(2);
+    const ada = (await s.bridge.get(`/Users/${await s.userId('ada.lovelace@acme.example')}`).expect(200)).body;
+    expect(ada).toMatchObject({ userName: 'ada.lovelace@acme.example', externalId: 'google:101', name: { givenName: 'Ada', familyName: 'Lovelace' }, displayName: 'Ada Lovelace', active: true });
+    expect((await s.bridge.app.get(`/api/v1/users/${ada.id}`).expect(200)).body.status).toBe('invited');
+
+    // The token came from a signed assertion Google would accept: the key's signature, the administrator, the read-only scopes.
+    expect(s.google.refusedAssertions).toEqual([]);
+    expect(s.google.assertions).toHaveLength(1);
+    expect(s.google.assertions[0]).toMatchObject({ iss: KEY.clientEmail, sub: ADMIN, aud: s.google.tokenUrl });
+    expect(String(s.google.assertions[0].scope).split(' ').sort()).toEqual([...SCOPES].sort());
+    // Read with Google's largest pages.
+    expect(s.google.seen('/admin/directory/v1/users')[0].query.get('maxResults')).toBe('500');
+
+    // A second sync with nothing changed in Google changes nothing, and reuses the token.
+    expect(await s.sync()).toMatchObject({ ok: true, counts: { usersCreated: 0, usersUpdated: 0, usersDeprovisioned: 0, groupsUpdated: 0, membersAdded: 0, membersRemoved: 0 } });
+    expect(await s.events()).toEqual([]);
+    expect(s.google.assertions).toHaveLength(1);
+
+    const health = (await s.health()).google;
+    expect(health).toMatchObject({ state: 'ok', admin: ADMIN, groups: [STAFF], intervalSeconds: 600, lastSync: { ok: true, counts: { users: 2, groups: 1 } } });
+    expect(Date.parse(health.lastSync.finishedAt)).toBeGreaterThan(Date.now() - 10_000);
+    expect(health.lastSuccessAt).toBe(health.lastSync.finishedAt);
+  });
+
+  it('when users change in Google between syncs, then the application sees the same events as from SCIM', async () => {
+    const s = await setup((g) => {
+      smallDomain(g);
+      g.addUser('104', 'dora.dirac@acme.example');
+      g.addUser('105', 'eve.euler@acme.example');
+      g.groups.get('g1')!.members.push('104', '105');
+    });
+    await s.sync();
+    await s.events();
+    // ada and dora accept their invitations in the application.
+    await s.bridge.join(await s.userId('ada.lovelace@acme.example'));
+    await s.bridge.join(await s.userId('dora.dirac@acme.example'));
+    await s.events();
+
+    const g = s.google;
+    g.users.get('101')!.primaryEmail = 'ada.king@acme.example'; // an active user's address changes
+    g.users.get('102')!.name.familyName = 'Babbage-Byron'; // an invited user's name changes
+    g.users.get('104')!.suspended = true; // an active user is suspended
+    g.users.get('105')!.suspended = true; // an invited user is suspended
+    g.addUser('106', 'fay.fermat@acme.example');
+    g.groups.get('g1')!.members.push('106'); // a new member
+    g.groups.get('g1')!.name = 'All staff'; // the group is renamed
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { usersCreated: 1, usersUpdated: 2, usersDeprovisioned: 2, groupsUpdated: 1, membersAdded: 1 } });
+    expect(sorted(await s.events())).toEqual(
+      sorted([
+        'user.updated ada.king@acme.example',
+        'user.email_changed ada.king@acme.example',
+        'user.updated bob.babbage@acme.example',
+        'user.suspended dora.dirac@acme.example',
+        'user.revoked eve.euler@acme.example',
+        'user.created fay.fermat@acme.example',
+        'group.updated All staff',
+        'group.member_added All staff fay.fermat@acme.example',
+      ]),
+    );
+    const ada = (await s.bridge.get(`/Users/${await s.userId('ada.king@acme.example')}`).expect(200)).body;
+    expect(ada.emails).toEqual([{ value: 'ada.king@acme.example', type: 'work', primary: true }]);
+    expect((await s.bridge.get(`/Users/${await s.userId('bob.babbage@acme.example')}`).expect(200)).body.displayName).toBe('Bob Babbage-Byron');
+
+    // Unsuspended: the invited one is invited again, the active one active again.
+    g.users.get('104')!.suspended = false;
+    g.users.get('105')!.suspended = false;
+    await s.sync();
+    expect(sorted(await s.events())).toEqual(sorted(['user.reactivated dora.dirac@acme.example', 'user.reinvited eve.euler@acme.example']));
+
+    // Removed from the group, and deleted in Google: both deprovisioned (kept, active false), and no longer members.
+    g.groups.get('g1')!.members = ['101', '102', '104'];
+    g.users.delete('106');
+    await s.sync();
+    expect(sorted(await s.events())).toEqual(
+      sorted([
+        'user.revoked eve.euler@acme.example',
+        'user.revoked fay.fermat@acme.example',
+        'group.member_removed All staff eve.euler@acme.example',
+        'group.member_removed All staff fay.fermat@acme.example',
+      ]),
+    );
+    const eve = (await s.bridge.get(`/Users/${await s.userId('eve.euler@acme.example')}`).expect(200)).body;
+    expect(eve.active).toBe(false);
+    // Back in the group: invited again, a member again.
+    g.groups.get('g1')!.members.push('105');
+    await s.sync();
+    expect(sorted(await s.events())).toEqual(sorted(['user.reinvited eve.euler@acme.example', 'group.member_added All staff eve.euler@acme.example']));
+  });
+
+  it('when a user is deleted in Google and created again with the same address, then the same user in the bridge follows the new account', async () => {
+    const s = await setup(smallDomain);
+    await s.sync();
+    await s.events();
+    const before = await s.userId('bob.babbage@acme.example');
+    s.google.users.delete('102');
+    s.google.addUser('202', 'bob.babbage@acme.example');
+    s.google.groups.get('g1')!.members = ['101', '202'];
+    expect(await s.sync()).toMatchObject({ ok: true, counts: { skipped: 0 } });
+    expect(await s.events()).toEqual(['user.updated bob.babbage@acme.example']);
+    const bob = (await s.bridge.get(`/Users/${before}`).expect(200)).body;
+    expect(bob.externalId).toBe('google:202');
+  });
+});
+
+describe('Google users and SCIM users side by side', () => {
+  it('when an IdP manages users and groups over SCIM, then the connector never touches them, and SCIM cannot touch the connector\'s', async () => {
+    const s = await setup(smallDomain);
+    // bob already came from an IdP over SCIM; grace is a SCIM user in no Google group; Ops a SCIM group.
+    const bobScim = (await s.bridge.post('/Users', userBody('bob.babbage@acme.example')).expect(201)).body;
+    const grace = (await s.bridge.post('/Users', userBody('grace.hopper@acme.example')).expect(201)).body;
+    const ops = (await s.bridge.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Ops', members: [{ value: grace.id }] }).expect(201)).body;
+    await s.events();
+
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { usersCreated: 1, skipped: 1 } });
+    expect(report.warnings.join('\n')).toMatch(/bob\.babbage@acme\.example/);
+    expect(sorted(await s.events())).toEqual(
+      sorted(['user.created ada.lovelace@acme.example', 'group.created Staff', 'group.member_added Staff ada.lovelace@acme.example']),
+    );
+    // Suspending bob in Google changes nothing for the SCIM user of that name.
+    s.google.users.get('102')!.suspended = true;
+    s.google.groups.get('g1')!.members = ['102'];
+    await s.sync();
+    expect(sorted(await s.events())).toEqual(sorted(['user.revoked ada.lovelace@acme.example', 'group.member_removed Staff ada.lovelace@acme.example']));
+    const bob = (await s.bridge.get(`/Users/${bobScim.id}`).expect(200)).body;
+    expect(bob.active).toBe(true);
+    expect(bob.externalId).toBeUndefined();
+    expect((await s.bridge.get(`/Users/${grace.id}`).expect(200)).body.active).toBe(true);
+    expect((await s.bridge.get(`/Groups/${ops.id}`).expect(200)).body.members).toHaveLength(1);
+
+    // The other way round: SCIM cannot change, delete or claim what the connector manages.
+    const ada = await s.userId('ada.lovelace@acme.example');
+    const patched = await s.bridge.patch(`/Users/${ada}`, patchBody({ op: 'replace', path: 'active', value: true })).expect(409);
+    expect(patched.body.detail).toMatch(/Google Workspace/);
+    await s.bridge.delete(`/Users/${ada}`).expect(409);
+    const staff = (await s.bridge.get(`/Groups?filter=${encodeURIComponent('displayName eq "Staff"')}`).expect(200)).body.Resources[0];
+    await s.bridge.delete(`/Groups/${staff.id}`).expect(409);
+    await s.bridge.patch(`/Groups/${staff.id}`, patchBody({ op: 'add', path: 'members', value: [{ value: grace.id }] })).expect(409);
+    await s.bridge.post('/Users', userBody('mallory@acme.example', { externalId: 'google:101' })).expect(400);
+    await s.bridge.patch(`/Users/${grace.id}`, patchBody({ op: 'replace', path: 'externalId', value: 'google:103' })).expect(400);
+    expect(await s.events()).toEqual([]);
+    // The application still makes a Google user join.
+  });
+});
