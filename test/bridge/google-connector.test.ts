@@ -7,7 +7,7 @@
  */
 import { readConfig } from '../../bridge/src/config';
 import { startBridge, TestBridge, userBody, GROUP_SCHEMA, patchBody } from '../helpers/bridge';
-import { Fault, SCOPES, Seen, serviceAccountKey, StandInGoogle } from '../helpers/google';
+import { SCOPES, serviceAccountKey, StandInGoogle } from '../helpers/google';
 
 type Json = Record<string, any>;
 const ADMIN = 'admin@acme.example';
@@ -294,5 +294,189 @@ describe('Google users and SCIM users side by side', () => {
     await s.bridge.patch(`/Users/${grace.id}`, patchBody({ op: 'replace', path: 'externalId', value: 'google:103' })).expect(400);
     expect(await s.events()).toEqual([]);
     // The application still makes a Google user join.
+  });
+});
+
+describe('when Google misbehaves', () => {
+  /** 600 users in the domain (two pages of users), 250 of them in staff (two pages of members). */
+  function biggerDomain(g: StandInGoogle): void {
+    const members: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      g.addUser(String(1000 + i), `user.n${i}@acme.example`);
+      if (i % 2 === 0 && members.length < 250) members.push(String(1000 + i));
+    }
+    g.addGroup('g1', STAFF, 'Staff', members);
+  }
+
+  it('when Google answers 429 with Retry-After and 503s, then the sync waits as asked, backs off, and completes', async () => {
+    const s = await setup(smallDomain);
+    let usersCalls = 0;
+    let membersCalls = 0;
+    s.google.fault = (req) => {
+      if (req.path === '/admin/directory/v1/users' && ++usersCalls === 1) return { status: 429, retryAfter: '1', body: { error: { code: 429, message: 'Quota exceeded', errors: [{ reason: 'rateLimitExceeded' }] } } };
+      if (req.path.endsWith('/members') && ++membersCalls <= 2) return { status: 503 };
+      return undefined;
+    };
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { usersCreated: 2 } });
+    const users = s.google.seen('/admin/directory/v1/users');
+    expect(users.map((r) => r.status)).toEqual([429, 200]);
+    // Retry-After: 1 was honoured (not the test's 20 ms backoff).
+    expect(users[1].at - users[0].at).toBeGreaterThanOrEqual(950);
+    expect(s.google.seen('/admin/directory/v1/groups/g1/members').map((r) => r.status)).toEqual([503, 503, 200]);
+    expect(sorted(await s.events())).toHaveLength(5);
+  });
+
+  it('when a 403 says the rate limit is exceeded, then it is retried like a 429; a 403 that refuses is an error', async () => {
+    const s = await setup(smallDomain);
+    let n = 0;
+    s.google.fault = (req) =>
+      req.path === '/admin/directory/v1/users' && ++n === 1 ? { status: 403, body: { error: { code: 403, message: 'User Rate Limit Exceeded', errors: [{ reason: 'userRateLimitExceeded' }] } } } : undefined;
+    expect(await s.sync()).toMatchObject({ ok: true });
+    s.google.fault = (req) => (req.path.startsWith('/admin/') ? { status: 403, body: { error: { code: 403, message: 'Not Authorized to access this resource/api', errors: [{ reason: 'forbidden' }] } } } : undefined);
+    const failed = await s.sync();
+    expect(failed.ok).toBe(false);
+    expect(failed.error).toMatch(/403 forbidden: Not Authorized.*domain-wide delegation/);
+  });
+
+  it('when Google stays unavailable, then the sync gives up after its attempts, applies nothing, and /health shows the error', async () => {
+    const s = await setup(smallDomain);
+    await s.sync();
+    await s.events();
+    s.google.groups.get('g1')!.members = []; // would remove everyone, if it were read
+    s.google.fault = (req) => (req.path.endsWith('/members') ? { status: 503 } : undefined);
+    const report = await s.sync();
+    expect(report.ok).toBe(false);
+    expect(report.error).toMatch(/members answered 503 \(gave up after 6 attempts\)/);
+    expect(await s.events()).toEqual([]);
+    const health = (await s.health()).google;
+    expect(health.state).toBe('failed');
+    expect(health.lastSync.error).toBe(report.error);
+    expect(Date.parse(health.lastSuccessAt)).toBeLessThan(Date.parse(health.lastSync.startedAt));
+  });
+
+  it('when the token expires in the middle of a sync, then a new one is fetched once and the sync completes', async () => {
+    const s = await setup(biggerDomain);
+    let usersCalls = 0;
+    s.google.fault = (req) => (req.path === '/admin/directory/v1/users' && ++usersCalls === 2 ? { expireTokens: true } : undefined);
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { users: 250, usersCreated: 250 } });
+    expect(s.google.seen('/token')).toHaveLength(2);
+    expect(s.google.refusedAssertions).toEqual([]);
+    expect(s.google.seen('/admin/directory/v1/users').map((r) => r.status)).toEqual([200, 401, 200]);
+
+    // A token refused again right after renewal is an error, not a loop.
+    s.google.fault = (req) => (req.path.startsWith('/admin/') ? { expireTokens: true } : undefined);
+    const failed = await s.sync();
+    expect(failed.ok).toBe(false);
+    expect(failed.error).toMatch(/401/);
+    expect(s.google.seen('/token')).toHaveLength(3);
+  });
+
+  it('when the service account is not granted the scopes (domain-wide delegation), then the error says what to grant', async () => {
+    const s = await setup(smallDomain, { SCIM_BRIDGE_GOOGLE_ADMIN: 'someone.else@acme.example' });
+    const report = await s.sync();
+    expect(report.ok).toBe(false);
+    expect(report.error).toMatch(/refused the service account .* impersonating someone\.else@acme\.example: 400 invalid_grant/);
+    expect(s.google.refusedAssertions).toEqual(['sub someone.else@acme.example']);
+    expect(await s.events()).toEqual([]);
+
+    // Google's answer when the client id has no domain-wide delegation for the scopes: what to grant, and where.
+    s.google.fault = (req) =>
+      req.path === '/token' ? { status: 401, body: { error: 'unauthorized_client', error_description: 'Client is unauthorized to retrieve access tokens using this method.' } } : undefined;
+    const unauthorized = await s.sync();
+    expect(unauthorized.error).toMatch(/unauthorized_client .*domain-wide delegation with the scopes https:\/\/www\.googleapis\.com\/auth\/admin\.directory\.user\.readonly/);
+    expect((await s.health()).google).toMatchObject({ state: 'failed', lastSuccessAt: null });
+  });
+
+  it('when a page fails half-way through the members, then nothing is applied; the next sync applies everything at once', async () => {
+    const s = await setup(biggerDomain);
+    await s.sync();
+    expect(await s.events()).toHaveLength(250 + 1 + 250);
+    // 20 members leave (230 stay: two pages of members); the second page of members then fails for good.
+    const g1 = s.google.groups.get('g1')!;
+    g1.members = g1.members.slice(20);
+    s.google.fault = (req) => (req.path.endsWith('/members') && req.query.has('pageToken') ? { status: 500 } : undefined);
+    const failed = await s.sync();
+    expect(failed.ok).toBe(false);
+    expect(failed.counts).toMatchObject({ usersDeprovisioned: 0, membersRemoved: 0 });
+    expect(await s.events()).toEqual([]);
+    // And a page of users failing half-way: the same.
+    s.google.fault = (req) => (req.path === '/admin/directory/v1/users' && req.query.has('pageToken') ? { status: 500 } : undefined);
+    expect((await s.sync()).ok).toBe(false);
+    expect(await s.events()).toEqual([]);
+
+    s.google.fault = undefined;
+    expect(await s.sync()).toMatchObject({ ok: true, counts: { usersDeprovisioned: 20, membersRemoved: 20 } });
+    const events = await s.events();
+    expect(events.filter((e) => e.startsWith('user.revoked'))).toHaveLength(20);
+    expect(events.filter((e) => e.startsWith('group.member_removed'))).toHaveLength(20);
+    expect(events).toHaveLength(40);
+  });
+
+  it('when a synced group disappears (404), then its group is deleted and its users who are in no other synced group are deprovisioned', async () => {
+    const s = await setup(
+      (g) => {
+        smallDomain(g);
+        g.addUser('104', 'dora.dirac@acme.example');
+        g.addGroup('g2', 'eng@acme.example', 'Engineering', ['102', '104']);
+      },
+      { SCIM_BRIDGE_GOOGLE_GROUPS: `${STAFF},eng@acme.example` },
+    );
+    await s.sync();
+    await s.events();
+    s.google.groups.delete('g2');
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { groups: 1, groupsDeleted: 1, usersDeprovisioned: 1 } });
+    expect(report.warnings.join('\n')).toMatch(/eng@acme\.example: Google Workspace does not know it \(404\)/);
+    // bob is still in Staff: untouched.
+    expect(sorted(await s.events())).toEqual(sorted(['group.deleted Engineering', 'user.revoked dora.dirac@acme.example']));
+    expect((await s.health()).google.lastSync.warnings[0]).toMatch(/404/);
+  });
+});
+
+describe('a large directory', () => {
+  it('when 10,000 users are in the synced group, then they are read in pages of 500 (members 200) and applied in seconds', async () => {
+    const s = await setup((g) => {
+      const members: string[] = [];
+      for (let i = 0; i < 10_000; i++) {
+        g.addUser(String(100_000 + i), `person.p${i}@acme.example`);
+        members.push(String(100_000 + i));
+      }
+      g.addGroup('g1', STAFF, 'Staff', members);
+    });
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { users: 10_000, usersCreated: 10_000, groupsCreated: 1, membersAdded: 10_000 } });
+    expect(s.google.seen('/admin/directory/v1/users')).toHaveLength(20);
+    expect(s.google.seen('/admin/directory/v1/groups/g1/members')).toHaveLength(50);
+    const events = await s.events();
+    expect(events.filter((e) => e.startsWith('user.created'))).toHaveLength(10_000);
+    expect(events.filter((e) => e.startsWith('group.member_added'))).toHaveLength(10_000);
+    // Nothing changed: the second sync reads everything again and writes nothing.
+    s.google.users.get('100042')!.name.givenName = 'Renamed';
+    const again = await s.sync();
+    expect(again).toMatchObject({ ok: true, counts: { usersCreated: 0, usersUpdated: 1, membersAdded: 0 } });
+    expect(await s.events()).toEqual(['user.updated person.p42@acme.example']);
+  }, 120_000);
+});
+
+describe('the interval', () => {
+  it('when SCIM_BRIDGE_GOOGLE_INTERVAL is 1s, then the bridge syncs on its own, once at start and then every second', async () => {
+    const s = await setup(smallDomain, { SCIM_BRIDGE_GOOGLE_INTERVAL: '1s' }, true);
+    const until = async (check: () => Promise<boolean>) => {
+      const end = Date.now() + 10_000;
+      while (!(await check())) {
+        if (Date.now() > end) throw new Error('timed out');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until(async () => (await s.health()).google.lastSync?.ok === true);
+    expect(sorted(await s.events())).toHaveLength(5);
+    s.google.addUser('104', 'dora.dirac@acme.example');
+    s.google.groups.get('g1')!.members.push('104');
+    await until(async () => (await s.events()).length > 0);
+    const health = (await s.health()).google;
+    expect(health.intervalSeconds).toBe(1);
+    expect(health.nextSyncAt === null || Date.parse(health.nextSyncAt) <= Date.now() + 1_500).toBe(true);
   });
 });

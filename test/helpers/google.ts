@@ -167,17 +167,17 @@ export class StandInGoogle {
     const group = this.groups.get(key) ?? [...this.groups.values()].find((g) => g.email.toLowerCase() === key.toLowerCase());
     if (!group) return this.apiError(res, seen, 404, 'Resource Not Found: groupKey', 'notFound');
     if (!m[3]) return this.send(res, seen, 200, { kind: 'admin#directory#group', id: group.id, email: group.email, name: group.name, directMembersCount: String(group.members.length) });
-    const members = group.members.map((id) => ({ kind: 'admin#directory#member', id, email: this.users.get(id)?.primaryEmail ?? `${id}@external.example`, role: 'MEMBER', type: 'USER', status: 'ACTIVE' }));
-    return this.page(res, seen, url, members, 200, 200, 'members', 'admin#directory#members');
+    const member = (id: string) => ({ kind: 'admin#directory#member', id, email: this.users.get(id)?.primaryEmail ?? `${id}@external.example`, role: 'MEMBER', type: 'USER', status: 'ACTIVE' });
+    return this.page(res, seen, url, group.members, 200, 200, 'members', 'admin#directory#members', member);
   }
 
   /** Google's paging: maxResults up to `max` (default `byDefault`), an opaque nextPageToken while more remain. */
-  private page(res: ServerResponse, seen: Seen, url: URL, items: unknown[], max: number, byDefault: number, key: string, kind: string): void {
+  private page<T>(res: ServerResponse, seen: Seen, url: URL, items: T[], max: number, byDefault: number, key: string, kind: string, render: (item: T) => unknown = (i) => i): void {
     const maxResults = url.searchParams.has('maxResults') ? Number(url.searchParams.get('maxResults')) : byDefault;
     if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > max) return this.apiError(res, seen, 400, `Invalid value for maxResults (1-${max})`, 'invalid');
     const token = url.searchParams.get('pageToken');
     const offset = token ? Number(Buffer.from(token, 'base64url').toString('utf8').replace('offset:', '')) : 0;
-    const slice = items.slice(offset, offset + maxResults);
+    const slice = items.slice(offset, offset + maxResults).map(render);
     const body: Record<string, unknown> = { kind, etag: '"stand-in"', [key]: slice };
     if (offset + maxResults < items.length) body.nextPageToken = Buffer.from(`offset:${offset + maxResults}`).toString('base64url');
     this.send(res, seen, 200, body);

@@ -22,6 +22,11 @@ const USERS_PAGE = '500';
 const MEMBERS_PAGE = '200';
 /** The connector's own resources, read from the directory this many at a time. */
 const DIRECTORY_PAGE = 500;
+/**
+ * Member changes per write: a group of 10,000 is filled in writes of this many, so that no one transaction holds
+ * 10,000 events at once. Additions may show half-way; removals are computed from the full snapshot all the same.
+ */
+const MEMBERS_PER_WRITE = 1000;
 /** Warnings kept in a sync's report (the log has them all). */
 const MAX_WARNINGS = 20;
 
@@ -99,7 +104,7 @@ export async function readDirectory(api: DirectoryApi, groupKeys: readonly strin
       continue;
     }
     if (groups.some((g) => g.id === group.id)) continue; // named twice (by email and by id)
-    const members: string[] = [];
+    const members = new Set<string>();
     const pages = api.pages<{ members?: { id?: string; type?: string }[] }>(
       `/admin/directory/v1/groups/${encodeURIComponent(group.id)}/members`,
       { maxResults: MEMBERS_PAGE, includeDerivedMembership: 'true', fields: 'nextPageToken,members(id,type)' },
@@ -108,13 +113,13 @@ export async function readDirectory(api: DirectoryApi, groupKeys: readonly strin
     for await (const page of pages) {
       for (const m of page.members ?? []) {
         // Nested groups come flattened (includeDerivedMembership): their users are listed as USER members.
-        if (m.type === 'USER' && typeof m.id === 'string' && !members.includes(m.id)) {
-          members.push(m.id);
+        if (m.type === 'USER' && typeof m.id === 'string') {
+          members.add(m.id);
           memberIds.add(m.id);
         }
       }
     }
-    groups.push({ id: group.id, email: group.email ?? key, name: group.name || group.email || key, members });
+    groups.push({ id: group.id, email: group.email ?? key, name: group.name || group.email || key, members: [...members] });
   }
   // The domain's users, a page at a time, keeping only the members: a page of 500 is dropped once read.
   const users = new Map<string, GoogleUser>();
@@ -141,23 +146,6 @@ export async function readDirectory(api: DirectoryApi, groupKeys: readonly strin
   return { groups, users, missingGroups, externalMembers };
 }
 
-/** JSON with sorted keys: two documents that say the same compare equal. */
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** A short digest of a stored document, so the connector's 10,000 users are compared without holding them. */
-function digest(doc: Record<string, unknown>, active: boolean): string {
-  return createHash('sha1').update(stableJson(doc)).update(active ? '1' : '0').digest('base64');
-}
-
 /** The user as SCIM would receive it from an IdP: Google's primary email as userName and work email. */
 function userDocument(u: GoogleUser): Record<string, unknown> {
   const name: Record<string, string> = {};
@@ -177,7 +165,19 @@ interface OwnedUser {
   readonly id: string;
   readonly userName: string;
   readonly active: boolean;
-  readonly digest: string;
+  /** A digest of what the connector sets in it: equal digests, nothing to write. */
+  readonly sketch: string;
+}
+
+/**
+ * What the connector sets in a user's document (userName, externalId, names, emails, active), as a short digest:
+ * 10,000 users are compared without holding their documents, and without building the unchanged ones.
+ */
+function sketch(doc: Record<string, unknown>, active: boolean): string {
+  const name = (doc.name ?? {}) as Record<string, unknown>;
+  const emails = (doc.emails ?? []) as Record<string, unknown>[];
+  const fields = [doc.userName, doc.externalId, name.givenName ?? null, name.familyName ?? null, emails.map((e) => [e.value, e.type ?? null, e.primary ?? null]), active];
+  return createHash('sha1').update(JSON.stringify(fields)).digest('base64');
 }
 
 const ownedFilter: StoreFilter = { kind: 'compare', path: 'externalId', op: 'sw', value: PREFIX };
@@ -185,10 +185,14 @@ const ownedFilter: StoreFilter = { kind: 'compare', path: 'externalId', op: 'sw'
 /** The connector's users in the directory, by Google id. */
 async function ownedUsers(directory: Directory): Promise<Map<string, OwnedUser>> {
   const owned = new Map<string, OwnedUser>();
-  for (let offset = 0; ; offset += DIRECTORY_PAGE) {
+  // A page may hold fewer than asked (the store caps a page's bytes): the total says when the list ends.
+  for (let offset = 0; ; ) {
     const page = await directory.listUsers({ filter: ownedFilter, sortBy: 'id', offset, limit: DIRECTORY_PAGE });
-    for (const u of page.items) owned.set(u.externalId!.slice(PREFIX.length), { id: u.id, userName: u.userName, active: u.active, digest: digest(u.doc, u.active) });
-    if (page.items.length < DIRECTORY_PAGE) return owned;
+    for (const u of page.items) {
+      owned.set(u.externalId!.slice(PREFIX.length), { id: u.id, userName: u.userName, active: u.active, sketch: sketch(u.doc, u.active) });
+    }
+    offset += page.items.length;
+    if (page.items.length === 0 || offset >= page.total) return owned;
   }
 }
 
@@ -196,7 +200,7 @@ async function ownedUsers(directory: Directory): Promise<Map<string, OwnedUser>>
  * Writes of different users at once, so that the store commits them in groups (one disk sync for many users)
  * rather than one after the other; a handful at a time keeps memory flat and leaves room for SCIM's requests.
  */
-const CONCURRENT_WRITES = 32;
+const CONCURRENT_WRITES = 16;
 
 async function concurrently<T>(items: Iterable<T>, run: (item: T) => Promise<void>): Promise<void> {
   const iterator = items[Symbol.iterator]();
@@ -231,9 +235,15 @@ export async function applySnapshot(directory: Directory, snapshot: Snapshot, co
 
   await concurrently(snapshot.users, async ([googleId, gu]) => {
     signal?.throwIfAborted();
+    const document = userDocument(gu);
+    const known = owned.get(googleId);
+    if (known !== undefined && known.sketch === sketch(document, document.active === true)) {
+      bridgeIds.set(googleId, known.id);
+      return;
+    }
     let content: UserContent;
     try {
-      content = userContent(userDocument(gu));
+      content = userContent(document);
     } catch (err) {
       const why = refusal(err);
       if (why === undefined) throw err;
@@ -258,7 +268,8 @@ export async function applySnapshot(directory: Directory, snapshot: Snapshot, co
         return;
       }
       bridgeIds.set(googleId, current.id);
-      if (predecessor === undefined && digest(content.doc, content.active) === current.digest) return;
+      // Different only before SCIM's normalisation (a userName in another Unicode form): nothing to write.
+      if (predecessor === undefined && sketch(content.doc, content.active) === current.sketch) return;
       await directory.updateUser(current.id, () => content, undefined, 'google');
       if (current.active && !content.active) counts.usersDeprovisioned++;
       else counts.usersUpdated++;
@@ -289,6 +300,12 @@ export async function applySnapshot(directory: Directory, snapshot: Snapshot, co
   });
 }
 
+function chunks(ids: string[]): string[][] {
+  const out: string[][] = [];
+  for (let i = 0; i < ids.length; i += MEMBERS_PER_WRITE) out.push(ids.slice(i, i + MEMBERS_PER_WRITE));
+  return out;
+}
+
 async function applyGroups(
   directory: Directory,
   snapshot: Snapshot,
@@ -298,10 +315,11 @@ async function applyGroups(
   signal?: AbortSignal,
 ): Promise<void> {
   const owned = new Map<string, { id: string; displayName: string }>();
-  for (let offset = 0; ; offset += DIRECTORY_PAGE) {
+  for (let offset = 0; ; ) {
     const page = await directory.listGroups({ filter: ownedFilter, sortBy: 'id', offset, limit: DIRECTORY_PAGE }, false);
     for (const g of page.items) owned.set(g.externalId!.slice(PREFIX.length), { id: g.id, displayName: g.displayName });
-    if (page.items.length < DIRECTORY_PAGE) break;
+    offset += page.items.length;
+    if (page.items.length === 0 || offset >= page.total) break;
   }
   for (const gg of snapshot.groups) {
     signal?.throwIfAborted();
@@ -310,9 +328,14 @@ async function applyGroups(
     const current = owned.get(gg.id);
     try {
       if (current === undefined) {
-        await directory.createGroup(content, members, 'google');
+        const created = await directory.createGroup(content, members.slice(0, MEMBERS_PER_WRITE), 'google');
         counts.groupsCreated++;
-        counts.membersAdded += members.length;
+        counts.membersAdded += Math.min(members.length, MEMBERS_PER_WRITE);
+        for (let i = MEMBERS_PER_WRITE; i < members.length; i += MEMBERS_PER_WRITE) {
+          const ids = members.slice(i, i + MEMBERS_PER_WRITE);
+          await directory.updateGroup(created.id, () => ({ group: content, members: [{ op: 'add', ids }] }), undefined, 'google');
+          counts.membersAdded += ids.length;
+        }
         continue;
       }
       const held = await directory.getGroup(current.id, true);
@@ -322,15 +345,14 @@ async function applyGroups(
       const added = members.filter((id) => !had.has(id));
       const removed = [...had].filter((id) => !wanted.has(id));
       if (held.displayName === content.displayName && added.length === 0 && removed.length === 0) continue;
-      await directory.updateGroup(
-        current.id,
-        () => ({
-          group: content,
-          members: [...(added.length > 0 ? [{ op: 'add' as const, ids: added }] : []), ...(removed.length > 0 ? [{ op: 'remove' as const, ids: removed }] : [])],
-        }),
-        undefined,
-        'google',
-      );
+      const changes = [
+        ...chunks(added).map((ids) => ({ op: 'add' as const, ids })),
+        ...chunks(removed).map((ids) => ({ op: 'remove' as const, ids })),
+      ];
+      // The rename goes with the first write (or alone).
+      for (const change of changes.length > 0 ? changes : [undefined]) {
+        await directory.updateGroup(current.id, () => ({ group: content, members: change ? [change] : [] }), undefined, 'google');
+      }
       if (held.displayName !== content.displayName) counts.groupsUpdated++;
       counts.membersAdded += added.length;
       counts.membersRemoved += removed.length;
