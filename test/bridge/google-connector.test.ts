@@ -297,6 +297,37 @@ describe('Google users and SCIM users side by side', () => {
   });
 });
 
+describe('groups by name', () => {
+  it('when the application has a group of the same name, then the connector takes it over as SCIM would; an IdP\'s group of that name is left alone', async () => {
+    const s = await setup(
+      (g) => {
+        smallDomain(g);
+        g.addGroup('g2', 'ops@acme.example', 'Ops', ['101']);
+      },
+      { SCIM_BRIDGE_GOOGLE_GROUPS: `${STAFF},ops@acme.example` },
+    );
+    const appStaff = (await s.bridge.app.post('/api/v1/groups', { displayName: 'Staff' }).expect(201)).body;
+    const idpOps = (await s.bridge.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Ops' }).expect(201)).body;
+    await s.events();
+    const report = await s.sync();
+    expect(report).toMatchObject({ ok: true, counts: { groupsCreated: 1, skipped: 1 } });
+    expect(report.warnings.join('\n')).toMatch(/group ops@acme\.example: A group named 'Ops' exists already/);
+    expect(sorted(await s.events())).toEqual(
+      sorted([
+        'user.created ada.lovelace@acme.example',
+        'user.created bob.babbage@acme.example',
+        'group.updated Staff',
+        'group.member_added Staff ada.lovelace@acme.example',
+        'group.member_added Staff bob.babbage@acme.example',
+      ]),
+    );
+    const staff = (await s.bridge.get(`/Groups/${appStaff.id}`).expect(200)).body;
+    expect(staff.externalId).toBe('google:g1');
+    expect(staff.members).toHaveLength(2);
+    expect((await s.bridge.get(`/Groups/${idpOps.id}`).expect(200)).body.members).toBeUndefined();
+  });
+});
+
 describe('when Google misbehaves', () => {
   /** 600 users in the domain (two pages of users), 250 of them in staff (two pages of members). */
   function biggerDomain(g: StandInGoogle): void {
@@ -432,6 +463,21 @@ describe('when Google misbehaves', () => {
     // bob is still in Staff: untouched.
     expect(sorted(await s.events())).toEqual(sorted(['group.deleted Engineering', 'user.revoked dora.dirac@acme.example']));
     expect((await s.health()).google.lastSync.warnings[0]).toMatch(/404/);
+  });
+});
+
+describe('stopping', () => {
+  it('when the bridge stops while a sync waits out a Retry-After, then the sync ends at once and the stop is prompt', async () => {
+    const s = await setup(smallDomain);
+    s.google.fault = (req) => (req.path === '/admin/directory/v1/users' ? { status: 503, retryAfter: '120' } : undefined);
+    const sync = s.sync();
+    while (s.google.seen('/admin/directory/v1/users').length === 0) await new Promise((r) => setTimeout(r, 20));
+    const started = Date.now();
+    running.splice(running.indexOf(s), 1);
+    await s.bridge.stop();
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await sync).toMatchObject({ ok: false, error: 'stopped with the bridge before it finished' });
+    await s.google.stop();
   });
 });
 
