@@ -5,6 +5,8 @@
  * application sees on its events feed what SCIM would have caused. Syncs are triggered with `google.syncNow()`
  * (an in-process hook, no endpoint), except where the interval itself is tested.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { readConfig } from '../../bridge/src/config';
 import { startBridge, TestBridge, userBody, GROUP_SCHEMA, patchBody } from '../helpers/bridge';
 import { SCOPES, serviceAccountKey, StandInGoogle } from '../helpers/google';
@@ -84,6 +86,15 @@ function smallDomain(g: StandInGoogle): void {
   g.addUser('103', 'carl.gauss@acme.example');
   g.addGroup('g1', STAFF, 'Staff', ['101', '102']);
 }
+
+describe('the connector\'s place', () => {
+  it('feeds the directory as SCIM does: nothing under bridge/src/connectors imports the store', () => {
+    const dir = join(__dirname, '../../bridge/src/connectors/google');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(readFileSync(join(dir, f), 'utf8')).not.toMatch(/from '[./]*store'/);
+  });
+});
 
 describe('settings', () => {
   const base = { SCIM_BRIDGE_GOOGLE_CREDENTIALS: KEY.json, SCIM_BRIDGE_GOOGLE_ADMIN: ADMIN, SCIM_BRIDGE_GOOGLE_GROUPS: `${STAFF}, Sales@acme.example` };
