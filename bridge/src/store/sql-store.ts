@@ -3,7 +3,7 @@
  * unique violation looks, how statements are cached) comes in through `SqlDialect`.
  */
 import { randomUUID } from 'node:crypto';
-import { Compilable, CompiledQuery, Generated, Insertable, Kysely, Selectable, Migrator, Transaction, sql } from 'kysely';
+import { Compilable, CompiledQuery, Generated, Insertable, Kysely, Selectable, Migrator, OrderByModifiers, Transaction, sql } from 'kysely';
 import { badRequest, conflict, preconditionFailed, ScimError } from '../errors';
 import { compileFilter, FilterTarget, memberPredicate } from './compile-filter';
 import { DialectName, StaticMigrations } from './migrations';
@@ -63,7 +63,15 @@ interface EventsTable {
   occurred_at: string;
   data: string;
 }
+interface LeasesTable {
+  name: string;
+  holder: string;
+  /** Milliseconds since the epoch, by the database's clock. */
+  expires_at: number;
+  cursor: number;
+}
 interface Database {
+  leases: LeasesTable;
   users: UsersTable;
   groups: GroupsTable;
   attr_values: { res_id: string; path: string; idx: number; v: string };
@@ -93,6 +101,31 @@ export interface SqlDialect {
   readonly optimize?: string;
   /** Whether a write failed for want of disk space (SQLite: SQLITE_FULL; the sync: ENOSPC), which freeing space cures. */
   isStorageFull?(error: unknown): boolean;
+  /**
+   * Several writers at once (PostgreSQL, several replicas): a write reads the row it changes with `for update`,
+   * so that concurrent writes of one resource run one after the other (no lost update, one If-Match winner).
+   * SQLite has one writer at a time and no such clause.
+   */
+  readonly rowLocks?: boolean;
+  /** A transaction that failed for the concurrency's sake (deadlock, serialization failure) and may run again. */
+  isRetryable?(error: unknown): boolean;
+  /**
+   * The feed's horizon: the highest event seq below which every transaction that took a seq has ended. Absent:
+   * seq order is commit order (SQLite has one writer; durableSeq covers the sync).
+   */
+  eventHorizon?(db: Kysely<any>): Promise<number>;
+  /** Run by a transaction before it appends events (PostgreSQL: the shared lock eventHorizon waits for). */
+  beforeEvents?(trx: Transaction<any>): Promise<void>;
+  /** ORDER BY says where NULLs go (PostgreSQL puts them last; SQLite, whose order is the contract, first). */
+  readonly explicitNulls?: boolean;
+  /** The database's plan of a compiled query, one line per step. */
+  explain(db: Kysely<any>, query: CompiledQuery): Promise<string[]>;
+  /** Runs the migrations under a lock that other replicas starting at the same time wait for. */
+  withMigrationLock?<T>(run: () => Promise<T>): Promise<T>;
+  /** SQL for the database's clock in milliseconds since the epoch (leases use it: one clock for every replica). */
+  readonly nowMs: string;
+  /** One replica only (SQLite): a lease is taken over at once, the previous holder being this process before a restart. */
+  readonly singleReplica?: boolean;
 }
 
 /**
@@ -109,8 +142,11 @@ interface WriteJob {
 
 /** The most writes one group commit takes: bounds how long one batch holds the database. */
 const MAX_BATCH = 128;
+/** Runs of one write that lost a deadlock or serialization check, at most. */
+const MAX_WRITE_ATTEMPTS = 5;
 
 type Db = Kysely<Database> | Transaction<Database>;
+type OrderByDirection = OrderByModifiers;
 
 const SLOT = '\u0000slot:';
 
@@ -271,7 +307,8 @@ export class SqlStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const { error, results } = await this.migrator.migrateToLatest();
+    const migrate = () => this.migrator.migrateToLatest();
+    const { error, results } = await (this.dialect.withMigrationLock ? this.dialect.withMigrationLock(migrate) : migrate());
     const failed = results?.find((r) => r.status === 'Error');
     if (error) {
       throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`);
@@ -307,7 +344,7 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     clearInterval(this.maintenance);
     // Writes still queued or syncing finish first: closing under them would lose their acknowledgement.
-    while (this.flushing || this.pending.length > 0 || this.syncing.size > 0) {
+    while (this.flushing || this.pending.length > 0 || this.syncing.size > 0 || this.writesInFlight > 0) {
       await Promise.allSettled([...this.syncing, new Promise((resolve) => setImmediate(resolve))]);
     }
     await this.db.destroy();
@@ -372,6 +409,15 @@ export class SqlStore implements Store {
       this.db.insertInto('events').values({ id: slot('id'), type: slot('type'), resource_id: slot('resource_id'), occurred_at: slot('occurred_at'), data: slot('data') }),
     ),
     groupById: new Prepared<Selectable<GroupsTable>>((slot) => this.db.selectFrom('groups').selectAll().where('id', '=', slot('id'))),
+    /** The row a write is about to change, locked until the write commits where writers run at once. */
+    userForWrite: new Prepared<Selectable<UsersTable>>((slot) => {
+      const q = this.db.selectFrom('users').selectAll().where('id', '=', slot('id'));
+      return this.dialect.rowLocks ? q.forUpdate() : q;
+    }),
+    groupForWrite: new Prepared<Selectable<GroupsTable>>((slot) => {
+      const q = this.db.selectFrom('groups').selectAll().where('id', '=', slot('id'));
+      return this.dialect.rowLocks ? q.forUpdate() : q;
+    }),
   };
 
   private readonly durableListeners: (() => void)[] = [];
@@ -387,23 +433,41 @@ export class SqlStore implements Store {
 
   /** Runs `work` in a transaction; resolves once it is committed (durably). */
   private write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    if (!this.dialect.groupCommit) {
-      return this.db.transaction().execute(work).then(
-        (value) => {
-          this.writeFailure = undefined;
-          return value;
-        },
-        (error: unknown) => {
-          if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
-          throw this.refusal(error);
-        },
-      );
-    }
+    if (!this.dialect.groupCommit) return this.writeAlone(work);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ run: work, resolve: resolve as (v: unknown) => void, reject: (error) => reject(this.refusal(error)) });
       if (!this.flushing) void this.flush();
     });
   }
+
+  /**
+   * One write, one transaction (PostgreSQL: the server groups concurrent commits itself). A transaction that lost
+   * a deadlock or a serialization check runs again, a few times: the work is a function of what it reads.
+   */
+  private async writeAlone<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    this.writesInFlight++;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const value = await this.db.transaction().execute(work);
+          this.writeFailure = undefined;
+          for (const listener of this.durableListeners) listener();
+          return value;
+        } catch (error) {
+          if (attempt < MAX_WRITE_ATTEMPTS && this.dialect.isRetryable?.(error)) {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+            continue;
+          }
+          if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
+          throw this.refusal(error);
+        }
+      }
+    } finally {
+      this.writesInFlight--;
+    }
+  }
+
+  private writesInFlight = 0;
 
   private async flush(): Promise<void> {
     this.flushing = true;
@@ -521,13 +585,19 @@ export class SqlStore implements Store {
     return row ? toUser(row) : null;
   }
 
+  /** NULLs sort first ascending and last descending, as SQLite sorts them, on every store. */
+  private direction(query: ListQuery): OrderByDirection {
+    if (!this.dialect.explicitNulls) return query.descending ? 'desc' : 'asc';
+    return query.descending ? (ob) => ob.desc().nullsLast() : (ob) => ob.asc().nullsFirst();
+  }
+
   private userPage(query: ListQuery) {
     const where = query.filter ? compileFilter(query.filter, USER_TARGET) : sql<boolean>`1 = 1`;
     const base = this.db.selectFrom('users as u').where(where);
     const sortBy = query.sortBy ?? dateRangeOf(query.filter);
     const page = base
       .selectAll('u')
-      .orderBy(sortBy ? `u.${SORT_COLUMNS[sortBy].users}` : 'u.seq', query.descending ? 'desc' : 'asc')
+      .orderBy(sortBy ? `u.${SORT_COLUMNS[sortBy].users}` : 'u.seq', this.direction(query))
       .orderBy('u.seq')
       .limit(query.limit)
       .offset(query.offset);
@@ -537,8 +607,7 @@ export class SqlStore implements Store {
   /** The database's plan for a page of a list (EXPLAIN QUERY PLAN): how operators and tests see index use. */
   async explain(kind: 'users' | 'groups', query: ListQuery): Promise<string[]> {
     const compiled = (kind === 'users' ? this.userPage(query) : this.groupPage(query)).page.compile();
-    const result = await this.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` });
-    return result.rows.map((r) => r.detail);
+    return this.dialect.explain(this.db, compiled);
   }
 
   async listUsers(query: ListQuery): Promise<Page<UserRecord>> {
@@ -583,8 +652,13 @@ export class SqlStore implements Store {
     return created;
   }
 
-  private async appendEvents(db: Db, events: readonly NewEvent[] | undefined): Promise<void> {
-    if (!events) return;
+  /**
+   * Always the last step of a write transaction (see "Rules the stores keep" in types.ts): on PostgreSQL it takes
+   * the shared lock that the feed's horizon waits for, and holding it must never wait for a row lock.
+   */
+  private async appendEvents(db: Transaction<Database>, events: readonly NewEvent[] | undefined): Promise<void> {
+    if (!events || events.length === 0) return;
+    await this.dialect.beforeEvents?.(db);
     const now = new Date().toISOString();
     for (const e of events) {
       await this.q.insertEvent.run(db, { id: timeOrderedId(), type: e.type, resource_id: e.resourceId, occurred_at: now, data: JSON.stringify(e.data) });
@@ -600,7 +674,7 @@ export class SqlStore implements Store {
     return this.unique(
       () =>
         this.write(async (trx) => {
-          const [row] = await this.q.userById.run(trx, { id });
+          const [row] = await this.q.userForWrite.run(trx, { id });
           if (!row) return null;
           const current = toUser(row);
           checkVersion('user', id, current.version, expected);
@@ -640,7 +714,7 @@ export class SqlStore implements Store {
 
   async deleteUser(id: string, expected?: ExpectedVersion, events?: (deleted: UserRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const [row] = await this.q.userById.run(trx, { id });
+      const [row] = await this.q.userForWrite.run(trx, { id });
       if (!row) return false;
       checkVersion('user', id, Number(row.version), expected);
       await this.removeUser(trx, id);
@@ -651,7 +725,7 @@ export class SqlStore implements Store {
 
   async setUserStatus(id: string, change: (current: UserRecord) => UserStatus, events?: (after: UserRecord) => NewEvent[]): Promise<UserRecord | null> {
     return this.write(async (trx) => {
-      const [row] = await this.q.userById.run(trx, { id });
+      const [row] = await this.q.userForWrite.run(trx, { id });
       if (!row) return null;
       const current = toUser(row);
       const status = change(current);
@@ -743,7 +817,7 @@ export class SqlStore implements Store {
     const sortBy = query.sortBy ?? dateRangeOf(query.filter);
     const page = base
       .selectAll('g')
-      .orderBy(sortBy ? `g.${SORT_COLUMNS[sortBy].groups}` : 'g.seq', query.descending ? 'desc' : 'asc')
+      .orderBy(sortBy ? `g.${SORT_COLUMNS[sortBy].groups}` : 'g.seq', this.direction(query))
       .orderBy('g.seq')
       .limit(query.limit)
       .offset(query.offset);
@@ -839,7 +913,7 @@ export class SqlStore implements Store {
     return this.unique(
       () =>
         this.write(async (trx) => {
-          const [row] = await this.q.groupById.run(trx, { id });
+          const [row] = await this.q.groupForWrite.run(trx, { id });
           if (!row) return null;
           const current = toGroup(row);
           checkVersion('group', id, current.version, expected);
@@ -890,7 +964,7 @@ export class SqlStore implements Store {
 
   async deleteGroup(id: string, expected?: ExpectedVersion, events?: (deleted: GroupRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const [row] = await this.q.groupById.run(trx, { id });
+      const [row] = await this.q.groupForWrite.run(trx, { id });
       if (!row) return false;
       checkVersion('group', id, Number(row.version), expected);
       await this.touchGroupsOf(trx, id);
@@ -900,6 +974,41 @@ export class SqlStore implements Store {
       await this.appendEvents(trx, events?.(toGroup(row)));
       return true;
     });
+  }
+
+  // ---- leases ----
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<{ held: boolean; cursor: number }> {
+    const now = sql.raw(this.dialect.nowMs);
+    // Taken when free, expired, or ours already (a renewal); on one replica (SQLite) always: the holder before
+    // was this bridge before a restart.
+    const free = this.dialect.singleReplica ? sql`1 = 1` : sql`(leases.holder = excluded.holder or leases.expires_at < ${now})`;
+    const rows = await this.write(async (trx) =>
+      (
+        await sql<{ holder: string; cursor: number | string }>`
+          insert into leases (name, holder, expires_at, cursor) values (${name}, ${holder}, ${now} + ${Math.round(ttlMs)}, 0)
+          on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
+          where ${free}
+          returning holder, cursor`.execute(trx)
+      ).rows,
+    );
+    return rows.length === 1 && rows[0].holder === holder ? { held: true, cursor: Number(rows[0].cursor) } : { held: false, cursor: 0 };
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.write((trx) => trx.updateTable('leases').set({ expires_at: 0 }).where('name', '=', name).where('holder', '=', holder).execute());
+  }
+
+  async saveLeaseCursor(name: string, holder: string, cursor: number): Promise<boolean> {
+    const result = await this.write((trx) =>
+      trx.updateTable('leases').set({ cursor }).where('name', '=', name).where('holder', '=', holder).executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async leaseCursor(name: string): Promise<number> {
+    const row = await this.db.selectFrom('leases').select('cursor').where('name', '=', name).executeTakeFirst();
+    return Number(row?.cursor ?? 0);
   }
 
   async purgeEvents(before: string, upToSeq: number): Promise<number> {
@@ -914,12 +1023,17 @@ export class SqlStore implements Store {
     return Number(result.numDeletedRows);
   }
 
+  /** The last event seq a reader may show: durable (SQLite), and with no transaction still open below it (PostgreSQL). */
+  private async visibleUpTo(): Promise<number> {
+    return this.dialect.eventHorizon ? Math.min(this.durableSeq, await this.dialect.eventHorizon(this.db)) : this.durableSeq;
+  }
+
   async countEventsAfter(after: number): Promise<number> {
     const row = await this.db
       .selectFrom('events')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('seq', '>', after)
-      .where('seq', '<=', this.durableSeq)
+      .where('seq', '<=', await this.visibleUpTo())
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
@@ -955,7 +1069,7 @@ export class SqlStore implements Store {
       .selectFrom('events')
       .selectAll()
       .where('seq', '>', after)
-      .where('seq', '<=', this.durableSeq)
+      .where('seq', '<=', await this.visibleUpTo())
       .orderBy('seq')
       .limit(limit)
       .execute();

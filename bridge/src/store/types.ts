@@ -210,4 +210,17 @@ export interface Store {
   listDeadLetters(limit: number): Promise<(EventRecord & { failedAt: string; error: string })[]>;
   removeDeadLetter(seq: number): Promise<void>;
   countDeadLetters(): Promise<number>;
+
+  /**
+   * A lease: one holder at a time across replicas (webhook delivery runs where the lease is). Takes it when it
+   * is free or expired, renews it when `holder` has it; expiry by the database's clock, `ttlMs` from now. A
+   * lease keeps a cursor that only its holder can move. On SQLite (one replica) a new holder takes it at once.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<{ held: boolean; cursor: number }>;
+  /** Gives the lease up (a clean stop), so that another replica takes it without waiting for the expiry. */
+  releaseLease(name: string, holder: string): Promise<void>;
+  /** Moves the lease's cursor; false (nothing written) when `holder` no longer has the lease. */
+  saveLeaseCursor(name: string, holder: string, cursor: number): Promise<boolean>;
+  /** The lease's cursor, whoever holds it (0 when never set). */
+  leaseCursor(name: string): Promise<number>;
 }
