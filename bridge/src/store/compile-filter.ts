@@ -19,6 +19,12 @@ export interface FilterTarget {
   readonly columns: Readonly<Record<string, Column>>;
   /** A path that is not a column: an IN-subquery on the resource's id, or undefined when not filterable. */
   readonly lookup?: (path: string) => 'values' | 'members' | undefined;
+  /**
+   * The resource's table. Given, an `or` compiles to `id in (… union …)`: PostgreSQL cannot combine an IN-subquery
+   * with another condition by index under OR (it scans every row and probes the subquery), while each branch of a
+   * union is an index lookup. SQLite's OR optimisation does that itself; its target leaves this out.
+   */
+  readonly orAsUnion?: { readonly table: string };
 }
 
 const TRUE = sql<boolean>`1 = 1`;
@@ -82,8 +88,12 @@ export function compileFilter(filter: StoreFilter, target: FilterTarget): RawBui
         return f.value ? TRUE : FALSE;
       case 'and':
         return sql<boolean>`(${recurse(f.left)} and ${recurse(f.right)})`;
-      case 'or':
-        return sql<boolean>`(${recurse(f.left)} or ${recurse(f.right)})`;
+      case 'or': {
+        if (!target.orAsUnion) return sql<boolean>`(${recurse(f.left)} or ${recurse(f.right)})`;
+        // Inside, the alias names the inner table: each branch's predicate applies to its own select.
+        const from = sql`${sql.table(target.orAsUnion.table)} as ${sql.table(target.alias)}`;
+        return sql<boolean>`${id} in (select ${id} from ${from} where ${recurse(f.left)} union select ${id} from ${from} where ${recurse(f.right)})`;
+      }
       case 'not':
         return sql<boolean>`not (${recurse(f.operand)})`;
       case 'compare':

@@ -205,6 +205,9 @@ const GROUP_TARGET: FilterTarget = {
   columns: GROUP_COLUMNS,
   lookup: (path) => (path === 'members' || path.startsWith('members.') ? 'members' : undefined),
 };
+/** PostgreSQL's: `or` as a union of index lookups (see FilterTarget.orAsUnion). */
+const PG_USER_TARGET: FilterTarget = { ...USER_TARGET, orAsUnion: { table: 'users' } };
+const PG_GROUP_TARGET: FilterTarget = { ...GROUP_TARGET, orAsUnion: { table: 'groups' } };
 
 const SORT_COLUMNS: Record<SortablePath, { users: keyof UsersTable; groups: keyof GroupsTable }> = {
   id: { users: 'id', groups: 'id' },
@@ -287,6 +290,43 @@ function errorText(error: unknown): string {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   const text = typeof message === 'string' ? message : String(error);
   return typeof code === 'string' && !text.startsWith(code) ? `${code}: ${text}` : text;
+}
+
+/**
+ * U+0000 never reaches the database: PostgreSQL's text cannot hold it, so neither store takes it (rule 6 in
+ * types.ts). An id with it names nothing; a value or a filter with it is a 400.
+ */
+const NUL = '\u0000';
+const hasNul = (value: string | null | undefined): boolean => typeof value === 'string' && value.includes(NUL);
+
+function refuseNul(values: readonly (string | null | undefined)[]): void {
+  if (values.some(hasNul)) throw badRequest('invalidValue', 'A value contains the character U+0000 (NUL), which the bridge does not store; remove it.');
+}
+
+function refuseNulInFilter(filter: StoreFilter | undefined): void {
+  if (!filter) return;
+  switch (filter.kind) {
+    case 'and':
+    case 'or':
+      refuseNulInFilter(filter.left);
+      refuseNulInFilter(filter.right);
+      return;
+    case 'not':
+      refuseNulInFilter(filter.operand);
+      return;
+    case 'element':
+      refuseNulInFilter(filter.filter);
+      return;
+    case 'compare':
+      if (hasNul(filter.value)) throw badRequest('invalidFilter', 'The filter compares with a value that contains the character U+0000 (NUL), which no stored value holds; remove it.');
+      return;
+    default:
+      return;
+  }
+}
+
+function userTexts(user: UserWrite): (string | null)[] {
+  return [user.userName, user.externalId, user.displayName, ...user.index.map((r) => r.v), ...user.index.map((r) => r.path)];
 }
 
 function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
@@ -581,6 +621,7 @@ export class SqlStore implements Store {
   // ---- users ----
 
   async getUser(id: string): Promise<UserRecord | null> {
+    if (hasNul(id)) return null;
     const [row] = await this.q.userById.run(this.db, { id });
     return row ? toUser(row) : null;
   }
@@ -592,7 +633,8 @@ export class SqlStore implements Store {
   }
 
   private userPage(query: ListQuery) {
-    const where = query.filter ? compileFilter(query.filter, USER_TARGET) : sql<boolean>`1 = 1`;
+    refuseNulInFilter(query.filter);
+    const where = query.filter ? compileFilter(query.filter, this.dialect.name === 'postgres' ? PG_USER_TARGET : USER_TARGET) : sql<boolean>`1 = 1`;
     const base = this.db.selectFrom('users as u').where(where);
     const sortBy = query.sortBy ?? dateRangeOf(query.filter);
     const page = base
@@ -624,6 +666,7 @@ export class SqlStore implements Store {
   }
 
   async createUser(user: UserWrite, events?: (created: UserRecord) => NewEvent[]): Promise<UserRecord> {
+    refuseNul(userTexts(user));
     const now = new Date().toISOString();
     const row: Insertable<UsersTable> = {
       id: timeOrderedId(),
@@ -674,11 +717,12 @@ export class SqlStore implements Store {
     return this.unique(
       () =>
         this.write(async (trx) => {
-          const [row] = await this.q.userForWrite.run(trx, { id });
+          const [row] = hasNul(id) ? [] : await this.q.userForWrite.run(trx, { id });
           if (!row) return null;
           const current = toUser(row);
           checkVersion('user', id, current.version, expected);
           const next = change(current);
+          if (next !== 'delete') refuseNul(userTexts(next));
           if (next === 'delete') {
             await this.removeUser(trx, id);
             await this.appendEvents(trx, events?.(current, null));
@@ -714,7 +758,7 @@ export class SqlStore implements Store {
 
   async deleteUser(id: string, expected?: ExpectedVersion, events?: (deleted: UserRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const [row] = await this.q.userForWrite.run(trx, { id });
+      const [row] = hasNul(id) ? [] : await this.q.userForWrite.run(trx, { id });
       if (!row) return false;
       checkVersion('user', id, Number(row.version), expected);
       await this.removeUser(trx, id);
@@ -725,7 +769,7 @@ export class SqlStore implements Store {
 
   async setUserStatus(id: string, change: (current: UserRecord) => UserStatus, events?: (after: UserRecord) => NewEvent[]): Promise<UserRecord | null> {
     return this.write(async (trx) => {
-      const [row] = await this.q.userForWrite.run(trx, { id });
+      const [row] = hasNul(id) ? [] : await this.q.userForWrite.run(trx, { id });
       if (!row) return null;
       const current = toUser(row);
       const status = change(current);
@@ -806,13 +850,15 @@ export class SqlStore implements Store {
   }
 
   async getGroup(id: string, withMembers: boolean): Promise<GroupRecord | null> {
+    if (hasNul(id)) return null;
     const [row] = await this.q.groupById.run(this.db, { id });
     if (!row) return null;
     return toGroup(row, withMembers ? (await this.membersOf(this.db, [id])).get(id) : undefined);
   }
 
   private groupPage(query: ListQuery) {
-    const where = query.filter ? compileFilter(query.filter, GROUP_TARGET) : sql<boolean>`1 = 1`;
+    refuseNulInFilter(query.filter);
+    const where = query.filter ? compileFilter(query.filter, this.dialect.name === 'postgres' ? PG_GROUP_TARGET : GROUP_TARGET) : sql<boolean>`1 = 1`;
     const base = this.db.selectFrom('groups as g').where(where);
     const sortBy = query.sortBy ?? dateRangeOf(query.filter);
     const page = base
@@ -836,7 +882,7 @@ export class SqlStore implements Store {
   /** Which of these ids are users and which groups; 400 invalidValue naming the first that is neither. */
   private async memberTypes(db: Db, ids: readonly string[], groupId: string): Promise<{ member_id: string; member_type: string }[]> {
     const found = new Map<string, string>();
-    await this.chunked(ids, 1, async (chunk) => {
+    await this.chunked(ids.filter((id) => !hasNul(id)), 1, async (chunk) => {
       const users = await db.selectFrom('users').select('id').where('id', 'in', chunk).execute();
       for (const u of users) found.set(u.id, 'user');
       if (users.length < chunk.length) {
@@ -855,7 +901,7 @@ export class SqlStore implements Store {
   /** Which of `ids` are members of the group already: a lookup on the primary key, whatever the group's size. */
   private async existingMembers(db: Db, groupId: string, ids: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
-    await this.chunked(ids, 1, async (chunk) => {
+    await this.chunked(ids.filter((id) => !hasNul(id)), 1, async (chunk) => {
       const rows = await db.selectFrom('group_members').select('member_id').where('group_id', '=', groupId).where('member_id', 'in', chunk).execute();
       for (const r of rows) found.add(r.member_id);
     });
@@ -879,6 +925,7 @@ export class SqlStore implements Store {
   }
 
   async createGroup(group: GroupWrite, members: readonly string[], events?: (created: GroupRecord, delta: MembershipDelta) => NewEvent[]): Promise<GroupRecord> {
+    refuseNul([group.displayName, group.externalId]);
     const now = new Date().toISOString();
     const row: Insertable<GroupsTable> = {
       id: timeOrderedId(),
@@ -913,11 +960,13 @@ export class SqlStore implements Store {
     return this.unique(
       () =>
         this.write(async (trx) => {
-          const [row] = await this.q.groupForWrite.run(trx, { id });
+          const [row] = hasNul(id) ? [] : await this.q.groupForWrite.run(trx, { id });
           if (!row) return null;
           const current = toGroup(row);
           checkVersion('group', id, current.version, expected);
           const { group, members } = change(current);
+          refuseNul([group.displayName, group.externalId]);
+          for (const m of members) if (m.op === 'removeWhere') refuseNulInFilter(m.filter);
           // The net change of membership, for events: a member added then removed is no change.
           const added = new Set<string>();
           const removed = new Set<string>();
@@ -964,7 +1013,7 @@ export class SqlStore implements Store {
 
   async deleteGroup(id: string, expected?: ExpectedVersion, events?: (deleted: GroupRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const [row] = await this.q.groupForWrite.run(trx, { id });
+      const [row] = hasNul(id) ? [] : await this.q.groupForWrite.run(trx, { id });
       if (!row) return false;
       checkVersion('group', id, Number(row.version), expected);
       await this.touchGroupsOf(trx, id);
