@@ -177,9 +177,9 @@ export class WebhookDelivery {
     return this.holding ? this.cursor : this.store.leaseCursor(DELIVERY_LEASE);
   }
 
-  /** Events not yet accepted by the downstream, and dead letters: for /health. */
-  async backlog(): Promise<{ pending: number; deadLetters: number }> {
-    return { pending: await this.store.countEventsAfter(await this.delivered()), deadLetters: await this.store.countDeadLetters() };
+  /** Events not yet accepted by the downstream, dead letters, and whether this replica is the one delivering: for /health. */
+  async backlog(): Promise<{ pending: number; deadLetters: number; delivering: boolean }> {
+    return { pending: await this.store.countEventsAfter(await this.delivered()), deadLetters: await this.store.countDeadLetters(), delivering: this.holding };
   }
 
   /** Sends every dead letter once more; those the downstream accepts leave the list. */
