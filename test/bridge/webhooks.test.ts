@@ -88,7 +88,7 @@ describe.each(STORES)('webhook delivery on %s', (store) => {
     expect(receiver.received.map((e) => e.id)).toEqual(events.map((e) => e.id));
     expect(receiver.received[0]).toEqual(events[0]);
     const health = (await b.get('/health').expect(200)).body;
-    expect(health.delivery).toEqual({ pending: 0, deadLetters: 0 });
+    expect(health.delivery).toEqual({ pending: 0, deadLetters: 0, delivering: true });
   });
 
   it('when the downstream refuses for a while and then recovers, then every event arrives, in order per resource, none lost', async () => {
