@@ -11,6 +11,10 @@
  *   5. The bridge's resident memory after seeding and after all that load (VmRSS; VmHWM for the peak).
  *   6. A JumpCloud-style initial sync on a fresh bridge: 4 clients; 10,000 users looked up by userName
  *      and created; 100 groups looked up by displayName, created and filled in PATCHes of 100 members.
+ *   7. Webhooks: provisioning with a receiver attached vs without, and the lag from 201 to webhook.
+ *   8. PostgreSQL beside SQLite (same run, same machine, a PostgreSQL server the bench starts with fsync on):
+ *      GET by id, filter, durable POST/s, PATCH big vs empty group, the initial sync; then two replicas on the
+ *      one database vs one replica on reads. BENCH_PG=0 skips it; BENCH_PG_USERS sizes its seed.
  * Each measured run also says how many cores the server, the load generator and everything else used:
  * on a shared machine the last one explains a low figure.
  *
@@ -35,6 +39,7 @@ import { ChildServer, cpuSecondsOf, freePort, killChildrenOnExit, machineBusySec
 import { HttpClient, pool, quantile } from './lib/client';
 import { chooseGenerator, LoadGenerator, LoadResult, LoadSpec, NAME_PLACEHOLDER } from './lib/load';
 import { formatProfile, summarizeProfile } from './lib/profile';
+import { createTestDatabase, startPostgresServer } from '../test/helpers/postgres';
 
 const ROOT = resolve(__dirname, '..');
 const BRIDGE_MAIN = join(ROOT, 'bridge', 'dist', 'main.js');
@@ -69,12 +74,14 @@ const CFG = {
   syncPatchSize: 100,
   syncClients: 4,
   profile: process.env.BENCH_PROFILE === '1',
+  pg: process.env.BENCH_PG !== '0',
+  pgUsers: intEnv('BENCH_PG_USERS', 100_000),
   keep: process.env.BENCH_KEEP === '1',
   // The flags `npm start` runs the bridge with (package.json), unless overridden.
   bridgeNodeOptions: (process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '--max-semi-space-size=2').split(/\s+/).filter(Boolean),
 };
 
-const TARGETS = { getShare: 0.5, postsPerS: 1000, patchRatio: 2, rssMB: 128, syncS: 10, webhookShare: 0.9 };
+const TARGETS = { getShare: 0.5, postsPerS: 1000, patchRatio: 2, rssMB: 128, syncS: 10, webhookShare: 0.9, pgShare: 0.5, replicasGain: 1.6 };
 
 // ---------------------------------------------------------------------------------------------------
 // output
@@ -433,7 +440,7 @@ async function main(): Promise<void> {
   mkdirSync(dirA);
   const bridge = new Bridge('bridge', dirA, await freePort(), token);
   await bridge.start('seed');
-  log(`\n[1/7] seeding ${int(CFG.users)} users through POST /Users, ${CFG.seedConcurrency} in flight (bridge pid ${bridge.server.pid}, port ${bridge.port})`);
+  log(`\n[1/8] seeding ${int(CFG.users)} users through POST /Users, ${CFG.seedConcurrency} in flight (bridge pid ${bridge.server.pid}, port ${bridge.port})`);
   const seeded = await seed(bridge, CFG.users);
   const seedRate = CFG.users / seeded.seconds;
   log(`  seeded in ${secs(seeded.seconds)}: ${int(seedRate)} users/s (${cpuNote(seeded.cpu)})`);
@@ -459,7 +466,7 @@ async function main(): Promise<void> {
   const nameFile = join(work, 'paths-filter.txt');
   writeFileSync(idFile, idPaths.join('\n') + '\n');
   writeFileSync(nameFile, namePaths.join('\n') + '\n');
-  log(`\n[2/7] GET throughput, ${CFG.connections} connections, ${CFG.warmup} s warm-up + ${CFG.seconds} s each, bridge then bare server`);
+  log(`\n[2/8] GET throughput, ${CFG.connections} connections, ${CFG.warmup} s warm-up + ${CFG.seconds} s each, bridge then bare server`);
   const gets: Record<string, { bridge: Measured; bare: Measured }> = {};
   for (const [key, label, paths, file] of [
     ['byId', 'GET /Users/{id}', idPaths, idFile],
@@ -523,7 +530,7 @@ async function main(): Promise<void> {
   await baseline.stop();
 
   // ---- 3. POSTs -------------------------------------------------------------------------------------
-  log(`\n[3/7] durable POST /Users (${durability()}), 1 s warm-up + ${CFG.postSeconds} s at each concurrency`);
+  log(`\n[3/8] durable POST /Users (${durability()}), 1 s warm-up + ${CFG.postSeconds} s at each concurrency`);
   await bridge.phase('post');
   const posts: Record<string, Measured> = {};
   const template = JSON.stringify(userBody(NAME_PLACEHOLDER));
@@ -557,7 +564,7 @@ async function main(): Promise<void> {
   const bigSize = Math.min(CFG.bigGroup, Math.floor(CFG.users / 2));
   const singles = CFG.patchOps + CFG.patchWarmup;
   if (bigSize + singles > CFG.users) throw new Error(`BENCH_USERS=${CFG.users} is too few for a group of ${bigSize} and ${singles} single adds`);
-  log(`\n[4/7] PATCH: a group of ${int(bigSize)} members built in PATCHes of ${int(CFG.patchBatch)}, then ${CFG.patchOps} single-member adds to it and to an empty group, alternating`);
+  log(`\n[4/8] PATCH: a group of ${int(bigSize)} members built in PATCHes of ${int(CFG.patchBatch)}, then ${CFG.patchOps} single-member adds to it and to an empty group, alternating`);
   const client = new HttpClient(bridge.port, token, 1);
   const groupId = async (name: string) => (JSON.parse((await client.expect('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: name }, 201)).body) as { id: string }).id;
   const bigId = await groupId('bench-big');
@@ -602,7 +609,7 @@ async function main(): Promise<void> {
 
   // ---- 5. memory ------------------------------------------------------------------------------------
   const memLoaded = bridge.server.memory();
-  log(`\n[5/7] bridge memory after the load: ${mb(memLoaded.rssMB)} resident, peak ${mb(memLoaded.peakMB)}`);
+  log(`\n[5/8] bridge memory after the load: ${mb(memLoaded.rssMB)} resident, peak ${mb(memLoaded.peakMB)}`);
   const memRow = (metric: string, m: number, base: string): Row => ({ metric, bridge: mb(m), baseline: base, target: `<= ${TARGETS.rssMB} MB`, verdict: m <= TARGETS.rssMB ? 'pass' : 'miss' });
   rows.push(memRow(`resident memory after seeding ${int(CFG.users)} users`, memSeeded.rssMB, mb(memBare.rssMB)));
   rows.push(memRow('resident memory after the load', memLoaded.rssMB, '-'));
@@ -622,7 +629,7 @@ async function main(): Promise<void> {
   mkdirSync(dirB);
   const fresh = new Bridge('fresh bridge', dirB, await freePort(), token);
   await fresh.start('sync');
-  log(`\n[6/7] JumpCloud-style initial sync on a fresh bridge (pid ${fresh.server.pid}): ${CFG.syncClients} clients, ${int(CFG.syncUsers)} users (lookup by userName, create), ${CFG.syncGroups} groups (lookup by displayName, create, PATCHes of ${CFG.syncPatchSize} members; ${CFG.syncGroupMembers} members each)`);
+  log(`\n[6/8] JumpCloud-style initial sync on a fresh bridge (pid ${fresh.server.pid}): ${CFG.syncClients} clients, ${int(CFG.syncUsers)} users (lookup by userName, create), ${CFG.syncGroups} groups (lookup by displayName, create, PATCHes of ${CFG.syncPatchSize} members; ${CFG.syncGroupMembers} members each)`);
   const clients = Array.from({ length: CFG.syncClients }, () => new HttpClient(fresh.port, token, 1));
   const syncIds: string[] = new Array(CFG.syncUsers);
   let requests = 0;
@@ -692,7 +699,7 @@ async function main(): Promise<void> {
   receiver.listen(0, '127.0.0.1');
   await once(receiver, 'listening');
   const hookEnv = { SCIM_BRIDGE_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, SCIM_BRIDGE_WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' };
-  log(`\n[7/7] webhooks: ${int(hookUsers)} POSTs (16 in flight) on a fresh bridge without and with a receiver attached; then the lag from 201 to webhook at 1,000 users a minute (${lagUsers} users)`);
+  log(`\n[7/8] webhooks: ${int(hookUsers)} POSTs (16 in flight) on a fresh bridge without and with a receiver attached; then the lag from 201 to webhook at 1,000 users a minute (${lagUsers} users)`);
   const provisionRate = async (label: string, env: Record<string, string>, prefix: string) => {
     const d = join(work, `bridge-${prefix}`);
     mkdirSync(d);
@@ -750,6 +757,19 @@ async function main(): Promise<void> {
   receiver.close();
   receiver.closeAllConnections();
 
+  // ---- 8. PostgreSQL beside SQLite, and two replicas vs one --------------------------------------------
+  if (CFG.pg) {
+    await postgresColumn(work, token, load, {
+      byId: gets.byId.bridge.result.rps,
+      filter: gets.filter.bridge.result.rps,
+      post1: posts[1].result.rps,
+      post16: posts[16].result.rps,
+      patchBigP50: p.big.p50,
+      patchEmptyP50: p.empty.p50,
+      syncS,
+    });
+  }
+
   // ---- report ---------------------------------------------------------------------------------------
   const totalS = (performance.now() - started) / 1000;
   log(`\nResults (${CFG.users.toLocaleString('en-US')} users; load generator: ${load.describe()}; ${os.cpus().length} cores; ${secs(totalS)} in all)\n`);
@@ -768,6 +788,145 @@ async function main(): Promise<void> {
   const out = join(os.tmpdir(), `scim-bridge-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(out, JSON.stringify(results, null, 2));
   log(`\nresults as JSON: ${out}${CFG.keep ? `\nwork dir kept: ${work}` : ''}`);
+}
+
+interface SqliteFigures {
+  byId: number;
+  filter: number;
+  post1: number;
+  post16: number;
+  patchBigP50: number;
+  patchEmptyP50: number;
+  syncS: number;
+}
+
+/**
+ * Phase 8: the same workload on PostgreSQL (a server of its own, fsync on: every acknowledged write on disk, as
+ * SQLite's), each row beside SQLite's figure from this run; then reads on two replicas of one database vs one.
+ */
+async function postgresColumn(work: string, token: string, load: LoadGenerator, sqlite: SqliteFigures): Promise<void> {
+  log(`\n[8/8] PostgreSQL beside SQLite: a PostgreSQL server started for the bench (fsync on), ${int(CFG.pgUsers)} users seeded through POST /Users`);
+  const server = await startPostgresServer({ durable: true });
+  const pgRows: Row[] = [];
+  const row = (metric: string, pg: number, lite: number, fmt: (n: number) => string, higherIsBetter = true) => {
+    const share = higherIsBetter ? pg / lite : lite / pg;
+    pgRows.push({ metric: `${metric} (PostgreSQL vs SQLite)`, bridge: fmt(pg), baseline: fmt(lite), target: `${pct(share)} / >= ${pct(TARGETS.pgShare)}`, verdict: share >= TARGETS.pgShare ? 'pass' : 'miss' });
+  };
+  try {
+    const url = await createTestDatabase('bench', { server });
+    const env = { SCIM_BRIDGE_DATABASE_URL: url, SCIM_BRIDGE_DATABASE_POOL: '16' };
+    const dir = join(work, 'bridge-pg');
+    mkdirSync(dir);
+    const bridge = new Bridge('bridge on PostgreSQL', dir, await freePort(), token, env);
+    await bridge.start('pg');
+    const seeded = await seed(bridge, CFG.pgUsers);
+    log(`  seeded in ${secs(seeded.seconds)}: ${int(CFG.pgUsers / seeded.seconds)} users/s (${cpuNote(seeded.cpu)})`);
+
+    // GETs
+    const idPaths = seeded.users.map((u) => `/Users/${u.id}`);
+    const namePaths = seeded.users.map((u) => filterPath('Users', 'userName', u.userName));
+    const idFile = join(work, 'pg-paths-id.txt');
+    const nameFile = join(work, 'pg-paths-filter.txt');
+    writeFileSync(idFile, idPaths.join('\n') + '\n');
+    writeFileSync(nameFile, namePaths.join('\n') + '\n');
+    const one: Record<string, number> = {};
+    for (const [key, label, paths, file] of [
+      ['byId', 'GET /Users/{id}', idPaths, idFile],
+      ['filter', 'GET /Users?filter=userName eq', namePaths, nameFile],
+    ] as const) {
+      const m = await measureOn(load, bridge.server, { connections: CFG.connections, seconds: CFG.seconds, port: bridge.port, token, load: { kind: 'get', paths, pathsFile: file } }, CFG.warmup);
+      log(`  ${loadNote(`${label}, PostgreSQL`, m.result)} (${cpuNote(m)})`);
+      one[key] = m.result.rps;
+      row(`${label}, req/s`, m.result.rps, key === 'byId' ? sqlite.byId : sqlite.filter, int);
+    }
+
+    // durable POSTs
+    const template = JSON.stringify(userBody(NAME_PLACEHOLDER));
+    for (const c of CFG.postConcurrencies) {
+      const m = await measureOn(load, bridge.server, { port: bridge.port, token, connections: c, seconds: CFG.postSeconds, load: { kind: 'post-users', prefix: `pg-c${c}-`, template } }, 1);
+      log(`  ${loadNote(`POST /Users durable, ${c} in flight, PostgreSQL`, m.result)} (${cpuNote(m)})`);
+      row(`durable POST /Users per s, ${c} in flight`, m.result.rps, c === 1 ? sqlite.post1 : sqlite.post16, int);
+    }
+
+    // PATCH: a big group vs an empty one
+    const client = new HttpClient(bridge.port, token, 1);
+    const bigSize = Math.min(CFG.bigGroup, Math.floor(CFG.pgUsers / 2));
+    const singles = CFG.patchOps + CFG.patchWarmup;
+    const groupId = async (name: string) => (JSON.parse((await client.expect('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: name }, 201)).body) as { id: string }).id;
+    const bigId = await groupId('bench-big');
+    for (let k = 0; k < bigSize; k += CFG.patchBatch) {
+      await client.expect('PATCH', `/Groups/${bigId}`, addMembers(seeded.users.slice(k, Math.min(bigSize, k + CFG.patchBatch)).map((u) => u.id)), 204);
+    }
+    const emptyId = await groupId('bench-empty');
+    const lat = { big: [] as number[], empty: [] as number[] };
+    for (let j = 0; j < singles && bigSize + j < seeded.users.length; j++) {
+      const body = addMembers([seeded.users[bigSize + j].id]);
+      for (const which of j % 2 === 0 ? (['big', 'empty'] as const) : (['empty', 'big'] as const)) {
+        const r = await client.expect('PATCH', `/Groups/${which === 'big' ? bigId : emptyId}`, body, 204);
+        if (j >= CFG.patchWarmup) lat[which].push(r.ms);
+      }
+    }
+    client.close();
+    const big = quantile(lat.big, 0.5);
+    const empty = quantile(lat.empty, 0.5);
+    log(`  PATCH +1 member, PostgreSQL: ${int(bigSize)}-member group p50 ${ms(big)}, empty group p50 ${ms(empty)} (${(big / empty).toFixed(2)}x)`);
+    pgRows.push({ metric: `PATCH +1 member, ${int(bigSize / 1000)}k-member vs empty group, p50 (PostgreSQL)`, bridge: ms(big), baseline: ms(empty), target: `${(big / empty).toFixed(2)}x / <= ${TARGETS.patchRatio}x`, verdict: big / empty <= TARGETS.patchRatio ? 'pass' : 'miss' });
+    row('PATCH +1 member to the big group, p50', big, sqlite.patchBigP50, ms, false);
+
+    // Reads on two replicas of the one database vs one: the same load, split over two bridges.
+    const dir2 = join(work, 'bridge-pg-2');
+    mkdirSync(dir2);
+    const second = new Bridge('second replica on PostgreSQL', dir2, await freePort(), token, env);
+    await second.start('pg-2');
+    const half = Math.max(1, Math.round(CFG.connections / 2));
+    const spec = (port: number) => ({ connections: half, seconds: CFG.seconds, port, token, load: { kind: 'get' as const, paths: idPaths, pathsFile: idFile } });
+    await Promise.all([load.run(spec(bridge.port), CFG.warmup), load.run(spec(second.port), CFG.warmup)]);
+    const both = await Promise.all([load.run(spec(bridge.port), CFG.seconds), load.run(spec(second.port), CFG.seconds)]);
+    const twoRps = both[0].rps + both[1].rps;
+    log(`  GET /Users/{id} on two replicas, ${half} connections each: ${int(twoRps)} req/s (${int(both[0].rps)} + ${int(both[1].rps)}) vs one replica: ${int(one.byId)} req/s`);
+    const gain = twoRps / one.byId;
+    pgRows.push({
+      metric: `GET /Users/{id} on two replicas vs one (PostgreSQL, req/s, ${CFG.connections} conns in all)`,
+      bridge: int(twoRps),
+      baseline: int(one.byId),
+      target: `${gain.toFixed(2)}x / >= ${TARGETS.replicasGain}x`,
+      verdict: both[0].bad || both[1].bad ? 'ERR' : gain >= TARGETS.replicasGain ? 'pass' : 'miss',
+    });
+    if (gain < TARGETS.replicasGain) {
+      notes.push(`Two replicas on ${os.cpus().length} cores share them with PostgreSQL and the load generator: the gain is bound by the machine, not by the replicas (each replica is its own process; on separate hosts the reads add up).`);
+    }
+    await second.stop();
+    await bridge.stop();
+
+    // The JumpCloud-style initial sync on a fresh database.
+    const fresh = new Bridge('fresh bridge on PostgreSQL', join(work, 'bridge-pg'), await freePort(), token, { ...env, SCIM_BRIDGE_DATABASE_URL: await createTestDatabase('bench_sync', { server }) });
+    await fresh.start('pg-sync');
+    const clients = Array.from({ length: CFG.syncClients }, () => new HttpClient(fresh.port, token, 1));
+    const ids: string[] = new Array(CFG.syncUsers);
+    const t0 = performance.now();
+    await pool(CFG.syncUsers, CFG.syncClients, async (i, w) => {
+      const name = `${syncName(i)}@example.com`;
+      await clients[w].expect('GET', filterPath('Users', 'userName', name), undefined, 200);
+      ids[i] = (JSON.parse((await clients[w].expect('POST', '/Users', userBody(syncName(i)), 201)).body) as { id: string }).id;
+    });
+    await pool(CFG.syncGroups, CFG.syncClients, async (g, w) => {
+      const c = clients[w];
+      const name = `Sync Group ${String(g).padStart(3, '0')}`;
+      await c.expect('GET', filterPath('Groups', 'displayName', name), undefined, 200);
+      const id = (JSON.parse((await c.expect('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: name }, 201)).body) as { id: string }).id;
+      const memberIds = Array.from({ length: CFG.syncGroupMembers }, (_, k) => ids[(g * CFG.syncGroupMembers + k) % ids.length]);
+      for (let k = 0; k < memberIds.length; k += CFG.syncPatchSize) await c.expect('PATCH', `/Groups/${id}`, addMembers(memberIds.slice(k, k + CFG.syncPatchSize)), 204);
+    });
+    const syncS = (performance.now() - t0) / 1000;
+    for (const c of clients) c.close();
+    await fresh.stop();
+    log(`  JumpCloud-style initial sync, PostgreSQL: ${secs(syncS)} (SQLite: ${secs(sqlite.syncS)})`);
+    row(`JumpCloud-style initial sync (${int(CFG.syncUsers)} users, ${CFG.syncGroups} groups), s`, syncS, sqlite.syncS, secs, false);
+  } finally {
+    await server.stop();
+  }
+  rows.push(...pgRows);
+  results.postgres = pgRows;
 }
 
 let workDir: string | undefined;

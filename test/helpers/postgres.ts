@@ -77,8 +77,11 @@ function serverUser(): { uid: number; gid: number } | undefined {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-/** Starts a fresh PostgreSQL cluster on a free loopback port. */
-export async function startPostgresServer(): Promise<PostgresServer & { stop(): Promise<void> }> {
+/**
+ * Starts a fresh PostgreSQL cluster on a free loopback port. `durable`: fsync on, as a production server runs
+ * (the bench's durable POST/s); the tests run with fsync off.
+ */
+export async function startPostgresServer(options: { durable?: boolean } = {}): Promise<PostgresServer & { stop(): Promise<void> }> {
   const bin = postgresBinDir();
   if (!existsSync(join(sharedDir(bin), 'extension', 'pg_trgm.control'))) {
     throw new Error(`PostgreSQL's contrib modules (pg_trgm) are missing: ${INSTALL}`);
@@ -110,9 +113,9 @@ export async function startPostgresServer(): Promise<PostgresServer & { stop(): 
       `port = ${port}`,
       `listen_addresses = '127.0.0.1'`,
       `unix_socket_directories = '${dir}'`,
-      'fsync = off',
+      `fsync = ${options.durable ? 'on' : 'off'}`,
       'synchronous_commit = on',
-      'full_page_writes = off',
+      `full_page_writes = ${options.durable ? 'on' : 'off'}`,
       'max_connections = 300',
       'shared_buffers = 64MB',
       'ssl = on',
@@ -161,8 +164,8 @@ let counter = 0;
  * A new, empty database on the run's server, for one test file (or one test): its URL, as the bridge takes it.
  * `role`: the password role instead of the superuser (the URL then carries the password).
  */
-export async function createTestDatabase(prefix = 'test', options: { role?: 'password' } = {}): Promise<string> {
-  const server = postgresServer();
+export async function createTestDatabase(prefix = 'test', options: { role?: 'password'; server?: PostgresServer } = {}): Promise<string> {
+  const server = options.server ?? postgresServer();
   const name = `${prefix.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}_${++counter}_${randomBytes(3).toString('hex')}`;
   const admin = new Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres' });
   await admin.connect();
