@@ -73,7 +73,7 @@ describe.each(STORES)('query plans on %s', (kind) => {
     await new Promise((resolve) => setTimeout(resolve, 5)); // the latecomer's timestamp is strictly later
     await store.createUser({ ...toUserWrite(readDocument(resourceTypes.User, { userName: 'latecomer@example.com' })), status: 'active' });
     await store.optimize();
-  });
+  }, 120_000); // 3,000 users and 1,000 groups, one commit each
   afterAll(() => t.close());
 
   const userFilters = [
