@@ -14,15 +14,17 @@ const USERS = 3000;
 const GROUPS = 1000;
 
 /** How each database words "an index answers this" and "every row of that table is read". */
-const PLAN: Record<StoreKind, { search: RegExp; scans: (alias: string) => RegExp; memberIndex: RegExp; lastModified: RegExp }> = {
+const PLAN: Record<StoreKind, { search: RegExp; scans: (alias: string) => RegExp; memberIndex: RegExp; lastModified: RegExp; trigram: RegExp }> = {
   sqlite: {
     search: /SEARCH/,
+    trigram: /SCAN texts_fts VIRTUAL TABLE INDEX/,
     scans: (alias) => new RegExp(`^SCAN ${alias}\\b`),
     memberIndex: /SEARCH m USING COVERING INDEX group_members_member \(member_id=\?\)/,
     lastModified: /users_last_modified/,
   },
   postgres: {
     search: /Index (Only )?Scan|Bitmap Index Scan/,
+    trigram: /Bitmap Index Scan on \w+_trgm/,
     scans: (alias) => new RegExp(`Seq Scan on \\w+ ${alias}\\b`),
     memberIndex: /Index (Only )?Scan using group_members_member on group_members m|Bitmap Index Scan on group_members_member/,
     lastModified: /users_last_modified/,
@@ -106,10 +108,51 @@ describe.each(STORES)('query plans on %s', (kind) => {
     });
   });
 
+  describe('substring filters (co, ew) on users', () => {
+    it.each([
+      'userName co "er42@"',
+      'emails.value ew "42@example.net"',
+      'displayName co "user 42"',
+      'externalId co "xt-42"',
+      'emails[value co "user42@"]',
+      'name.familyName co "ily7"',
+    ])('when the filter is %s, then the plan finds the candidates in the trigram index and never scans all users', async (filter) => {
+      const steps = await store.explain('users', { filter: parseAndResolveFilter(resourceTypes.User, filter), offset: 0, limit: 100 });
+      expect(steps.join('\n')).toMatch(plan.trigram);
+      expect(steps).not.toContainEqual(expect.stringMatching(plan.scans('u')));
+    });
+
+    it('when a substring filter runs from the trigram index, then it finds exactly the users that contain it', async () => {
+      const page = await store.listUsers({ filter: parseAndResolveFilter(resourceTypes.User, 'emails.value co "ME42@EXAMPLE."'), offset: 0, limit: 100 });
+      expect(page.items.map((u) => u.userName).sort()).toEqual(['user42@example.com']);
+      const ends = await store.listUsers({ filter: parseAndResolveFilter(resourceTypes.User, 'userName ew "999@example.com"'), offset: 0, limit: 100 });
+      expect(ends.items.map((u) => u.userName).sort()).toEqual(['user1999@example.com', 'user2999@example.com', 'user999@example.com']);
+    });
+
+    it('when no term narrows a filter (not, or a substring shorter than a trigram), then it is checked in slices, not in one statement', async () => {
+      for (const filter of ['not (title eq "title1")', 'userName co "9"']) {
+        const steps = await store.explain('users', { filter: parseAndResolveFilter(resourceTypes.User, filter), offset: 0, limit: 100 });
+        expect(steps.join('\n')).toMatch(/^SLICED SCAN u/);
+      }
+      const page = await store.listUsers({ filter: parseAndResolveFilter(resourceTypes.User, 'userName co "99"'), offset: 0, limit: 1000 });
+      const expected = Array.from({ length: USERS }, (_, i) => `user${i}@example.com`).filter((name) => name.includes('99'));
+      expect(page.total).toBe(expected.length);
+      expect(page.items.map((u) => u.userName).sort()).toEqual(expected.sort());
+    });
+  });
+
   describe('filters on groups', () => {
     it.each(['displayName eq "group 3"', 'externalId eq "x"'])('when the filter is %s, then the plan searches an index', async (text) => {
       const steps = await store.explain('groups', { filter: parseAndResolveFilter(resourceTypes.Group, text), offset: 0, limit: 100 });
       expect(steps).not.toContainEqual(expect.stringMatching(plan.scans('g')));
+    });
+
+    it('when groups are filtered with co on displayName, then the trigram index finds them', async () => {
+      const filter = parseAndResolveFilter(resourceTypes.Group, 'displayName co "oup 427"');
+      expect((await store.explain('groups', { filter, offset: 0, limit: 100 })).join('\n')).toMatch(plan.trigram);
+      const page = await store.listGroups({ filter, offset: 0, limit: 100 }, false);
+      const expected = Array.from({ length: GROUPS }, (_, n) => `Group ${n}`).filter((name) => name.includes('oup 427'));
+      expect(page.items.map((g) => g.displayName).sort()).toEqual(expected.sort());
     });
 
     it('when the filter is members eq "<user id>", then the membership rows are found through their member index', async () => {

@@ -6,7 +6,7 @@ import { openPostgres } from '../../bridge/src/store/postgres';
 import type { SqlStore } from '../../bridge/src/store/sql-store';
 import { openSqlite } from '../../bridge/src/store/sqlite';
 import type { StoreKind } from './bridge';
-import { createTestDatabase } from './postgres';
+import { adminClient, createTestDatabase } from './postgres';
 
 export interface TestStore {
   readonly store: SqlStore;
@@ -16,9 +16,19 @@ export interface TestStore {
 }
 
 /** A fresh, migrated store of this kind: a SQLite file of its own, or a PostgreSQL database of its own. */
-export async function openTestStore(kind: StoreKind, options: { poolSize?: number } = {}): Promise<TestStore> {
+export async function openTestStore(kind: StoreKind, options: { poolSize?: number; preferIndexes?: boolean } = {}): Promise<TestStore> {
   if (kind === 'postgres') {
     const url = await createTestDatabase('store');
+    if (options.preferIndexes) {
+      // Tables of a few rows are rightly scanned by PostgreSQL's planner; a test that shows an index answering
+      // tells this database to prefer indexes (SQLite's planner takes them at any size).
+      const admin = await adminClient(url);
+      try {
+        await admin.query(`alter database ${admin.database} set enable_seqscan = off`);
+      } finally {
+        await admin.end();
+      }
+    }
     const store = openPostgres(url, { poolSize: options.poolSize ?? 10 });
     await store.migrate();
     return { store, url, close: () => store.close() };

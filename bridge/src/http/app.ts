@@ -9,6 +9,7 @@ import type { ReadParams, ScimResponse, ScimService } from '../scim';
 import type { ApplicationApi } from '../api';
 import { bearerAuth, failedAuthLimiter } from './auth';
 import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, setSecurityHeaders } from './errors';
+import { checkJsonDepth } from './json-depth';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -62,7 +63,7 @@ const JSON_TYPES = ['application/json', 'application/scim+json'];
 
 /** Bodies must be JSON (application/json or application/scim+json), at most 1 MiB. */
 function jsonBody() {
-  const parse = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: false });
+  const parse = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: false, verify: checkJsonDepth });
   return (req: Request, res: Response, next: NextFunction) => {
     if (!req.headers['content-type'] && req.headers['content-length'] === '0') {
       next(new ScimError(400, 'This request needs a JSON body.', 'invalidSyntax'));

@@ -90,8 +90,8 @@ export class ScimService {
 
   async replaceUser(id: string, body: unknown, params: ReadParams, ifMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
     const projection = projectionOf('User', params);
-    const write = toUserWrite(readDocument(resourceTypes.User, body));
-    const rec = (await this.directory.updateUser(id, () => write, parseETags(ifMatch))) ?? missing('User', id);
+    const doc = readDocument(resourceTypes.User, body);
+    const rec = (await this.directory.updateUser(id, (current) => toUserWrite(doc, current.doc), parseETags(ifMatch))) ?? missing('User', id);
     return this.userResponse(rec, 200, projection, baseUrl);
   }
 
@@ -101,7 +101,7 @@ export class ScimService {
     const rec =
       (await this.directory.updateUser(
         id,
-        (current) => toUserWrite(readDocument(type, applyPatch(type, current.doc, body, id).doc)),
+        (current) => toUserWrite(readDocument(type, applyPatch(type, current.doc, body, id).doc), current.doc),
         parseETags(ifMatch),
       )) ?? missing('User', id);
     return this.userResponse(rec, 200, projection, baseUrl);

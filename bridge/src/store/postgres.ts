@@ -121,6 +121,10 @@ export function openPostgres(databaseUrl: string, options: PostgresOptions = {})
       groupCommit: false,
       rowLocks: true,
       explicitNulls: true,
+      substringIndex: 'pg_trgm',
+      joinInOrder: 'join',
+      parameter: (n) => `$${n}`,
+      inProcess: false,
       // unique_violation
       isUniqueViolation: (e) => code(e) === '23505',
       // deadlock_detected, serialization_failure

@@ -1,12 +1,13 @@
 /**
  * The Store on Kysely: the same queries for SQLite and PostgreSQL. What differs between the two (how a
- * unique violation looks, how statements are cached) comes in through `SqlDialect`.
+ * unique violation looks, row locks, the feed's horizon, which trigram index serves substrings, how a plan is
+ * explained) comes in through `SqlDialect`; the rules both keep are written down in types.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { Compilable, CompiledQuery, Generated, Insertable, Kysely, Selectable, Migrator, OrderByModifiers, Transaction, sql } from 'kysely';
+import { Compilable, CompiledQuery, Generated, Insertable, Kysely, RawBuilder, Selectable, Migrator, Transaction, sql } from 'kysely';
 import { badRequest, conflict, preconditionFailed, ScimError } from '../errors';
-import { compileFilter, FilterTarget, memberPredicate } from './compile-filter';
-import { DialectName, StaticMigrations } from './migrations';
+import { countTerms, FilterTarget, memberPredicate, rowPredicate, SubstringIndex, termSource, trigramQuery, trigrams } from './compile-filter';
+import { DialectName, StaticMigrations, TEXT_COLUMNS, TEXT_TRIGGER_TABLES } from './migrations';
 import {
   foldCase,
   ExpectedVersion,
@@ -118,6 +119,23 @@ export interface SqlDialect {
   beforeEvents?(trx: Transaction<any>): Promise<void>;
   /** ORDER BY says where NULLs go (PostgreSQL puts them last; SQLite, whose order is the contract, first). */
   readonly explicitNulls?: boolean;
+  /**
+   * How `co`/`ew` find candidates: SQLite's FTS5 table of texts (the rarest trigram of a few tried), or pg_trgm's
+   * GIN index on the column itself (PostgreSQL: the LIKE is the index lookup).
+   */
+  readonly substringIndex: SubstringIndex;
+  /**
+   * A join that keeps its left side as the outer loop: SQLite's CROSS JOIN is that hint; PostgreSQL has no such
+   * hint (its CROSS JOIN takes no ON) and plans a plain JOIN by its statistics.
+   */
+  readonly joinInOrder: 'cross join' | 'join';
+  /** The n-th (from 1) bound parameter in raw SQL: `?` on SQLite, `$n` on PostgreSQL. */
+  parameter(n: number): string;
+  /**
+   * The database runs inside this process (SQLite): a slice's work is this process's CPU time. Otherwise
+   * (PostgreSQL) the work is the database server's, and a slice is measured by the clock.
+   */
+  readonly inProcess: boolean;
   /** The database's plan of a compiled query, one line per step. */
   explain(db: Kysely<any>, query: CompiledQuery): Promise<string[]>;
   /** Runs the migrations under a lock that other replicas starting at the same time wait for. */
@@ -146,7 +164,6 @@ const MAX_BATCH = 128;
 const MAX_WRITE_ATTEMPTS = 5;
 
 type Db = Kysely<Database> | Transaction<Database>;
-type OrderByDirection = OrderByModifiers;
 
 const SLOT = '\u0000slot:';
 
@@ -184,30 +201,28 @@ export function timeOrderedId(now = Date.now()): string {
 }
 
 const USER_COLUMNS: FilterTarget['columns'] = {
-  id: { sql: 'id', kind: 'text' },
-  userName: { sql: 'user_name_ci', kind: 'text' },
-  externalId: { sql: 'external_id', kind: 'text' },
-  displayName: { sql: 'display_name_ci', kind: 'text' },
+  id: { sql: 'id', kind: 'text', indexed: true, unique: true },
+  userName: { sql: 'user_name_ci', kind: 'text', indexed: true, unique: true, texts: true },
+  externalId: { sql: 'external_id', kind: 'text', indexed: true, texts: true },
+  displayName: { sql: 'display_name_ci', kind: 'text', indexed: true, texts: true },
   active: { sql: 'active', kind: 'bool' },
-  'meta.created': { sql: 'created', kind: 'text' },
-  'meta.lastModified': { sql: 'last_modified', kind: 'text' },
+  'meta.created': { sql: 'created', kind: 'text', indexed: true },
+  'meta.lastModified': { sql: 'last_modified', kind: 'text', indexed: true },
 };
 const GROUP_COLUMNS: FilterTarget['columns'] = {
-  id: { sql: 'id', kind: 'text' },
-  displayName: { sql: 'display_name_ci', kind: 'text' },
-  externalId: { sql: 'external_id', kind: 'text' },
-  'meta.created': { sql: 'created', kind: 'text' },
-  'meta.lastModified': { sql: 'last_modified', kind: 'text' },
+  id: { sql: 'id', kind: 'text', indexed: true, unique: true },
+  displayName: { sql: 'display_name_ci', kind: 'text', indexed: true, unique: true, texts: true },
+  externalId: { sql: 'external_id', kind: 'text', indexed: true, texts: true },
+  'meta.created': { sql: 'created', kind: 'text', indexed: true },
+  'meta.lastModified': { sql: 'last_modified', kind: 'text', indexed: true },
 };
-const USER_TARGET: FilterTarget = { alias: 'u', columns: USER_COLUMNS, lookup: () => 'values' };
+const USER_TARGET: FilterTarget = { table: 'users', alias: 'u', columns: USER_COLUMNS, lookup: () => 'values' };
 const GROUP_TARGET: FilterTarget = {
+  table: 'groups',
   alias: 'g',
   columns: GROUP_COLUMNS,
   lookup: (path) => (path === 'members' || path.startsWith('members.') ? 'members' : undefined),
 };
-/** PostgreSQL's: `or` as a union of index lookups (see FilterTarget.orAsUnion). */
-const PG_USER_TARGET: FilterTarget = { ...USER_TARGET, orAsUnion: { table: 'users' } };
-const PG_GROUP_TARGET: FilterTarget = { ...GROUP_TARGET, orAsUnion: { table: 'groups' } };
 
 const SORT_COLUMNS: Record<SortablePath, { users: keyof UsersTable; groups: keyof GroupsTable }> = {
   id: { users: 'id', groups: 'id' },
@@ -293,7 +308,36 @@ function errorText(error: unknown): string {
 }
 
 /**
- * U+0000 never reaches the database: PostgreSQL's text cannot hold it, so neither store takes it (rule 6 in
+ * What one list may cost. A filtered list runs from the candidates of a selective term when a bounded count
+ * shows that candidates x terms stays within CANDIDATE_BUDGET (each candidate is checked against every term);
+ * otherwise it is evaluated in slices of rows, each about SLICE_MS of work (CPU time), with a turn of the
+ * event loop between slices, so that no request holds the server; a filter that needs more than
+ * SCAN_BUDGET_MS of work in slices is refused (400 tooMany).
+ */
+export const CANDIDATE_BUDGET = 20_000;
+export const SCAN_BUDGET_MS = 10_000;
+const SLICE_MS = 8;
+/** How many of an operand's trigrams are tried for the rarest one (each try is a bounded count), and how many texts that one may be in. */
+const TRIGRAM_TRIES = 4;
+const MAX_TRIGRAM_TEXTS = 2_000;
+/** An unfiltered page further down than this is reached by slices (walking the offset costs a row each). */
+const INLINE_OFFSET = 5_000;
+/** A page holds at most this much of stored documents (and at least one resource); the rest comes with the next page. */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
+interface PageRow {
+  readonly seq: number;
+  readonly bytes: number;
+}
+
+/** Columns that may be NULL: a keyset scan walks their NULLs apart (they sort first). */
+const NULLABLE_SORT = new Set(['external_id', 'display_name_ci']);
+
+/** How a filtered list will run: from these candidates, or by slices. */
+type ListPlan = { readonly kind: 'candidates'; readonly ids: RawBuilder<unknown>; readonly count: number } | { readonly kind: 'slices' };
+
+/**
+ * U+0000 never reaches the database: PostgreSQL's text cannot hold it, so neither store takes it (rule 7 in
  * types.ts). An id with it names nothing; a value or a filter with it is a 400.
  */
 const NUL = '\u0000';
@@ -373,8 +417,25 @@ export class SqlStore implements Store {
   /** Runs the dialect's statistics refresh now and then every `intervalMs`. */
   async startMaintenance(intervalMs: number): Promise<void> {
     await this.optimize();
-    this.maintenance = setInterval(() => void this.optimize().catch(() => undefined), intervalMs);
+    this.maintenance = setInterval(() => void this.optimize().then(() => this.collectUnusedTexts()).catch(() => undefined), intervalMs);
     this.maintenance.unref();
+  }
+
+  /**
+   * Texts that no row holds any more (refs 0) leave `texts` and the trigram index, a thousand per write.
+   * Returns how many went.
+   */
+  async collectUnusedTexts(): Promise<number> {
+    if (this.dialect.name !== 'sqlite') return 0;
+    let removed = 0;
+    for (;;) {
+      const n = await this.write(async (trx) => {
+        const result = await sql`delete from texts where id in (select id from texts where refs <= 0 limit 1000)`.execute(trx);
+        return Number(result.numAffectedRows ?? 0);
+      });
+      removed += n;
+      if (n < 1000) return removed;
+    }
   }
 
   async optimize(): Promise<void> {
@@ -618,6 +679,209 @@ export class SqlStore implements Store {
     );
   }
 
+  // ---- lists: from an index's candidates, or by slices ----
+
+  private sortColumn(target: FilterTarget, query: ListQuery): string | undefined {
+    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
+    return sortBy ? SORT_COLUMNS[sortBy][target.table] : undefined;
+  }
+
+  /**
+   * Descending is the exact reverse of ascending (ties by creation, reversed too). NULLs sort first ascending and
+   * last descending, SQLite's order, on every store (PostgreSQL is told; its indexes on nullable columns agree).
+   */
+  private orderBy(target: FilterTarget, column: string | undefined, descending: boolean) {
+    const dir = descending ? 'desc' : 'asc';
+    const a = target.alias;
+    const nulls = column && this.dialect.explicitNulls && NULLABLE_SORT.has(column) ? (descending ? ' nulls last' : ' nulls first') : '';
+    return sql.raw(column ? `${a}.${column} ${dir}${nulls}, ${a}.seq ${dir}` : `${a}.seq ${dir}`);
+  }
+
+  /** How many rows `ids` selects, counting no further than `limit + 1`. Its own turn of the event loop. */
+  private async boundedCount(ids: RawBuilder<unknown>, limit: number): Promise<number> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const { rows } = await sql<{ n: number }>`select count(*) as n from (${ids} limit ${limit + 1}) as bounded`.execute(this.db);
+    return Number(rows[0].n);
+  }
+
+  /**
+   * The candidates of a filter: ids among which every match is, found through indexes, and at most `limit`
+   * of them; undefined when no term (or combination of terms) narrows the filter that far. `and` takes the
+   * narrower side, `or` needs both sides and adds them up, `not` narrows nothing.
+   */
+  private async candidates(filter: StoreFilter, target: FilterTarget, limit: number): Promise<{ ids: RawBuilder<unknown>; count: number } | undefined> {
+    switch (filter.kind) {
+      case 'constant':
+        return filter.value ? undefined : { ids: sql`select null as id where 1 = 0`, count: 0 };
+      case 'not':
+        return undefined;
+      case 'and': {
+        const left = await this.candidates(filter.left, target, limit);
+        if (left && left.count <= 1) return left;
+        const right = await this.candidates(filter.right, target, left ? Math.min(limit, left.count) : limit);
+        return left && (!right || left.count <= right.count) ? left : right;
+      }
+      case 'or': {
+        const left = await this.candidates(filter.left, target, limit);
+        const right = left && (await this.candidates(filter.right, target, limit - left.count));
+        return left && right ? { ids: sql`${left.ids} union all ${right.ids}`, count: left.count + right.count } : undefined;
+      }
+      case 'element':
+        return this.candidates(filter.filter, target, limit);
+      case 'compare':
+      case 'present': {
+        const source = termSource(filter, target, this.dialect.substringIndex);
+        if (!source) return undefined;
+        if (source.kind === 'index') {
+          // One row at most: no need to count.
+          if (filter.kind === 'compare' && filter.op === 'eq' && target.columns[filter.path]?.unique) return { ids: source.ids, count: 1 };
+          const count = await this.boundedCount(source.ids, limit);
+          return count <= limit ? { ids: source.ids, count } : undefined;
+        }
+        // A substring: its candidates are the texts holding its rarest trigram (of a few tried), compared exactly.
+        const all = trigrams(source.operand);
+        const tried = all.length <= TRIGRAM_TRIES ? all : Array.from({ length: TRIGRAM_TRIES }, (_, i) => all[Math.floor((i * (all.length - 1)) / (TRIGRAM_TRIES - 1))]);
+        let best: { trigram: string; texts: number } | undefined;
+        for (const trigram of tried) {
+          const bound = best ? best.texts - 1 : Math.min(limit, MAX_TRIGRAM_TEXTS);
+          const texts = await this.boundedCount(sql`select rowid from texts_fts where texts_fts match ${trigramQuery(trigram)}`, bound);
+          if (texts <= bound) best = { trigram, texts };
+          if (best?.texts === 0) break;
+        }
+        if (!best) return undefined;
+        const ids = source.ids(best.trigram);
+        const count = await this.boundedCount(ids, limit);
+        return count <= limit ? { ids, count } : undefined;
+      }
+    }
+  }
+
+  /** From candidates (when some term narrows the filter enough), or by slices. */
+  private async listPlan(target: FilterTarget, filter: StoreFilter): Promise<ListPlan> {
+    const limit = Math.floor(CANDIDATE_BUDGET / Math.max(1, countTerms(filter)));
+    const found = await this.candidates(filter, target, limit);
+    return found ? { kind: 'candidates', ...found } : { kind: 'slices' };
+  }
+
+  /** The page (creation numbers and document sizes, in order) and the count of a list, from the candidates when there are some. */
+  private listQueries(target: FilterTarget, query: ListQuery, plan: ListPlan | undefined) {
+    const a = target.alias;
+    const from =
+      plan?.kind === 'candidates'
+        ? // SQLite's CROSS JOIN keeps the candidates as the outer loop: the planner may not trade them for a walk in sort order.
+          sql`(select distinct id from (${plan.ids}) as c) d ${sql.raw(this.dialect.joinInOrder)} ${sql.raw(`${target.table} ${a}`)} on ${sql.ref(`${a}.id`)} = d.id`
+        : sql.raw(`${target.table} ${a}`);
+    const where = query.filter ? rowPredicate(query.filter, target) : sql<boolean>`1 = 1`;
+    const order = this.orderBy(target, this.sortColumn(target, query), query.descending === true);
+    return {
+      page: sql<PageRow>`select ${sql.ref(`${a}.seq`)} as seq, octet_length(${sql.ref(`${a}.doc`)}) as bytes from ${from} where ${where} order by ${order} limit ${query.limit} offset ${query.offset}`,
+      count: sql<{ n: number }>`select count(*) as n from ${from} where ${where}`,
+    };
+  }
+
+  private async listRows<Row>(target: FilterTarget, query: ListQuery): Promise<{ total: number; rows: Row[] }> {
+    refuseNulInFilter(query.filter);
+    const plan = query.filter ? await this.listPlan(target, query.filter) : undefined;
+    let page: PageRow[];
+    let total: number;
+    if (plan?.kind === 'slices' || (!query.filter && query.offset > INLINE_OFFSET)) {
+      ({ total, page } = await this.listBySlices(target, query));
+    } else {
+      const { page: pageQuery, count } = this.listQueries(target, query, plan);
+      page = query.limit === 0 ? [] : (await pageQuery.execute(this.db)).rows;
+      total = pageTotal(query, page.length) ?? Number((await count.execute(this.db)).rows[0].n);
+    }
+    // A page holds at most PAGE_BYTES of documents (and at least one): the rest comes with the next page.
+    let bytes = 0;
+    const kept = page.filter((r, i) => (bytes += Number(r.bytes)) <= PAGE_BYTES || i === 0);
+    if (kept.length === 0) return { total, rows: [] };
+    const { rows } = await sql<Row & { seq: number }>`select * from ${sql.raw(target.table)} where seq in (${sql.join(kept.map((r) => Number(r.seq)))})`.execute(this.db);
+    const bySeq = new Map(rows.map((r) => [Number(r.seq), r]));
+    return { total, rows: kept.map((r) => bySeq.get(Number(r.seq))).filter((r): r is Row & { seq: number } => r !== undefined) };
+  }
+
+  /**
+   * A list evaluated row by row in its order: a filter no index narrows, or a page far down an unfiltered
+   * list. A slice of rows at a time (keyset on the order's index, about SLICE_MS of work each), with a turn
+   * of the event loop between slices so that other requests are served meanwhile. Counts every match (an
+   * unfiltered list is counted by SQLite instead), keeps the page's. Writes between slices are seen by later
+   * slices, as between the pages of a list.
+   */
+  private async listBySlices(target: FilterTarget, query: ListQuery): Promise<{ total: number; page: PageRow[] }> {
+    const a = target.alias;
+    const column = this.sortColumn(target, query);
+    const desc = query.descending === true;
+    const after = desc ? '<' : '>';
+    const predicate = query.filter ? rowPredicate(query.filter, target) : sql<boolean>`1 = 1`;
+    const phases: ('nulls' | 'values')[] = column && NULLABLE_SORT.has(column) ? (desc ? ['values', 'nulls'] : ['nulls', 'values']) : ['values'];
+    const page: PageRow[] = [];
+    const end = query.offset + query.limit;
+    let total = 0;
+    let size = 256;
+    // Slices are sized, and the filter's budget counted, in CPU time: on a machine busy with other work a
+    // slice may take longer by the clock without holding the event loop any longer.
+    let spentMs = 0;
+    scan: for (const phase of phases) {
+      // The key of the slice's order: the sort column, or creation (seq) alone.
+      const key = phase === 'values' && column ? column : undefined;
+      let last: { k: unknown; seq: number } | undefined;
+      for (;;) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const began = process.cpuUsage();
+        const beganAt = performance.now();
+        const conditions: RawBuilder<unknown>[] = [];
+        if (column) conditions.push(sql.raw(`${a}.${column} is ${phase === 'nulls' ? '' : 'not '}null`));
+        if (last) {
+          conditions.push(
+            key
+              ? sql`(${sql.ref(`${a}.${key}`)}, ${sql.ref(`${a}.seq`)}) ${sql.raw(after)} (${last.k}, ${last.seq})`
+              : sql`${sql.ref(`${a}.seq`)} ${sql.raw(after)} ${last.seq}`,
+          );
+        }
+        const where = conditions.length > 0 ? sql.join(conditions, sql` and `) : sql`1 = 1`;
+        const { rows } = await sql<PageRow & { k: unknown; hit: number | null }>`select ${sql.ref(`${a}.seq`)} as seq, ${sql.ref(`${a}.${key ?? 'seq'}`)} as k, case when ${predicate} then 1 else 0 end as hit, octet_length(${sql.ref(`${a}.doc`)}) as bytes from ${sql.raw(
+          `${target.table} ${a}`,
+        )} where ${where} order by ${this.orderBy(target, key, desc)} limit ${size}`.execute(this.db);
+        for (const r of rows) {
+          if (Number(r.hit) !== 1) continue;
+          if (total >= query.offset && total < end) page.push(r);
+          total++;
+        }
+        if (!query.filter && total >= end) break scan;
+        if (rows.length < size) break;
+        last = { k: rows[rows.length - 1].k, seq: Number(rows[rows.length - 1].seq) };
+        const used = process.cpuUsage(began);
+        const sliceMs = this.dialect.inProcess ? (used.user + used.system) / 1000 : performance.now() - beganAt;
+        spentMs += sliceMs;
+        if (spentMs > SCAN_BUDGET_MS) {
+          const noun = target.table === 'users' ? 'user' : 'group';
+          throw badRequest(
+            'tooMany',
+            `This filter needs more than ${SCAN_BUDGET_MS / 1000} s of work: none of its terms narrows the ${target.table} to a few candidates through an index, so every ${noun} is checked against all its terms. ` +
+              `Narrow it with a selective comparison (eq on userName, externalId, id or emails.value; co, ew or sw with at least 3 characters) or use fewer terms.`,
+          );
+        }
+        // Slices of about SLICE_MS: grow or shrink by what the last one took (at most 4 times at once).
+        size = Math.max(16, Math.min(20_000, Math.round(size * Math.min(4, SLICE_MS / Math.max(sliceMs, 0.25)))));
+      }
+    }
+    if (!query.filter) {
+      const { rows } = await sql<{ n: number }>`select count(*) as n from ${sql.raw(target.table)}`.execute(this.db);
+      total = Number(rows[0].n);
+    }
+    return { total, page };
+  }
+
+  /** The database's plan for a page of a list (EXPLAIN QUERY PLAN): how operators and tests see index use. */
+  async explain(kind: 'users' | 'groups', query: ListQuery): Promise<string[]> {
+    const target = kind === 'users' ? USER_TARGET : GROUP_TARGET;
+    refuseNulInFilter(query.filter);
+    const plan = query.filter ? await this.listPlan(target, query.filter) : undefined;
+    if (plan?.kind === 'slices') return [`SLICED SCAN ${target.alias}: no term narrows the filter to a few candidates; rows are checked a slice at a time`];
+    const compiled = this.listQueries(target, query, plan).page.compile(this.db);
+    return this.dialect.explain(this.db, compiled);
+  }
+
   // ---- users ----
 
   async getUser(id: string): Promise<UserRecord | null> {
@@ -626,38 +890,9 @@ export class SqlStore implements Store {
     return row ? toUser(row) : null;
   }
 
-  /** NULLs sort first ascending and last descending, as SQLite sorts them, on every store. */
-  private direction(query: ListQuery): OrderByDirection {
-    if (!this.dialect.explicitNulls) return query.descending ? 'desc' : 'asc';
-    return query.descending ? (ob) => ob.desc().nullsLast() : (ob) => ob.asc().nullsFirst();
-  }
-
-  private userPage(query: ListQuery) {
-    refuseNulInFilter(query.filter);
-    const where = query.filter ? compileFilter(query.filter, this.dialect.name === 'postgres' ? PG_USER_TARGET : USER_TARGET) : sql<boolean>`1 = 1`;
-    const base = this.db.selectFrom('users as u').where(where);
-    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
-    const page = base
-      .selectAll('u')
-      .orderBy(sortBy ? `u.${SORT_COLUMNS[sortBy].users}` : 'u.seq', this.direction(query))
-      .orderBy('u.seq')
-      .limit(query.limit)
-      .offset(query.offset);
-    return { base, page };
-  }
-
-  /** The database's plan for a page of a list (EXPLAIN QUERY PLAN): how operators and tests see index use. */
-  async explain(kind: 'users' | 'groups', query: ListQuery): Promise<string[]> {
-    const compiled = (kind === 'users' ? this.userPage(query) : this.groupPage(query)).page.compile();
-    return this.dialect.explain(this.db, compiled);
-  }
-
   async listUsers(query: ListQuery): Promise<Page<UserRecord>> {
-    const { base, page } = this.userPage(query);
-    const items = query.limit === 0 ? [] : await page.execute();
-    const total =
-      pageTotal(query, items.length) ?? Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-    return { total, items: items.map((r) => toUser(r)) };
+    const { total, rows } = await this.listRows<Selectable<UsersTable>>(USER_TARGET, query);
+    return { total, items: rows.map((r) => toUser(r)) };
   }
 
   private async writeUserValues(db: Db, id: string, index: readonly IndexRow[]): Promise<void> {
@@ -693,6 +928,73 @@ export class SqlStore implements Store {
       () => `A user with userName '${user.userName}' exists already (userName is unique, case-insensitively).`,
     );
     return created;
+  }
+
+  /**
+   * Many users in one transaction, without events: for tests and benchmarks that need a large directory in
+   * seconds. Not for the IdP's writes (no uniqueness message, no outbox). Returns their ids, in order.
+   */
+  async bulkInsertUsers(users: readonly UserWrite[]): Promise<string[]> {
+    const now = new Date().toISOString();
+    const rows = users.map((user, i) => [
+      timeOrderedId(Date.now() + i),
+      user.userName,
+      foldCase(user.userName),
+      user.externalId,
+      user.displayName,
+      user.displayName === null ? null : foldCase(user.displayName),
+      user.active ? 1 : 0,
+      user.status,
+      JSON.stringify(user.doc),
+      now,
+      now,
+      1,
+    ]);
+    const values = rows.flatMap((row, i) => valueRows(row[0] as string, users[i].index).map((v) => [v.res_id, v.path, v.idx, v.v]));
+    // One statement per chunk, its text built once: the query builder would cost more than the inserts.
+    const insert = async (db: Db, head: string, all: unknown[][]) => {
+      const width = all[0]?.length ?? 1;
+      const per = Math.max(1, Math.floor(this.dialect.maxParameters / width));
+      // The text of a full chunk is built once; a shorter last chunk builds its own.
+      const text = (count: number) => {
+        const tuples = Array.from({ length: count }, (_, r) => `(${Array.from({ length: width }, (_, c) => this.dialect.parameter(r * width + c + 1)).join(', ')})`);
+        return `${head} values ${tuples.join(', ')}`;
+      };
+      let full: string | undefined;
+      for (let i = 0; i < all.length; i += per) {
+        const chunk = all.slice(i, i + per);
+        const statement = chunk.length === per ? (full ??= text(per)) : text(chunk.length);
+        await db.executeQuery(CompiledQuery.raw(statement, chunk.flat()));
+      }
+    };
+    await this.write(async (trx) => {
+      // SQLite: the triggers that count texts row by row are set aside, and the new rows' texts counted at once.
+      const triggers =
+        this.dialect.name === 'sqlite'
+          ? (
+              await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name in (${sql.join([...TEXT_TRIGGER_TABLES])})`.execute(trx)
+            ).rows
+          : [];
+      for (const t of triggers) await sql.raw(`drop trigger ${t.name}`).execute(trx);
+      const before = await this.lastSeq(trx);
+      await insert(trx, 'insert into users (id, user_name, user_name_ci, external_id, display_name, display_name_ci, active, status, doc, created, last_modified, version)', rows);
+      await insert(trx, 'insert into attr_values (res_id, path, idx, v)', values);
+      if (triggers.length > 0) {
+        const sources = [
+          sql`select a.v as v from users u join attr_values a on a.res_id = u.id where u.seq > ${before}`,
+          ...TEXT_COLUMNS.users.map((c) => sql`select ${sql.ref(c)} from users where seq > ${before}`),
+        ];
+        await sql`insert into texts (v, refs) select v, count(*) from (${sql.join(sources, sql` union all `)}) where length(v) >= 3 group by v
+          on conflict (v) do update set refs = refs + excluded.refs`.execute(trx);
+        for (const t of triggers) await sql.raw(t.sql).execute(trx);
+      }
+    });
+    return rows.map((r) => r[0] as string);
+  }
+
+  private async lastSeq(db: Db): Promise<number> {
+    const row = await db.selectFrom('users').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return Number(row?.seq ?? 0);
   }
 
   /**
@@ -856,25 +1158,8 @@ export class SqlStore implements Store {
     return toGroup(row, withMembers ? (await this.membersOf(this.db, [id])).get(id) : undefined);
   }
 
-  private groupPage(query: ListQuery) {
-    refuseNulInFilter(query.filter);
-    const where = query.filter ? compileFilter(query.filter, this.dialect.name === 'postgres' ? PG_GROUP_TARGET : GROUP_TARGET) : sql<boolean>`1 = 1`;
-    const base = this.db.selectFrom('groups as g').where(where);
-    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
-    const page = base
-      .selectAll('g')
-      .orderBy(sortBy ? `g.${SORT_COLUMNS[sortBy].groups}` : 'g.seq', this.direction(query))
-      .orderBy('g.seq')
-      .limit(query.limit)
-      .offset(query.offset);
-    return { base, page };
-  }
-
   async listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>> {
-    const { base, page } = this.groupPage(query);
-    const rows = query.limit === 0 ? [] : await page.execute();
-    const total =
-      pageTotal(query, rows.length) ?? Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const { total, rows } = await this.listRows<Selectable<GroupsTable>>(GROUP_TARGET, query);
     const members = withMembers ? await this.membersOf(this.db, rows.map((r) => r.id)) : undefined;
     return { total, items: rows.map((r) => toGroup(r, members?.get(r.id))) };
   }

@@ -135,5 +135,9 @@ export function sqliteStore(db: BetterSqlite3.Database): SqlStore {
       (await kysely.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${query.sql}`, [...query.parameters]))).rows.map((r) => r.detail),
     nowMs: `cast((julianday('now') - 2440587.5) * 86400000 as integer)`,
     singleReplica: true,
+    substringIndex: 'fts5',
+    joinInOrder: 'cross join',
+    parameter: () => '?',
+    inProcess: true,
   }, async () => wal?.close());
 }

@@ -26,8 +26,10 @@
  *    comes after every row lock, so holding it never waits for one); readers first take it exclusive in a short
  *    transaction, which waits for every writer holding it to end, and read the sequence: the horizon. They return
  *    events up to the horizon only: every seq below it belongs to a transaction that has committed or never will.
- * 6. Every filter a SCIM client sends is served by an index (test/bridge/query-plans.test.ts: EXPLAIN on both);
- *    an `or` on PostgreSQL is a union of index lookups.
+ * 6. Every selective filter a SCIM client sends is served by an index (test/bridge/query-plans.test.ts: EXPLAIN on
+ *    both): the same planner runs from the candidates of a selective term (an `or` is the union of both sides'
+ *    candidates) or checks rows in slices within a budget. `co`/`ew` of 3 characters or more find their candidates
+ *    through a trigram index: SQLite's FTS5 table of texts, PostgreSQL's pg_trgm GIN indexes on the same columns.
  * 7. Text never holds U+0000 (PostgreSQL cannot store it): a value or a filter with it is a 400 on both stores.
  * 8. A write is durable when its promise resolves: SQLite syncs its WAL (group commit), PostgreSQL commits with
  *    synchronous_commit on (its server groups concurrent commits).
