@@ -43,9 +43,9 @@ export interface TestBridge {
 export const STORES = ['sqlite', 'postgres'] as const;
 export type StoreKind = (typeof STORES)[number];
 
-/** A fresh, empty database of this kind: its SCIM_BRIDGE_DATABASE_URL. */
+/** A fresh database of this kind, empty of data (PostgreSQL: a copy of the migrated template): its SCIM_BRIDGE_DATABASE_URL. */
 export async function freshDatabaseUrl(store: StoreKind, dir: string): Promise<string> {
-  return store === 'postgres' ? createTestDatabase('bridge') : `sqlite:${join(dir, 'bridge.db')}`;
+  return store === 'postgres' ? createTestDatabase('bridge', { migrated: true }) : `sqlite:${join(dir, 'bridge.db')}`;
 }
 
 export async function startBridge(

@@ -18,7 +18,7 @@ export interface TestStore {
 /** A fresh, migrated store of this kind: a SQLite file of its own, or a PostgreSQL database of its own. */
 export async function openTestStore(kind: StoreKind, options: { poolSize?: number; preferIndexes?: boolean } = {}): Promise<TestStore> {
   if (kind === 'postgres') {
-    const url = await createTestDatabase('store');
+    const url = await createTestDatabase('store', { migrated: true });
     if (options.preferIndexes) {
       // Tables of a few rows are rightly scanned by PostgreSQL's planner; a test that shows an index answering
       // tells this database to prefer indexes (SQLite's planner takes them at any size).
