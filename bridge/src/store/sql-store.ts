@@ -896,8 +896,15 @@ export class SqlStore implements Store {
   }
 
   private async writeUserValues(db: Db, id: string, index: readonly IndexRow[]): Promise<void> {
-    // One prepared insert per row: cheaper than building a multi-row insert of varying shape each time.
-    for (const row of valueRows(id, index)) await this.q.insertValue.run(db, row);
+    const rows = valueRows(id, index);
+    if (this.dialect.inProcess) {
+      // One prepared insert per row (SQLite: a statement is a function call): cheaper than building a multi-row
+      // insert of varying shape each time.
+      for (const row of rows) await this.q.insertValue.run(db, row);
+    } else if (rows.length > 0) {
+      // One statement for all of them: across a network every statement is a round trip.
+      await this.chunked(rows, 4, (chunk) => db.insertInto('attr_values').values(chunk).execute());
+    }
   }
 
   async createUser(user: UserWrite, events?: (created: UserRecord) => NewEvent[]): Promise<UserRecord> {
