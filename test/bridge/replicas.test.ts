@@ -2,8 +2,9 @@
  * Several replicas on one PostgreSQL: three bridge processes (`npm start`'s entry point) share a database created for
  * this file on the run's server. Any replica answers any request; concurrent writes from different replicas are
  * neither lost nor doubled; webhook delivery runs on one replica at a time and moves to another within 30 s when
- * that one is killed with SIGKILL mid-flood, with every acknowledged change delivered, in order per resource, and a
- * feed read across the crash without a gap.
+ * that one is killed with SIGKILL mid-flood, with every acknowledged change delivered, in order per resource, a
+ * feed read across the crash without a gap, and users and their user.created events one to one (crash.test.ts's
+ * check, which runs on SQLite: this is its PostgreSQL form).
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -228,5 +229,12 @@ describe('three replicas on one PostgreSQL', () => {
 
     // The feed read across the crash: exactly the events, in order, without a gap.
     expect(seen).toEqual(feed.map((e) => e.id));
+
+    // No event lacks its change and no change its event: a create cut short by the kill left both or neither.
+    const stored = await call(survivors[0], 'GET', `/Users?count=1000&attributes=userName&filter=${encodeURIComponent('userName sw "flood"')}`);
+    const floodUsers = new Set((stored.body.Resources as Json[]).map((u) => u.userName as string));
+    expect(stored.body.totalResults).toBe(floodUsers.size);
+    const floodCreated = new Set(feed.filter((e) => e.type === 'user.created' && String(e.data?.userName).startsWith('flood')).map((e) => e.data.userName as string));
+    expect(floodCreated).toEqual(floodUsers);
   }, 120_000);
 });
