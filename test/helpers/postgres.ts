@@ -1,7 +1,8 @@
 /**
  * A real PostgreSQL for the tests, as they already run the real Caddy and pebble: one server per jest run
  * (test/postgres-global-setup.ts starts it before the workers, test/postgres-global-teardown.ts stops it), and one
- * database per test file, so that files run in parallel without seeing each other's rows.
+ * database per test file, so that files run in parallel without seeing each other's rows; a database that needs the
+ * schema is a file copy of the template the global setup migrated once (MIGRATED_TEMPLATE).
  *
  * The server runs with fsync=off (the tests kill bridges, never the database; durability of PostgreSQL itself is
  * PostgreSQL's), TLS on with a throwaway CA (for the sslmode tests), trust on loopback for the superuser, and one
