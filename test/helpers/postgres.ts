@@ -93,7 +93,11 @@ export async function startPostgresServer(options: { durable?: boolean } = {}): 
     throw new Error(`PostgreSQL's contrib modules (pg_trgm) are missing: ${INSTALL}`);
   }
   const owner = serverUser();
-  const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-pg-'));
+  // The tests' server (fsync off: PostgreSQL's own durability is not under test) keeps its files in memory-backed
+  // /dev/shm when there is one: a run copies a few hundred MB of test databases, which on a disk shared with the VM
+  // boot test cost tens of seconds of I/O. The bench's durable server stays on disk.
+  const base = !options.durable && existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const dir = mkdtempSync(join(base, 'scim-bridge-pg-'));
   const data = join(dir, 'data');
   const certs = join(dir, 'certs');
   const server = makeListenerCertificate(certs, ['DNS:localhost']);
