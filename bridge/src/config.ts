@@ -5,11 +5,16 @@
 import { createHash, createPrivateKey } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { connectionConfig, DatabaseUrlError, DEFAULT_POOL_SIZE, readCaFile } from './store/postgres';
 
 export interface BridgeConfig {
   readonly port: number;
   readonly host: string;
   readonly databaseUrl: string;
+  /** PostgreSQL: connections at most, per replica (SCIM_BRIDGE_DATABASE_POOL). */
+  readonly databasePool: number;
+  /** PostgreSQL: PEM of the CA that signs the server's certificate (read from SCIM_BRIDGE_DATABASE_CA's file). */
+  readonly databaseCaPem?: string;
   /** Hex SHA-256 hashes of the accepted IdP bearer tokens (two during a rotation). */
   readonly tokenHashes: readonly string[];
   /** Hashes of the application API's tokens; empty: the API is off. Never one of the IdP's. */
@@ -90,6 +95,8 @@ export const SUPPORTED_VARIABLES: readonly string[] = [
   'SCIM_BRIDGE_EVENTS_RETENTION_DAYS',
   'SCIM_BRIDGE_TRUST_PROXY',
   'SCIM_BRIDGE_PUBLIC_URL',
+  'SCIM_BRIDGE_DATABASE_POOL',
+  'SCIM_BRIDGE_DATABASE_CA',
   'SCIM_BRIDGE_GOOGLE_ADMIN',
   'SCIM_BRIDGE_GOOGLE_GROUPS',
   'SCIM_BRIDGE_GOOGLE_INTERVAL',
@@ -106,11 +113,9 @@ export const SUPPORTED_VARIABLES: readonly string[] = [
  */
 export const INTERNAL_VARIABLES: readonly string[] = ['SCIM_BRIDGE_SHUTDOWN_GRACE_MS', 'SCIM_BRIDGE_TEST_CACHE'];
 
-const POSTGRES_LATER = 'PostgreSQL is not implemented yet';
 const METRICS_LATER = '/metrics is not implemented yet';
 /** Named by DESIGN.md, not implemented by this version: refused when set, never silently ignored. */
 export const RESERVED_VARIABLES: Readonly<Record<string, string>> = {
-  SCIM_BRIDGE_DATABASE_CA: POSTGRES_LATER,
   SCIM_BRIDGE_METRICS_TOKEN_SHA256: METRICS_LATER,
   SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE: METRICS_LATER,
 };
@@ -243,7 +248,29 @@ const host: Parse<string> = (raw) => {
 };
 const databaseUrl: Parse<string> = (raw) => {
   expect('SCIM_BRIDGE_DATABASE_URL', /^sqlite:.+/.test(raw) || /^postgres(ql)?:\/\/.+/.test(raw), 'expected sqlite:<path> or postgres://user:password@host/database');
+  if (raw.startsWith('postgres')) {
+    try {
+      connectionConfig(raw);
+    } catch (e) {
+      // The message never repeats the URL: it may hold the password.
+      if (e instanceof DatabaseUrlError) throw new ConfigError('SCIM_BRIDGE_DATABASE_URL', e.message);
+      throw e;
+    }
+  }
   return raw;
+};
+const poolSize: Parse<number> = (raw) => {
+  const n = Number(raw);
+  expect('SCIM_BRIDGE_DATABASE_POOL', /^\d{1,3}$/.test(raw) && n >= 1 && n <= 200, 'expected a number of connections from 1 to 200 (PostgreSQL only; default 10)');
+  return n;
+};
+const caFile: Parse<string> = (raw) => {
+  try {
+    return readCaFile(raw);
+  } catch (e) {
+    if (e instanceof DatabaseUrlError) throw new ConfigError('SCIM_BRIDGE_DATABASE_CA', `${e.message}; expected the PEM file of the CA that signs PostgreSQL's certificate`);
+    throw new ConfigError('SCIM_BRIDGE_DATABASE_CA', `cannot read ${raw} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'}); expected the PEM file of the CA that signs PostgreSQL's certificate`);
+  }
 };
 const tokenHashes = (name: string): Parse<string[]> => (raw) => {
   const list = raw.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
@@ -447,13 +474,22 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
   const appToken = read<string | undefined>(env, 'SCIM_BRIDGE_APP_TOKEN', clearToken('SCIM_BRIDGE_APP_TOKEN'), undefined);
   if (appToken !== undefined) appHashes.push(sha256Hex(appToken));
   const trustedProxies = read<readonly string[]>(env, 'SCIM_BRIDGE_TRUST_PROXY', trustProxy, []);
+  const dbUrl = read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db');
+  const databasePool = read(env, 'SCIM_BRIDGE_DATABASE_POOL', poolSize, DEFAULT_POOL_SIZE);
+  const databaseCaPem = read<string | undefined>(env, 'SCIM_BRIDGE_DATABASE_CA', caFile, undefined);
+  const onPostgres = dbUrl.startsWith('postgres');
+  for (const name of ['SCIM_BRIDGE_DATABASE_POOL', 'SCIM_BRIDGE_DATABASE_CA']) {
+    expect(name, onPostgres || env[name] === undefined || env[name] === '', 'applies to a postgres:// SCIM_BRIDGE_DATABASE_URL only; unset it for SQLite');
+  }
   const shared = appHashes.some((h) => hashes.includes(h));
   expect(appToken !== undefined ? 'SCIM_BRIDGE_APP_TOKEN' : 'SCIM_BRIDGE_APP_TOKEN_SHA256', !shared, "expected the application's own token, never the identity provider's");
   return {
     appTokenHashes: [...new Set(appHashes)],
     port: read(env, 'SCIM_BRIDGE_PORT', port, 8080),
     host: read(env, 'SCIM_BRIDGE_HOST', host, '127.0.0.1'),
-    databaseUrl: read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db'),
+    databaseUrl: dbUrl,
+    databasePool,
+    databaseCaPem,
     tokenHashes: [...new Set(hashes)],
     trustProxy: trustedProxies.length > 0,
     trustedProxies,

@@ -147,7 +147,7 @@ async function tokenHashes(config: BridgeConfig, store: Store): Promise<{ hashes
 export interface StartOptions {
   logger?: Logger;
   /** Delivery timings (tests make retries fast). */
-  delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs'>>;
+  delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs' | 'leaseTtlMs' | 'leaseRenewMs'>>;
   /** HTTP limits other than HTTP_LIMITS (tests make them small). */
   http?: Partial<HttpLimits>;
   /**
@@ -159,7 +159,11 @@ export interface StartOptions {
 
 export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
   const logger = options.logger ?? createLogger();
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, {
+    poolSize: config.databasePool,
+    caPem: config.databaseCaPem,
+    onError: (err) => logger.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+  });
   const { hashes, generated } = await tokenHashes(config, store);
   const delivery = config.webhook
     ? new WebhookDelivery(store, { url: config.webhook.url, secret: config.webhook.secret, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
@@ -226,10 +230,14 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   await delivery?.start();
   if (options.google?.schedule !== false) google?.start();
   // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
-  const purge = () =>
-    store
-      .purgeEvents(new Date(Date.now() - config.eventsRetentionDays * 86_400_000).toISOString(), delivery ? delivery.delivered : Number.MAX_SAFE_INTEGER)
-      .catch((err) => logger.error({ err }, 'purging old events failed'));
+  const purge = async () => {
+    try {
+      const delivered = delivery ? await delivery.delivered() : Number.MAX_SAFE_INTEGER;
+      await store.purgeEvents(new Date(Date.now() - config.eventsRetentionDays * 86_400_000).toISOString(), delivered);
+    } catch (err) {
+      logger.error({ err }, 'purging old events failed');
+    }
+  };
   const retention = setInterval(purge, 3_600_000);
   retention.unref();
   void purge();

@@ -365,7 +365,11 @@ export class Directory {
     if (existing && !existing.managed) {
       const adopted = await this.store.updateGroup(
         existing.id,
-        () => ({ group: { ...group, managed: true }, members: [{ op: 'replace', ids: members }] }),
+        (current) => {
+          // Another request (on this replica or another) took it over since it was looked up: that one won.
+          if (current.managed) throw conflict(`A group named '${group.displayName}' exists already (displayName is unique, case-insensitively).`);
+          return { group: { ...group, managed: true }, members: [{ op: 'replace', ids: members }] };
+        },
         undefined,
         (before, after, delta) => this.groupEvents(before, after, delta),
       );
