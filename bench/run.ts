@@ -9,7 +9,10 @@
  *   3. Durable POST /Users per second at 1 and 16 in flight, beside SQLite alone on the same disk.
  *   4. PATCH adding one member to a group of 50,000 members vs to an empty group.
  *   5. The bridge's resident memory after seeding and after all that load (VmRSS; VmHWM for the peak).
- *   6. A JumpCloud-style initial sync on a fresh bridge: 4 clients; 10,000 users looked up by userName
+ *   6. The cost of one request (issue 13): the worst filter found, timed while /healthz is asked every 5 ms
+ *      (its longest wait: the event loop's longest stall, also counted in the bridge's CPU time so that a
+ *      machine busy with other work does not count), beside a userName eq lookup in the same run.
+ *   7. A JumpCloud-style initial sync on a fresh bridge: 4 clients; 10,000 users looked up by userName
  *      and created; 100 groups looked up by displayName, created and filled in PATCHes of 100 members.
  * Each measured run also says how many cores the server, the load generator and everything else used:
  * on a shared machine the last one explains a low figure.
@@ -35,6 +38,7 @@ import { ChildServer, cpuSecondsOf, freePort, killChildrenOnExit, machineBusySec
 import { HttpClient, pool, quantile } from './lib/client';
 import { chooseGenerator, LoadGenerator, LoadResult, LoadSpec, NAME_PLACEHOLDER } from './lib/load';
 import { formatProfile, summarizeProfile } from './lib/profile';
+import { probed, WORST_FILTER } from './lib/worst-filter';
 
 const ROOT = resolve(__dirname, '..');
 const BRIDGE_MAIN = join(ROOT, 'bridge', 'dist', 'main.js');
@@ -433,7 +437,7 @@ async function main(): Promise<void> {
   mkdirSync(dirA);
   const bridge = new Bridge('bridge', dirA, await freePort(), token);
   await bridge.start('seed');
-  log(`\n[1/7] seeding ${int(CFG.users)} users through POST /Users, ${CFG.seedConcurrency} in flight (bridge pid ${bridge.server.pid}, port ${bridge.port})`);
+  log(`\n[1/8] seeding ${int(CFG.users)} users through POST /Users, ${CFG.seedConcurrency} in flight (bridge pid ${bridge.server.pid}, port ${bridge.port})`);
   const seeded = await seed(bridge, CFG.users);
   const seedRate = CFG.users / seeded.seconds;
   log(`  seeded in ${secs(seeded.seconds)}: ${int(seedRate)} users/s (${cpuNote(seeded.cpu)})`);
@@ -459,7 +463,7 @@ async function main(): Promise<void> {
   const nameFile = join(work, 'paths-filter.txt');
   writeFileSync(idFile, idPaths.join('\n') + '\n');
   writeFileSync(nameFile, namePaths.join('\n') + '\n');
-  log(`\n[2/7] GET throughput, ${CFG.connections} connections, ${CFG.warmup} s warm-up + ${CFG.seconds} s each, bridge then bare server`);
+  log(`\n[2/8] GET throughput, ${CFG.connections} connections, ${CFG.warmup} s warm-up + ${CFG.seconds} s each, bridge then bare server`);
   const gets: Record<string, { bridge: Measured; bare: Measured }> = {};
   for (const [key, label, paths, file] of [
     ['byId', 'GET /Users/{id}', idPaths, idFile],
@@ -523,7 +527,7 @@ async function main(): Promise<void> {
   await baseline.stop();
 
   // ---- 3. POSTs -------------------------------------------------------------------------------------
-  log(`\n[3/7] durable POST /Users (${durability()}), 1 s warm-up + ${CFG.postSeconds} s at each concurrency`);
+  log(`\n[3/8] durable POST /Users (${durability()}), 1 s warm-up + ${CFG.postSeconds} s at each concurrency`);
   await bridge.phase('post');
   const posts: Record<string, Measured> = {};
   const template = JSON.stringify(userBody(NAME_PLACEHOLDER));
@@ -557,7 +561,7 @@ async function main(): Promise<void> {
   const bigSize = Math.min(CFG.bigGroup, Math.floor(CFG.users / 2));
   const singles = CFG.patchOps + CFG.patchWarmup;
   if (bigSize + singles > CFG.users) throw new Error(`BENCH_USERS=${CFG.users} is too few for a group of ${bigSize} and ${singles} single adds`);
-  log(`\n[4/7] PATCH: a group of ${int(bigSize)} members built in PATCHes of ${int(CFG.patchBatch)}, then ${CFG.patchOps} single-member adds to it and to an empty group, alternating`);
+  log(`\n[4/8] PATCH: a group of ${int(bigSize)} members built in PATCHes of ${int(CFG.patchBatch)}, then ${CFG.patchOps} single-member adds to it and to an empty group, alternating`);
   const client = new HttpClient(bridge.port, token, 1);
   const groupId = async (name: string) => (JSON.parse((await client.expect('POST', '/Groups', { schemas: [GROUP_SCHEMA], displayName: name }, 201)).body) as { id: string }).id;
   const bigId = await groupId('bench-big');
@@ -602,7 +606,7 @@ async function main(): Promise<void> {
 
   // ---- 5. memory ------------------------------------------------------------------------------------
   const memLoaded = bridge.server.memory();
-  log(`\n[5/7] bridge memory after the load: ${mb(memLoaded.rssMB)} resident, peak ${mb(memLoaded.peakMB)}`);
+  log(`\n[5/8] bridge memory after the load: ${mb(memLoaded.rssMB)} resident, peak ${mb(memLoaded.peakMB)}`);
   const memRow = (metric: string, m: number, base: string): Row => ({ metric, bridge: mb(m), baseline: base, target: `<= ${TARGETS.rssMB} MB`, verdict: m <= TARGETS.rssMB ? 'pass' : 'miss' });
   rows.push(memRow(`resident memory after seeding ${int(CFG.users)} users`, memSeeded.rssMB, mb(memBare.rssMB)));
   rows.push(memRow('resident memory after the load', memLoaded.rssMB, '-'));
@@ -615,14 +619,42 @@ async function main(): Promise<void> {
   log(`  check: GET /Groups/{big} lists ${int(members)} members (expected ${int(expectMembers)}), ${(full.body.length / 1e6).toFixed(1)} MB in ${ms(full.ms)}`);
   if (members !== expectMembers) notes.push(`The big group lists ${members} members, not the ${expectMembers} added.`);
   client.close();
+
+  // ---- 6. the cost of one request: the worst filter, and the event loop meanwhile ----------------------
+  await bridge.phase('worst-filter');
+  log(`\n[6/8] the worst filter found (issue 13) on ${int(CFG.users)} users, /healthz asked every 5 ms meanwhile; beside it, userName eq in the same run`);
+  log(`  filter: ${WORST_FILTER}`);
+  const listPath = (filter: string) => `/Users?count=100&attributes=userName&filter=${encodeURIComponent(filter)}`;
+  const eqLookup = await probed(bridge.port, bridge.server.pid, token, listPath(`userName eq "${seeded.users[Math.floor(seeded.users.length / 2)].userName}"`));
+  const worstMeter = cpuMeter(bridge.server, 'the worst filter');
+  const worst = await probed(bridge.port, bridge.server.pid, token, listPath(WORST_FILTER));
+  const worstCpu = worstMeter();
+  for (const [label, r] of [['userName eq', eqLookup], ['worst filter', worst]] as const) {
+    log(
+      `  ${label}: ${r.status}, totalResults ${r.totalResults ?? '-'}, ${ms(r.ms)}; longest /healthz wait meanwhile ${ms(r.longestHealthzMs)}, ` +
+        `of it the bridge on a CPU ${ms(r.longestHealthzCpuMs)} (${r.healthzAnswers} answered)`,
+    );
+  }
+  log(`  during the worst filter: ${cpuNote(worstCpu)}`);
+  if (worst.status !== 200 || worst.totalResults !== CFG.users) notes.push(`The worst filter answered ${worst.status} with totalResults ${worst.totalResults}, not 200 with ${CFG.users}.`);
+  rows.push({ metric: 'worst filter: 20 co terms no index narrows (ms)', bridge: ms(worst.ms), baseline: ms(eqLookup.ms), target: 'baseline: userName eq', verdict: worst.status === 200 ? 'info' : 'ERR' });
+  rows.push({
+    metric: '  event-loop stall: longest /healthz wait, in bridge CPU time (wall)',
+    bridge: `${ms(worst.longestHealthzCpuMs)} (${ms(worst.longestHealthzMs)})`,
+    baseline: `${ms(eqLookup.longestHealthzCpuMs)} (${ms(eqLookup.longestHealthzMs)})`,
+    target: '<= 100 ms (CPU time)',
+    verdict: worst.longestHealthzCpuMs <= 100 ? 'pass' : 'miss',
+  });
+  rows.push({ metric: `  CPU cores: server / generator / other processes`, bridge: cores(worstCpu), baseline: '', target: '', verdict: 'info' });
+  results.worstFilter = { filter: WORST_FILTER, worst, eqLookup };
   await bridge.stop();
 
-  // ---- 6. JumpCloud-style initial sync ---------------------------------------------------------------
+  // ---- 7. JumpCloud-style initial sync ---------------------------------------------------------------
   const dirB = join(work, 'bridge-b');
   mkdirSync(dirB);
   const fresh = new Bridge('fresh bridge', dirB, await freePort(), token);
   await fresh.start('sync');
-  log(`\n[6/7] JumpCloud-style initial sync on a fresh bridge (pid ${fresh.server.pid}): ${CFG.syncClients} clients, ${int(CFG.syncUsers)} users (lookup by userName, create), ${CFG.syncGroups} groups (lookup by displayName, create, PATCHes of ${CFG.syncPatchSize} members; ${CFG.syncGroupMembers} members each)`);
+  log(`\n[7/8] JumpCloud-style initial sync on a fresh bridge (pid ${fresh.server.pid}): ${CFG.syncClients} clients, ${int(CFG.syncUsers)} users (lookup by userName, create), ${CFG.syncGroups} groups (lookup by displayName, create, PATCHes of ${CFG.syncPatchSize} members; ${CFG.syncGroupMembers} members each)`);
   const clients = Array.from({ length: CFG.syncClients }, () => new HttpClient(fresh.port, token, 1));
   const syncIds: string[] = new Array(CFG.syncUsers);
   let requests = 0;
@@ -676,7 +708,7 @@ async function main(): Promise<void> {
   results.sync = { seconds: syncS, usersS, groupsS, requests, memory: memSync, cpu: syncCpu };
   await fresh.stop();
 
-  // ---- 7. webhooks: provisioning with a receiver attached vs without; lag from 201 to webhook ---------
+  // ---- 8. webhooks: provisioning with a receiver attached vs without; lag from 201 to webhook ---------
   const hookUsers = intEnv('BENCH_WEBHOOK_USERS', 3000);
   const lagUsers = intEnv('BENCH_WEBHOOK_LAG_USERS', 300);
   const arrivals = new Map<string, number>();
@@ -692,7 +724,7 @@ async function main(): Promise<void> {
   receiver.listen(0, '127.0.0.1');
   await once(receiver, 'listening');
   const hookEnv = { SCIM_BRIDGE_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, SCIM_BRIDGE_WEBHOOK_SECRET: 'bench-webhook-secret-0123456789' };
-  log(`\n[7/7] webhooks: ${int(hookUsers)} POSTs (16 in flight) on a fresh bridge without and with a receiver attached; then the lag from 201 to webhook at 1,000 users a minute (${lagUsers} users)`);
+  log(`\n[8/8] webhooks: ${int(hookUsers)} POSTs (16 in flight) on a fresh bridge without and with a receiver attached; then the lag from 201 to webhook at 1,000 users a minute (${lagUsers} users)`);
   const provisionRate = async (label: string, env: Record<string, string>, prefix: string) => {
     const d = join(work, `bridge-${prefix}`);
     mkdirSync(d);

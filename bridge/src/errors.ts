@@ -14,14 +14,25 @@ export type ScimType =
   | 'invalidVers'
   | 'sensitive';
 
+export interface ScimErrorOptions {
+  /** When the client should try again (a Retry-After header, in seconds): for a 503 the bridge expects to clear. */
+  readonly retryAfterSeconds?: number;
+  /** The failure underneath (a store error): logged with the request, never sent to the client. */
+  readonly cause?: unknown;
+}
+
 export class ScimError extends Error {
+  readonly retryAfterSeconds?: number;
+
   constructor(
     readonly status: number,
     readonly detail: string,
     readonly scimType?: ScimType,
+    options: ScimErrorOptions = {},
   ) {
-    super(detail);
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ScimError';
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

@@ -4,13 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
 import { WebhookDelivery, WebhookOptions } from './delivery';
 import { Directory } from './directory';
-import { createApp } from './http';
+import { createApp, LoadShedding } from './http';
 import { createLogger, Logger } from './log';
 import { eventPresenter, ScimService } from './scim';
 import { openStore, Store } from './store';
@@ -27,6 +28,8 @@ export interface RunningBridge {
   /** http://host:port, without a trailing slash. */
   readonly url: string;
   readonly port: number;
+  /** The HTTP server, with the limits it runs with. */
+  readonly server: Server;
   /** Set when this start generated the bearer token: shown once, never stored in clear. */
   readonly generatedToken?: string;
   readonly store: Store;
@@ -43,6 +46,85 @@ export interface RunningBridge {
  * the store) takes milliseconds, so the stop ends well within main.ts's limit (9.5 s, for a bound of 10 s).
  */
 export const SHUTDOWN_GRACE_MS = 8_000;
+
+/**
+ * What the HTTP server allows a client (issue 13). IdPs send small bodies (a user is about a kilobyte, the body
+ * limit 1 MiB) from well-connected clouds, in requests that take milliseconds; a client slower than these is
+ * broken or hostile, and each one holds a socket and memory.
+ */
+export interface HttpLimits {
+  /** From the connection (or the request's first byte) to the end of its headers. Node's default: 60 s. */
+  readonly headersTimeoutMs: number;
+  /** From the same start to the end of the body. Node's default: 300 s (a trickled body held a socket 330 s). */
+  readonly requestTimeoutMs: number;
+  /** A socket with no traffic while a request is read or answered (a client that stops reading the answer). */
+  readonly socketTimeoutMs: number;
+  /**
+   * An idle keep-alive connection between requests. It must outlast the idle timeout of the proxy in front:
+   * Caddy (our VM hosts) keeps idle upstream connections 2 minutes, AWS ALB and ingress-nginx 60 s. If the bridge
+   * closed first, a proxy could send a request on a connection the bridge is closing and answer the IdP 502
+   * (Caddy does not retry a POST). 125 s outlasts Caddy's 120 s.
+   */
+  readonly keepAliveTimeoutMs: number;
+  /** How often Node checks the header and request timeouts (its default, 30 s, let a 60 s limit run to 90 s). */
+  readonly timeoutCheckIntervalMs: number;
+  /**
+   * Open connections at most: a further one is closed at once, unread (Node's maxConnections), so sockets never
+   * exhaust the file descriptors. Also capped at half the open-files limit.
+   */
+  readonly maxConnections: number;
+  /** Requests handled at once; the next get 503 at once (see LoadShedding). */
+  readonly maxInFlight: number;
+  /** Open connections beyond which requests get 503 at once (a flood of reads; see LoadShedding). */
+  readonly maxOpenConnections: number;
+  /** Retry-After on that 503, in seconds. */
+  readonly overloadRetryAfterSeconds: number;
+  /** At most one saturation line per this period. */
+  readonly saturationLogIntervalMs: number;
+}
+
+export const HTTP_LIMITS: HttpLimits = {
+  // Headers come in one packet or two; 10 s is generous even for a client on the far side of the world.
+  headersTimeoutMs: 10_000,
+  // 1 MiB at 50 KiB/s takes 20 s; a proxy in front (Caddy) forwards a body as it arrives.
+  requestTimeoutMs: 30_000,
+  // Entra ID gives up on an answer after 60 s; a connection silent that long serves no one.
+  socketTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 125_000,
+  timeoutCheckIntervalMs: 1_000,
+  // Far below the open-files limit (Node raises its soft limit to the hard one: 1,048,576 under Docker, 1,024 in
+  // some containers). A connection with a request waiting costs about 20 KiB (3,000 took 55 MB): 4,096 of them
+  // stay within the container's 512 MiB, where 10,000 reached 402 MB.
+  maxConnections: 4_096,
+  // 4x the bench's heaviest load (16 in flight), half a group commit (128 writes): enough to keep the disk busy.
+  // Each request can hold up to 1 MiB of body and its parsed JSON: 64 of them stay within the container's memory.
+  maxInFlight: 64,
+  // IdPs open a few connections each, and a proxy's pool follows its load: 256 open connections is a flood. A
+  // connection opened past them gets a 503 instead of a place in a queue that grows with the flood (p99 of 30 s
+  // measured with 10,000).
+  maxOpenConnections: 256,
+  // A burst clears in well under a second; 5 s spreads the retries without delaying an IdP's sync much.
+  overloadRetryAfterSeconds: 5,
+  saturationLogIntervalMs: 60_000,
+};
+
+/** The open-files limit the process runs with (Linux; Node raised the soft limit to the hard one at start). */
+function openFilesLimit(): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The connection cap: at most `max`, and at most half the open files (the rest for the database, logs, webhooks). */
+export function connectionCap(max: number, filesLimit = openFilesLimit()): number {
+  return filesLimit === undefined || !Number.isFinite(filesLimit) ? max : Math.max(1, Math.min(max, Math.floor(filesLimit / 2)));
+}
 
 const GENERATED_TOKEN_SETTING = 'idp_token_sha256';
 
@@ -63,6 +145,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Delivery timings (tests make retries fast). */
   delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs'>>;
+  /** HTTP limits other than HTTP_LIMITS (tests make them small). */
+  http?: Partial<HttpLimits>;
 }
 
 export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
@@ -85,15 +169,38 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     appTokenHashes: config.appTokenHashes,
     logger,
     tokenHashes: hashes,
-    trustProxy: config.trustProxy,
+    trustProxy: config.trustedProxies,
+    publicUrl: config.publicUrl,
     version: VERSION,
     storeHealth: () => store.ping(),
     deliveryBacklog: async () => (delivery ? delivery.backlog() : { pending: 0, deadLetters: 0, webhook: 'off' }),
     replayDeadLetters: async () => (delivery ? delivery.replayDeadLetters() : { replayed: 0, remaining: 0 }),
   });
-  const server: Server = app.listen(config.port, config.host);
+  const limits = { ...HTTP_LIMITS, ...options.http };
+  const shedding = new LoadShedding({
+    maxInFlight: limits.maxInFlight,
+    maxOpenConnections: limits.maxOpenConnections,
+    retryAfterSeconds: limits.overloadRetryAfterSeconds,
+    logIntervalMs: limits.saturationLogIntervalMs,
+    logger,
+  });
+  const server: Server = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+    },
+    shedding.wrap(app),
+  );
+  server.setTimeout(limits.socketTimeoutMs);
+  server.maxConnections = connectionCap(limits.maxConnections);
+  if (server.maxConnections < limits.maxConnections) {
+    logger.warn({ maxConnections: server.maxConnections }, `the open-files limit caps connections at ${server.maxConnections}; raise it (ulimit -n) for more`);
+  }
+  shedding.watch(server);
+  server.listen(config.port, config.host);
   await once(server, 'listening');
-  server.keepAliveTimeout = 65_000;
   // For the stop: the responses under way, and whether the bridge is stopping. A response that starts while
   // it is stopping says `Connection: close`, and Node closes its connection once it is sent: a keep-alive
   // client learns the connection is going without a request of its own being cut off.
@@ -119,6 +226,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   return {
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     port,
+    server,
     generatedToken: generated,
     store,
     stop({ graceMs = SHUTDOWN_GRACE_MS } = {}) {
@@ -147,6 +255,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
         }, graceMs);
         await closed;
         clearTimeout(cut);
+        shedding.flush();
         clearInterval(retention);
         await deliveryStopped;
         // Waits for the writes still queued and their sync.

@@ -86,8 +86,10 @@ export function bridgeEnvironment(spec: HostSpec): string {
     ['SCIM_BRIDGE_PORT', String(BRIDGE_PORT)],
     ['SCIM_BRIDGE_DATABASE_URL', 'sqlite:/data/scim-bridge.db'],
     ['SCIM_BRIDGE_TOKEN_SHA256', spec.tokenSha256.join(',')],
-    // Caddy is the only client; it sets X-Forwarded-For and X-Forwarded-Proto.
+    // Caddy is the only client, from the containers' private network; it sets X-Forwarded-For and -Proto.
     ['SCIM_BRIDGE_TRUST_PROXY', 'true'],
+    // The Base URL the IdP is given: Location and meta.location are built from it, never from a request's Host.
+    ['SCIM_BRIDGE_PUBLIC_URL', `https://${spec.domain}`],
   ];
   if (spec.appTokenSha256?.length) env.push(['SCIM_BRIDGE_APP_TOKEN_SHA256', spec.appTokenSha256.join(',')]);
   if (spec.allowedDomains.length) env.push(['SCIM_BRIDGE_ALLOWED_DOMAINS', spec.allowedDomains.join(',')]);

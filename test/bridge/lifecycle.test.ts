@@ -1,7 +1,7 @@
 /**
  * The reference product's lifecycle, through the real HTTP API: provisioned users are invited until they
- * join; deprovisioning removes an invited user and suspends an active one; every change is one event in
- * the feed, in order.
+ * join; deprovisioning revokes an invited user and suspends an active one, and SCIM keeps both (IdPs
+ * reactivate by PATCHing the same id); every change is one event in the feed, in order.
  */
 import { patchBody, startBridge, TestBridge, userBody, GROUP_SCHEMA, USER_SCHEMA } from '../helpers/bridge';
 
@@ -34,18 +34,31 @@ describe('the user lifecycle', () => {
   }
   const eventsFor = async (id: string) => (await allEvents()).filter((e) => e.data.id === id).map((e) => e.type);
 
-  const deprovisions: [string, (id: string) => Promise<unknown>][] = [
-    ['PATCH with path, boolean', (id) => b.patch(`/Users/${id}`, patchBody({ op: 'replace', path: 'active', value: false })).expect(200)],
-    ['PATCH with path, "False"', (id) => b.patch(`/Users/${id}`, patchBody({ op: 'Replace', path: 'active', value: 'False' })).expect(200)],
-    ['PATCH without path, "false"', (id) => b.patch(`/Users/${id}`, patchBody({ op: 'replace', value: { active: 'false' } })).expect(200)],
+  /** Sets active as each IdP dialect does; resolves to the 200's body (the user after the change). */
+  const setActive = (value: boolean): [string, (id: string) => Promise<Json>][] => [
+    ['PATCH with path, boolean', async (id) => (await b.patch(`/Users/${id}`, patchBody({ op: 'replace', path: 'active', value })).expect(200)).body],
     [
-      'PUT with active false',
+      `PATCH with path, "${value ? 'True' : 'False'}"`,
+      async (id) => (await b.patch(`/Users/${id}`, patchBody({ op: 'Replace', path: 'active', value: value ? 'True' : 'False' })).expect(200)).body,
+    ],
+    [
+      `PATCH without path, "${value}"`,
+      async (id) => (await b.patch(`/Users/${id}`, patchBody({ op: 'replace', value: { active: String(value) } })).expect(200)).body,
+    ],
+    [
+      `PUT with active ${value}`,
       async (id) => {
         const u = (await b.get(`/Users/${id}`).expect(200)).body;
-        return b.put(`/Users/${id}`, { ...u, active: false }).expect(200);
+        return (await b.put(`/Users/${id}`, { ...u, active: value }).expect(200)).body;
       },
     ],
   ];
+  const deprovisions = setActive(false);
+  const reactivations = setActive(true);
+  const deprovision = (id: string) => b.patch(`/Users/${id}`, patchBody({ op: 'replace', path: 'active', value: false })).expect(200);
+  /** The users an `active` filter finds, among these ids. */
+  const activeFilter = async (value: boolean, ids: string[]) =>
+    ((await b.get('/Users').query({ filter: `active eq ${value}`, count: 1000 }).expect(200)).body.Resources as Json[]).map((r) => r.id).filter((id) => ids.includes(id));
 
   it('when the IdP creates a user, then it is invited and one user.created event says so', async () => {
     const u = await provision();
@@ -61,31 +74,134 @@ describe('the user lifecycle', () => {
     await b.app.post(`/api/v1/users/${u.id}/join`).expect(409);
   });
 
-  it.each(deprovisions)('when an invited user is deprovisioned (%s), then it is removed: SCIM answers 404, and one user.deleted event', async (_how, deprovision) => {
-    const u = await provision();
-    await deprovision(u.id);
-    await b.get(`/Users/${u.id}`).expect(404);
-    await b.app.get(`/api/v1/users/${u.id}`).expect(404);
-    expect(await eventsFor(u.id)).toEqual(['user.created', 'user.deleted']);
-  });
+  it.each(deprovisions)(
+    'when an invited user is deprovisioned (%s), then its invitation is withdrawn: status revoked, one user.revoked event, and SCIM keeps it with active false',
+    async (_how, deprovision) => {
+      const u = await provision();
+      const answer = await deprovision(u.id);
+      // The 200 carries the user as it is after the change (RFC 7644 §3.5.1, §3.5.2).
+      expect(answer).toMatchObject({ id: u.id, userName: u.userName, active: false });
+      expect((await b.get(`/Users/${u.id}`).expect(200)).body).toEqual(answer);
+      expect(await statusOf(u.id)).toBe('revoked');
+      const events = (await allEvents()).filter((e) => e.data.id === u.id);
+      expect(events.map((e) => e.type)).toEqual(['user.created', 'user.revoked']);
+      expect(events[1].data).toMatchObject({ id: u.id, userName: u.userName, active: false });
+    },
+  );
 
-  it.each(deprovisions)('when an active user is deprovisioned (%s), then it is suspended: active false, and one user.suspended event', async (_how, deprovision) => {
+  it.each(deprovisions)('when an active user is deprovisioned (%s), then it is suspended: the 200 and SCIM say active false, and one user.suspended event', async (_how, deprovision) => {
     const u = await provision();
     await b.join(u.id);
-    await deprovision(u.id);
-    expect((await b.get(`/Users/${u.id}`).expect(200)).body.active).toBe(false);
+    const answer = await deprovision(u.id);
+    expect(answer).toMatchObject({ id: u.id, active: false });
+    expect((await b.get(`/Users/${u.id}`).expect(200)).body).toEqual(answer);
     expect(await statusOf(u.id)).toBe('suspended');
-    expect(await eventsFor(u.id)).toEqual(['user.created', 'user.joined', 'user.suspended']);
+    const events = (await allEvents()).filter((e) => e.data.id === u.id);
+    expect(events.map((e) => e.type)).toEqual(['user.created', 'user.joined', 'user.suspended']);
+    expect(events[2].data).toMatchObject({ id: u.id, active: false });
   });
 
-  it('when a suspended user gets active true, then it is active again, with a user.reactivated event', async () => {
+  it.each(reactivations)('when a revoked user gets active true by the same id (%s), then it is invited again, with a user.reinvited event, and can join', async (_how, reactivate) => {
+    const u = await provision();
+    await deprovision(u.id);
+    const answer = await reactivate(u.id);
+    expect(answer).toMatchObject({ id: u.id, active: true });
+    expect(await statusOf(u.id)).toBe('invited');
+    await b.join(u.id);
+    expect(await statusOf(u.id)).toBe('active');
+    const events = (await allEvents()).filter((e) => e.data.id === u.id);
+    expect(events.map((e) => e.type)).toEqual(['user.created', 'user.revoked', 'user.reinvited', 'user.joined']);
+    expect(events[2].data).toMatchObject({ id: u.id, active: true });
+  });
+
+  it.each(reactivations)('when a suspended user gets active true (%s), then it is active again, with a user.reactivated event', async (_how, reactivate) => {
     const u = await provision();
     await b.join(u.id);
-    await b.patch(`/Users/${u.id}`, patchBody({ op: 'replace', path: 'active', value: false })).expect(200);
-    const back = await b.patch(`/Users/${u.id}`, patchBody({ op: 'replace', path: 'active', value: true })).expect(200);
-    expect(back.body.active).toBe(true);
+    await deprovision(u.id);
+    const answer = await reactivate(u.id);
+    expect(answer.active).toBe(true);
     expect(await statusOf(u.id)).toBe('active');
     expect(await eventsFor(u.id)).toEqual(['user.created', 'user.joined', 'user.suspended', 'user.reactivated']);
+  });
+
+  it('when a revoked user is changed but stays inactive, then it stays revoked, with user.updated events only', async () => {
+    const u = await provision();
+    await deprovision(u.id);
+    const renamed = (await b.patch(`/Users/${u.id}`, patchBody({ op: 'replace', path: 'title', value: 'Gone' })).expect(200)).body;
+    expect(renamed).toMatchObject({ title: 'Gone', active: false });
+    await deprovision(u.id);
+    expect(await statusOf(u.id)).toBe('revoked');
+    expect(await eventsFor(u.id)).toEqual(['user.created', 'user.revoked', 'user.updated', 'user.updated']);
+  });
+
+  it('when the application calls join on a revoked user, then 409 saying the invitation was withdrawn and how it comes back; the user stays revoked', async () => {
+    const u = await provision();
+    await deprovision(u.id);
+    const res = await b.app.post(`/api/v1/users/${u.id}/join`).expect(409);
+    expect(res.body.schemas).toEqual(['urn:ietf:params:scim:api:messages:2.0:Error']);
+    expect(res.body.detail).toContain('revoked');
+    expect(res.body.detail).toContain('active: true');
+    expect(await statusOf(u.id)).toBe('revoked');
+    expect(await eventsFor(u.id)).toEqual(['user.created', 'user.revoked']);
+  });
+
+  it('when the application calls join on a suspended user, then 409 saying only the identity provider reactivates it', async () => {
+    const u = await provision();
+    await b.join(u.id);
+    await deprovision(u.id);
+    const res = await b.app.post(`/api/v1/users/${u.id}/join`).expect(409);
+    expect(res.body.detail).toContain('suspended');
+    expect(res.body.detail).toContain('active: true');
+  });
+
+  it('when users are revoked or suspended, then a filter on active finds them as active eq false, and the others as active eq true', async () => {
+    const [invited, active, revoked, suspended] = [await provision(), await provision(), await provision(), await provision()];
+    await b.join(active.id);
+    await b.join(suspended.id);
+    await deprovision(revoked.id);
+    await deprovision(suspended.id);
+    const ids = [invited.id, active.id, revoked.id, suspended.id];
+    expect((await activeFilter(false, ids)).sort()).toEqual([revoked.id, suspended.id].sort());
+    expect((await activeFilter(true, ids)).sort()).toEqual([invited.id, active.id].sort());
+    const found = await b.get('/Users').query({ filter: `userName eq "${revoked.userName}" and active eq false` }).expect(200);
+    expect(found.body.Resources.map((r: Json) => r.id)).toEqual([revoked.id]);
+  });
+
+  it.each(['revoked', 'suspended'])('when the IdP POSTs the userName of a %s user again, then 409 uniqueness: it reactivates the user by its id instead', async (state) => {
+    const u = await provision();
+    if (state === 'suspended') await b.join(u.id);
+    await deprovision(u.id);
+    const again = await b.post('/Users', userBody(u.userName.toUpperCase())).expect(409);
+    expect(again.body.scimType).toBe('uniqueness');
+    const lookup = await b.get('/Users').query({ filter: `userName eq "${u.userName}"` }).expect(200);
+    expect(lookup.body.Resources).toEqual([expect.objectContaining({ id: u.id, active: false })]);
+  });
+
+  it('when a revoked user belongs to groups, then it stays a member, as a suspended one does', async () => {
+    const u = await provision();
+    const g = (await b.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: `Revoked members ${n}`, members: [{ value: u.id }] }).expect(201)).body;
+    await deprovision(u.id);
+    expect((await b.get(`/Groups/${g.id}`).expect(200)).body.members.map((m: Json) => m.value)).toEqual([u.id]);
+    expect((await b.get(`/Users/${u.id}`).expect(200)).body.groups.map((x: Json) => x.value)).toEqual([g.id]);
+  });
+
+  it('when a revoked user is deleted, then it is gone, with one user.deleted event', async () => {
+    const u = await provision();
+    await deprovision(u.id);
+    await b.delete(`/Users/${u.id}`).expect(204);
+    await b.get(`/Users/${u.id}`).expect(404);
+    await b.app.get(`/api/v1/users/${u.id}`).expect(404);
+    expect(await eventsFor(u.id)).toEqual(['user.created', 'user.revoked', 'user.deleted']);
+  });
+
+  it('when the IdP creates a user with active false, then it is created revoked (no invitation to send): user.created then user.revoked', async () => {
+    const u = await provision({ active: false });
+    expect(u.active).toBe(false);
+    expect(await statusOf(u.id)).toBe('revoked');
+    expect(await eventsFor(u.id)).toEqual(['user.created', 'user.revoked']);
+    await b.app.post(`/api/v1/users/${u.id}/join`).expect(409);
+    await b.patch(`/Users/${u.id}`, patchBody({ op: 'replace', path: 'active', value: true })).expect(200);
+    expect(await statusOf(u.id)).toBe('invited');
   });
 
   it('when a user is deleted, then it is gone, with one user.deleted event', async () => {

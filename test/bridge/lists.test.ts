@@ -384,6 +384,31 @@ describe('lists over HTTP', () => {
       expect((full.body.members as Resource[]).map((m) => m.value).sort()).toEqual([idOf.mike, idOf.Bravo].sort());
     });
 
+    it('when a group has no members, then members is left out (unassigned, RFC 7643 §2.5), also when asked for by attributes=members', async () => {
+      const one = await b.get(`/Groups/${groupIds.Nobody}`).expect(200);
+      expect(one.body).not.toHaveProperty('members');
+      expect(one.body.displayName).toBe('Nobody');
+      const listed = (await b.get('/Groups').expect(200)).body.Resources as Resource[];
+      expect(listed.find((g) => g.id === groupIds.Nobody)).not.toHaveProperty('members');
+      expect(listed.find((g) => g.id === groupIds.Writers)!.members).toHaveLength(2);
+      const asked = await b.get(`/Groups/${groupIds.Nobody}`).query({ attributes: 'members' }).expect(200);
+      expect(keys(asked.body)).toEqual(['id', 'schemas']);
+      const searched = await b.get('/Groups').query({ filter: 'not (members pr)', attributes: 'members' }).expect(200);
+      expect(searched.body.Resources).toEqual([{ schemas: [GROUP_SCHEMA], id: groupIds.Nobody }]);
+    });
+
+    it('when a user belongs to no group, then groups is left out, also when asked for by attributes=groups', async () => {
+      const one = await b.get(`/Users/${idOf.delta}`).expect(200);
+      expect(one.body).not.toHaveProperty('groups');
+      expect(one.body.userName).toBe('delta@example.com');
+      const asked = await b.get(`/Users/${idOf.delta}`).query({ attributes: 'groups' }).expect(200);
+      expect(keys(asked.body)).toEqual(['id', 'schemas']);
+      const mike = await b.get(`/Users/${idOf.mike}`).query({ attributes: 'groups' }).expect(200);
+      expect(keys(mike.body)).toEqual(['groups', 'id', 'schemas']);
+      const listed = (await b.get('/Users').query({ attributes: 'userName,groups' }).expect(200)).body.Resources as Resource[];
+      expect(listed.filter((u) => u.groups !== undefined).map((u) => u.userName).sort()).toEqual(['Alpha@example.com', 'Bravo@example.com', 'charlie@example.com', 'mike@example.com']);
+    });
+
     it('when groups are read with attributes=displayName or members.value, then only those come back', async () => {
       const names = await b.get('/Groups').query({ attributes: 'displayName' }).expect(200);
       for (const g of names.body.Resources as Resource[]) expect(keys(g)).toEqual(['displayName', 'id', 'schemas']);
@@ -429,6 +454,16 @@ describe('lists over HTTP', () => {
     it('when .search is posted under /scim/v2 with count 0, then totalResults comes without resources', async () => {
       const res = await b.post('/scim/v2/Users/.search', { schemas: [SEARCH_REQUEST], count: 0 }).expect(200);
       expectEnvelope(res.body, 25, 1, 0);
+    });
+
+    it.each(['/.search', '/scim/v2/.search'])('when %s is posted (a search across resource types), then 501 with a SCIM error naming the searches there are', async (path) => {
+      const res = await b.post(path, { schemas: [SEARCH_REQUEST], filter: 'userName eq "mike@example.com"' }).expect(501);
+      expect(res.headers['content-type']).toMatch(/application\/scim\+json/);
+      expect(res.body.schemas).toEqual([ERROR]);
+      expect(res.body.status).toBe('501');
+      expect(res.body.detail).toContain('/Users/.search');
+      expect(res.body.detail).toContain('/Groups/.search');
+      await b.anonymous().post(path).send({}).expect(401);
     });
 
     it('when .search carries a malformed filter, then 400 invalidFilter', async () => {

@@ -20,8 +20,7 @@ describe('PATCH /Users', () => {
   });
   afterAll(() => b.stop());
 
-  /** A fresh user with a unique userName (first.last@example.com), created through the API. */
-  /** A user who has joined the application (active), so that deprovisioning suspends rather than removes. */
+  /** A fresh user with a unique userName (first.last@example.com) who has joined the application (active), so that deprovisioning suspends it. */
   async function newUser(extra: Record<string, unknown> = {}): Promise<Json> {
     n += 1;
     const res = await b.post('/Users', userBody(`first${n}.last${n}@example.com`, extra)).expect(201);
@@ -468,6 +467,34 @@ describe('PATCH /Users', () => {
       const out = await patchOk(u.id, { op: 'replace', value: { [ENTERPRISE]: { division: 'New', organization: 'Org' } } });
       expect(out[ENTERPRISE].division).toBe('New');
       expect(out[ENTERPRISE].organization).toBe('Org');
+    });
+
+    describe('an extension object that carries its own "schemas" or an unknown key', () => {
+      /** What some IdPs send as the enterprise extension's value: its schemas and attributes we do not know, beside one we do. */
+      const extension = { schemas: [ENTERPRISE], department: 'Ops', favouriteColour: 'blue', 'not an attribute!': 1 };
+      const forms: [string, (id: string) => Promise<Json>][] = [
+        ['PATCH add with the URN as path', (id) => patchOk(id, { op: 'add', path: ENTERPRISE, value: extension })],
+        ['PATCH replace with the URN as path', (id) => patchOk(id, { op: 'replace', path: ENTERPRISE, value: extension })],
+        ['PATCH replace without path', (id) => patchOk(id, { op: 'replace', value: { [ENTERPRISE]: extension } })],
+      ];
+
+      it('when a user is POSTed with it, then the known attributes are kept and the rest ignored', async () => {
+        const created = (await b.post('/Users', userBody(`ext.post${++n}@example.com`, { [ENTERPRISE]: extension })).expect(201)).body;
+        expect(created[ENTERPRISE]).toEqual({ department: 'Ops' });
+      });
+
+      it.each(forms)('when it is sent by %s, then it is ignored the same way as in a POST', async (_how, patch) => {
+        const u = await newUser({ [ENTERPRISE]: { employeeNumber: '9' } });
+        const out = await patch(u.id);
+        expect(out[ENTERPRISE]).toEqual({ employeeNumber: '9', department: 'Ops' });
+        expect(out.schemas).toEqual([USER_SCHEMA, ENTERPRISE]);
+      });
+
+      it('when a known attribute in it has a wrong value, then still 400 invalidValue, as in a POST', async () => {
+        const u = await newUser();
+        await patchFails(u.id, patchBody({ op: 'add', path: ENTERPRISE, value: { schemas: [ENTERPRISE], department: { not: 'a string' } } }), 400, 'invalidValue');
+        expectScimError(await b.post('/Users', userBody(`ext.bad${++n}@example.com`, { [ENTERPRISE]: { department: { not: 'a string' } } })), 400, 'invalidValue');
+      });
     });
 
     it('when the whole extension is removed by its URN, then the user no longer lists it', async () => {

@@ -402,7 +402,7 @@ describe('properties: hostile input never gives a 500 and never hangs', () => {
         )
         .expect(201);
       userIds.push(res.body.id);
-      // Joined, so that a random deprovisioning suspends them instead of removing them from under the groups.
+      // Joined, so that a random deprovisioning suspends them (an invited user would be revoked; both stay members).
       await b.join(res.body.id);
     }
     for (const [i, name] of ['Engineering', 'Sales', 'Empty', 'Ünïcode Group'].entries()) {
@@ -548,7 +548,7 @@ describe('properties: hostile input never gives a 500 and never hangs', () => {
         const res = await send(b.patch(`/Users/${targets[slot]}`, patch));
         checkAnswer(res, `PATCH /Users/{id} ${JSON.stringify(patch).slice(0, 500)}`);
         if (res.status === 404) {
-          // Deprovisioned (an invited user with active false is removed): carry on with a new one.
+          // A PATCH never removes a user (deprovisioning keeps it, revoked or suspended); should one be gone, carry on with a new one.
           const created = await send(b.post('/Users', userBody(`long.lived${++seq}@example.com`)));
           expect(created.status).toBe(201);
           targets[slot] = created.body.id;
@@ -618,7 +618,7 @@ describe('properties: hostile input never gives a 500 and never hangs', () => {
         const res = await send(b.put(`/Users/${targets[slot]}`, d));
         tally.add(res.status);
         checkAnswer(res, `PUT /Users/{id} ${JSON.stringify(d).slice(0, 500)}`);
-        // A PUT with active false removes an invited user: put a new one in its place.
+        // A PUT with active false revokes an invited user (kept, active false): put a fresh invited one in its place.
         if (res.status === 404 || (res.status === 200 && res.body.active === false)) {
           const created = await send(b.post('/Users', userBody(`put.target${++seq}@example.com`)));
           expect(created.status).toBe(201);

@@ -73,10 +73,50 @@ describe('filters on users', () => {
   });
 });
 
+describe('substring filters (co, ew) on users', () => {
+  it.each([
+    'userName co "er42@"',
+    'emails.value ew "42@example.net"',
+    'displayName co "user 42"',
+    'externalId co "xt-42"',
+    'emails[value co "user42@"]',
+    'name.familyName co "ily7"',
+  ])('when the filter is %s, then the plan finds the candidates in the trigram index and never scans all users', async (filter) => {
+    const plan = (await store.explain('users', { filter: parseAndResolveFilter(resourceTypes.User, filter), offset: 0, limit: 100 })).join('\n');
+    expect(plan).toMatch(/SCAN texts_fts VIRTUAL TABLE INDEX/);
+    expect(plan).not.toMatch(/^SCAN u\b/m);
+  });
+
+  it('when a substring filter runs from the trigram index, then it finds exactly the users that contain it', async () => {
+    const page = await store.listUsers({ filter: parseAndResolveFilter(resourceTypes.User, 'emails.value co "ME42@EXAMPLE."'), offset: 0, limit: 100 });
+    expect(page.items.map((u) => u.userName).sort()).toEqual(['user42@example.com']);
+    const ends = await store.listUsers({ filter: parseAndResolveFilter(resourceTypes.User, 'userName ew "999@example.com"'), offset: 0, limit: 100 });
+    expect(ends.items.map((u) => u.userName).sort()).toEqual(['user1999@example.com', 'user2999@example.com', 'user999@example.com']);
+  });
+
+  it('when no term narrows a filter (not, or a substring shorter than a trigram), then it is checked in slices, not in one statement', async () => {
+    for (const filter of ['not (title eq "title1")', 'userName co "9"']) {
+      const plan = await store.explain('users', { filter: parseAndResolveFilter(resourceTypes.User, filter), offset: 0, limit: 100 });
+      expect(plan.join('\n')).toMatch(/^SLICED SCAN u/);
+    }
+    const page = await store.listUsers({ filter: parseAndResolveFilter(resourceTypes.User, 'userName co "99"'), offset: 0, limit: 1000 });
+    const expected = Array.from({ length: USERS }, (_, i) => `user${i}@example.com`).filter((name) => name.includes('99'));
+    expect(page.total).toBe(expected.length);
+    expect(page.items.map((u) => u.userName).sort()).toEqual(expected.sort());
+  });
+});
+
 describe('filters on groups', () => {
   it.each(['displayName eq "group 3"', 'externalId eq "x"'])('when the filter is %s, then the plan searches an index', async (text) => {
     const plan = await store.explain('groups', { filter: parseAndResolveFilter(resourceTypes.Group, text), offset: 0, limit: 100 });
     expect(plan).not.toContainEqual(expect.stringMatching(/^SCAN g\b/));
+  });
+
+  it('when groups are filtered with co on displayName, then the trigram index finds them', async () => {
+    const filter = parseAndResolveFilter(resourceTypes.Group, 'displayName co "oup 4"');
+    expect((await store.explain('groups', { filter, offset: 0, limit: 100 })).join('\n')).toMatch(/SCAN texts_fts VIRTUAL TABLE INDEX/);
+    const page = await store.listGroups({ filter, offset: 0, limit: 100 }, false);
+    expect(page.items.map((g) => g.displayName).sort()).toEqual(['Group 4', 'Group 40', 'Group 41', 'Group 42', 'Group 43', 'Group 44', 'Group 45', 'Group 46', 'Group 47', 'Group 48', 'Group 49']);
   });
 
   it('when the filter is members eq "<user id>", then the membership rows are found through their member index', async () => {

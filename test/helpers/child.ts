@@ -26,10 +26,16 @@ export interface ChildBridge {
   readonly exited: Promise<ChildExit>;
 }
 
-/** Starts bridge/src/main.ts with `env` and resolves once it prints where it listens. */
-export function spawnBridge(env: Record<string, string | undefined>): Promise<ChildBridge> {
+/**
+ * Starts bridge/src/main.ts with `env` and resolves once it prints where it listens. `wrapper` is a command that
+ * runs the bridge's command line given as its last arguments (e.g. `unshare` with a mount of its own); it must
+ * exec it, so that the child's pid is the bridge's.
+ */
+export function spawnBridge(env: Record<string, string | undefined>, wrapper: readonly string[] = []): Promise<ChildBridge> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'], {
+    const bridge = [process.execPath, '-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'];
+    const [command, ...args] = [...wrapper, ...bridge];
+    const child = spawn(command, args, {
       env: { ...process.env, SCIM_BRIDGE_PORT: '0', LOG_LEVEL: 'silent', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

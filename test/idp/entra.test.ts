@@ -70,6 +70,17 @@ describe('Entra ID', () => {
     await entra.get(`/Users/${u.id}`).expect(404);
   });
 
+  it('when Entra disables a user who has not joined yet and enables it again, then the same id is revoked, then invited again', async () => {
+    const u = (await entra.post('/Users', { schemas: [USER_SCHEMA], userName: 'not.joined@example.com', externalId: 'notjoined', active: true }).expect(201)).body;
+    const off = (await entra.patch(`/Users/${u.id}`, { op: 'Replace', path: 'active', value: 'False' }).expect(200)).body;
+    expect(off).toMatchObject({ id: u.id, active: false });
+    expect((await entra.get(`/Users?${q('externalId eq notjoined')}`).expect(200)).body.Resources.map((r: Json) => r.id)).toEqual([u.id]);
+    expect((await b.app.get(`/api/v1/users/${u.id}`).expect(200)).body.status).toBe('revoked');
+    const on = (await entra.patch(`/Users/${u.id}`, { op: 'Replace', path: 'active', value: 'True' }).expect(200)).body;
+    expect(on).toMatchObject({ id: u.id, active: true });
+    expect((await b.app.get(`/api/v1/users/${u.id}`).expect(200)).body.status).toBe('invited');
+  });
+
   it('when Entra manages a group, then its schema, member value lists, re-sent adds, membership checks and excludedAttributes work', async () => {
     const users: Json[] = [];
     for (const n of ['g1', 'g2']) users.push((await entra.post('/Users', { schemas: [USER_SCHEMA], userName: `${n}@example.com`, active: true }).expect(201)).body);

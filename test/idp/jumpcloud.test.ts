@@ -83,11 +83,17 @@ describe('JumpCloud', () => {
     expect(read.displayName).toBe('Engineering Team');
     expect(read.members.map((m: Json) => m.value).sort()).toEqual(ids.slice(0, 2).sort());
 
-    // Deactivation: the active user is suspended, the invited one removed.
+    // Deactivation: the active user is suspended, the invited one revoked; SCIM keeps both with active false.
     await b.patch(`/Users/${ids[0]}`, patchBody({ op: 'replace', path: 'active', value: false })).expect(200);
     expect((await b.get(`/Users/${ids[0]}`).expect(200)).body.active).toBe(false);
-    await b.patch(`/Users/${ids[1]}`, patchBody({ op: 'replace', path: 'active', value: false })).expect(200);
-    await b.get(`/Users/${ids[1]}`).expect(404);
+    expect((await b.app.get(`/api/v1/users/${ids[0]}`).expect(200)).body.status).toBe('suspended');
+    const revoked = (await b.patch(`/Users/${ids[1]}`, patchBody({ op: 'replace', path: 'active', value: false })).expect(200)).body;
+    expect(revoked.active).toBe(false);
+    expect((await b.get(`/Users/${ids[1]}`).expect(200)).body.active).toBe(false);
+    expect((await b.app.get(`/api/v1/users/${ids[1]}`).expect(200)).body.status).toBe('revoked');
+    // Binding it again reactivates it by its id: invited again.
+    expect((await b.patch(`/Users/${ids[1]}`, patchBody({ op: 'replace', path: 'active', value: true })).expect(200)).body.active).toBe(true);
+    expect((await b.app.get(`/api/v1/users/${ids[1]}`).expect(200)).body.status).toBe('invited');
   });
 
   it('when JumpCloud finds an application group by name and writes to it, then it takes that group over', async () => {

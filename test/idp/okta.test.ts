@@ -42,6 +42,16 @@ describe('Okta', () => {
     return created.body;
   }
 
+  it('when Okta deactivates a user who has not joined yet and then reactivates it, then the same id is revoked, then invited again', async () => {
+    const u = await provision('ivy.invited@example.com');
+    const off = (await okta.patch(`/Users/${u.id}`, { op: 'replace', value: { active: false } }).expect(200)).body;
+    expect(off).toMatchObject({ id: u.id, active: false });
+    expect((await b.app.get(`/api/v1/users/${u.id}`).expect(200)).body.status).toBe('revoked');
+    const on = (await okta.patch(`/Users/${u.id}`, { op: 'replace', value: { active: true } }).expect(200)).body;
+    expect(on).toMatchObject({ id: u.id, active: true });
+    expect((await b.app.get(`/api/v1/users/${u.id}`).expect(200)).body.status).toBe('invited');
+  });
+
   it('when Okta tests the connection, then GET /Users?startIndex=1&count=2 answers a list envelope', async () => {
     const res = (await okta.get('/Users?startIndex=1&count=2').expect(200)).body;
     expect(res).toMatchObject({ startIndex: 1, totalResults: expect.any(Number), itemsPerPage: expect.any(Number) });
@@ -81,7 +91,8 @@ describe('Okta', () => {
     await okta.patch(`/Groups/${g.id}`, { op: 'replace', path: 'members', value: [{ value: a.id }] }).expect(204);
     expect((await okta.get(`/Groups/${g.id}`).expect(200)).body.members.map((m: Json) => m.value)).toEqual([a.id]);
     await okta.patch(`/Groups/${g.id}`, { op: 'replace', path: 'members', value: [] }).expect(204);
-    expect((await okta.get(`/Groups/${g.id}`).expect(200)).body.members).toEqual([]);
+    // An emptied group has no members attribute at all (unassigned, RFC 7643 §2.5).
+    expect((await okta.get(`/Groups/${g.id}`).expect(200)).body).not.toHaveProperty('members');
     const put = (await okta.put(`/Groups/${g.id}`, { schemas: [GROUP_SCHEMA], id: g.id, displayName: 'Okta Group Renamed', members: [{ value: c.id }, { value: d.id }] }).expect(200)).body;
     expect(put.members.map((m: Json) => m.value).sort()).toEqual([c.id, d.id].sort());
   });

@@ -43,13 +43,23 @@ export async function runSequence(b: TestBridge, habits: IdpHabits, tag: string)
   const updated = (await b.put(`/Users/${ids[0]}`, { ...habits.user(emails[0], `${tag}0`, 'Renamed') }).expect(200)).body;
   expect(updated.name.familyName).toBe('Renamed');
 
-  // deactivate, reactivate (active user: suspended then active); an invited user is removed
+  // deactivate, reactivate by the same id: an active user is suspended then active again; an invited user is
+  // revoked (its invitation withdrawn, SCIM keeps it with active false) then invited again
+  const statusOf = async (id: string) => (await b.app.get(`/api/v1/users/${id}`).expect(200)).body.status;
   await habits.setActive(b, ids[0], emails[0], false);
   expect((await b.get(`/Users/${ids[0]}`).expect(200)).body.active).toBe(false);
+  expect(await statusOf(ids[0])).toBe('suspended');
   await habits.setActive(b, ids[0], emails[0], true);
   expect((await b.get(`/Users/${ids[0]}`).expect(200)).body.active).toBe(true);
+  expect(await statusOf(ids[0])).toBe('active');
   await habits.setActive(b, ids[2], emails[2], false);
-  await b.get(`/Users/${ids[2]}`).expect(404);
+  expect((await b.get(`/Users/${ids[2]}`).expect(200)).body.active).toBe(false);
+  expect(await statusOf(ids[2])).toBe('revoked');
+  // The IdP's lookup still finds it, so it reactivates by id rather than creating it again.
+  expect((await b.get(habits.lookup(emails[2])).expect(200)).body.Resources.map((r: Json) => r.id)).toEqual([ids[2]]);
+  await habits.setActive(b, ids[2], emails[2], true);
+  expect((await b.get(`/Users/${ids[2]}`).expect(200)).body.active).toBe(true);
+  expect(await statusOf(ids[2])).toBe('invited');
 
   // groups: create, add, rename, remove, delete
   const name = `${tag} sequence team`;

@@ -362,12 +362,13 @@ describe('no secret in the user-data', () => {
       SCIM_BRIDGE_DATABASE_URL: 'sqlite:/data/scim-bridge.db', // /data is the data disk's data/ directory
       SCIM_BRIDGE_TOKEN_SHA256: TOKEN_SHA256,
       SCIM_BRIDGE_TRUST_PROXY: 'true',
+      SCIM_BRIDGE_PUBLIC_URL: `https://${FULL.domain}`, // Location and meta.location: the Base URL, whatever the Host
       SCIM_BRIDGE_ALLOWED_DOMAINS: 'example.com,example.org',
       SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/scim-events',
     });
     // Minimal: no webhook, no domain list, and the bridge starts with it alone (no secrets file content).
     const minimal = readConfig(parseEnvFile(bridgeEnvironment(MINIMAL)));
-    expect(minimal).toMatchObject({ host: '0.0.0.0', port: 8080, databaseUrl: 'sqlite:/data/scim-bridge.db', tokenHashes: [TOKEN_SHA256], trustProxy: true, allowedDomains: [] });
+    expect(minimal).toMatchObject({ host: '0.0.0.0', port: 8080, databaseUrl: 'sqlite:/data/scim-bridge.db', tokenHashes: [TOKEN_SHA256], trustProxy: true, allowedDomains: [], publicUrl: `https://${MINIMAL.domain}` });
     expect(minimal.webhook).toBeUndefined();
   });
 

@@ -152,6 +152,12 @@ describe.each(Object.keys(VIEWS))('the %s target', (stack) => {
     expect(JSON.stringify(r().plan)).not.toContain('PLAN-SECRET-');
   });
 
+  test('the bridge builds its links from the Base URL: SCIM_BRIDGE_PUBLIC_URL is https://<domain>, the baseUrl output', () => {
+    const ud = view.userData(host(r()).in);
+    expect(ud).toContain('SCIM_BRIDGE_PUBLIC_URL=https://scim.example.com\n');
+    expect(r().plan.outputs.baseUrl).toBe('https://scim.example.com');
+  });
+
   test('the application API is on: the host gets its token\'s SHA-256, and an output says where the token is', () => {
     const appToken = inventedSecret('scim-bridge-app-token');
     const ud = view.userData(host(r()).in);

@@ -3,8 +3,9 @@
  * each change, written to the outbox in the change's own transaction.
  *
  * - A user provisioned by the IdP is *invited* until the application says the person joined (*active*).
- * - Deprovisioning (active: false) removes an invited user and suspends an active one; active: true on a
- *   suspended user reactivates it; DELETE removes.
+ * - Deprovisioning (active: false) of an invited user withdraws the invitation (*revoked*), of an active one
+ *   suspends it (*suspended*); the directory keeps both, as IdPs reactivate by the same id. active: true makes
+ *   a revoked user invited again and a suspended one active; DELETE removes.
  * - A group pushed by the IdP is *managed*; pushing a group named like an application group that is not
  *   managed takes that group over; a managed one of that name is a conflict.
  */
@@ -22,6 +23,7 @@ import type {
   Page,
   Store,
   UserRecord,
+  UserStatus,
   UserWrite,
 } from '../store';
 import { foldCase } from '../store';
@@ -52,6 +54,37 @@ export type GroupContent = Omit<GroupWrite, 'managed'>;
 export interface Presenter {
   user(rec: UserRecord): Record<string, unknown>;
   group(rec: GroupRecord): Record<string, unknown>;
+}
+
+/** The lifecycle: the status a user has after the IdP sets `active`. */
+function statusAfter(status: UserStatus, active: boolean): UserStatus {
+  if (active) return status === 'revoked' ? 'invited' : status === 'suspended' ? 'active' : status;
+  return status === 'invited' ? 'revoked' : status === 'active' ? 'suspended' : status;
+}
+
+/** The event of a status change, or undefined when the status stayed. */
+function lifecycleEvent(before: UserStatus, after: UserStatus): string | undefined {
+  if (before === after) return undefined;
+  if (after === 'revoked') return 'user.revoked';
+  if (after === 'suspended') return 'user.suspended';
+  if (before === 'revoked') return 'user.reinvited';
+  if (before === 'suspended') return 'user.reactivated';
+  return undefined;
+}
+
+/** Why the application cannot make this user join, and what would change that. */
+function cannotJoin(id: string, status: UserStatus): string {
+  switch (status) {
+    case 'revoked':
+      return (
+        `The user ${id} is revoked: the identity provider deprovisioned it (active: false) before it joined, which withdrew its invitation. ` +
+        `It can join once the identity provider sets active: true again, which makes it invited.`
+      );
+    case 'suspended':
+      return `The user ${id} is suspended: it joined before and the identity provider deprovisioned it; the identity provider reactivates it (active: true), not a join.`;
+    default:
+      return `The user ${id} is ${status}, not invited: it has joined already.`;
+  }
 }
 
 function primaryEmail(rec: UserRecord): string | undefined {
@@ -186,9 +219,18 @@ export class Directory {
     return this.store.groupsOf(userIds);
   }
 
-  /** Provisioned by the IdP: invited until the person joins. */
+  /**
+   * Provisioned by the IdP: invited until the person joins. Provisioned with active false, it is revoked from
+   * the start (no invitation to send): user.created, then user.revoked for an application that invites on the first.
+   */
   async createUser(user: UserContent): Promise<UserRecord> {
-    const rec = await this.checked(() => this.store.createUser({ ...this.checkDomains(user), status: 'invited' }, (created) => [this.userEvent('user.created', created)]));
+    const status = statusAfter('invited', user.active);
+    const rec = await this.checked(() =>
+      this.store.createUser({ ...this.checkDomains(user), status }, (created) => [
+        this.userEvent('user.created', created),
+        ...(status === 'revoked' ? [this.userEvent('user.revoked', created)] : []),
+      ]),
+    );
     this.accepted = true;
     return rec;
   }
@@ -202,10 +244,7 @@ export class Directory {
     return rec;
   }
 
-  /**
-   * Applies a change from the IdP with the lifecycle rules. Resolves to the user as written; a deprovisioned
-   * invited user is removed, and the result is the user as it was last seen (active: false).
-   */
+  /** Applies a change from the IdP with the lifecycle rules. Resolves to the user as written. */
   updateUser(id: string, change: (current: UserRecord) => UserContent, expected?: ExpectedVersion): Promise<UserRecord | null> {
     return this.store.updateUser(
       id,
@@ -215,15 +254,13 @@ export class Directory {
         const next = change(current);
         // Only new addresses are checked: deprovisioning a user from a domain no longer allowed must work.
         if (next.userName !== current.userName || JSON.stringify(next.doc.emails) !== JSON.stringify(current.doc.emails)) this.checkDomains(next);
-        if (!next.active && current.status === 'invited') return 'delete';
-        const status = !next.active && current.status === 'active' ? 'suspended' : next.active && current.status === 'suspended' ? 'active' : current.status;
-        return { ...next, status };
+        return { ...next, status: statusAfter(current.status, next.active) };
       },
       expected,
       (before, after) => {
-        if (after === null) return [this.userEvent('user.deleted', { ...before, active: false })];
-        if (before.status === 'active' && after.status === 'suspended') return [this.userEvent('user.suspended', after)];
-        if (before.status === 'suspended' && after.status === 'active') return [this.userEvent('user.reactivated', after)];
+        if (after === null) return []; // never: the directory does not delete on update
+        const lifecycle = lifecycleEvent(before.status, after.status);
+        if (lifecycle) return [this.userEvent(lifecycle, after)];
         const events = [this.userEvent('user.updated', after)];
         const [was, now] = [primaryEmail(before), primaryEmail(after)];
         if (after.status === 'active' && was !== now && now !== undefined) {
@@ -243,9 +280,7 @@ export class Directory {
     const rec = await this.store.setUserStatus(
       id,
       (current) => {
-        if (current.status !== 'invited') {
-          throw new ScimError(409, `The user ${id} is ${current.status}, not invited: only an invited user can join.`);
-        }
+        if (current.status !== 'invited') throw new ScimError(409, cannotJoin(id, current.status));
         return 'active';
       },
       (after) => [this.userEvent('user.joined', after)],

@@ -2,13 +2,14 @@
  * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz open, everything else
  * behind the bearer token. Routes only translate HTTP to the SCIM service and back.
  */
-import express, { NextFunction, Request, Response, Router } from 'express';
+import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { ScimError } from '../errors';
 import type { Logger } from '../log';
 import type { ReadParams, ScimResponse, ScimService } from '../scim';
 import type { ApplicationApi } from '../api';
-import { bearerAuth } from './auth';
-import { errorHandler, SCIM_CONTENT_TYPE, sendError } from './errors';
+import { bearerAuth, failedAuthLimiter } from './auth';
+import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, setSecurityHeaders } from './errors';
+import { checkJsonDepth } from './json-depth';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -18,7 +19,10 @@ export interface AppOptions {
   readonly appTokenHashes: readonly string[];
   readonly logger: Logger;
   readonly tokenHashes: readonly string[];
-  readonly trustProxy: boolean;
+  /** Peers whose X-Forwarded-* headers are believed (Express's `trust proxy`: addresses, CIDRs, `loopback`…); empty: none. */
+  readonly trustProxy: readonly string[];
+  /** The Base URL as the IdP sees it (no trailing slash); absent: built from the request's (validated) Host. */
+  readonly publicUrl?: string;
   readonly version: string;
   /** A cheap check of the store for /health. */
   readonly storeHealth: () => Promise<void>;
@@ -59,7 +63,7 @@ const JSON_TYPES = ['application/json', 'application/scim+json'];
 
 /** Bodies must be JSON (application/json or application/scim+json), at most 1 MiB. */
 function jsonBody() {
-  const parse = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: false });
+  const parse = express.json({ limit: BODY_LIMIT_BYTES, type: () => true, strict: false, verify: checkJsonDepth });
   return (req: Request, res: Response, next: NextFunction) => {
     if (!req.headers['content-type'] && req.headers['content-length'] === '0') {
       next(new ScimError(400, 'This request needs a JSON body.', 'invalidSyntax'));
@@ -67,6 +71,11 @@ function jsonBody() {
     }
     if (!req.is(JSON_TYPES)) {
       next(new ScimError(415, `Send the body as application/scim+json or application/json, not ${req.headers['content-type'] ?? 'without a Content-Type'}.`));
+      return;
+    }
+    // Refused by its announced length, before a byte of it is read (the parser would read it all to refuse it).
+    if (Number(req.headers['content-length']) > BODY_LIMIT_BYTES) {
+      next(bodyTooLarge(BODY_LIMIT_BYTES));
       return;
     }
     parse(req, res, next);
@@ -94,13 +103,13 @@ function searchParams(body: unknown): Record<string, unknown> {
   return out;
 }
 
-function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[], replay: () => Promise<Record<string, unknown>>): Router {
+function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[], replay: () => Promise<Record<string, unknown>>, limiter: RequestHandler): Router {
   const r = Router();
   if (tokenHashes.length === 0) {
     r.use((_req, res) => sendError(res, new ScimError(404, 'The application API is off: set SCIM_BRIDGE_APP_TOKEN_SHA256 to turn it on.')));
     return r;
   }
-  r.use(bearerAuth({ tokenHashes }));
+  r.use(bearerAuth({ tokenHashes, limiter }));
   const body = jsonBody();
   const json = (res: Response, status: number, value: unknown) => res.status(status).json(value);
   r.get('/users/:id', async (req, res) => json(res, 200, await api.getUser(String(req.params.id))));
@@ -115,9 +124,36 @@ function applicationRouter(api: ApplicationApi, tokenHashes: readonly string[], 
   return r;
 }
 
-function scimRouter(service: ScimService): Router {
+/**
+ * A Host header as a client may send it: a host name or an IPv4 address, or an IPv6 address in brackets, with an
+ * optional port; nothing else. Anything else would be written into Location and meta.location as it came.
+ */
+const HOST_HEADER = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+export function validHost(host: string | undefined): boolean {
+  return host !== undefined && host.length <= 260 && HOST_HEADER.test(host);
+}
+
+const BAD_HOST = 'The Host header must be a host name or an address with an optional port; set SCIM_BRIDGE_PUBLIC_URL to the Base URL to build links from it instead.';
+
+/**
+ * The base of every Location and meta.location: SCIM_BRIDGE_PUBLIC_URL when set, else the request's scheme and
+ * Host (validated: see HOST_HEADER). Either way followed by /scim/v2 when the client used that prefix.
+ */
+function baseUrlOf(publicUrl: string | undefined): (req: Request) => string {
+  return (req) => {
+    const prefix = req.baseUrl === '' ? '' : '/scim/v2';
+    if (publicUrl !== undefined) return `${publicUrl}${prefix}`;
+    const host = req.get('host');
+    if (!validHost(host)) throw new ScimError(400, BAD_HOST);
+    // X-Forwarded-Proto counts only from a trusted gateway (Express); even then, only http or https is written.
+    return `${req.protocol === 'https' ? 'https' : 'http'}://${host}${prefix}`;
+  };
+}
+
+function scimRouter(service: ScimService, publicUrl: string | undefined): Router {
   const r = Router();
-  const base = (req: Request) => `${req.protocol}://${req.get('host')}${req.baseUrl}`;
+  const base = baseUrlOf(publicUrl);
   const body = jsonBody();
 
   r.get('/Users', async (req, res) => send(res, await service.listUsers(req.query, base(req))));
@@ -136,6 +172,11 @@ function scimRouter(service: ScimService): Router {
   r.patch('/Groups/:id', body, async (req, res) => send(res, await service.patchGroup(String(req.params.id), req.body, readParams(req), ifMatch(req), base(req))));
   r.delete('/Groups/:id', async (req, res) => send(res, await service.deleteGroup(String(req.params.id), ifMatch(req))));
 
+  // A search across resource types (RFC 7644 §3.4.3) is optional, and RFC 7644 §3.12 lets a server answer 501.
+  r.post('/.search', () => {
+    throw new ScimError(501, 'This bridge does not search across resource types (POST /.search); search one type with POST /Users/.search or POST /Groups/.search.');
+  });
+
   r.get('/ServiceProviderConfig', (req, res) => send(res, service.serviceProviderConfig(base(req))));
   r.get('/ResourceTypes', (req, res) => send(res, service.resourceTypes(base(req))));
   r.get('/ResourceTypes/:name', (req, res) => send(res, service.resourceTypes(base(req), String(req.params.name))));
@@ -148,17 +189,15 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // Behind a gateway, trust exactly one hop: the gateway's own X-Forwarded-For entry names the client, and
-  // whatever a client put in the header before it is not believed (so it cannot dodge the auth rate limit).
-  app.set('trust proxy', options.trustProxy ? 1 : false);
+  // Behind a gateway, X-Forwarded-For and X-Forwarded-Proto are believed only from the gateway's addresses: a client
+  // that reaches the port directly is its own client whatever it writes there (so it cannot dodge the auth limiter).
+  app.set('trust proxy', options.trustProxy.length > 0 ? [...options.trustProxy] : false);
 
   // One middleware for what every response needs: the request log line and the security headers.
   // (helmet's defaults target HTML pages; for a JSON API these are the ones that matter.)
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Frame-Options', 'DENY');
+    setSecurityHeaders(res);
     if (req.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     res.on('finish', () => {
       options.logger.info(
@@ -176,28 +215,45 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
 
+  // Without a public URL, links are built from the Host header: one that is not a host name or address is refused
+  // here, for every path, and never written anywhere (not even into the error).
+  if (options.publicUrl === undefined) {
+    app.use((req, res, next) => {
+      const host = req.get('host');
+      if (host !== undefined && !validHost(host)) {
+        sendError(res, new ScimError(400, BAD_HOST));
+        return;
+      }
+      next();
+    });
+  }
+
   app.get('/healthz', (_req, res) => {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('ok');
   });
 
   // The application API has its own token: the IdP's never opens it, and its own never opens SCIM.
-  app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters));
+  // One failed-auth budget for both doors: per address, and a ceiling across all addresses.
+  const limiter = failedAuthLimiter();
+  app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters, limiter));
 
-  app.use(bearerAuth({ tokenHashes: options.tokenHashes }));
+  app.use(bearerAuth({ tokenHashes: options.tokenHashes, limiter }));
 
   app.get('/health', async (_req, res) => {
     let store = 'ok';
+    let storeError: string | undefined;
     try {
       await options.storeHealth();
-    } catch {
+    } catch (err) {
       store = 'unavailable';
+      storeError = (err as Error).message;
     }
     const delivery = await options.deliveryBacklog().catch(() => ({ error: 'unavailable' }));
-    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, delivery, version: options.version });
+    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, storeError, delivery, version: options.version });
   });
 
-  const scim = scimRouter(options.service);
+  const scim = scimRouter(options.service, options.publicUrl);
   app.use('/scim/v2', scim);
   app.use('/', scim);
 

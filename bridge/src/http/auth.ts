@@ -1,7 +1,8 @@
 /**
  * Bearer-token authentication: the presented token is hashed and compared in constant time with every
- * accepted hash (two during a rotation). Failed attempts are rate-limited per client address; a client
- * with a good token never meets the limiter.
+ * accepted hash (two during a rotation). Failed attempts are rate-limited per client address, and under a
+ * ceiling across all addresses (a guesser spread over many addresses); a client with a good token never meets
+ * either limiter.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -9,12 +10,22 @@ import { rateLimit } from 'express-rate-limit';
 import { ScimError } from '../errors';
 import { sendError } from './errors';
 
-export interface AuthOptions {
-  /** Hex SHA-256 hashes of accepted tokens. */
-  readonly tokenHashes: readonly string[];
+export interface LimiterOptions {
   /** Failed attempts allowed per address per minute before 429. */
   readonly failuresPerMinute?: number;
+  /** Failed attempts allowed per minute from all addresses together before 429. */
+  readonly globalFailuresPerMinute?: number;
 }
+
+export interface AuthOptions extends LimiterOptions {
+  /** Hex SHA-256 hashes of accepted tokens. */
+  readonly tokenHashes: readonly string[];
+  /** The failed-attempt limiter (failedAuthLimiter), when several doors share one budget; else a new one. */
+  readonly limiter?: RequestHandler;
+}
+
+export const FAILURES_PER_MINUTE = 30;
+export const GLOBAL_FAILURES_PER_MINUTE = 120;
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -33,16 +44,39 @@ export function matchToken(presented: string, hashes: readonly Buffer[]): number
   return found;
 }
 
-export function bearerAuth(options: AuthOptions): RequestHandler {
-  const hashes = options.tokenHashes.map((h) => Buffer.from(h, 'hex'));
-  const limiter = rateLimit({
+/**
+ * Counts a failed attempt, then calls `next` (the 401) or answers 429 with Retry-After: first per client address
+ * (req.ip: X-Forwarded-For only from a trusted gateway), then across all addresses.
+ */
+export function failedAuthLimiter(options: LimiterOptions = {}): RequestHandler {
+  const perAddress = rateLimit({
     windowMs: 60_000,
-    limit: options.failuresPerMinute ?? 30,
+    limit: options.failuresPerMinute ?? FAILURES_PER_MINUTE,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     handler: (_req, res) =>
       sendError(res, new ScimError(429, 'Too many requests with a wrong bearer token from this address; wait a minute and check the token.')),
   });
+  const global = rateLimit({
+    windowMs: 60_000,
+    limit: options.globalFailuresPerMinute ?? GLOBAL_FAILURES_PER_MINUTE,
+    keyGenerator: () => 'all-addresses',
+    requestPropertyName: 'globalRateLimit',
+    // No RateLimit headers: they would replace the per-address ones and tell a guesser the shared budget.
+    standardHeaders: false,
+    legacyHeaders: false,
+    handler: (req, res) => {
+      const reset = (req as Request & { globalRateLimit?: { resetTime?: Date } }).globalRateLimit?.resetTime;
+      res.setHeader('Retry-After', String(Math.max(1, Math.ceil(((reset?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000))));
+      sendError(res, new ScimError(429, 'Too many requests with a wrong bearer token to this bridge; wait a minute and check the token.'));
+    },
+  });
+  return (req, res, next) => perAddress(req, res, () => global(req, res, next));
+}
+
+export function bearerAuth(options: AuthOptions): RequestHandler {
+  const hashes = options.tokenHashes.map((h) => Buffer.from(h, 'hex'));
+  const limiter = options.limiter ?? failedAuthLimiter(options);
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;

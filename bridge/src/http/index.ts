@@ -1,3 +1,5 @@
 /** The door to the HTTP layer. */
 export { createApp, BODY_LIMIT_BYTES } from './app';
 export type { AppOptions } from './app';
+export { LoadShedding } from './overload';
+export type { LoadSheddingOptions } from './overload';

@@ -25,7 +25,7 @@ export type FilterNode =
 
 export const MAX_FILTER_LENGTH = 4096;
 const MAX_DEPTH = 32;
-const MAX_TERMS = 64;
+const MAX_TERMS = 20;
 const COMPARE_OPS = new Set<string>(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'lt', 'ge', 'le']);
 
 type Token =
@@ -169,7 +169,7 @@ export function parseFilter(text: string): FilterNode {
     }
     if (t.type !== 'word') fail(text, t.at, t.type === 'end' ? 'a comparison was expected' : 'an attribute name was expected');
     pos++;
-    if (++terms > MAX_TERMS) fail(text, t.at, `a filter holds at most ${MAX_TERMS} comparisons`);
+    if (++terms > MAX_TERMS) fail(text, t.at, `a filter holds at most ${MAX_TERMS} comparisons; split it into several requests`);
     const attr = parseAttrPath(text, t.text, t.at);
     const next = peek();
     if (next.type === '[') {

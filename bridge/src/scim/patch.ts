@@ -8,7 +8,7 @@ import type { MemberChange } from '../directory';
 import { resolve, ResolvedPath, splitAttrPath, subAttribute } from './attributes';
 import { FilterNode, parseFilter } from './filter';
 import { resolveFilter } from './query';
-import { Doc, isObject, memberIds, readAttribute } from './resource';
+import { checkKeys, checkValueCount, Doc, isObject, MAX_MEMBERS_PER_REQUEST, memberIds, readAttribute } from './resource';
 import { AttributeDef, ResourceTypeDef, URN } from './schemas';
 import { indexText, preview, toBoolean } from './values';
 
@@ -181,6 +181,8 @@ function readOnlyError(attr: ResolvedPath): ScimError {
 
 class Patcher {
   readonly members: MemberChange[] = [];
+  /** Member ids named by the operations so far: at most MAX_MEMBERS_PER_REQUEST in one PATCH. */
+  private memberCount = 0;
 
   constructor(
     private readonly type: ResourceTypeDef,
@@ -200,6 +202,7 @@ class Patcher {
 
   /** No path: every key is a path of its own ("name.givenName", "urn:…:User:employeeNumber", an extension). */
   private applyObject(op: OpName, value: Json): void {
+    checkKeys(value, `The value of an ${op} without path`);
     for (const [key, v] of Object.entries(value)) {
       if (key.toLowerCase() === 'schemas') continue;
       let target: Target;
@@ -216,6 +219,21 @@ class Patcher {
     }
   }
 
+  /**
+   * The attribute a key of an extension's value object names; undefined for "schemas" and for keys that are
+   * not attributes of the extension, which are ignored as in a POST body and a no-path value (RFC 7643 §3.1).
+   */
+  private extensionAttribute(urn: string, key: string): ResolvedPath | undefined {
+    const text = splitAttrPath(key);
+    if (!text) return undefined;
+    try {
+      const r = resolve(this.type, { ...text, uri: urn }, 'invalidPath');
+      return r.kind === 'attribute' ? r.attr : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private applyTarget(op: OpName, target: Target, path: string, value: unknown, lenient: boolean): void {
     if (target.kind === 'extension') {
       if (op === 'remove') {
@@ -223,10 +241,10 @@ class Patcher {
         return;
       }
       if (!isObject(value)) throw badRequest('invalidValue', `${target.urn} takes an object of its attributes.`);
+      checkKeys(value, target.urn);
       for (const [k, v] of Object.entries(value)) {
-        const text = splitAttrPath(k);
-        const r = text && resolve(this.type, { ...text, uri: target.urn }, 'invalidPath');
-        if (r && r.kind === 'attribute') this.applyTarget(op, { kind: 'attribute', attr: r.attr }, `${target.urn}:${k}`, v, true);
+        const attr = this.extensionAttribute(target.urn, k);
+        if (attr) this.applyTarget(op, { kind: 'attribute', attr }, `${target.urn}:${k}`, v, true);
       }
       return;
     }
@@ -274,6 +292,8 @@ class Patcher {
       const list = op === 'add' && Array.isArray(holder![key]) ? [...(holder![key] as Json[])] : [];
       const added = (incoming as Json[]).filter((e) => !list.some((x) => sameElement(x, e)));
       list.push(...added);
+      // Checked as the list grows, not only on the result: each operation compares with every element so far.
+      checkValueCount(attr.def, list.length, attr.path);
       keepOnePrimary(list, added);
       holder![key] = list;
     } else if (attr.def.type === 'complex' && isObject(holder![key])) {
@@ -328,6 +348,7 @@ class Patcher {
       if (!seed) throw badRequest('noTarget', `No value of ${attr.def.name} matches [${filterText}], so there is nothing to ${op}.`);
       const created = { ...seed, ...incoming };
       list.push(created);
+      checkValueCount(attr.def, list.length, attr.path);
       keepOnePrimary(list, [created]);
     } else {
       for (const e of matched) {
@@ -350,6 +371,8 @@ class Patcher {
     }
     const list = readAttribute(target.attr.def, value, 'members') as Json[] | undefined;
     const ids = list ? memberIds(list) : [];
+    this.memberCount += ids.length;
+    if (this.memberCount > MAX_MEMBERS_PER_REQUEST) checkValueCount(target.attr.def, this.memberCount, 'members');
     if (op === 'remove') {
       // Without a value, remove takes every member away.
       this.members.push(value === undefined || value === null ? { op: 'replace', ids: [] } : { op: 'remove', ids });

@@ -7,13 +7,13 @@ import type { ListQuery, SortablePath, StoreFilter } from '../directory';
 import { resolve, resolveAttribute, ResolvedPath, splitAttrPath } from './attributes';
 import { FilterNode, parseFilter } from './filter';
 import { AttributeDef, ResourceTypeDef, URN } from './schemas';
-import { preview, toBoolean, toDateTime } from './values';
+import { IDENTIFIER_PATHS, normalizeIdentifier, preview, toBoolean, toDateTime } from './values';
 import { foldCase } from '../directory';
 
 export const MAX_PAGE_SIZE = 1000;
 export const DEFAULT_PAGE_SIZE = 100;
 
-function filterValue(def: AttributeDef, op: string, value: unknown, shown: string): string {
+function filterValue(def: AttributeDef, op: string, value: unknown, shown: string, path: string): string {
   if (def.type === 'boolean') {
     const b = toBoolean(value);
     if (b === undefined || (op !== 'eq' && op !== 'ne')) {
@@ -30,7 +30,8 @@ function filterValue(def: AttributeDef, op: string, value: unknown, shown: strin
     if (d === undefined) throw badRequest('invalidFilter', `${shown} is a date: compare it with a value like "2026-01-31T12:00:00Z".`);
     return d;
   }
-  const text = String(value);
+  // userName and emails are kept in normal form C: the operand is compared in that form too.
+  const text = IDENTIFIER_PATHS.has(path) ? normalizeIdentifier(String(value)) : String(value);
   return def.caseExact ? text : foldCase(text);
 }
 
@@ -112,7 +113,7 @@ function resolveNode(type: ResourceTypeDef, node: FilterNode, within?: ResolvedP
         if (node.op === 'ne') return { kind: 'present', path: r.path };
         throw badRequest('invalidFilter', `${shown} ${node.op} null: only eq and ne compare with null.`);
       }
-      return { kind: 'compare', path: r.path, op: node.op, value: filterValue(r.def, node.op, node.value, shown) };
+      return { kind: 'compare', path: r.path, op: node.op, value: filterValue(r.def, node.op, node.value, shown, r.path) };
     }
     case 'valuePath': {
       if (within) throw badRequest('invalidFilter', 'Value filters cannot be nested.');

@@ -7,10 +7,50 @@ import { badRequest } from '../errors';
 import type { GroupRecord, GroupWrite, IndexRow, MemberRef, UserRecord, UserWrite } from '../directory';
 import { canonicalUrn, subAttribute } from './attributes';
 import { AttributeDef, resourceTypes, ResourceTypeDef, topLevelAttributes } from './schemas';
-import { coerceSimple, indexText } from './values';
+import { checkIdentifier, coerceSimple, indexText, normalizeIdentifier } from './values';
 
 export type Doc = Record<string, unknown>;
 type Json = Record<string, unknown>;
+
+/**
+ * What one resource may hold, so that one request's cost stays proportional to what a resource really is:
+ * every value of a multi-valued attribute costs index rows, and bytes in every read and every event. No IdP
+ * sends more than a handful of emails, phone numbers or addresses; roles and entitlements run longer.
+ */
+export const MAX_VALUES = 100;
+const MAX_VALUES_OF: Readonly<Record<string, number>> = { roles: 1000, entitlements: 1000 };
+/**
+ * The members one request may name (POST or PUT members, or a PATCH's member operations together), well
+ * above the batches IdPs are known to send: SCIM servers they push to take 100 member changes per PATCH (AWS
+ * IAM Identity Center) or 2,500 (IBM Verify), the recorded IdP flows (test/idp) send a handful, and the bench
+ * fills a group in PATCHes of 1,000. A full-list PUT (Rippling) of a group up to this size fits, as it fits
+ * in the 1 MiB body. A group itself may hold any number of members: more come in further PATCHes.
+ */
+export const MAX_MEMBERS_PER_REQUEST = 10_000;
+/** Attributes in one object of a body (known ones are a few dozen; unknown ones are read only to be ignored). */
+export const MAX_KEYS = 1000;
+
+function maxValues(def: AttributeDef): number {
+  return def.name === 'members' ? MAX_MEMBERS_PER_REQUEST : (MAX_VALUES_OF[def.name] ?? MAX_VALUES);
+}
+
+/** 400 invalidValue naming the attribute and the maximum when a multi-valued attribute holds too many values. */
+export function checkValueCount(def: AttributeDef, count: number, name: string): void {
+  const max = maxValues(def);
+  if (count <= max) return;
+  throw badRequest(
+    'invalidValue',
+    def.name === 'members'
+      ? `This request names ${count} members; at most ${max} are accepted in one request. Send them in several PATCH requests (op "add", path "members"): a group may hold any number of members.`
+      : `${name} holds ${count} values; at most ${max} are accepted.`,
+  );
+}
+
+/** 400 invalidSyntax when an object of a body holds more attributes than any resource has. */
+export function checkKeys(value: Json, where: string): void {
+  let n = 0;
+  for (const _ in value) if (++n > MAX_KEYS) throw badRequest('invalidSyntax', `${where} holds more than ${MAX_KEYS} attributes; a SCIM resource has a few dozen.`);
+}
 
 export function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -39,6 +79,7 @@ function readComplex(def: AttributeDef, value: unknown, name: string): Json | un
     if ((typeof v === 'string' || typeof v === 'number') && subAttribute(def, 'value')) v = { value: v };
     else throw badRequest('invalidValue', `${name} takes an object with ${def.subAttributes!.map((s) => s.name).join(', ')}.`);
   }
+  checkKeys(v as Json, name);
   const out: Json = {};
   for (const [key, sv] of Object.entries(v as Json)) {
     const sub = findKey(def.subAttributes!, key);
@@ -58,6 +99,7 @@ export function readAttribute(def: AttributeDef, value: unknown, name = def.name
   if (value === null || value === undefined) return undefined;
   if (def.multiValued) {
     const list = Array.isArray(value) ? value : [value];
+    checkValueCount(def, list.length, name);
     const out: unknown[] = [];
     for (const [i, item] of list.entries()) {
       const v = def.type === 'complex' ? readComplex(def, item, `${name}[${i}]`) : item === null ? undefined : coerceSimple(def, item, `${name}[${i}]`);
@@ -82,6 +124,7 @@ export function readDocument(type: ResourceTypeDef, body: unknown): Doc {
   if (body.schemas !== undefined && !Array.isArray(body.schemas)) {
     throw badRequest('invalidSyntax', `"schemas" must be a list of schema URNs, e.g. ["${type.schema.id}"].`);
   }
+  checkKeys(body, 'The body');
   const defs = topLevelAttributes(type).filter(({ schema }) => schema === type.schema.id).map(({ def }) => def);
   const doc: Doc = {};
   for (const [key, value] of Object.entries(body)) {
@@ -95,6 +138,7 @@ export function readDocument(type: ResourceTypeDef, body: unknown): Doc {
     const urn = key.toLowerCase().startsWith('urn:') ? canonicalUrn(type, key) : undefined;
     if (urn && urn !== type.schema.id && isObject(value)) {
       const ext = type.extensions.find((e) => e.id === urn)!;
+      checkKeys(value, urn);
       const out: Doc = {};
       for (const [k, v] of Object.entries(value)) {
         const d = findKey(ext.attributes, k);
@@ -163,8 +207,34 @@ export function withComposedNames(doc: Doc): Doc {
   };
 }
 
-/** The checked document as a user write; the same for POST, PUT and the result of a PATCH. */
-export function toUserWrite(doc: Doc): UserContent {
+/**
+ * userName and the emails' values in normal form C, and free of invisible characters (400 invalidValue
+ * naming the attribute). A value the user holds already (`current`) is not checked again: a user stored
+ * before the check can still be changed otherwise, and deprovisioned.
+ */
+function normalizeIdentifiers(doc: Doc, current?: Doc): Doc {
+  const held = new Set<string>();
+  if (typeof current?.userName === 'string') held.add(normalizeIdentifier(current.userName));
+  if (Array.isArray(current?.emails)) for (const e of current.emails as Json[]) if (typeof e?.value === 'string') held.add(normalizeIdentifier(e.value));
+  const check = (value: string, name: string) => {
+    const normal = normalizeIdentifier(value);
+    if (!held.has(normal)) checkIdentifier(normal, name);
+    return normal;
+  };
+  const out: Doc = { ...doc };
+  if (typeof doc.userName === 'string') out.userName = check(doc.userName, 'userName');
+  if (Array.isArray(doc.emails)) {
+    out.emails = (doc.emails as Json[]).map((e, i) => (typeof e.value === 'string' ? { ...e, value: check(e.value, `emails[${i}].value`) } : e));
+  }
+  return out;
+}
+
+/**
+ * The checked document as a user write; the same for POST, PUT and the result of a PATCH (`current`: the
+ * user's document before a PUT or PATCH).
+ */
+export function toUserWrite(checked: Doc, current?: Doc): UserContent {
+  const doc = normalizeIdentifiers(checked, current);
   const userName = doc.userName;
   if (typeof userName !== 'string' || userName.trim() === '') {
     throw badRequest('invalidValue', 'userName is required: a non-empty string, unique case-insensitively (usually the email address).');
@@ -203,12 +273,17 @@ export function memberIds(members: readonly Json[]): string[] {
   });
 }
 
+/** The URL of a resource: its meta.location and the Location header of its responses. */
+export function locationOf(resourceType: 'User' | 'Group', id: string, baseUrl: string): string {
+  return `${baseUrl}/${resourceType}s/${id}`;
+}
+
 function meta(resourceType: 'User' | 'Group', rec: { id: string; created: string; lastModified: string; version: number }, baseUrl: string) {
   return {
     resourceType,
     created: rec.created,
     lastModified: rec.lastModified,
-    location: `${baseUrl}/${resourceType}s/${rec.id}`,
+    location: locationOf(resourceType, rec.id, baseUrl),
     version: etag(rec.version),
   };
 }
@@ -228,7 +303,8 @@ export function renderUser(rec: UserRecord, groups: { id: string; displayName: s
   out.userName = userName;
   Object.assign(out, rest);
   out.active = rec.active;
-  if (groups !== undefined) {
+  // An empty list is unassigned, and unassigned attributes are left out (RFC 7643 §2.5).
+  if (groups !== undefined && groups.length > 0) {
     out.groups = groups.map((g) => ({ value: g.id, $ref: `${baseUrl}/Groups/${g.id}`, display: g.displayName, type: 'direct' }));
   }
   out.meta = meta('User', rec, baseUrl);
@@ -241,7 +317,7 @@ export function renderGroup(rec: GroupRecord, baseUrl: string): Json {
   if (externalId !== undefined) out.externalId = externalId;
   out.displayName = displayName;
   Object.assign(out, rest);
-  if (rec.members !== undefined) out.members = rec.members.map((m) => renderMember(m, baseUrl));
+  if (rec.members !== undefined && rec.members.length > 0) out.members = rec.members.map((m) => renderMember(m, baseUrl));
   out.meta = meta('Group', rec, baseUrl);
   return out;
 }

@@ -6,13 +6,14 @@ import { notFound } from '../errors';
 import type { Directory, GroupRecord, UserRecord } from '../directory';
 import { applyPatch } from './patch';
 import { ALL, parseListParams, parseProjection, project, Projection, wants, ListParams, MAX_PAGE_SIZE } from './query';
-import { etag, readDocument, renderGroup, renderUser, toGroupWrite, toUserWrite } from './resource';
+import { etag, locationOf, readDocument, renderGroup, renderUser, toGroupWrite, toUserWrite } from './resource';
 import { allSchemas, resourceTypes, ResourceKind, URN, AttributeDef } from './schemas';
 
 export interface ScimResponse {
   readonly status: number;
   readonly body?: unknown;
   readonly etag?: string;
+  /** The URL of the one resource a response carries (201, and 200s as in RFC 7644 §3.4.1, §3.5.1 examples). */
   readonly location?: string;
 }
 
@@ -64,7 +65,8 @@ export class ScimService {
 
   private async userResponse(rec: UserRecord, status: number, projection: Projection, baseUrl: string): Promise<ScimResponse> {
     const [body] = await this.renderUsers([rec], projection, baseUrl, status === 201);
-    return { status, body, etag: etag(rec.version), location: status === 201 ? (body.meta as { location: string }).location : undefined };
+    // Location and ETag come from the record: the projected body may hold neither meta nor anything but the id.
+    return { status, body, etag: etag(rec.version), location: locationOf('User', rec.id, baseUrl) };
   }
 
   async listUsers(params: ListParams, baseUrl: string): Promise<ScimResponse> {
@@ -88,8 +90,8 @@ export class ScimService {
 
   async replaceUser(id: string, body: unknown, params: ReadParams, ifMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
     const projection = projectionOf('User', params);
-    const write = toUserWrite(readDocument(resourceTypes.User, body));
-    const rec = (await this.directory.updateUser(id, () => write, parseETags(ifMatch))) ?? missing('User', id);
+    const doc = readDocument(resourceTypes.User, body);
+    const rec = (await this.directory.updateUser(id, (current) => toUserWrite(doc, current.doc), parseETags(ifMatch))) ?? missing('User', id);
     return this.userResponse(rec, 200, projection, baseUrl);
   }
 
@@ -99,7 +101,7 @@ export class ScimService {
     const rec =
       (await this.directory.updateUser(
         id,
-        (current) => toUserWrite(readDocument(type, applyPatch(type, current.doc, body, id).doc)),
+        (current) => toUserWrite(readDocument(type, applyPatch(type, current.doc, body, id).doc), current.doc),
         parseETags(ifMatch),
       )) ?? missing('User', id);
     return this.userResponse(rec, 200, projection, baseUrl);
@@ -114,7 +116,7 @@ export class ScimService {
 
   private groupResponse(rec: GroupRecord, status: number, projection: Projection, baseUrl: string): ScimResponse {
     const body = project(renderGroup(rec, baseUrl), projection);
-    return { status, body, etag: etag(rec.version), location: status === 201 ? (body.meta as { location: string }).location : undefined };
+    return { status, body, etag: etag(rec.version), location: locationOf('Group', rec.id, baseUrl) };
   }
 
   async listGroups(params: ListParams, baseUrl: string): Promise<ScimResponse> {

@@ -72,3 +72,42 @@ export function indexText(def: AttributeDef, value: string | boolean | number): 
   const text = String(value);
   return def.caseExact ? text : foldCase(text);
 }
+
+// ---- identifiers: userName and emails ----
+
+/**
+ * The attributes that identify a person (uniqueness, lookups, the allowed domains): compared in Unicode
+ * normal form C, so that "é" typed as one character or as "e" and a combining accent is one name.
+ */
+export const IDENTIFIER_PATHS: ReadonlySet<string> = new Set(['userName', 'emails.value']);
+
+/** An identifier as it is kept and compared: NFC. */
+export function normalizeIdentifier(value: string): string {
+  return value.normalize('NFC');
+}
+
+/**
+ * Characters refused in an identifier: they are invisible, or reorder what is shown, so that two names that
+ * look the same differ (or one that looks harmless is another): control characters (C0, DEL, C1), the
+ * bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069) and zero-width characters
+ * (U+200B-U+200D, U+2060, U+FEFF).
+ */
+const REFUSED = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/;
+
+function describe(c: string): string {
+  const code = c.codePointAt(0)!;
+  const hex = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (code <= 0x1f || (code >= 0x7f && code <= 0x9f)) return `${hex}, a control character`;
+  if (code === 0x200b || code === 0x200c || code === 0x200d || code === 0x2060 || code === 0xfeff) return `${hex}, a zero-width character`;
+  return `${hex}, a bidirectional control`;
+}
+
+/** 400 invalidValue naming the attribute and the character when an identifier holds a refused character. */
+export function checkIdentifier(value: string, name: string): void {
+  const m = REFUSED.exec(value);
+  if (!m) return;
+  throw badRequest(
+    'invalidValue',
+    `${name} holds ${describe(m[0])} at position ${m.index + 1}; control, bidirectional and zero-width characters are refused in userName and emails (they make different names look alike). Send the value without it.`,
+  );
+}

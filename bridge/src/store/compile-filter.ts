@@ -1,7 +1,16 @@
 /**
- * Resolved SCIM filters -> parameterised SQL. Attributes with a column of their own compare on that
- * column; every other attribute is a lookup in attr_values' (path, v) index; group membership is a
- * lookup in group_members. No filter is evaluated in memory.
+ * Resolved SCIM filters -> parameterised SQL, in two parts (see SqlStore's list):
+ *
+ * - `rowPredicate`: whether one row matches, evaluated on that row alone. Attributes with a column of their
+ *   own compare on that column; every other attribute is a lookup of this resource's rows in attr_values
+ *   (its primary key starts with res_id); group membership a lookup of this group's rows in group_members.
+ *   It never builds a set over the whole table, so its cost per row is bounded by the filter's terms, and a
+ *   scan can be cut into slices of rows.
+ * - `candidates`: for one term, the ids of the resources it can match, found through an index (a b-tree on
+ *   the value, or the trigram index of texts for `co`/`ew`). The store runs the filter from the candidates
+ *   of a selective term, after a bounded count proves there are few.
+ *
+ * No filter is evaluated in memory.
  */
 import { RawBuilder, sql } from 'kysely';
 import { ScimError } from '../errors';
@@ -10,14 +19,21 @@ import type { CompareOp, StoreFilter } from './types';
 export interface Column {
   readonly sql: string;
   readonly kind: 'text' | 'bool';
+  /** Has a b-tree index: eq, ranges and sw find their candidates through it. */
+  readonly indexed?: boolean;
+  /** At most one row has a given value: `eq` needs no count. */
+  readonly unique?: boolean;
+  /** Its values are in `texts` (and so in the trigram index): co and ew find their candidates through it. */
+  readonly texts?: boolean;
 }
 
 /** How one table's filters compile: which paths are columns, and how the other paths are found. */
 export interface FilterTarget {
-  /** The alias of the resource's table in the query, e.g. "u". */
+  /** The resource's table, and its alias in the query ("u"). */
+  readonly table: 'users' | 'groups';
   readonly alias: string;
   readonly columns: Readonly<Record<string, Column>>;
-  /** A path that is not a column: an IN-subquery on the resource's id, or undefined when not filterable. */
+  /** Where a path that is not a column lives, or undefined when it is not filterable. */
   readonly lookup?: (path: string) => 'values' | 'members' | undefined;
 }
 
@@ -73,9 +89,64 @@ function columnPredicate(col: Column, alias: string, filter: StoreFilter & { kin
   return comparison(ref, filter.op, filter.value);
 }
 
-/** Compiles a resource filter to a WHERE predicate on `target.alias`. */
-export function compileFilter(filter: StoreFilter, target: FilterTarget): RawBuilder<boolean> {
+type Leaf = StoreFilter & { kind: 'compare' | 'present' };
+
+/** The terms of an or-chain, flattened: `a or (b or c)` -> [a, b, c]. */
+function orTerms(filter: StoreFilter): StoreFilter[] {
+  return filter.kind === 'or' ? [...orTerms(filter.left), ...orTerms(filter.right)] : [filter];
+}
+
+/**
+ * An or-chain where several terms compare the same multi-row path: "some row of path P satisfies A, or some
+ * row of P satisfies B" is "some row of P satisfies A or B", one lookup instead of one per term.
+ * `lookup(path, condition)` builds the exists-subquery for one path; `other` compiles the remaining terms.
+ */
+function mergedOr(
+  filter: StoreFilter,
+  mergeable: (f: StoreFilter) => f is Leaf,
+  lookup: (path: string, condition: RawBuilder<boolean>) => RawBuilder<boolean>,
+  condition: (f: Leaf) => RawBuilder<boolean>,
+  other: (f: StoreFilter) => RawBuilder<boolean>,
+): RawBuilder<boolean> {
+  const byPath = new Map<string, Leaf[]>();
+  const parts: (StoreFilter | string)[] = [];
+  for (const term of orTerms(filter)) {
+    if (!mergeable(term)) {
+      parts.push(term);
+      continue;
+    }
+    const same = byPath.get(term.path);
+    if (same) same.push(term);
+    else {
+      byPath.set(term.path, [term]);
+      parts.push(term.path);
+    }
+  }
+  const compiled = parts.map((p) => {
+    if (typeof p !== 'string') return other(p);
+    const terms = byPath.get(p)!;
+    // `pr` on the path: any row at all.
+    if (terms.some((t) => t.kind === 'present')) return lookup(p, TRUE);
+    return lookup(p, terms.length === 1 ? condition(terms[0]) : sql<boolean>`(${sql.join(terms.map(condition), sql` or `)})`);
+  });
+  return sql<boolean>`(${sql.join(compiled, sql` or `)})`;
+}
+
+/** A comparison that holds when some row of the path satisfies it (everything but `ne`, which is "no row equals"). */
+const positive = (f: StoreFilter): f is Leaf => f.kind === 'present' || (f.kind === 'compare' && f.op !== 'ne');
+const leafCondition = (column: RawBuilder<unknown>) => (f: Leaf) => (f.kind === 'present' ? TRUE : comparison(column, f.op, f.value));
+
+/**
+ * Whether the row `target.alias` matches the filter, computed from that row alone (lookups by its id): the
+ * same predicate serves the indexed plan (on candidates) and the sliced scan (on every row of a slice).
+ */
+export function rowPredicate(filter: StoreFilter, target: FilterTarget): RawBuilder<boolean> {
   const id = sql.ref(`${target.alias}.id`);
+  const values = (path: string, condition: RawBuilder<boolean>) =>
+    sql<boolean>`exists (select 1 from attr_values a where a.res_id = ${id} and a.path = ${path} and ${condition})`;
+  const members = (condition: RawBuilder<boolean>) => sql<boolean>`exists (select 1 from group_members m where m.group_id = ${id} and ${condition})`;
+  const isValuesLeaf = (f: StoreFilter): f is Leaf => positive(f) && !target.columns[(f as Leaf).path] && target.lookup?.((f as Leaf).path) === 'values';
+
   const recurse = (f: StoreFilter): RawBuilder<boolean> => {
     switch (f.kind) {
       case 'constant':
@@ -83,7 +154,7 @@ export function compileFilter(filter: StoreFilter, target: FilterTarget): RawBui
       case 'and':
         return sql<boolean>`(${recurse(f.left)} and ${recurse(f.right)})`;
       case 'or':
-        return sql<boolean>`(${recurse(f.left)} or ${recurse(f.right)})`;
+        return mergedOr(f, isValuesLeaf, values, leafCondition(sql.ref('a.v')), recurse);
       case 'not':
         return sql<boolean>`not (${recurse(f.operand)})`;
       case 'compare':
@@ -92,29 +163,21 @@ export function compileFilter(filter: StoreFilter, target: FilterTarget): RawBui
         if (col) return columnPredicate(col, target.alias, f);
         const where = target.lookup?.(f.path);
         if (where === 'values') {
-          if (f.kind === 'present') return sql<boolean>`${id} in (select res_id from attr_values where path = ${f.path})`;
-          if (f.op === 'ne') {
-            return sql<boolean>`${id} not in (select res_id from attr_values where path = ${f.path} and v = ${f.value})`;
-          }
-          return sql<boolean>`${id} in (select a.res_id from attr_values a where a.path = ${f.path} and ${comparison(sql.ref('a.v'), f.op, f.value)})`;
+          if (f.kind === 'compare' && f.op === 'ne') return sql<boolean>`not ${values(f.path, sql<boolean>`a.v = ${f.value}`)}`;
+          return values(f.path, leafCondition(sql.ref('a.v'))(f));
         }
         if (where === 'members') {
-          const m = memberPredicate(f, 'm');
-          if (f.kind === 'compare' && f.op === 'ne') {
-            return sql<boolean>`${id} not in (select m.group_id from group_members m where ${memberPredicate({ ...f, op: 'eq' }, 'm')})`;
-          }
-          return sql<boolean>`${id} in (select m.group_id from group_members m where ${m})`;
+          if (f.kind === 'compare' && f.op === 'ne') return sql<boolean>`not ${members(memberPredicate({ ...f, op: 'eq' }, 'm'))}`;
+          return members(memberPredicate(f, 'm'));
         }
         return notFilterable(f.path);
       }
       case 'element': {
         const where = target.lookup?.(f.path);
-        if (where === 'members') {
-          return sql<boolean>`${id} in (select m.group_id from group_members m where ${memberPredicate(f.filter, 'm')})`;
-        }
+        if (where === 'members') return members(memberPredicate(f.filter, 'm'));
         if (where !== 'values') return notFilterable(f.path);
         // One marker row per element ("emails", idx, ''): conditions on sub-attributes hold for the same idx.
-        return sql<boolean>`${id} in (select e.res_id from attr_values e where e.path = ${f.path} and e.v = '' and ${elementPredicate(f.filter)})`;
+        return sql<boolean>`exists (select 1 from attr_values e where e.res_id = ${id} and e.path = ${f.path} and e.v = '' and ${elementPredicate(f.filter)})`;
       }
     }
   };
@@ -122,20 +185,22 @@ export function compileFilter(filter: StoreFilter, target: FilterTarget): RawBui
 }
 
 function elementPredicate(filter: StoreFilter): RawBuilder<boolean> {
+  const sub = (path: string, condition: RawBuilder<boolean>) =>
+    sql<boolean>`exists (select 1 from attr_values b where b.res_id = e.res_id and b.idx = e.idx and b.path = ${path} and ${condition})`;
   switch (filter.kind) {
     case 'constant':
       return filter.value ? TRUE : FALSE;
     case 'and':
       return sql<boolean>`(${elementPredicate(filter.left)} and ${elementPredicate(filter.right)})`;
     case 'or':
-      return sql<boolean>`(${elementPredicate(filter.left)} or ${elementPredicate(filter.right)})`;
+      return mergedOr(filter, positive, sub, leafCondition(sql.ref('b.v')), elementPredicate);
     case 'not':
       return sql<boolean>`not (${elementPredicate(filter.operand)})`;
     case 'present':
-      return sql<boolean>`exists (select 1 from attr_values b where b.res_id = e.res_id and b.idx = e.idx and b.path = ${filter.path})`;
+      return sub(filter.path, TRUE);
     case 'compare':
       if (filter.op === 'ne') return sql<boolean>`not (${elementPredicate({ ...filter, op: 'eq' })})`;
-      return sql<boolean>`exists (select 1 from attr_values b where b.res_id = e.res_id and b.idx = e.idx and b.path = ${filter.path} and ${comparison(sql.ref('b.v'), filter.op, filter.value)})`;
+      return sub(filter.path, comparison(sql.ref('b.v'), filter.op, filter.value));
     case 'element':
       return notFilterable(filter.path);
   }
@@ -169,4 +234,90 @@ export function memberPredicate(filter: StoreFilter, alias: string): RawBuilder<
       return comparison(ref, filter.op, filter.value);
     }
   }
+}
+
+// ---- candidates: the ids one term can match, through an index ----
+
+/** How many terms (comparisons and presence tests) a filter holds. */
+export function countTerms(filter: StoreFilter): number {
+  switch (filter.kind) {
+    case 'and':
+    case 'or':
+      return countTerms(filter.left) + countTerms(filter.right);
+    case 'not':
+      return countTerms(filter.operand);
+    case 'element':
+      return countTerms(filter.filter);
+    case 'constant':
+      return 0;
+    default:
+      return 1;
+  }
+}
+
+/** The trigrams of a text as SQLite's trigram tokenizer cuts them (by code point), without repeats. */
+export function trigrams(text: string): string[] {
+  const chars = [...text];
+  const out = new Set<string>();
+  for (let i = 0; i + 3 <= chars.length; i++) out.add(chars.slice(i, i + 3).join(''));
+  return [...out];
+}
+
+/** The FTS5 query for one trigram: a quoted string, quotes doubled. */
+export function trigramQuery(trigram: string): string {
+  return `"${trigram.replace(/"/g, '""')}"`;
+}
+
+/**
+ * The ways to find one term's candidates (a query selecting `id`), or undefined when no index narrows it
+ * (`ne`, `not`, booleans, `pr` on a column, substrings shorter than a trigram).
+ * `substring` (for `co`/`ew`) gets the trigram chosen by the caller, which checked how many texts hold it.
+ */
+export type Source =
+  | { readonly kind: 'index'; readonly ids: RawBuilder<unknown> }
+  | { readonly kind: 'substring'; readonly operand: string; readonly ids: (trigram: string) => RawBuilder<unknown> };
+
+const ORDERED: readonly CompareOp[] = ['eq', 'gt', 'ge', 'lt', 'le', 'sw'];
+
+export function termSource(term: Leaf, target: FilterTarget, substrings: boolean): Source | undefined {
+  // CROSS JOIN keeps the texts holding the trigram as the outer loop (else the planner may walk the whole path).
+  const fts = (trigram: string) => sql`(select rowid as tid from texts_fts where texts_fts match ${trigramQuery(trigram)}) f cross join texts t on t.id = f.tid`;
+  const usable = (v: string) => substrings && [...v].length >= 3 && !v.includes('\u0000');
+  const col = target.columns[term.path];
+  if (col) {
+    if (term.kind !== 'compare' || col.kind !== 'text') return undefined;
+    const ref = sql.ref(`x.${col.sql}`);
+    if (col.indexed && ORDERED.includes(term.op)) {
+      return { kind: 'index', ids: sql`select x.id as id from ${sql.table(target.table)} x where ${comparison(ref, term.op, term.value)}` };
+    }
+    if (col.texts && (term.op === 'co' || term.op === 'ew') && usable(term.value)) {
+      return {
+        kind: 'substring',
+        operand: term.value,
+        ids: (trigram) =>
+          sql`select x.id as id from ${fts(trigram)} cross join ${sql.table(target.table)} x on ${ref} = t.v where ${comparison(sql.ref('t.v'), term.op, term.value)}`,
+      };
+    }
+    return undefined;
+  }
+  const where = target.lookup?.(term.path);
+  if (where === 'values') {
+    if (term.kind === 'present') return { kind: 'index', ids: sql`select a.res_id as id from attr_values a where a.path = ${term.path}` };
+    if (ORDERED.includes(term.op)) {
+      return { kind: 'index', ids: sql`select a.res_id as id from attr_values a where a.path = ${term.path} and ${comparison(sql.ref('a.v'), term.op, term.value)}` };
+    }
+    if ((term.op === 'co' || term.op === 'ew') && usable(term.value)) {
+      return {
+        kind: 'substring',
+        operand: term.value,
+        ids: (trigram) =>
+          sql`select a.res_id as id from ${fts(trigram)} cross join attr_values a on a.path = ${term.path} and a.v = t.v where ${comparison(sql.ref('t.v'), term.op, term.value)}`,
+      };
+    }
+    return undefined;
+  }
+  if (where === 'members' && term.kind === 'compare' && term.op === 'eq' && MEMBER_COLUMNS[term.path] === 'member_id') {
+    return { kind: 'index', ids: sql`select m.group_id as id from group_members m where m.member_id = ${term.value}` };
+  }
+  return undefined;
 }

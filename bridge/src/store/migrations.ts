@@ -7,6 +7,14 @@ import { Kysely, Migration, MigrationProvider, sql } from 'kysely';
 
 export type DialectName = 'sqlite' | 'postgres';
 
+/** The columns whose values go into `texts` (the trigram index), besides every attr_values.v (0004). */
+export const TEXT_COLUMNS = {
+  users: ['user_name_ci', 'display_name_ci', 'external_id'],
+  groups: ['display_name_ci', 'external_id'],
+} as const;
+/** The triggers that keep `texts` counted: the store's bulk insert sets them aside and counts in one go. */
+export const TEXT_TRIGGER_TABLES = ['attr_values', 'users', 'groups'] as const;
+
 function migrations(dialect: DialectName): Record<string, Migration> {
   const serial = dialect === 'postgres' ? 'bigserial' : 'integer';
   return {
@@ -109,6 +117,88 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .addColumn('failed_at', 'text', (c) => c.notNull())
           .addColumn('error', 'text', (c) => c.notNull())
           .execute();
+      },
+    },
+    '0004_substring_index': {
+      async up(db: Kysely<any>) {
+        // PostgreSQL gets its pg_trgm indexes with its store; the SQL store asks the dialect before using these.
+        if (dialect !== 'sqlite') return;
+        // Every distinct searchable text (3 characters or more: a trigram), once, with the number of rows and
+        // columns holding it. Triggers keep it: whatever writes the tables (the store, a restore, a test's bulk
+        // seed) keeps the index right. A text no longer used keeps its row (refs 0) until maintenance removes
+        // it, so that rewriting a user's values does not delete and re-add its texts.
+        await sql`create table texts (id integer primary key, v text not null unique, refs integer not null)`.execute(db);
+        await sql`create index texts_unused on texts (id) where refs <= 0`.execute(db);
+        // A trigram index over those texts: `co` and `ew` find their candidates through the rarest trigram of
+        // the operand, and compare the candidates exactly. Case-sensitive: values are folded before they are
+        // stored (caseExact=false), as filter operands are. detail=none: only which texts hold a trigram.
+        const sources = [
+          'select v from attr_values',
+          ...Object.entries(TEXT_COLUMNS).flatMap(([table, columns]) => columns.map((c) => `select ${c} from ${table}`)),
+        ];
+        await sql.raw(`insert into texts (v, refs) select v, count(*) from (${sources.join(' union all ')}) where length(v) >= 3 group by v`).execute(db);
+        await sql`create virtual table texts_fts using fts5(v, content='texts', content_rowid='id', tokenize='trigram case_sensitive 1', detail='none', columnsize=0)`.execute(db);
+        await sql`insert into texts_fts (texts_fts) values ('rebuild')`.execute(db);
+        await sql`create trigger texts_fts_insert after insert on texts begin
+          insert into texts_fts (rowid, v) values (new.id, new.v); end`.execute(db);
+        await sql`create trigger texts_fts_delete after delete on texts begin
+          insert into texts_fts (texts_fts, rowid, v) values ('delete', old.id, old.v); end`.execute(db);
+        // One statement per value, so that a text held twice by one row (displayName = userName) counts twice.
+        const add = (values: string[]) =>
+          values.map((v) => `insert into texts (v, refs) select ${v}, 1 where length(${v}) >= 3 on conflict (v) do update set refs = refs + 1;`).join(' ');
+        const drop = (values: string[]) => values.map((v) => `update texts set refs = refs - 1 where v = ${v};`).join(' ');
+        await sql.raw(`create trigger attr_values_texts_insert after insert on attr_values begin ${add(['new.v'])} end`).execute(db);
+        await sql.raw(`create trigger attr_values_texts_delete after delete on attr_values begin ${drop(['old.v'])} end`).execute(db);
+        for (const [table, columns] of Object.entries(TEXT_COLUMNS)) {
+          const of = (row: 'new' | 'old') => columns.map((c) => `${row}.${c}`);
+          const changed = columns.map((c) => `old.${c} is not new.${c}`).join(' or ');
+          await sql.raw(`create trigger ${table}_texts_insert after insert on ${table} begin ${add(of('new'))} end`).execute(db);
+          await sql.raw(`create trigger ${table}_texts_delete after delete on ${table} begin ${drop(of('old'))} end`).execute(db);
+          await sql
+            .raw(`create trigger ${table}_texts_update after update of ${columns.join(', ')} on ${table} when ${changed} begin ${drop(of('old'))} ${add(of('new'))} end`)
+            .execute(db);
+        }
+      },
+    },
+    '0005_identifiers_nfc': {
+      async up(db: Kysely<any>) {
+        // From now on userName and emails are kept, keyed and compared in Unicode normal form C (the SCIM layer
+        // normalises what it writes and the operands of filters). Users written before keep their documents
+        // (normalised at their next write) but are re-keyed now: otherwise "é" as one character and "é" as
+        // "e" + accent would be two userNames, and a lookup in the new form would miss the old user. A user
+        // whose new key another user holds already (two names differing only in form) keeps its old key:
+        // both stay as they were, rather than the upgrade failing.
+        const ascii = /^[\x00-\x7f]*$/;
+        let after = 0;
+        for (;;) {
+          const rows: { seq: number; id: string; user_name: string; user_name_ci: string; doc: string }[] = await db
+            .selectFrom('users')
+            .select(['seq', 'id', 'user_name', 'user_name_ci', 'doc'])
+            .where('seq', '>', after)
+            .orderBy('seq')
+            .limit(1000)
+            .execute();
+          if (rows.length === 0) break;
+          after = Number(rows[rows.length - 1].seq);
+          for (const row of rows) {
+            if (ascii.test(row.user_name) && ascii.test(row.doc)) continue;
+            const key = row.user_name.normalize('NFC').toLowerCase();
+            if (key !== row.user_name_ci && !(await db.selectFrom('users').select('id').where('user_name_ci', '=', key).executeTakeFirst())) {
+              await db.updateTable('users').set({ user_name_ci: key }).where('id', '=', row.id).execute();
+            }
+            const emails = (JSON.parse(row.doc) as { emails?: { value?: unknown }[] }).emails;
+            for (const [idx, email] of (Array.isArray(emails) ? emails : []).entries()) {
+              if (typeof email?.value !== 'string') continue;
+              const [was, now] = [email.value.toLowerCase(), email.value.normalize('NFC').toLowerCase()];
+              if (was === now) continue;
+              // Delete and insert (not update): the index of texts counts rows as they come and go.
+              const gone = await db.deleteFrom('attr_values').where('res_id', '=', row.id).where('path', '=', 'emails.value').where('idx', '=', idx).where('v', '=', was).executeTakeFirst();
+              if (Number(gone.numDeletedRows) > 0) {
+                await db.insertInto('attr_values').values({ res_id: row.id, path: 'emails.value', idx, v: now }).onConflict((oc) => oc.doNothing()).execute();
+              }
+            }
+          }
+        }
       },
     },
   };

@@ -3,10 +3,10 @@
  * unique violation looks, how statements are cached) comes in through `SqlDialect`.
  */
 import { randomUUID } from 'node:crypto';
-import { Compilable, CompiledQuery, Generated, Insertable, Kysely, Selectable, Migrator, Transaction, sql } from 'kysely';
-import { badRequest, conflict, preconditionFailed } from '../errors';
-import { compileFilter, FilterTarget, memberPredicate } from './compile-filter';
-import { DialectName, StaticMigrations } from './migrations';
+import { Compilable, CompiledQuery, Generated, Insertable, Kysely, RawBuilder, Selectable, Migrator, Transaction, sql } from 'kysely';
+import { badRequest, conflict, preconditionFailed, ScimError } from '../errors';
+import { countTerms, FilterTarget, memberPredicate, rowPredicate, termSource, trigramQuery, trigrams } from './compile-filter';
+import { DialectName, StaticMigrations, TEXT_COLUMNS, TEXT_TRIGGER_TABLES } from './migrations';
 import {
   foldCase,
   ExpectedVersion,
@@ -91,7 +91,15 @@ export interface SqlDialect {
   readonly makeDurable?: () => Promise<void>;
   /** Refreshes the planner's statistics, so that filters choose their index by what the data looks like. */
   readonly optimize?: string;
+  /** Whether a write failed for want of disk space (SQLite: SQLITE_FULL; the sync: ENOSPC), which freeing space cures. */
+  isStorageFull?(error: unknown): boolean;
 }
+
+/**
+ * Retry-After on a write refused for a full disk. Space comes back by someone's hand, not in seconds; a minute
+ * keeps an IdP's retries from hammering a bridge that cannot write, and recovery needs no restart.
+ */
+export const STORAGE_FULL_RETRY_AFTER_SECONDS = 60;
 
 interface WriteJob {
   run(trx: Transaction<Database>): Promise<unknown>;
@@ -140,23 +148,24 @@ export function timeOrderedId(now = Date.now()): string {
 }
 
 const USER_COLUMNS: FilterTarget['columns'] = {
-  id: { sql: 'id', kind: 'text' },
-  userName: { sql: 'user_name_ci', kind: 'text' },
-  externalId: { sql: 'external_id', kind: 'text' },
-  displayName: { sql: 'display_name_ci', kind: 'text' },
+  id: { sql: 'id', kind: 'text', indexed: true, unique: true },
+  userName: { sql: 'user_name_ci', kind: 'text', indexed: true, unique: true, texts: true },
+  externalId: { sql: 'external_id', kind: 'text', indexed: true, texts: true },
+  displayName: { sql: 'display_name_ci', kind: 'text', indexed: true, texts: true },
   active: { sql: 'active', kind: 'bool' },
-  'meta.created': { sql: 'created', kind: 'text' },
-  'meta.lastModified': { sql: 'last_modified', kind: 'text' },
+  'meta.created': { sql: 'created', kind: 'text', indexed: true },
+  'meta.lastModified': { sql: 'last_modified', kind: 'text', indexed: true },
 };
 const GROUP_COLUMNS: FilterTarget['columns'] = {
-  id: { sql: 'id', kind: 'text' },
-  displayName: { sql: 'display_name_ci', kind: 'text' },
-  externalId: { sql: 'external_id', kind: 'text' },
-  'meta.created': { sql: 'created', kind: 'text' },
-  'meta.lastModified': { sql: 'last_modified', kind: 'text' },
+  id: { sql: 'id', kind: 'text', indexed: true, unique: true },
+  displayName: { sql: 'display_name_ci', kind: 'text', indexed: true, unique: true, texts: true },
+  externalId: { sql: 'external_id', kind: 'text', indexed: true, texts: true },
+  'meta.created': { sql: 'created', kind: 'text', indexed: true },
+  'meta.lastModified': { sql: 'last_modified', kind: 'text', indexed: true },
 };
-const USER_TARGET: FilterTarget = { alias: 'u', columns: USER_COLUMNS, lookup: () => 'values' };
+const USER_TARGET: FilterTarget = { table: 'users', alias: 'u', columns: USER_COLUMNS, lookup: () => 'values' };
 const GROUP_TARGET: FilterTarget = {
+  table: 'groups',
   alias: 'g',
   columns: GROUP_COLUMNS,
   lookup: (path) => (path === 'members' || path.startsWith('members.') ? 'members' : undefined),
@@ -238,6 +247,42 @@ function pageTotal(query: ListQuery, got: number): number | undefined {
   return query.limit > 0 && got < query.limit && (got > 0 || query.offset === 0) ? query.offset + got : undefined;
 }
 
+/** An error as one line for /health: SQLite's code and message ("SQLITE_FULL: database or disk is full"). */
+function errorText(error: unknown): string {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : String(error);
+  return typeof code === 'string' && !text.startsWith(code) ? `${code}: ${text}` : text;
+}
+
+/**
+ * What one list may cost. A filtered list runs from the candidates of a selective term when a bounded count
+ * shows that candidates x terms stays within CANDIDATE_BUDGET (each candidate is checked against every term);
+ * otherwise it is evaluated in slices of rows, each about SLICE_MS of work (CPU time), with a turn of the
+ * event loop between slices, so that no request holds the server; a filter that needs more than
+ * SCAN_BUDGET_MS of work in slices is refused (400 tooMany).
+ */
+export const CANDIDATE_BUDGET = 20_000;
+export const SCAN_BUDGET_MS = 10_000;
+const SLICE_MS = 8;
+/** How many of an operand's trigrams are tried for the rarest one (each try is a bounded count), and how many texts that one may be in. */
+const TRIGRAM_TRIES = 4;
+const MAX_TRIGRAM_TEXTS = 2_000;
+/** An unfiltered page further down than this is reached by slices (walking the offset costs a row each). */
+const INLINE_OFFSET = 5_000;
+/** A page holds at most this much of stored documents (and at least one resource); the rest comes with the next page. */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
+interface PageRow {
+  readonly seq: number;
+  readonly bytes: number;
+}
+
+/** Columns that may be NULL: a keyset scan walks their NULLs apart (they sort first). */
+const NULLABLE_SORT = new Set(['external_id', 'display_name_ci']);
+
+/** How a filtered list will run: from these candidates, or by slices. */
+type ListPlan = { readonly kind: 'candidates'; readonly ids: RawBuilder<unknown>; readonly count: number } | { readonly kind: 'slices' };
+
 function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
   if (expected !== undefined && !expected.includes(actual)) {
     throw preconditionFailed(`The ${kind} ${id} is at version W/"${actual}", not the one in If-Match; read it again and retry.`);
@@ -281,8 +326,25 @@ export class SqlStore implements Store {
   /** Runs the dialect's statistics refresh now and then every `intervalMs`. */
   async startMaintenance(intervalMs: number): Promise<void> {
     await this.optimize();
-    this.maintenance = setInterval(() => void this.optimize().catch(() => undefined), intervalMs);
+    this.maintenance = setInterval(() => void this.optimize().then(() => this.collectUnusedTexts()).catch(() => undefined), intervalMs);
     this.maintenance.unref();
+  }
+
+  /**
+   * Texts that no row holds any more (refs 0) leave `texts` and the trigram index, a thousand per write.
+   * Returns how many went.
+   */
+  async collectUnusedTexts(): Promise<number> {
+    if (this.dialect.name !== 'sqlite') return 0;
+    let removed = 0;
+    for (;;) {
+      const n = await this.write(async (trx) => {
+        const result = await sql`delete from texts where id in (select id from texts where refs <= 0 limit 1000)`.execute(trx);
+        return Number(result.numAffectedRows ?? 0);
+      });
+      removed += n;
+      if (n < 1000) return removed;
+    }
   }
 
   async optimize(): Promise<void> {
@@ -299,8 +361,30 @@ export class SqlStore implements Store {
     await this.onClose();
   }
 
+  /**
+   * Answers, and its last write did not fail: a write that failed for the store's reasons (a full disk, a failed
+   * commit or sync) is reported from then on, until a write succeeds again.
+   */
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+    const failed = this.writeFailure;
+    if (failed) throw new Error(`writes fail since ${failed.since}: ${errorText(failed.error)}`);
+  }
+
+  /** The failure of the last write (when it failed for the store's reasons, not the request's), and since when. */
+  private writeFailure?: { error: unknown; since: string };
+
+  private writeFailed(error: unknown): void {
+    this.writeFailure = { error, since: this.writeFailure?.since ?? new Date().toISOString() };
+  }
+
+  /** What a write's caller gets: a full disk becomes a 503 with Retry-After; the SQLite error stays its cause, for the log. */
+  private refusal(error: unknown): unknown {
+    if (!this.dialect.isStorageFull?.(error)) return error;
+    return new ScimError(503, 'The bridge cannot store changes: its disk is full. Nothing of this request was written; retry later (an operator has to free space).', undefined, {
+      retryAfterSeconds: STORAGE_FULL_RETRY_AFTER_SECONDS,
+      cause: error,
+    });
   }
 
   private readonly q = {
@@ -350,9 +434,20 @@ export class SqlStore implements Store {
 
   /** Runs `work` in a transaction; resolves once it is committed (durably). */
   private write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    if (!this.dialect.groupCommit) return this.db.transaction().execute(work);
+    if (!this.dialect.groupCommit) {
+      return this.db.transaction().execute(work).then(
+        (value) => {
+          this.writeFailure = undefined;
+          return value;
+        },
+        (error: unknown) => {
+          if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
+          throw this.refusal(error);
+        },
+      );
+    }
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run: work, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ run: work, resolve: resolve as (v: unknown) => void, reject: (error) => reject(this.refusal(error)) });
       if (!this.flushing) void this.flush();
     });
   }
@@ -367,10 +462,17 @@ export class SqlStore implements Store {
         if (this.pending.length === 0) break;
         const batch = this.pending.splice(0, MAX_BATCH);
         const outcomes: { ok: boolean; value: unknown }[] = [];
+        /** A lone write's own error (a conflict, say), which says nothing about the store, unlike a failed commit. */
+        let jobError: unknown;
         try {
           await this.db.transaction().execute(async (trx) => {
             if (batch.length === 1) {
-              outcomes.push({ ok: true, value: await batch[0].run(trx) });
+              try {
+                outcomes.push({ ok: true, value: await batch[0].run(trx) });
+              } catch (error) {
+                jobError = error;
+                throw error;
+              }
               return;
             }
             // Each write in its own savepoint: one that fails is undone alone, the others commit.
@@ -379,7 +481,12 @@ export class SqlStore implements Store {
               try {
                 outcomes.push({ ok: true, value: await job.run(trx) });
               } catch (error) {
-                await sql`rollback to write_job`.execute(trx);
+                // After some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has rolled the whole transaction back itself:
+                // no savepoint is left to return to, and the batch fails with this error, not with the rollback's.
+                await sql`rollback to write_job`.execute(trx).catch(() => {
+                  throw error;
+                });
+                if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
                 outcomes.push({ ok: false, value: error });
               }
               await sql`release write_job`.execute(trx);
@@ -387,10 +494,12 @@ export class SqlStore implements Store {
           });
         } catch (error) {
           // The transaction (or its commit) failed: nothing of this batch was written.
+          if (error !== jobError || this.dialect.isStorageFull?.(error)) this.writeFailed(error);
           for (const job of batch) job.reject(error);
           continue;
         }
         const settle = () => {
+          if (outcomes.some((o) => o.ok)) this.writeFailure = undefined;
           batch.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
           for (const listener of this.durableListeners) listener();
         };
@@ -407,6 +516,7 @@ export class SqlStore implements Store {
             settle();
           },
           (error: unknown) => {
+            this.writeFailed(error);
             for (const job of batch) job.reject(error);
           },
         );
@@ -437,14 +547,215 @@ export class SqlStore implements Store {
   }
 
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
-    await this.db.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
-    return (await this.getSetting(key))!;
+    // Through the write queue, so it is durable when this resolves (the first start prints the token only then).
+    return this.write(async (trx) => {
+      await trx.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()).execute();
+      const row = await trx.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirstOrThrow();
+      return row.value;
+    });
   }
 
   async setSetting(key: string, value: string): Promise<void> {
     await this.write((trx) =>
       trx.insertInto('settings').values({ key, value }).onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute(),
     );
+  }
+
+  // ---- lists: from an index's candidates, or by slices ----
+
+  private sortColumn(target: FilterTarget, query: ListQuery): string | undefined {
+    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
+    return sortBy ? SORT_COLUMNS[sortBy][target.table] : undefined;
+  }
+
+  /** Descending is the exact reverse of ascending (ties by creation, reversed too). */
+  private orderBy(target: FilterTarget, column: string | undefined, descending: boolean) {
+    const dir = descending ? 'desc' : 'asc';
+    const a = target.alias;
+    return sql.raw(column ? `${a}.${column} ${dir}, ${a}.seq ${dir}` : `${a}.seq ${dir}`);
+  }
+
+  /** How many rows `ids` selects, counting no further than `limit + 1`. Its own turn of the event loop. */
+  private async boundedCount(ids: RawBuilder<unknown>, limit: number): Promise<number> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const { rows } = await sql<{ n: number }>`select count(*) as n from (${ids} limit ${limit + 1})`.execute(this.db);
+    return Number(rows[0].n);
+  }
+
+  /**
+   * The candidates of a filter: ids among which every match is, found through indexes, and at most `limit`
+   * of them; undefined when no term (or combination of terms) narrows the filter that far. `and` takes the
+   * narrower side, `or` needs both sides and adds them up, `not` narrows nothing.
+   */
+  private async candidates(filter: StoreFilter, target: FilterTarget, limit: number): Promise<{ ids: RawBuilder<unknown>; count: number } | undefined> {
+    switch (filter.kind) {
+      case 'constant':
+        return filter.value ? undefined : { ids: sql`select null as id where 0`, count: 0 };
+      case 'not':
+        return undefined;
+      case 'and': {
+        const left = await this.candidates(filter.left, target, limit);
+        if (left && left.count <= 1) return left;
+        const right = await this.candidates(filter.right, target, left ? Math.min(limit, left.count) : limit);
+        return left && (!right || left.count <= right.count) ? left : right;
+      }
+      case 'or': {
+        const left = await this.candidates(filter.left, target, limit);
+        const right = left && (await this.candidates(filter.right, target, limit - left.count));
+        return left && right ? { ids: sql`${left.ids} union all ${right.ids}`, count: left.count + right.count } : undefined;
+      }
+      case 'element':
+        return this.candidates(filter.filter, target, limit);
+      case 'compare':
+      case 'present': {
+        const source = termSource(filter, target, this.dialect.name === 'sqlite');
+        if (!source) return undefined;
+        if (source.kind === 'index') {
+          // One row at most: no need to count.
+          if (filter.kind === 'compare' && filter.op === 'eq' && target.columns[filter.path]?.unique) return { ids: source.ids, count: 1 };
+          const count = await this.boundedCount(source.ids, limit);
+          return count <= limit ? { ids: source.ids, count } : undefined;
+        }
+        // A substring: its candidates are the texts holding its rarest trigram (of a few tried), compared exactly.
+        const all = trigrams(source.operand);
+        const tried = all.length <= TRIGRAM_TRIES ? all : Array.from({ length: TRIGRAM_TRIES }, (_, i) => all[Math.floor((i * (all.length - 1)) / (TRIGRAM_TRIES - 1))]);
+        let best: { trigram: string; texts: number } | undefined;
+        for (const trigram of tried) {
+          const bound = best ? best.texts - 1 : Math.min(limit, MAX_TRIGRAM_TEXTS);
+          const texts = await this.boundedCount(sql`select rowid from texts_fts where texts_fts match ${trigramQuery(trigram)}`, bound);
+          if (texts <= bound) best = { trigram, texts };
+          if (best?.texts === 0) break;
+        }
+        if (!best) return undefined;
+        const ids = source.ids(best.trigram);
+        const count = await this.boundedCount(ids, limit);
+        return count <= limit ? { ids, count } : undefined;
+      }
+    }
+  }
+
+  /** From candidates (when some term narrows the filter enough), or by slices. */
+  private async listPlan(target: FilterTarget, filter: StoreFilter): Promise<ListPlan> {
+    const limit = Math.floor(CANDIDATE_BUDGET / Math.max(1, countTerms(filter)));
+    const found = await this.candidates(filter, target, limit);
+    return found ? { kind: 'candidates', ...found } : { kind: 'slices' };
+  }
+
+  /** The page (creation numbers and document sizes, in order) and the count of a list, from the candidates when there are some. */
+  private listQueries(target: FilterTarget, query: ListQuery, plan: ListPlan | undefined) {
+    const a = target.alias;
+    const from =
+      plan?.kind === 'candidates'
+        ? // CROSS JOIN keeps the candidates as the outer loop: the planner may not trade them for a walk in sort order.
+          sql`(select distinct id from (${plan.ids})) d cross join ${sql.raw(`${target.table} ${a}`)} on ${sql.ref(`${a}.id`)} = d.id`
+        : sql.raw(`${target.table} ${a}`);
+    const where = query.filter ? rowPredicate(query.filter, target) : sql<boolean>`1 = 1`;
+    const order = this.orderBy(target, this.sortColumn(target, query), query.descending === true);
+    return {
+      page: sql<PageRow>`select ${sql.ref(`${a}.seq`)} as seq, octet_length(${sql.ref(`${a}.doc`)}) as bytes from ${from} where ${where} order by ${order} limit ${query.limit} offset ${query.offset}`,
+      count: sql<{ n: number }>`select count(*) as n from ${from} where ${where}`,
+    };
+  }
+
+  private async listRows<Row>(target: FilterTarget, query: ListQuery): Promise<{ total: number; rows: Row[] }> {
+    const plan = query.filter ? await this.listPlan(target, query.filter) : undefined;
+    let page: PageRow[];
+    let total: number;
+    if (plan?.kind === 'slices' || (!query.filter && query.offset > INLINE_OFFSET)) {
+      ({ total, page } = await this.listBySlices(target, query));
+    } else {
+      const { page: pageQuery, count } = this.listQueries(target, query, plan);
+      page = query.limit === 0 ? [] : (await pageQuery.execute(this.db)).rows;
+      total = pageTotal(query, page.length) ?? Number((await count.execute(this.db)).rows[0].n);
+    }
+    // A page holds at most PAGE_BYTES of documents (and at least one): the rest comes with the next page.
+    let bytes = 0;
+    const kept = page.filter((r, i) => (bytes += Number(r.bytes)) <= PAGE_BYTES || i === 0);
+    if (kept.length === 0) return { total, rows: [] };
+    const { rows } = await sql<Row & { seq: number }>`select * from ${sql.raw(target.table)} where seq in (${sql.join(kept.map((r) => Number(r.seq)))})`.execute(this.db);
+    const bySeq = new Map(rows.map((r) => [Number(r.seq), r]));
+    return { total, rows: kept.map((r) => bySeq.get(Number(r.seq))).filter((r): r is Row & { seq: number } => r !== undefined) };
+  }
+
+  /**
+   * A list evaluated row by row in its order: a filter no index narrows, or a page far down an unfiltered
+   * list. A slice of rows at a time (keyset on the order's index, about SLICE_MS of work each), with a turn
+   * of the event loop between slices so that other requests are served meanwhile. Counts every match (an
+   * unfiltered list is counted by SQLite instead), keeps the page's. Writes between slices are seen by later
+   * slices, as between the pages of a list.
+   */
+  private async listBySlices(target: FilterTarget, query: ListQuery): Promise<{ total: number; page: PageRow[] }> {
+    const a = target.alias;
+    const column = this.sortColumn(target, query);
+    const desc = query.descending === true;
+    const after = desc ? '<' : '>';
+    const predicate = query.filter ? rowPredicate(query.filter, target) : sql<boolean>`1 = 1`;
+    const phases: ('nulls' | 'values')[] = column && NULLABLE_SORT.has(column) ? (desc ? ['values', 'nulls'] : ['nulls', 'values']) : ['values'];
+    const page: PageRow[] = [];
+    const end = query.offset + query.limit;
+    let total = 0;
+    let size = 256;
+    // Slices are sized, and the filter's budget counted, in CPU time: on a machine busy with other work a
+    // slice may take longer by the clock without holding the event loop any longer.
+    let spentMs = 0;
+    scan: for (const phase of phases) {
+      // The key of the slice's order: the sort column, or creation (seq) alone.
+      const key = phase === 'values' && column ? column : undefined;
+      let last: { k: unknown; seq: number } | undefined;
+      for (;;) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const began = process.cpuUsage();
+        const conditions: RawBuilder<unknown>[] = [];
+        if (column) conditions.push(sql.raw(`${a}.${column} is ${phase === 'nulls' ? '' : 'not '}null`));
+        if (last) {
+          conditions.push(
+            key
+              ? sql`(${sql.ref(`${a}.${key}`)}, ${sql.ref(`${a}.seq`)}) ${sql.raw(after)} (${last.k}, ${last.seq})`
+              : sql`${sql.ref(`${a}.seq`)} ${sql.raw(after)} ${last.seq}`,
+          );
+        }
+        const where = conditions.length > 0 ? sql.join(conditions, sql` and `) : sql`1 = 1`;
+        const { rows } = await sql<PageRow & { k: unknown; hit: number | null }>`select ${sql.ref(`${a}.seq`)} as seq, ${sql.ref(`${a}.${key ?? 'seq'}`)} as k, (${predicate}) as hit, octet_length(${sql.ref(`${a}.doc`)}) as bytes from ${sql.raw(
+          `${target.table} ${a}`,
+        )} where ${where} order by ${this.orderBy(target, key, desc)} limit ${size}`.execute(this.db);
+        for (const r of rows) {
+          if (r.hit !== 1) continue;
+          if (total >= query.offset && total < end) page.push(r);
+          total++;
+        }
+        if (!query.filter && total >= end) break scan;
+        if (rows.length < size) break;
+        last = { k: rows[rows.length - 1].k, seq: Number(rows[rows.length - 1].seq) };
+        const used = process.cpuUsage(began);
+        const sliceMs = (used.user + used.system) / 1000;
+        spentMs += sliceMs;
+        if (spentMs > SCAN_BUDGET_MS) {
+          const noun = target.table === 'users' ? 'user' : 'group';
+          throw badRequest(
+            'tooMany',
+            `This filter needs more than ${SCAN_BUDGET_MS / 1000} s of work: none of its terms narrows the ${target.table} to a few candidates through an index, so every ${noun} is checked against all its terms. ` +
+              `Narrow it with a selective comparison (eq on userName, externalId, id or emails.value; co, ew or sw with at least 3 characters) or use fewer terms.`,
+          );
+        }
+        // Slices of about SLICE_MS: grow or shrink by what the last one took (at most 4 times at once).
+        size = Math.max(16, Math.min(20_000, Math.round(size * Math.min(4, SLICE_MS / Math.max(sliceMs, 0.25)))));
+      }
+    }
+    if (!query.filter) {
+      const { rows } = await sql<{ n: number }>`select count(*) as n from ${sql.raw(target.table)}`.execute(this.db);
+      total = Number(rows[0].n);
+    }
+    return { total, page };
+  }
+
+  /** The database's plan for a page of a list (EXPLAIN QUERY PLAN): how operators and tests see index use. */
+  async explain(kind: 'users' | 'groups', query: ListQuery): Promise<string[]> {
+    const target = kind === 'users' ? USER_TARGET : GROUP_TARGET;
+    const plan = query.filter ? await this.listPlan(target, query.filter) : undefined;
+    if (plan?.kind === 'slices') return [`SLICED SCAN ${target.alias}: no term narrows the filter to a few candidates; rows are checked a slice at a time`];
+    const compiled = this.listQueries(target, query, plan).page.compile(this.db);
+    const result = await this.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` });
+    return result.rows.map((r) => r.detail);
   }
 
   // ---- users ----
@@ -454,32 +765,9 @@ export class SqlStore implements Store {
     return row ? toUser(row) : null;
   }
 
-  private userPage(query: ListQuery) {
-    const where = query.filter ? compileFilter(query.filter, USER_TARGET) : sql<boolean>`1 = 1`;
-    const base = this.db.selectFrom('users as u').where(where);
-    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
-    const page = base
-      .selectAll('u')
-      .orderBy(sortBy ? `u.${SORT_COLUMNS[sortBy].users}` : 'u.seq', query.descending ? 'desc' : 'asc')
-      .orderBy('u.seq')
-      .limit(query.limit)
-      .offset(query.offset);
-    return { base, page };
-  }
-
-  /** The database's plan for a page of a list (EXPLAIN QUERY PLAN): how operators and tests see index use. */
-  async explain(kind: 'users' | 'groups', query: ListQuery): Promise<string[]> {
-    const compiled = (kind === 'users' ? this.userPage(query) : this.groupPage(query)).page.compile();
-    const result = await this.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` });
-    return result.rows.map((r) => r.detail);
-  }
-
   async listUsers(query: ListQuery): Promise<Page<UserRecord>> {
-    const { base, page } = this.userPage(query);
-    const items = query.limit === 0 ? [] : await page.execute();
-    const total =
-      pageTotal(query, items.length) ?? Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-    return { total, items: items.map((r) => toUser(r)) };
+    const { total, rows } = await this.listRows<Selectable<UsersTable>>(USER_TARGET, query);
+    return { total, items: rows.map((r) => toUser(r)) };
   }
 
   private async writeUserValues(db: Db, id: string, index: readonly IndexRow[]): Promise<void> {
@@ -514,6 +802,67 @@ export class SqlStore implements Store {
       () => `A user with userName '${user.userName}' exists already (userName is unique, case-insensitively).`,
     );
     return created;
+  }
+
+  /**
+   * Many users in one transaction, without events: for tests and benchmarks that need a large directory in
+   * seconds. Not for the IdP's writes (no uniqueness message, no outbox). Returns their ids, in order.
+   */
+  async bulkInsertUsers(users: readonly UserWrite[]): Promise<string[]> {
+    const now = new Date().toISOString();
+    const rows = users.map((user, i) => [
+      timeOrderedId(Date.now() + i),
+      user.userName,
+      foldCase(user.userName),
+      user.externalId,
+      user.displayName,
+      user.displayName === null ? null : foldCase(user.displayName),
+      user.active ? 1 : 0,
+      user.status,
+      JSON.stringify(user.doc),
+      now,
+      now,
+      1,
+    ]);
+    const values = rows.flatMap((row, i) => valueRows(row[0] as string, users[i].index).map((v) => [v.res_id, v.path, v.idx, v.v]));
+    // One statement per chunk, its text built once: the query builder would cost more than the inserts.
+    const insert = async (db: Db, head: string, all: unknown[][]) => {
+      const width = all[0]?.length ?? 1;
+      const per = Math.max(1, Math.floor(this.dialect.maxParameters / width));
+      const tuple = `(${Array(width).fill('?').join(', ')})`;
+      for (let i = 0; i < all.length; i += per) {
+        const chunk = all.slice(i, i + per);
+        await db.executeQuery(CompiledQuery.raw(`${head} values ${Array(chunk.length).fill(tuple).join(', ')}`, chunk.flat()));
+      }
+    };
+    await this.write(async (trx) => {
+      // SQLite: the triggers that count texts row by row are set aside, and the new rows' texts counted at once.
+      const triggers =
+        this.dialect.name === 'sqlite'
+          ? (
+              await sql<{ name: string; sql: string }>`select name, sql from sqlite_master where type = 'trigger' and tbl_name in (${sql.join([...TEXT_TRIGGER_TABLES])})`.execute(trx)
+            ).rows
+          : [];
+      for (const t of triggers) await sql.raw(`drop trigger ${t.name}`).execute(trx);
+      const before = await this.lastSeq(trx);
+      await insert(trx, 'insert into users (id, user_name, user_name_ci, external_id, display_name, display_name_ci, active, status, doc, created, last_modified, version)', rows);
+      await insert(trx, 'insert into attr_values (res_id, path, idx, v)', values);
+      if (triggers.length > 0) {
+        const sources = [
+          sql`select a.v as v from users u join attr_values a on a.res_id = u.id where u.seq > ${before}`,
+          ...TEXT_COLUMNS.users.map((c) => sql`select ${sql.ref(c)} from users where seq > ${before}`),
+        ];
+        await sql`insert into texts (v, refs) select v, count(*) from (${sql.join(sources, sql` union all `)}) where length(v) >= 3 group by v
+          on conflict (v) do update set refs = refs + excluded.refs`.execute(trx);
+        for (const t of triggers) await sql.raw(t.sql).execute(trx);
+      }
+    });
+    return rows.map((r) => r[0] as string);
+  }
+
+  private async lastSeq(db: Db): Promise<number> {
+    const row = await db.selectFrom('users').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    return Number(row?.seq ?? 0);
   }
 
   private async appendEvents(db: Db, events: readonly NewEvent[] | undefined): Promise<void> {
@@ -670,24 +1019,8 @@ export class SqlStore implements Store {
     return toGroup(row, withMembers ? (await this.membersOf(this.db, [id])).get(id) : undefined);
   }
 
-  private groupPage(query: ListQuery) {
-    const where = query.filter ? compileFilter(query.filter, GROUP_TARGET) : sql<boolean>`1 = 1`;
-    const base = this.db.selectFrom('groups as g').where(where);
-    const sortBy = query.sortBy ?? dateRangeOf(query.filter);
-    const page = base
-      .selectAll('g')
-      .orderBy(sortBy ? `g.${SORT_COLUMNS[sortBy].groups}` : 'g.seq', query.descending ? 'desc' : 'asc')
-      .orderBy('g.seq')
-      .limit(query.limit)
-      .offset(query.offset);
-    return { base, page };
-  }
-
   async listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>> {
-    const { base, page } = this.groupPage(query);
-    const rows = query.limit === 0 ? [] : await page.execute();
-    const total =
-      pageTotal(query, rows.length) ?? Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const { total, rows } = await this.listRows<Selectable<GroupsTable>>(GROUP_TARGET, query);
     const members = withMembers ? await this.membersOf(this.db, rows.map((r) => r.id)) : undefined;
     return { total, items: rows.map((r) => toGroup(r, members?.get(r.id))) };
   }

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect, SqliteDatabase, SqliteStatement } from 'kysely';
+import { DatabaseConnection, Driver, Kysely, SqliteDialect, SqliteDatabase, SqliteDriver, SqliteStatement } from 'kysely';
 import { SqlStore } from './sql-store';
 
 const STATEMENT_CACHE_SIZE = 256;
@@ -26,6 +26,35 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
       return stmt;
     },
   };
+}
+
+/**
+ * After some errors (SQLITE_FULL, SQLITE_IOERR) SQLite rolls the transaction back itself; Kysely's ROLLBACK then
+ * fails with "cannot rollback - no transaction is active", and that error replaced the real one in the log. This
+ * dialect rolls back only a transaction that is still open, so the error that ended it is the one reported.
+ */
+class SqliteDialectKeepingErrors extends SqliteDialect {
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    private readonly database: SqliteDatabase = withStatementCache(db),
+  ) {
+    super({ database });
+  }
+
+  override createDriver(): Driver {
+    const db = this.db;
+    return new (class extends SqliteDriver {
+      override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+        if (db.inTransaction) await super.rollbackTransaction(connection);
+      }
+    })({ database: this.database });
+  }
+}
+
+/** A write that failed for want of space: SQLite's SQLITE_FULL, or the WAL's sync refused by the filesystem. */
+function isStorageFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /** fdatasync of the WAL file (opened at the first commit, which creates it): every frame committed so far reaches the disk. */
@@ -56,14 +85,29 @@ function walSync(walPath: string) {
 
 export function openSqlite(path: string): SqlStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new BetterSqlite3(path);
+  return sqliteStore(new BetterSqlite3(path));
+}
+
+/**
+ * WAL size: SQLite folds the WAL back into the database (a checkpoint, run by the commit that crosses the limit)
+ * every WAL_AUTOCHECKPOINT_PAGES pages, 4 MiB at 4 KiB pages (SQLite's default). It was 10,000 pages (40 MiB): on a
+ * small disk the WAL filled it before its first checkpoint, and each checkpoint copied 40 MiB while holding the
+ * event loop. Once the WAL is reset, a file grown past JOURNAL_SIZE_LIMIT_BYTES (by one big transaction) is cut
+ * back to it, so the disk holds at most about 8 MiB of WAL beyond the database.
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 1000;
+export const JOURNAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/** The store on an open better-sqlite3 database: its settings, the durable sync of its WAL, the dialect. */
+export function sqliteStore(db: BetterSqlite3.Database): SqlStore {
+  const path = db.name;
   db.pragma('journal_mode = WAL');
   // Durability without stalling the server: commits write the WAL (synchronous=NORMAL: no fsync inside
   // the commit, which would block the event loop), then the store fdatasyncs the WAL on libuv's thread
   // pool and acknowledges the batch only after that (see makeDurable below). A 2xx therefore means the
   // change is on disk, as with synchronous=FULL, while other requests are served during the sync.
   // In-memory databases have nothing to sync.
-  const onDisk = path !== ':memory:';
+  const onDisk = path !== ':memory:' && path !== '';
   db.pragma(onDisk ? 'synchronous = NORMAL' : 'synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   // Filters compare folded values themselves; LIKE must not fold case a second time.
@@ -71,13 +115,13 @@ export function openSqlite(path: string): SqlStore {
   // 16 MiB of page cache keeps the indexes of 100,000 users hot within the 128 MB budget.
   db.pragma('cache_size = -16384');
   db.pragma('temp_store = MEMORY');
-  // A longer WAL between checkpoints: an index page changed by many commits is copied back once.
-  db.pragma('wal_autocheckpoint = 10000');
+  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
   // Analyse tables that need it now (0x10002: also those never analysed), as SQLite advises at open.
   db.pragma('analysis_limit = 1000');
   db.pragma('optimize = 0x10002');
   const wal = onDisk ? walSync(`${db.name}-wal`) : undefined;
-  const dialect = new SqliteDialect({ database: withStatementCache(db) });
+  const dialect = new SqliteDialectKeepingErrors(db);
   return new SqlStore(new Kysely({ dialect }), {
     name: 'sqlite',
     maxParameters: 30000,
@@ -86,5 +130,6 @@ export function openSqlite(path: string): SqlStore {
     // Cheap when nothing changed; with fresh statistics (STAT4) a selective range uses its index.
     optimize: 'pragma optimize = 0x10002',
     isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
+    isStorageFull,
   }, async () => wal?.close());
 }

@@ -18,10 +18,14 @@ export interface IndexRow {
   readonly v: string;
 }
 
-export type UserStatus = 'invited' | 'active' | 'suspended';
+/**
+ * invited until the person joins the application (then active); deprovisioned (active false), an invited user
+ * is revoked (its invitation withdrawn) and an active one suspended. Stored as text: no constraint to migrate.
+ */
+export type UserStatus = 'invited' | 'active' | 'suspended' | 'revoked';
 
 export interface UserWrite {
-  /** invited until the person joins the application; suspended when deprovisioned after joining. */
+  /** See UserStatus. */
   readonly status: UserStatus;
   readonly userName: string;
   readonly externalId: string | null;
@@ -126,7 +130,7 @@ export interface Store {
   /** Creates the schema or brings it up to date. Idempotent. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-  /** A cheap round trip, for /health. */
+  /** A cheap round trip, for /health; rejects while the store's last write failed (a full disk), until one succeeds. */
   ping(): Promise<void>;
 
   /** A setting of the bridge, or null when it was never set. */
