@@ -252,8 +252,12 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
   // One TCG guest per core at a time (each has one vCPU): more would only slow every one of them down.
   const slots = new Slots(Math.max(1, cpus().length));
 
-  async function newVm(name: string, target: Target, instanceId: string, root: string, data?: string): Promise<Vm> {
-    const release = await slots.acquire();
+  /**
+   * A VM of `target`'s user-data, in a slot of its own unless `slot` says whose slot it shares. `ports: false`: no
+   * forwarded 80/443 yet (see Vm.forwardPorts).
+   */
+  async function newVm(name: string, target: Target, instanceId: string, root: string, data?: string, options: { ports?: boolean; sharesSlotOf?: Vm } = {}): Promise<Vm> {
+    const release = options.sharesSlotOf ? () => undefined : await slots.acquire();
     const r = rendered[target]!;
     const vm = new Vm({
       name,
@@ -265,12 +269,11 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
       dockerStore: dockerStoreDisk(store, join(dir, `${name}-docker.qcow2`)),
       ...(data ? { data } : {}),
       dataDevice: r.dataDevice,
-      httpPort: r.httpPort,
-      httpsPort: r.httpsPort,
+      ...(options.ports === false ? {} : { httpPort: r.httpPort, httpsPort: r.httpsPort }),
       metadataPort,
       apiPort,
     }).start();
-    void vm.exited().then(release);
+    void (options.sharesSlotOf ? Promise.all([vm.exited(), options.sharesSlotOf.exited()]) : vm.exited()).then(release);
     vms.push(vm);
     return vm;
   }
@@ -407,28 +410,33 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
     const ordersAfterFirstBoot = r.pebble.orders().length;
     expect(ordersAfterFirstBoot).toBeGreaterThanOrEqual(1);
 
+    // The replacement (a new instance id, a new root disk, NO data disk) powers on now, beside the reboot below:
+    // the two share nothing until the data disk moves to it, and the gcp test (three boots in a row) is the
+    // longest path of this file. It shares gcp-a's slot, so the other targets' boots are not held up either.
+    const b = await newVm('gcp-b', 'gcp', `i-${randomUUID()}`, rootDisk(base, join(dir, 'gcp-b.qcow2')), undefined, { ports: false, sharesSlotOf: a });
+
     // A reboot: same disk, same data, same certificate.
     const rebootAt = Date.now();
     const rebootCpu = a.cpuSeconds();
     await a.exec('systemctl reboot').catch(() => undefined);
     await poll('gcp-a to go down for the reboot', 120_000, 1_000, async () => ((await idp(r, 'GET', '/healthz').catch(() => undefined))?.status === 200 ? undefined : true));
     await healthy(a, r);
-    figure(`gcp: reboot to a healthy TLS endpoint in ${Math.round((Date.now() - rebootAt) / 1000)} s (QEMU used ${(a.cpuSeconds() - rebootCpu).toFixed(0)} s of CPU)`);
+    figure(`gcp: reboot to a healthy TLS endpoint in ${Math.round((Date.now() - rebootAt) / 1000)} s (QEMU used ${(a.cpuSeconds() - rebootCpu).toFixed(0)} s of CPU; the replacement was booting beside it)`);
     expect(await a.sh('journalctl -b --no-pager -o cat -u scim-bridge-disk')).toContain('has a ext4 filesystem; keeping its data');
     expect((await idp(r, 'GET', `/Users/${first.userId}`)).status).toBe(200);
     expect((await idp(r, 'GET', '/healthz')).certificate.serialNumber).toBe(first.serial);
     expect(r.pebble.orders().length).toBe(ordersAfterFirstBoot);
 
-    // The replacement: the old VM stops (ACPI, as the cloud deletes it), a new one boots from a new root disk
-    // with a new instance id and NO data disk; the disk is attached after it booted.
+    // The old VM stops (ACPI, as the cloud deletes it); the replacement finished its first boot without its disk
+    // and waits for it; the static IP (the forwarded ports) and then the disk move to it.
     await a.powerdown();
-    const b = await newVm('gcp-b', 'gcp', `i-${randomUUID()}`, rootDisk(base, join(dir, 'gcp-b.qcow2')));
     await b.waitForAgent(12 * 60_000);
     expect(await cloudInitResult(b)).toEqual({ status: 'done', errors: [] });
     figure(`gcp: the replacement, power-on to cloud-init done without its disk in ${Math.round((Date.now() - b.startedAt) / 1000)} s (QEMU used ${b.cpuSeconds().toFixed(0)} s of CPU)`);
     const waiting = await active(b, UNITS);
     expect(waiting['scim-bridge.service']).not.toBe('active');
     expect(waiting['scim-bridge-disk.service']).not.toBe('active');
+    await b.forwardPorts(r.httpPort, r.httpsPort);
     const attachedAt = Date.now();
     const attachedCpu = b.cpuSeconds();
     await b.attachDataDisk(data);

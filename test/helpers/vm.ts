@@ -642,6 +642,18 @@ export class Vm {
   }
 
   /** The data disk, attached to the running VM (hot-plug), as a cloud attaches a volume after boot. */
+  /**
+   * Forwards the host's ports to the guest's 80 and 443 from now on (QEMU's hostfwd_add): a VM that booted while
+   * another held those ports takes them over once it is off, as a cloud moves a static IP to a replacement.
+   */
+  async forwardPorts(httpPort: number, httpsPort: number): Promise<void> {
+    for (const [host, guest] of [[httpPort, 80], [httpsPort, 443]]) {
+      const r = await this.qmp({ execute: 'human-monitor-command', arguments: { 'command-line': `hostfwd_add n0 tcp:127.0.0.1:${host}-:${guest}` } });
+      // HMP answers errors as text, not as a QMP error.
+      if (typeof r.return === 'string' && r.return.trim()) throw new Error(`${this.options.name}: hostfwd_add ${host}->${guest}: ${r.return.trim()}`);
+    }
+  }
+
   async attachDataDisk(path: string): Promise<void> {
     await this.qmp({ execute: 'blockdev-add', arguments: { driver: 'raw', 'node-name': 'data0', file: { driver: 'file', filename: path } } });
     await this.qmp({ execute: 'device_add', arguments: { driver: 'virtio-blk-pci', drive: 'data0', id: 'datadisk', serial: DATA_SERIAL } });
