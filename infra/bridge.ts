@@ -5,35 +5,24 @@
 import { createHash } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
-import type { Acme } from './config';
-import type { HostSpec } from './host';
 
+/**
+ * What every target's component takes; each target's own arguments extend it (a VM host's in infra/host, the
+ * Kubernetes target's in infra/kubernetes).
+ */
 export interface BridgeArgs {
-  /** The bridge's container image, pinned. */
-  image: string;
-  /** The host name the IdP reaches, e.g. scim.example.com. */
-  domain: string;
-  /** The existing DNS zone the A record goes in (its form is the target's: a zone name, a domain, an id). */
-  dnsZone: string;
-  /** Machine type or size. */
-  size: string;
+  /** The bridge's container image, pinned to a version or a digest. */
+  readonly image: pulumi.Input<string>;
+  /** The host name the IdP reaches, e.g. scim.example.com; the Base URL is https://<domain>. */
+  readonly domain: pulumi.Input<string>;
   /** The IdP's bearer token (a Pulumi secret); generated when absent. */
-  token?: pulumi.Input<string>;
-  caddyImage: string;
-  dataDiskSizeGb: number;
-  /**
-   * The cloud's id of a data disk kept by an earlier `pulumi destroy`, to adopt instead of creating a blank
-   * one (Pulumi's `import` option). Current Pulumi CLIs import and then update what differs; the disk's `protect`
-   * makes a difference that would need a new disk fail instead of replacing it with a blank one.
-   */
-  dataDiskImport?: string;
-  alertEmail: string;
-  acme: Acme;
-  allowedDomains: string[];
-  webhook?: { url: string; secret: pulumi.Input<string> };
-  adminSourceRanges: string[];
-  /** When (HH:MM, UTC) the host may reboot for an update that needs it, or `never` (the default here). */
-  rebootTime?: string;
+  readonly token?: pulumi.Input<string>;
+  /** Email domains accepted for userName and emails; all when empty. */
+  readonly allowedDomains: pulumi.Input<pulumi.Input<string>[]>;
+  /** The downstream application's webhook and its signing secret (a Pulumi secret); the events feed only when absent. */
+  readonly webhook?: { readonly url: pulumi.Input<string>; readonly secret: pulumi.Input<string> };
+  /** Who is told when the bridge is down or its certificate is about to expire. */
+  readonly alertEmail: pulumi.Input<string>;
 }
 
 /** What every target gives back; never the token in clear. */
@@ -49,27 +38,6 @@ export interface BridgeOutputs {
    * uses it for /api/v1 (joins, the events feed, application groups).
    */
   appTokenReference: pulumi.Output<string>;
-}
-
-/**
- * What every VM target's host runs with, from the bridge's inputs and the tokens' hashes; each target adds its
- * disk device, log driver and secret fetching.
- */
-export function bridgeHostSpec(
-  args: BridgeArgs,
-  hashes: { token: string; appToken: string },
-): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'tokenSha256' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl' | 'rebootTime'> {
-  return {
-    image: args.image,
-    caddyImage: args.caddyImage,
-    domain: args.domain,
-    acme: args.acme,
-    tokenSha256: [hashes.token],
-    appTokenSha256: [hashes.appToken],
-    allowedDomains: args.allowedDomains,
-    ...(args.rebootTime ? { rebootTime: args.rebootTime } : {}),
-    ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
-  };
 }
 
 export function baseUrlOf(domain: string): string {

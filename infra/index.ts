@@ -7,6 +7,6 @@ export const tokenReference = outputs.tokenReference;
 export const ipAddress = outputs.ipAddress;
 export const target = outputs.target;
 export const appTokenReference = outputs.appTokenReference;
-/** DigitalOcean only: the tokens as secret outputs (that cloud has no secret store). */
+/** Targets without a secret store (DigitalOcean, Kubernetes): the tokens as secret outputs. */
 export const token = outputs.token;
 export const appToken = outputs.appToken;

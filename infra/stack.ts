@@ -3,14 +3,10 @@
  * stack's outputs. `infra/index.ts` runs it under `pulumi up`; the offline plan runs it under mocks.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { AwsBridge, AWS_SECRET_SINKS } from './aws';
-import { awsPlanMocks } from './aws/mocks';
-import { BridgeArgs, BridgeOutputs, PlanMocks, SecretSink } from './bridge';
-import { loadStackConfig, StackConfig, Target } from './config';
-import { DigitalOceanBridge, DIGITALOCEAN_SECRET_SINKS } from './digitalocean';
-import { digitalOceanPlanMocks } from './digitalocean/mocks';
-import { GcpBridge, GCP_SECRET_SINKS } from './gcp';
-import { gcpPlanMocks } from './gcp/mocks';
+import type { PlanMocks, SecretSink } from './bridge';
+import { loadStackConfig, StackConfig } from './config';
+import type { TargetDefinition } from './target';
+import { Target, TARGET_DEFINITIONS } from './targets';
 
 export interface StackOutputs {
   baseUrl: pulumi.Output<string>;
@@ -19,46 +15,22 @@ export interface StackOutputs {
   target: Target;
   /** Where the application API's token lives (the downstream application's credential for /api/v1). */
   appTokenReference: pulumi.Output<string>;
-  /** DigitalOcean only (no secret store there): the token, as a secret output. */
+  /** Targets without a secret store (DigitalOcean, Kubernetes): the token, as a secret output. */
   token?: pulumi.Output<string>;
-  /** DigitalOcean only: the application API's token, as a secret output. */
+  /** The same targets: the application API's token, as a secret output. */
   appToken?: pulumi.Output<string>;
 }
 
 export const BRIDGE_NAME = 'scim-bridge';
 
 /** The inputs allowed to hold a secret: the secret stores' (checked by the offline plan). */
-export const SECRET_SINKS: SecretSink[] = [...GCP_SECRET_SINKS, ...DIGITALOCEAN_SECRET_SINKS, ...AWS_SECRET_SINKS];
+export const SECRET_SINKS: SecretSink[] = TARGET_DEFINITIONS.flatMap((t) => [...t.secretSinks]);
 /** What the clouds compute, for the offline plan. */
-export const PLAN_MOCKS: PlanMocks[] = [gcpPlanMocks, digitalOceanPlanMocks, awsPlanMocks];
-
-function commonArgs(c: StackConfig): BridgeArgs {
-  return {
-    image: c.image,
-    domain: c.domain,
-    dnsZone: c.dnsZone,
-    size: c.size,
-    ...(c.token ? { token: c.token } : {}),
-    caddyImage: c.caddyImage,
-    dataDiskSizeGb: c.dataDiskSizeGb,
-    ...(c.dataDiskImport ? { dataDiskImport: c.dataDiskImport } : {}),
-    alertEmail: c.alertEmail,
-    acme: c.acme,
-    allowedDomains: c.allowedDomains,
-    ...(c.webhook ? { webhook: c.webhook } : {}),
-    adminSourceRanges: c.adminSourceRanges,
-    rebootTime: c.rebootTime,
-  };
-}
-
-const builders: Record<Target, (c: StackConfig) => BridgeOutputs & { token?: pulumi.Output<string>; appToken?: pulumi.Output<string> }> = {
-  gcp: (c) => new GcpBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.gcp! }),
-  digitalocean: (c) => new DigitalOceanBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.digitalocean! }),
-  aws: (c) => new AwsBridge(BRIDGE_NAME, { ...commonArgs(c), ...c.aws! }),
-};
+export const PLAN_MOCKS: PlanMocks[] = TARGET_DEFINITIONS.flatMap((t) => (t.planMocks ? [t.planMocks] : []));
 
 export function deploy(config: StackConfig = loadStackConfig()): StackOutputs {
-  const bridge = builders[config.target](config);
+  const definition = TARGET_DEFINITIONS.find((t) => t.name === config.target) as TargetDefinition<Target, object>;
+  const bridge = definition.build(BRIDGE_NAME, config);
   return {
     baseUrl: bridge.baseUrl,
     tokenReference: bridge.tokenReference,

@@ -11,10 +11,10 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
-import { HostSecret, renderUserData } from '../host';
+import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
 
-export interface AwsBridgeArgs extends BridgeArgs {
+export interface AwsBridgeArgs extends HostBridgeArgs {
   region: string;
   availabilityZone: string;
   /** An EC2 key pair for SSH as `admin` (with adminSourceRanges); none by default. */

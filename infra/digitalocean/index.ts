@@ -21,10 +21,10 @@
  */
 import * as digitalocean from '@pulumi/digitalocean';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
-import { HostSecret, HostSpec, renderUserData } from '../host';
+import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { bridgeHostSpec, HostBridgeArgs, HostSecret, HostSpec, renderUserData } from '../host';
 
-export interface DigitalOceanBridgeArgs extends BridgeArgs {
+export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
   region: string;
   /** The Droplet's image: a distribution with cloud-init. */
   osImage?: string;

@@ -11,12 +11,12 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import * as time from '@pulumiverse/time';
-import { baseUrlOf, BridgeArgs, bridgeHostSpec, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
-import { HostSecret, renderUserData } from '../host';
+import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
 import { gcpHostLogging, gcpLogLocation } from './logging';
 import { secretId, serviceAccountId } from './names';
 
-export interface GcpBridgeArgs extends BridgeArgs {
+export interface GcpBridgeArgs extends HostBridgeArgs {
   project: string;
   region: string;
   zone: string;

@@ -25,10 +25,7 @@ export interface CaddyOptions {
   admin?: string;
 }
 
-export const LETS_ENCRYPT = {
-  production: 'https://acme-v02.api.letsencrypt.org/directory',
-  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
-} as const;
+export { LETS_ENCRYPT } from '../settings';
 
 /** Caddyfile tokens with spaces, quotes or braces must be quoted; none of ours should carry them. */
 function token(value: string, what: string): string {

@@ -19,15 +19,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { BRIDGE_PORT, BRIDGE_UID, bridgeSettings, SQLITE_URL } from '../environment';
 import { renderCaddyfile } from './caddy';
 
-/** The uid the bridge runs as; the image's USER and the data directory's owner. */
-export const BRIDGE_UID = 10001;
+export { BRIDGE_UID };
+export { bridgeHostSpec } from './bridge-args';
+export type { HostBridgeArgs } from './bridge-args';
 export const MOUNT_POINT = '/srv/scim-bridge';
 const LIB = '/usr/local/lib/scim-bridge';
 const ETC = '/etc/scim-bridge';
 const SECRETS_ENV = '/run/scim-bridge/secrets.env';
-const BRIDGE_PORT = 8080;
 
 export interface HostSecret {
   /** The bridge's environment variable, e.g. SCIM_BRIDGE_WEBHOOK_SECRET. */
@@ -80,20 +81,15 @@ export function bridgeEnvironment(spec: HostSpec): string {
   const digest = (h: string) => /^[0-9a-f]{64}$/.test(h);
   if (spec.tokenSha256.length === 0 || !spec.tokenSha256.every(digest)) throw new Error('host: tokenSha256 must hold hex SHA-256 digests');
   if (spec.appTokenSha256 && !spec.appTokenSha256.every(digest)) throw new Error('host: appTokenSha256 must hold hex SHA-256 digests');
-  const env: Array<[string, string]> = [
-    // Inside its container, on the containers' own network: only Caddy reaches it (no port is published).
-    ['SCIM_BRIDGE_HOST', '0.0.0.0'],
-    ['SCIM_BRIDGE_PORT', String(BRIDGE_PORT)],
-    ['SCIM_BRIDGE_DATABASE_URL', 'sqlite:/data/scim-bridge.db'],
-    ['SCIM_BRIDGE_TOKEN_SHA256', spec.tokenSha256.join(',')],
-    // Caddy is the only client, from the containers' private network; it sets X-Forwarded-For and -Proto.
-    ['SCIM_BRIDGE_TRUST_PROXY', 'true'],
-    // The Base URL the IdP is given: Location and meta.location are built from it, never from a request's Host.
-    ['SCIM_BRIDGE_PUBLIC_URL', `https://${spec.domain}`],
-  ];
-  if (spec.appTokenSha256?.length) env.push(['SCIM_BRIDGE_APP_TOKEN_SHA256', spec.appTokenSha256.join(',')]);
-  if (spec.allowedDomains.length) env.push(['SCIM_BRIDGE_ALLOWED_DOMAINS', spec.allowedDomains.join(',')]);
-  if (spec.webhookUrl) env.push(['SCIM_BRIDGE_WEBHOOK_URL', spec.webhookUrl]);
+  // The one list every target gives the bridge (infra/environment.ts); its database is on the data disk.
+  const env = bridgeSettings({
+    domain: spec.domain,
+    databaseUrl: SQLITE_URL,
+    tokenSha256: spec.tokenSha256,
+    ...(spec.appTokenSha256 ? { appTokenSha256: spec.appTokenSha256 } : {}),
+    allowedDomains: spec.allowedDomains,
+    ...(spec.webhookUrl ? { webhookUrl: spec.webhookUrl } : {}),
+  });
   return env.map(([k, v]) => envLine(k, v)).join('\n') + '\n';
 }
 

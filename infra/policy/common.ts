@@ -22,6 +22,14 @@ export const T = {
   awsLaunchTemplate: 'aws:ec2/launchTemplate:LaunchTemplate',
   awsVolume: 'aws:ebs/volume:Volume',
   awsVolumeAttachment: 'aws:ec2/volumeAttachment:VolumeAttachment',
+  k8sNamespace: 'kubernetes:core/v1:Namespace',
+  k8sPod: 'kubernetes:core/v1:Pod',
+  k8sDeployment: 'kubernetes:apps/v1:Deployment',
+  k8sStatefulSet: 'kubernetes:apps/v1:StatefulSet',
+  k8sDaemonSet: 'kubernetes:apps/v1:DaemonSet',
+  k8sJob: 'kubernetes:batch/v1:Job',
+  k8sCronJob: 'kubernetes:batch/v1:CronJob',
+  k8sNetworkPolicy: 'kubernetes:networking.k8s.io/v1:NetworkPolicy',
 } as const;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -31,6 +31,7 @@ import { WEBHOOK_SECRET_FILE } from '../../infra/digitalocean';
 import { T } from '../../infra/policy/common';
 import { DATA_DISK_NOT_INLINE, DATA_DISK_OUTLIVES_HOST } from '../../infra/policy/data-disk';
 import { DISKS_ENCRYPTED } from '../../infra/policy/encryption';
+import { KUBERNETES_NETWORK_POLICY, KUBERNETES_NO_SECRETS_IN_ENV, KUBERNETES_RESOURCES_SET, KUBERNETES_RESTRICTED_PODS } from '../../infra/policy/kubernetes';
 import { ONLY_HTTPS_OPEN } from '../../infra/policy/network';
 import { packArgs, POLICY_PACK_NAME } from '../../infra/policy/policies';
 import { DIGITALOCEAN_WEBHOOK_SECRET_FILE, NO_SECRETS_IN_USER_DATA, scanText } from '../../infra/policy/secrets';
@@ -358,9 +359,19 @@ const withBridgeEnvLine = (userData: string, line: string) => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('the pack', () => {
-  test('declares five policies with unique, valid names, every one mandatory (the pack\'s default too)', () => {
+  test('declares nine policies (five for the VM hosts, four for Kubernetes) with unique, valid names, every one mandatory (the pack\'s default too)', () => {
     const names = packArgs.policies.map((p) => p.name);
-    expect(names).toEqual([ONLY_HTTPS_OPEN, DISKS_ENCRYPTED, NO_SECRETS_IN_USER_DATA, DATA_DISK_NOT_INLINE, DATA_DISK_OUTLIVES_HOST]);
+    expect(names).toEqual([
+      ONLY_HTTPS_OPEN,
+      DISKS_ENCRYPTED,
+      NO_SECRETS_IN_USER_DATA,
+      DATA_DISK_NOT_INLINE,
+      DATA_DISK_OUTLIVES_HOST,
+      KUBERNETES_RESTRICTED_PODS,
+      KUBERNETES_RESOURCES_SET,
+      KUBERNETES_NO_SECRETS_IN_ENV,
+      KUBERNETES_NETWORK_POLICY,
+    ]);
     expect(new Set(names).size).toBe(names.length);
     expect(packArgs.enforcementLevel).toBe('mandatory');
     for (const p of packArgs.policies) {
@@ -373,7 +384,7 @@ describe('the pack', () => {
       expect(p.configSchema?.properties?.enforcementLevel).toBeUndefined();
       expect(p.configSchema?.required ?? []).not.toContain('enforcementLevel');
     }
-    expect(packArgs.policies.filter(isStackPolicy).map((p) => p.name)).toEqual([DATA_DISK_OUTLIVES_HOST]);
+    expect(packArgs.policies.filter(isStackPolicy).map((p) => p.name)).toEqual([DATA_DISK_OUTLIVES_HOST, KUBERNETES_NETWORK_POLICY]);
   });
 
   test('PulumiPolicy.yaml is a nodejs pack; package.json gives the version; the name passes Pulumi\'s rule', () => {
@@ -962,6 +973,10 @@ describe('served as the Pulumi CLI runs it (gRPC, @pulumi/policy\'s own server)'
         [NO_SECRETS_IN_USER_DATA, MANDATORY, RESOURCE],
         [DATA_DISK_NOT_INLINE, MANDATORY, RESOURCE],
         [DATA_DISK_OUTLIVES_HOST, MANDATORY, STACK],
+        [KUBERNETES_RESTRICTED_PODS, MANDATORY, RESOURCE],
+        [KUBERNETES_RESOURCES_SET, MANDATORY, RESOURCE],
+        [KUBERNETES_NO_SECRETS_IN_ENV, MANDATORY, RESOURCE],
+        [KUBERNETES_NETWORK_POLICY, MANDATORY, STACK],
       ]);
       const schema = info.getPoliciesList()[2].getConfigschema().getProperties().toJavaScript();
       expect(schema.allowDigitalOceanWebhookSecretInUserData).toMatchObject({ type: 'boolean', default: false });
@@ -1031,4 +1046,108 @@ describe('served as the Pulumi CLI runs it (gRPC, @pulumi/policy\'s own server)'
       client.close();
     }
   }, 60_000);
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The Kubernetes policies, on the kubernetes target's plans (the shipped stack: PostgreSQL, two replicas; and SQLite
+// with a webhook) and on variants made to break them.
+
+describe('the Kubernetes policies', () => {
+  const k8sPlans: Record<string, Planned> = {};
+  const K8S_VARIANTS: Record<string, Record<string, Any> | undefined> = {
+    kubernetes: undefined,
+    'kubernetes on SQLite with a webhook': {
+      'scim-bridge:database': 'sqlite',
+      'scim-bridge:replicas': '1',
+      'scim-bridge:databaseUrl': null,
+      ...WEBHOOK,
+    },
+  };
+  beforeAll(async () => {
+    for (const [label, config] of Object.entries(K8S_VARIANTS)) k8sPlans[label] = await planned('kubernetes', config);
+  }, 60_000);
+  const deployment = () => one(k8sPlans.kubernetes, T.k8sDeployment);
+  const container = (props: Any) => props.spec.template.spec.containers[0];
+
+  test.each(Object.keys(K8S_VARIANTS))('the %s stack passes every policy, and each Kubernetes policy saw what it is for', async (label) => {
+    const p = k8sPlans[label];
+    expect(p.result.leaks).toEqual([]);
+    const applied = new Map<string, Set<string>>();
+    for (const r of p.resources) {
+      const o = await analyze(r);
+      expect({ resource: `${r.type} ${r.name}`, violations: o.violations.map((v) => `${v.policy}: ${v.detail}`), advisories: o.advisories }).toEqual({
+        resource: `${r.type} ${r.name}`,
+        violations: [],
+        advisories: [],
+      });
+      for (const pol of packArgs.policies.filter(isResourcePolicy)) {
+        if (!o.notApplicable.some((n) => n.policy === pol.name)) applied.set(pol.name, (applied.get(pol.name) ?? new Set()).add(r.type));
+      }
+    }
+    expect([...(applied.get(KUBERNETES_RESTRICTED_PODS) ?? [])].sort()).toEqual([T.k8sDeployment, T.k8sNamespace].sort());
+    expect([...(applied.get(KUBERNETES_RESOURCES_SET) ?? [])]).toEqual([T.k8sDeployment]);
+    expect([...(applied.get(KUBERNETES_NO_SECRETS_IN_ENV) ?? [])]).toEqual([T.k8sDeployment]);
+    const stack = await analyzeStack(p);
+    expect(stack.violations).toEqual([]);
+    expect(stack.notApplicable.map((n) => n.policy)).toEqual([DATA_DISK_OUTLIVES_HOST]);
+  });
+
+  test.each([
+    ['privilege escalation allowed', (c: Any) => delete c.securityContext.allowPrivilegeEscalation, /allowPrivilegeEscalation must be false/],
+    ['root allowed', (c: Any, pod: Any) => { delete c.securityContext.runAsNonRoot; delete pod.securityContext.runAsNonRoot; }, /may run as root: set runAsNonRoot: true/],
+    ['uid 0', (c: Any) => (c.securityContext.runAsUser = 0), /runs as uid 0/],
+    ['no seccomp profile', (c: Any, pod: Any) => { delete c.securityContext.seccompProfile; delete pod.securityContext.seccompProfile; }, /has no seccomp profile/],
+    ['capabilities kept', (c: Any) => (c.securityContext.capabilities = { drop: ['NET_RAW'] }), /capabilities\.drop must include ALL/],
+    ['SYS_ADMIN added', (c: Any) => (c.securityContext.capabilities.add = ['SYS_ADMIN']), /adds capabilities SYS_ADMIN/],
+    ['a writable root', (c: Any) => (c.securityContext.readOnlyRootFilesystem = false), /readOnlyRootFilesystem must be true/],
+    ['a hostPath volume', (_c: Any, pod: Any) => pod.volumes.push({ name: 'host', hostPath: { path: '/' } }), /volumes\[\d\] mounts a hostPath/],
+    ['the host network', (_c: Any, pod: Any) => (pod.hostNetwork = true), /hostNetwork is true/],
+  ])(`${KUBERNETES_RESTRICTED_PODS}: %s is refused`, async (_what, change, message) => {
+    const bad = variant(deployment(), (props) => change(container(props), props.spec.template.spec));
+    expect(await violations(bad, KUBERNETES_RESTRICTED_PODS)).toEqual([expect.stringMatching(message)]);
+  });
+
+  test(`${KUBERNETES_RESTRICTED_PODS}: a namespace without Pod Security "restricted" is refused`, async () => {
+    const ns = variant(one(k8sPlans.kubernetes, T.k8sNamespace), (props) => (props.metadata.labels['pod-security.kubernetes.io/enforce'] = 'baseline'));
+    expect(await violations(ns, KUBERNETES_RESTRICTED_PODS)).toEqual([expect.stringMatching(/must enforce Pod Security "restricted"/)]);
+  });
+
+  test(`${KUBERNETES_RESOURCES_SET}: a container without a memory limit or requests is refused`, async () => {
+    const noLimit = variant(deployment(), (props) => delete container(props).resources.limits);
+    expect(await violations(noLimit, KUBERNETES_RESOURCES_SET)).toEqual([expect.stringMatching(/containers\[0\]\.resources has no limits\.memory/)]);
+    const none = variant(deployment(), (props) => delete container(props).resources);
+    expect(await violations(none, KUBERNETES_RESOURCES_SET)).toEqual([expect.stringMatching(/has no requests\.cpu, requests\.memory, limits\.memory/)]);
+  });
+
+  test.each([
+    ['the token in clear', { name: 'SCIM_BRIDGE_TOKEN', value: 'x'.repeat(40) }],
+    ['the webhook secret in clear', { name: 'SCIM_BRIDGE_WEBHOOK_SECRET', value: 'y'.repeat(40) }],
+    ['a database URL with its password', { name: 'SCIM_BRIDGE_DATABASE_URL', value: 'postgres://scim:hunter2@db:5432/scim' }],
+    ['a database URL with its password as a parameter', { name: 'SCIM_BRIDGE_DATABASE_URL', value: 'postgres://db:5432/scim?user=scim&password=hunter2' }],
+    ['any variable holding a URL with a password', { name: 'UPSTREAM', value: 'https://user:pass@example.com/' }],
+  ])(`${KUBERNETES_NO_SECRETS_IN_ENV}: %s is refused`, async (_what, env) => {
+    const bad = variant(deployment(), (props) => container(props).env.push(env));
+    expect(await violations(bad, KUBERNETES_NO_SECRETS_IN_ENV)).toEqual([expect.stringMatching(new RegExp(`gives ${env.name} in clear .*set ${env.name}_FILE`))]);
+  });
+
+  test(`${KUBERNETES_NO_SECRETS_IN_ENV}: a SQLite URL (a path, no password) passes`, async () => {
+    const sqlite = one(k8sPlans['kubernetes on SQLite with a webhook'], T.k8sDeployment);
+    expect(container(sqlite.props).env).toContainEqual({ name: 'SCIM_BRIDGE_DATABASE_URL', value: 'sqlite:/data/scim-bridge.db' });
+    expect(await violations(sqlite, KUBERNETES_NO_SECRETS_IN_ENV)).toEqual([]);
+  });
+
+  test(`${KUBERNETES_NO_SECRETS_IN_ENV}: the files (_FILE), the empty DATABASE_URL beside one, and plain settings pass`, async () => {
+    const env = container(deployment().props).env.map((e: Any) => e.name);
+    expect(env).toEqual(expect.arrayContaining(['SCIM_BRIDGE_TOKEN_SHA256_FILE', 'SCIM_BRIDGE_DATABASE_URL', 'SCIM_BRIDGE_DATABASE_URL_FILE', 'SCIM_BRIDGE_PUBLIC_URL']));
+    expect(await violations(deployment(), KUBERNETES_NO_SECRETS_IN_ENV)).toEqual([]);
+  });
+
+  test(`${KUBERNETES_NETWORK_POLICY}: without the deny-by-default NetworkPolicy the workload is reported; allow-rules alone are not enough`, async () => {
+    const p = k8sPlans.kubernetes;
+    const deny = one(p, T.k8sNetworkPolicy, 'scim-bridge-default-deny');
+    const without = p.registrations.filter((r) => r.urn !== deny.urn);
+    const o = await analyzeStack(p, without);
+    expect(details(o, KUBERNETES_NETWORK_POLICY)).toEqual([expect.stringMatching(/^scim-bridge-server: its namespace scim-bridge-kubernetes has no deny-by-default NetworkPolicy/)]);
+    expect(o.violations.map((v) => v.urn)).toEqual([deployment().urn]);
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz open, everything else
+ * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz and /readyz open, everything else
  * behind the bearer token. Routes only translate HTTP to the SCIM service and back.
  */
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
@@ -231,6 +231,19 @@ export function createApp(options: AppOptions): express.Express {
   app.get('/healthz', (_req, res) => {
     res.setHeader('Content-Type', 'text/plain; charset=utf-8');
     res.end('ok');
+  });
+
+  // Kubernetes readiness: open like /healthz, and as terse (no error text), but it asks the store: a replica
+  // whose database does not answer is taken out of the Service's endpoints instead of failing the IdP's requests.
+  app.get('/readyz', async (_req, res) => {
+    let ready = true;
+    try {
+      await options.storeHealth();
+    } catch {
+      ready = false;
+    }
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.status(ready ? 200 : 503).end(ready ? 'ready' : 'not ready');
   });
 
   // The application API has its own token: the IdP's never opens it, and its own never opens SCIM.

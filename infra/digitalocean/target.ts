@@ -1,0 +1,41 @@
+/** The digitalocean target: its settings and defaults, its component, secret sinks and plan mocks. */
+import { hostArgs, HOST_KEYS, readHostSettings, zoneByDomainProblem } from '../host/settings';
+import { list } from '../settings';
+import { defineTarget } from '../target';
+import { DigitalOceanBridge, DIGITALOCEAN_SECRET_SINKS } from './index';
+import { digitalOceanPlanMocks } from './mocks';
+
+export interface DigitalOceanSettings {
+  region: string;
+  /** Ids or fingerprints of SSH keys in the team, for root; without any, DigitalOcean emails a root password. */
+  sshKeys?: string[];
+}
+
+export const digitalOceanTarget = defineTarget({
+  name: 'digitalocean',
+  keys: { ...HOST_KEYS, region: 'DigitalOcean region, e.g. fra1', sshKeys: 'DigitalOcean SSH key ids or fingerprints for root' },
+  settings(r, common) {
+    const host = readHostSettings(r, common, {
+      defaultSize: 's-1vcpu-1gb',
+      dnsZone: { what: 'DigitalOcean domain (Networking > Domains)', example: 'example.com', problem: (zone, domain, valid) => zoneByDomainProblem(zone, domain, valid) },
+      diskId: [/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "the volume's id (doctl compute volume list)"],
+    });
+    const region = r.get('region') ?? '';
+    if (!region) r.fail('region', `is not set: the DigitalOcean region for the Droplet and its volume: ${r.set('region', 'fra1')}`);
+    else if (!/^[a-z]{3}\d$/.test(region)) r.fail('region', `"${region}" is not a DigitalOcean region slug (like fra1, nyc3, sgp1)`);
+    const keys = list(r.get('sshKeys'));
+    let sshKeys: string[] = [];
+    if (typeof keys === 'string') r.fail('sshKeys', keys);
+    else {
+      sshKeys = keys;
+      for (const k of keys) {
+        if (!/^\d+$/.test(k) && !/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/.test(k)) r.fail('sshKeys', `entry "${k}" is not a key id or an MD5 fingerprint (doctl compute ssh-key list)`);
+      }
+    }
+    const digitalocean: DigitalOceanSettings | undefined = region && /^[a-z]{3}\d$/.test(region) ? { region, ...(sshKeys.length ? { sshKeys } : {}) } : undefined;
+    return { ...host, ...(digitalocean ? { digitalocean } : {}) } as typeof host & { digitalocean: DigitalOceanSettings };
+  },
+  build: (name, c) => new DigitalOceanBridge(name, { ...hostArgs(c), ...c.digitalocean }),
+  secretSinks: DIGITALOCEAN_SECRET_SINKS,
+  planMocks: digitalOceanPlanMocks,
+});
