@@ -32,6 +32,8 @@ export interface BridgeConfig {
   readonly webhook?: { readonly url: string; readonly secret: string; readonly retryHours: number };
   /** How long the events feed keeps events (delivered ones, when a webhook is set). */
   readonly eventsRetentionDays: number;
+  /** Hashes of tokens that open GET /metrics only (a Prometheus scraper's); the IdP's token opens it too. */
+  readonly metricsTokenHashes: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -55,6 +57,7 @@ export const SECRET_VARIABLES = [
   'SCIM_BRIDGE_APP_TOKEN_SHA256',
   'SCIM_BRIDGE_APP_TOKEN',
   'SCIM_BRIDGE_WEBHOOK_SECRET',
+  'SCIM_BRIDGE_METRICS_TOKEN_SHA256',
 ] as const;
 
 /** Every variable this version reads (the table in README.md), the `_FILE` forms included. */
@@ -79,13 +82,10 @@ export const SUPPORTED_VARIABLES: readonly string[] = [
 export const INTERNAL_VARIABLES: readonly string[] = ['SCIM_BRIDGE_SHUTDOWN_GRACE_MS', 'SCIM_BRIDGE_TEST_CACHE'];
 
 const POSTGRES_LATER = 'PostgreSQL is not implemented yet';
-const METRICS_LATER = '/metrics is not implemented yet';
 const GOOGLE_LATER = 'the Google Workspace connector is not implemented yet';
 /** Named by DESIGN.md, not implemented by this version: refused when set, never silently ignored. */
 export const RESERVED_VARIABLES: Readonly<Record<string, string>> = {
   SCIM_BRIDGE_DATABASE_CA: POSTGRES_LATER,
-  SCIM_BRIDGE_METRICS_TOKEN_SHA256: METRICS_LATER,
-  SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE: METRICS_LATER,
   SCIM_BRIDGE_GOOGLE_CREDENTIALS: GOOGLE_LATER,
   SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE: GOOGLE_LATER,
   SCIM_BRIDGE_GOOGLE_ADMIN: GOOGLE_LATER,
@@ -340,5 +340,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     allowedDomains: read(env, 'SCIM_BRIDGE_ALLOWED_DOMAINS', domains, []),
     webhook: webhookConfig(env),
     eventsRetentionDays: read(env, 'SCIM_BRIDGE_EVENTS_RETENTION_DAYS', days, 30),
+    metricsTokenHashes: [...new Set(read(env, 'SCIM_BRIDGE_METRICS_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_METRICS_TOKEN_SHA256'), []))],
   };
 }

@@ -140,6 +140,7 @@ describe('the _FILE form of secret variables', () => {
     SCIM_BRIDGE_APP_TOKEN_SHA256: sha256('an-app-token-0123456789'),
     SCIM_BRIDGE_APP_TOKEN: appToken,
     SCIM_BRIDGE_WEBHOOK_SECRET: 'webhook-secret-0123456789abcdef',
+    SCIM_BRIDGE_METRICS_TOKEN_SHA256: sha256('a-metrics-token-0123456789'),
   };
   /** The webhook secret needs its URL beside it. */
   const context = (name: string): Record<string, string> => (name === 'SCIM_BRIDGE_WEBHOOK_SECRET' ? { SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hooks' } : {});

@@ -23,7 +23,11 @@ export interface WebhookOptions {
   /** How often the outbox is looked at when idle. */
   readonly pollMs?: number;
   readonly timeoutMs?: number;
+  /** Told the outcome of every send (for /metrics): accepted, failed (to be retried), or made a dead letter. */
+  readonly onResult?: (result: DeliveryResult) => void;
 }
+
+export type DeliveryResult = 'delivered' | 'failed' | 'dead_letter';
 
 const CURSOR = 'webhook_cursor';
 
@@ -102,9 +106,14 @@ export class WebhookDelivery {
     return this.cursor;
   }
 
-  /** Events not yet accepted by the downstream, and dead letters: for /health. */
-  async backlog(): Promise<{ pending: number; deadLetters: number }> {
-    return { pending: await this.store.countEventsAfter(this.cursor), deadLetters: await this.store.countDeadLetters() };
+  /**
+   * Events not yet accepted by the downstream, how long the oldest of them has waited (0 when none), and dead
+   * letters: for /health, /metrics and the status page. Three primary-key lookups.
+   */
+  async backlog(): Promise<{ pending: number; lagSeconds: number; deadLetters: number }> {
+    const [oldest] = await this.store.listEvents(this.cursor, 1);
+    const lagSeconds = oldest ? Math.max(0, Math.round((Date.now() - Date.parse(oldest.occurredAt)) / 1000)) : 0;
+    return { pending: await this.store.countEventsAfter(this.cursor), lagSeconds, deadLetters: await this.store.countDeadLetters() };
   }
 
   /** Sends every dead letter once more; those the downstream accepts leave the list. */
@@ -112,7 +121,9 @@ export class WebhookDelivery {
     let replayed = 0;
     const letters = await this.store.listDeadLetters(10_000);
     for (const letter of letters) {
-      if ((await this.send(letter)).ok) {
+      const sent = await this.send(letter);
+      this.options.onResult?.(sent.ok ? 'delivered' : 'failed');
+      if (sent.ok) {
         await this.store.removeDeadLetter(letter.seq);
         replayed++;
       }
@@ -214,6 +225,7 @@ export class WebhookDelivery {
         // Cut by stop(): not a failure of the receiver, and the event stays pending.
         if (this.stopped && !result.ok) return;
         if (result.ok) {
+          this.options.onResult?.('delivered');
           this.advance(e.seq);
           continue;
         }
@@ -221,10 +233,12 @@ export class WebhookDelivery {
         if ((result.status !== undefined && permanent(result.status)) || age > this.options.retryWindowMs) {
           this.logger.warn({ event: e.id, type: e.type, error: result.error }, 'webhook delivery: dead letter');
           await this.store.addDeadLetter(e.seq, result.error ?? 'failed');
+          this.options.onResult?.('dead_letter');
           this.advance(e.seq);
           continue;
         }
         this.failures++;
+        this.options.onResult?.('failed');
         this.logger.warn({ event: e.id, type: e.type, error: result.error, attempt: this.failures }, 'webhook delivery: will retry');
         await this.saveCursor().catch(() => undefined);
         await this.sleep(this.delay());

@@ -8,8 +8,10 @@ import type { Logger } from '../log';
 import type { ReadParams, ScimResponse, ScimService } from '../scim';
 import type { ApplicationApi } from '../api';
 import { bearerAuth, failedAuthLimiter } from './auth';
-import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, setSecurityHeaders } from './errors';
+import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, sentError, setSecurityHeaders } from './errors';
 import { checkJsonDepth } from './json-depth';
+import type { Observer } from '../observe';
+import { fromIdp, metricsHandler, routeLabel, statusPage, statusReportHandler } from './observe';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -19,6 +21,10 @@ export interface AppOptions {
   readonly appTokenHashes: readonly string[];
   readonly logger: Logger;
   readonly tokenHashes: readonly string[];
+  /** Hashes of the tokens that open GET /metrics only. */
+  readonly metricsTokenHashes: readonly string[];
+  /** Metrics and the status page's report: told of every answered request. */
+  readonly observer: Observer;
   /** Peers whose X-Forwarded-* headers are believed (Express's `trust proxy`: addresses, CIDRs, `loopback`…); empty: none. */
   readonly trustProxy: readonly string[];
   /** The Base URL as the IdP sees it (no trailing slash); absent: built from the request's (validated) Host. */
@@ -31,21 +37,32 @@ export interface AppOptions {
   readonly replayDeadLetters: () => Promise<Record<string, unknown>>;
 }
 
+/** The identity providers the bridge knows by their User-Agent (the same names as the request log's). */
+const KNOWN_IDPS: readonly [RegExp, string][] = [
+  [/okta/i, 'okta'],
+  [/azure|entra|microsoft|aad/i, 'entra'],
+  [/jumpcloud/i, 'jumpcloud'],
+  [/google/i, 'google'],
+  [/onelogin/i, 'onelogin'],
+  [/rippling/i, 'rippling'],
+];
+
 /** Which identity provider is calling, from its User-Agent, for the request log. */
 export function idpOf(userAgent: string | undefined, adscimVersion?: string): string {
   // Entra ID sends ADSCIMVersion; its User-Agent is not always telling.
   if (adscimVersion) return 'entra';
   if (!userAgent) return 'unknown';
-  const known: [RegExp, string][] = [
-    [/okta/i, 'okta'],
-    [/azure|entra|microsoft|aad/i, 'entra'],
-    [/jumpcloud/i, 'jumpcloud'],
-    [/google/i, 'google'],
-    [/onelogin/i, 'onelogin'],
-    [/rippling/i, 'rippling'],
-  ];
-  return known.find(([re]) => re.test(userAgent))?.[1] ?? userAgent.slice(0, 40);
+  return KNOWN_IDPS.find(([re]) => re.test(userAgent))?.[1] ?? userAgent.slice(0, 40);
 }
+
+/** The caller as a metrics label: a known IdP, `other` or `unknown` (no User-Agent); never the header's own text. */
+export function idpLabel(userAgent: string | undefined, adscimVersion?: string): string {
+  const idp = idpOf(userAgent, adscimVersion);
+  return idp === 'unknown' || KNOWN_IDPS.some(([, name]) => name === idp) ? idp : 'other';
+}
+
+/** Every value idpLabel gives. */
+export const IDP_LABELS: readonly string[] = [...new Set(KNOWN_IDPS.map(([, name]) => name)), 'other', 'unknown'];
 
 function send(res: Response, r: ScimResponse): void {
   if (r.etag) res.setHeader('ETag', r.etag);
@@ -200,12 +217,23 @@ export function createApp(options: AppOptions): express.Express {
     setSecurityHeaders(res);
     if (req.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      options.observer.recordRequest({
+        method: req.method,
+        route: routeLabel(req),
+        status: res.statusCode,
+        idp: idpLabel(req.get('user-agent'), req.get('adscimversion')),
+        seconds: ms / 1000,
+        scimType: sentError(res)?.scimType,
+        fromIdp: fromIdp(req),
+        at: Date.now(),
+      });
       options.logger.info(
         {
           method: req.method,
           path: req.path,
           status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          ms,
           idp: idpOf(req.get('user-agent'), req.get('adscimversion')),
           tokenSlot: req.tokenIndex,
         },
@@ -251,7 +279,13 @@ export function createApp(options: AppOptions): express.Express {
   const limiter = failedAuthLimiter();
   app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters, limiter));
 
+  // The status page's files hold no figures: open. Metrics: the IdP's token, or the metrics token (that one opens
+  // nothing else). Both before the IdP's door; the page's figures (/status.json) behind it.
+  app.use(statusPage());
+  app.get('/metrics', bearerAuth({ tokenHashes: [...options.tokenHashes, ...options.metricsTokenHashes], limiter }), metricsHandler(options.observer));
+
   app.use(bearerAuth({ tokenHashes: options.tokenHashes, limiter }));
+  app.get('/status.json', statusReportHandler(options.observer));
 
   app.get('/health', async (_req, res) => {
     let store = 'ok';

@@ -201,6 +201,13 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         }
       },
     },
+    // /metrics and the status page count users by status: an index scan, not a read of every document.
+    // (0006 is left to the PostgreSQL store's migration, written alongside.)
+    '0007_users_status': {
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex('users_status').on('users').column('status').execute();
+      },
+    },
   };
 }
 

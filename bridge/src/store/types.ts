@@ -210,4 +210,8 @@ export interface Store {
   listDeadLetters(limit: number): Promise<(EventRecord & { failedAt: string; error: string })[]>;
   removeDeadLetter(seq: number): Promise<void>;
   countDeadLetters(): Promise<number>;
+
+  /** Users by status, every status present (0 when none), from the status index: for /metrics and the status page. */
+  countUsersByStatus(): Promise<Record<UserStatus, number>>;
+  countGroups(): Promise<number>;
 }
