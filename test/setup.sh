@@ -41,3 +41,6 @@ install_missing required "the container image test and the boot test" buildah:bu
 # The boot test (test/e2e/boot.test.ts) boots each VM target's user-data in QEMU (TCG) on a Debian cloud image it
 # builds with mmdebstrap, seeded by cloud-localds; socat carries the guest's metadata and API calls to fakes here.
 install_missing required "the VM boot test" qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils mmdebstrap:mmdebstrap cloud-localds:cloud-image-utils socat:socat
+# The status page test (test/bridge/status-page.test.ts) drives Debian's chromium with playwright-core (no browser
+# download from npm).
+install_missing required "the status page test" chromium:chromium

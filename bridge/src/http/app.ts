@@ -280,12 +280,13 @@ export function createApp(options: AppOptions): express.Express {
   app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters, limiter));
 
   // The status page's files hold no figures: open. Metrics: the IdP's token, or the metrics token (that one opens
-  // nothing else). Both before the IdP's door; the page's figures (/status.json) behind it.
+  // nothing else); the page's figures (/status.json): the IdP's token. Each checked on its route, so that a refusal
+  // is counted under the route's label.
   app.use(statusPage());
   app.get('/metrics', bearerAuth({ tokenHashes: [...options.tokenHashes, ...options.metricsTokenHashes], limiter }), metricsHandler(options.observer));
+  app.get('/status.json', bearerAuth({ tokenHashes: options.tokenHashes, limiter }), statusReportHandler(options.observer));
 
   app.use(bearerAuth({ tokenHashes: options.tokenHashes, limiter }));
-  app.get('/status.json', statusReportHandler(options.observer));
 
   app.get('/health', async (_req, res) => {
     let store = 'ok';

@@ -127,6 +127,7 @@ export const STATUS_JS = `'use strict';
   var $ = function (id) { return document.getElementById(id); };
 
   function text(id, value) { $(id).textContent = value === undefined || value === null ? '-' : String(value); }
+  function count(n, noun) { return n + ' ' + noun + (n === 1 ? '' : 's'); }
   function when(iso) { return iso ? new Date(iso).toLocaleString() : '-'; }
   function duration(seconds) {
     if (seconds < 60) return seconds + ' s';
@@ -187,11 +188,11 @@ export const STATUS_JS = `'use strict';
     text('groups', s.groups);
     var d = s.delivery;
     text('webhook', d ? d.webhook : undefined);
-    text('pending', d ? d.pending + ' event' + (d.pending === 1 ? '' : 's') : undefined);
+    text('pending', d ? count(d.pending, 'event') : undefined);
     text('lag', d ? duration(d.lagSeconds) : undefined);
     text('dead-letters', d ? d.deadLetters : undefined);
     $('dead-letters').className = d && d.deadLetters > 0 ? 'bad' : '';
-    text('deliveries', d ? d.sinceStart.delivered + ' delivered, ' + d.sinceStart.failed + ' failed, ' + d.sinceStart.dead_letter + ' dead letters' : undefined);
+    text('deliveries', d ? d.sinceStart.delivered + ' delivered, ' + d.sinceStart.failed + ' failed, ' + count(d.sinceStart.dead_letter, 'dead letter') : undefined);
     rows('idps', s.idps, function (r) {
       return [[r.idp], [when(r.at)], [r.method + ' ' + r.route], [String(r.status), r.status < 400 ? 'ok' : 'bad']];
     }, 'No identity provider has called yet.');
