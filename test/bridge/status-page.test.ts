@@ -60,6 +60,15 @@ describe('the status page in chromium', () => {
   });
 
   const text = (id: string) => page.locator(`#${id}`).innerText();
+  /**
+   * What runs in the page is a function (never source text: the page's CSP forbids eval, and Playwright would need
+   * it); it reaches the page's globals through `globalThis`, as the tests are type-checked without the DOM's types.
+   * Playwright sends its source to the page: it may use nothing of this file.
+   */
+  /** Waits until the element shows exactly `value` (the page polls on its own, or after a click on Refresh). */
+  const shows = (id: string, value: string, timeout = 5_000) =>
+    page.waitForFunction(([i, v]) => (globalThis as any).document.getElementById(i).textContent === v, [id, value], { timeout });
+  const storedToken = () => page.evaluate((key) => (globalThis as any).sessionStorage.getItem(key), KEY);
   const violations = () => consoleMessages.filter((m) => /Content Security Policy/i.test(m.text()));
 
   it('when an operator opens the page, then it is plain HTML under a policy that allows only its own files, nothing inline', async () => {
@@ -84,7 +93,7 @@ describe('the status page in chromium', () => {
     await page.locator('#refusal').waitFor({ state: 'visible' });
     expect(await text('refusal')).toMatch(/Refused: the bridge does not accept this token \(401\)/);
     expect(await page.locator('#dashboard').isVisible()).toBe(false);
-    expect(await page.evaluate((key) => sessionStorage.getItem(key), KEY)).toBeNull();
+    expect(await storedToken()).toBeNull();
   });
 
   it('when the right token is given, then the figures show, and the token is kept in the tab\'s sessionStorage only', async () => {
@@ -99,7 +108,7 @@ describe('the status page in chromium', () => {
     expect(await text('webhook')).toBe('on');
     expect(await text('dead-letters')).toBe('0');
     expect(await text('idps')).toMatch(/No identity provider has called yet/);
-    const storage = await page.evaluate(() => ({ session: { ...sessionStorage }, local: { ...localStorage }, cookie: document.cookie }));
+    const storage = await page.evaluate(() => ({ session: { ...(globalThis as any).sessionStorage }, local: { ...(globalThis as any).localStorage }, cookie: (globalThis as any).document.cookie }));
     expect(storage).toEqual({ session: { [KEY]: TOKEN }, local: {}, cookie: '' });
     // The token never travels in a URL.
     expect(requested.filter((u) => u.includes(TOKEN))).toEqual([]);
@@ -113,7 +122,7 @@ describe('the status page in chromium', () => {
     await b.post('/Users', userBody('status.two@example.com')).set('User-Agent', OKTA).expect(409);
 
     await page.click('#refresh');
-    await page.waitForFunction(() => document.getElementById('groups')!.textContent === '1');
+    await shows('groups', '1');
     expect(await text('users-invited')).toBe('1');
     expect(await text('users-active')).toBe('1');
     expect(await text('users-suspended')).toBe('0');
@@ -125,7 +134,7 @@ describe('the status page in chromium', () => {
     expect(errors).toContain('POST /Users');
     expect(errors).toContain('uniqueness');
     // Delivery: the users' events delivered, the group's a dead letter, nothing left waiting.
-    await page.waitForFunction(() => document.getElementById('dead-letters')!.textContent === '1', undefined, { timeout: 15_000 });
+    await shows('dead-letters', '1', 15_000);
     expect(await text('deliveries')).toMatch(/^[1-9]\d* delivered, 0 failed, 1 dead letter$/);
     expect(await text('pending')).toBe('0 events');
     expect(await text('lag')).toBe('0 s');
@@ -136,13 +145,13 @@ describe('the status page in chromium', () => {
 
   it('when the figures change again, then the page follows by itself (it polls every few seconds)', async () => {
     await b.post('/Users', userBody('status.three@example.com')).set('User-Agent', OKTA).expect(201);
-    await page.waitForFunction(() => document.getElementById('users-invited')!.textContent === '2', undefined, { timeout: 15_000 });
+    await shows('users-invited', '2', 15_000);
   });
 
   it('when the page is reloaded in the same tab, then it is still signed in; the screenshot is kept', async () => {
     await page.reload();
     await page.locator('#dashboard').waitFor({ state: 'visible' });
-    await page.waitForFunction(() => document.getElementById('users-invited')!.textContent === '2');
+    await shows('users-invited', '2');
     mkdirSync(ARTIFACTS, { recursive: true });
     const path = join(ARTIFACTS, 'status-page.png');
     await page.screenshot({ path, fullPage: true });
@@ -161,9 +170,9 @@ describe('the status page in chromium', () => {
 
   it('when something inline tries to run, then the policy refuses it and the console says so (the check above can see a violation)', async () => {
     await page.evaluate(() => {
-      const s = document.createElement('script');
+      const s = (globalThis as any).document.createElement('script');
       s.textContent = 'document.title = "inline ran"';
-      document.body.appendChild(s);
+      (globalThis as any).document.body.appendChild(s);
     });
     for (let i = 0; i < 40 && violations().length === 0; i++) await page.waitForTimeout(25);
     expect(violations().length).toBeGreaterThan(0);
@@ -173,7 +182,7 @@ describe('the status page in chromium', () => {
   it('when the operator signs out, then the token leaves the tab and the sign-in form is back', async () => {
     await page.click('#sign-out');
     await page.locator('#sign-in').waitFor({ state: 'visible' });
-    expect(await page.evaluate((key) => sessionStorage.getItem(key), KEY)).toBeNull();
+    expect(await storedToken()).toBeNull();
     expect(await page.locator('#dashboard').isVisible()).toBe(false);
   });
 });
