@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { ConfigError, readConfig, sha256Hex } from '../../bridge/src/config';
-import { IDP_LABELS } from '../../bridge/src/http/app';
+import { IDP_LABELS, idpLabel } from '../../bridge/src/http/app';
 import { Observer } from '../../bridge/src/observe';
 import { GROUP_SCHEMA, startBridge, TestBridge, TOKEN, userBody } from '../helpers/bridge';
 
@@ -184,6 +184,24 @@ describe('GET /metrics', () => {
     it('when the application token is sent to /metrics, then it is refused', async () => {
       await b.app.get('/metrics').expect(401);
     });
+  });
+});
+
+describe('the idp label', () => {
+  it.each([
+    ['Okta SCIM Client 1.0.0', undefined, 'okta'],
+    ['Mozilla/5.0', '6.0', 'entra'],
+    ['Azure AD SCIM Client', undefined, 'entra'],
+    ['JumpCloud SCIM', undefined, 'jumpcloud'],
+    ['Google-SCIM', undefined, 'google'],
+    ['OneLogin SCIM', undefined, 'onelogin'],
+    ['Rippling', undefined, 'rippling'],
+    ['curl/8.5.0', undefined, 'other'],
+    [`x`.repeat(500), undefined, 'other'],
+    [undefined, undefined, 'unknown'],
+  ])('when the User-Agent is %s and ADSCIMVersion %s, then the label is %s', (ua, adscim, label) => {
+    expect(idpLabel(ua, adscim)).toBe(label);
+    expect(IDP_LABELS).toContain(label);
   });
 });
 
