@@ -11,7 +11,7 @@ import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
 import { WebhookDelivery, WebhookOptions } from './delivery';
 import { Directory } from './directory';
-import { createApp, LoadShedding } from './http';
+import { createApp, LoadShedding, refusedRecord } from './http';
 import { createLogger, Logger } from './log';
 import { DeliveryBacklog, Observer, ObserverOptions } from './observe';
 import { eventPresenter, ScimService } from './scim';
@@ -213,6 +213,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     retryAfterSeconds: limits.overloadRetryAfterSeconds,
     logIntervalMs: limits.saturationLogIntervalMs,
     logger,
+    onRefused: (req, res) => observer.recordRequest(refusedRecord(req, res)),
   });
   const server: Server = createServer(
     {

@@ -266,10 +266,12 @@ describe('webhook figures', () => {
     expect(value(await scrape(), `${PREFIX}events_pending`)).toBeGreaterThanOrEqual(1);
 
     answer = 410;
-    await until(async () => value(await scrape(), `${PREFIX}dead_letters`) === 1);
-    const samples = await scrape();
-    expect(value(samples, `${PREFIX}webhook_deliveries_total`, { result: 'dead_letter' })).toBe(1);
-    expect(value(samples, `${PREFIX}events_pending`)).toBe(0);
+    // The dead letter is written, then counted: a scrape between the two sees one without the other.
+    await until(async () => {
+      const samples = await scrape();
+      return value(samples, `${PREFIX}dead_letters`) === 1 && value(samples, `${PREFIX}webhook_deliveries_total`, { result: 'dead_letter' }) === 1;
+    });
+    expect(value(await scrape(), `${PREFIX}events_pending`)).toBe(0);
   });
 });
 
@@ -282,6 +284,43 @@ describe('load shedding', () => {
       expect(res.headers['retry-after']).toBeDefined();
       await request(b.url).get('/healthz').expect(200);
     } finally {
+      await b.stop();
+    }
+  });
+});
+
+describe('requests refused by load shedding', () => {
+  it('when a request is refused because the bridge is at its limit, then it is counted (503, no route) and is its IdP\'s last request', async () => {
+    const b = await startBridge({}, { http: { maxInFlight: 1 } });
+    const { port } = new URL(b.url);
+    // One request in flight: its body is announced and not sent yet, so it holds the only place.
+    const held = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/Users', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/scim+json', 'Content-Length': '1000' } });
+    held.on('error', () => undefined);
+    held.write('{');
+    held.flushHeaders();
+    try {
+      let refused: request.Response | undefined;
+      for (let i = 0; i < 100 && refused?.status !== 503; i++) {
+        refused = await request(b.url).get('/Users').set('Authorization', `Bearer ${TOKEN}`).set('User-Agent', OKTA);
+        if (refused.status !== 503) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(refused!.status).toBe(503);
+      held.destroy();
+      let samples: Sample[] = [];
+      for (let i = 0; i < 100; i++) {
+        const res = await b.get('/metrics');
+        if (res.status === 200) {
+          samples = parse(res.text).samples;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(value(samples, `${PREFIX}requests_total`, { method: 'GET', route: 'unmatched', status: '503', idp: 'okta' })).toBeGreaterThanOrEqual(1);
+      expect(value(samples, `${PREFIX}last_request_timestamp_seconds`, { idp: 'okta' })).toBeGreaterThan(0);
+      const status = (await b.get('/status.json').expect(200)).body;
+      expect(status.idps).toEqual([expect.objectContaining({ idp: 'okta', status: 503, route: 'unmatched' })]);
+    } finally {
+      held.destroy();
       await b.stop();
     }
   });

@@ -1,6 +1,6 @@
 /**
- * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz and /readyz open, everything else
- * behind the bearer token. Routes only translate HTTP to the SCIM service and back.
+ * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz, /readyz and the status page's files
+ * open, everything else behind the bearer token. Routes only translate HTTP to the SCIM service and back.
  */
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { ScimError } from '../errors';
@@ -11,7 +11,10 @@ import { bearerAuth, failedAuthLimiter } from './auth';
 import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, sentError, setSecurityHeaders } from './errors';
 import { checkJsonDepth } from './json-depth';
 import type { Observer } from '../observe';
+import { idpLabel, idpOf } from './idp';
 import { fromIdp, metricsHandler, routeLabel, statusPage, statusReportHandler } from './observe';
+
+export { IDP_LABELS, idpLabel, idpOf } from './idp';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -36,33 +39,6 @@ export interface AppOptions {
   readonly deliveryBacklog: () => Promise<Record<string, unknown>>;
   readonly replayDeadLetters: () => Promise<Record<string, unknown>>;
 }
-
-/** The identity providers the bridge knows by their User-Agent (the same names as the request log's). */
-const KNOWN_IDPS: readonly [RegExp, string][] = [
-  [/okta/i, 'okta'],
-  [/azure|entra|microsoft|aad/i, 'entra'],
-  [/jumpcloud/i, 'jumpcloud'],
-  [/google/i, 'google'],
-  [/onelogin/i, 'onelogin'],
-  [/rippling/i, 'rippling'],
-];
-
-/** Which identity provider is calling, from its User-Agent, for the request log. */
-export function idpOf(userAgent: string | undefined, adscimVersion?: string): string {
-  // Entra ID sends ADSCIMVersion; its User-Agent is not always telling.
-  if (adscimVersion) return 'entra';
-  if (!userAgent) return 'unknown';
-  return KNOWN_IDPS.find(([re]) => re.test(userAgent))?.[1] ?? userAgent.slice(0, 40);
-}
-
-/** The caller as a metrics label: a known IdP, `other` or `unknown` (no User-Agent); never the header's own text. */
-export function idpLabel(userAgent: string | undefined, adscimVersion?: string): string {
-  const idp = idpOf(userAgent, adscimVersion);
-  return idp === 'unknown' || KNOWN_IDPS.some(([, name]) => name === idp) ? idp : 'other';
-}
-
-/** Every value idpLabel gives. */
-export const IDP_LABELS: readonly string[] = [...new Set(KNOWN_IDPS.map(([, name]) => name)), 'other', 'unknown'];
 
 function send(res: Response, r: ScimResponse): void {
   if (r.etag) res.setHeader('ETag', r.etag);

@@ -2,9 +2,11 @@
  * The operator's doors (DESIGN.md, "HTTP surface"): GET /metrics (the IdP's token or the metrics token), the status
  * page GET / with its files (open: they hold no figures), and GET /status.json (the IdP's token) that the page reads.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response, Router } from 'express';
 import express from 'express';
-import type { Observer } from '../observe';
+import type { Observer, RequestRecord } from '../observe';
+import { idpLabel } from './idp';
 import { STATUS_CSS, STATUS_HTML, STATUS_ICON, STATUS_JS, STATUS_PAGE_CSP } from '../observe';
 
 /** The route label of a request that reached no route (an unknown path, or refused before routing: 401, 429). */
@@ -22,10 +24,31 @@ export function routeLabel(req: Request): string {
   return typeof path === 'string' ? `${req.baseUrl}${path}` : UNMATCHED_ROUTE;
 }
 
-/** Whether the request came from an identity provider's side (SCIM), not an operator's or the application's. */
-export function fromIdp(req: Request): boolean {
-  const path = req.originalUrl.split('?')[0];
+/** Whether a request to this URL came from an identity provider (SCIM), not an operator or the application. */
+function isIdpUrl(url: string): boolean {
+  const path = url.split('?')[0];
   return !OPERATOR_PATHS.has(path) && !path.startsWith('/api/');
+}
+
+export function fromIdp(req: Request): boolean {
+  return isIdpUrl(req.originalUrl);
+}
+
+/** A request load shedding refused (503) before the app saw it: counted like any other, under no route. */
+export function refusedRecord(req: IncomingMessage, res: ServerResponse): RequestRecord {
+  const userAgent = req.headers['user-agent'];
+  const adscim = req.headers.adscimversion;
+  return {
+    method: req.method ?? 'OTHER',
+    route: UNMATCHED_ROUTE,
+    status: res.statusCode,
+    idp: idpLabel(userAgent, typeof adscim === 'string' ? adscim : undefined),
+    seconds: 0,
+    scimType: undefined,
+    // An IdP's request that was refused is its last request all the same: the status page shows the 503.
+    fromIdp: isIdpUrl(req.url ?? '/'),
+    at: Date.now(),
+  };
 }
 
 /** The status page and its files: open, cacheable by no one (the security headers say no-store already). */
