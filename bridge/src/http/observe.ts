@@ -43,8 +43,6 @@ export function refusedRecord(req: IncomingMessage, res: ServerResponse): Reques
     route: UNMATCHED_ROUTE,
     status: res.statusCode,
     idp: idpLabel(userAgent, typeof adscim === 'string' ? adscim : undefined),
-    seconds: 0,
-    scimType: undefined,
     // An IdP's request that was refused is its last request all the same: the status page shows the 503.
     fromIdp: isIdpUrl(req.url ?? '/'),
     at: Date.now(),

@@ -14,7 +14,8 @@ export interface RequestRecord {
   readonly status: number;
   /** A label from a fixed set (see idpLabel in the HTTP layer). */
   readonly idp: string;
-  readonly seconds: number;
+  /** From its arrival to its answer; absent for a request refused before it was handled (load shedding). */
+  readonly seconds?: number;
   /** The SCIM error's scimType, when the answer was one that carried it. */
   readonly scimType?: string;
   /** Whether it was an identity provider's request (SCIM), rather than an operator's (status page, metrics, probes). */

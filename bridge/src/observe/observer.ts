@@ -175,7 +175,7 @@ export class Observer {
   recordRequest(r: RequestRecord): void {
     const method = methodLabel(r.method);
     this.requests.inc({ method, route: r.route, status: String(r.status), idp: r.idp });
-    this.durations.observe({ method, route: r.route }, r.seconds);
+    if (r.seconds !== undefined) this.durations.observe({ method, route: r.route }, r.seconds);
     if (r.fromIdp) this.lastRequest.set({ idp: r.idp }, r.at / 1000);
     this.activity.record({ ...r, method });
   }
