@@ -55,3 +55,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! ls /usr/share/post
     exit 1
   fi
 fi
+
+# The status page test (test/bridge/status-page.test.ts) drives Debian's chromium with playwright-core (no browser
+# download from npm).
+install_missing required "the status page test" chromium:chromium

@@ -39,6 +39,8 @@ export interface BridgeConfig {
   readonly eventsRetentionDays: number;
   /** The Google Workspace connector (SCIM_BRIDGE_GOOGLE_*), when set: off otherwise. */
   readonly google?: GoogleConfig;
+  /** Hashes of tokens that open GET /metrics only (a Prometheus scraper's); the IdP's token opens it too. */
+  readonly metricsTokenHashes: readonly string[];
 }
 
 /** What the Google Workspace connector needs (README, "Google Workspace"). */
@@ -83,6 +85,7 @@ export const SECRET_VARIABLES = [
   'SCIM_BRIDGE_APP_TOKEN',
   'SCIM_BRIDGE_WEBHOOK_SECRET',
   'SCIM_BRIDGE_GOOGLE_CREDENTIALS',
+  'SCIM_BRIDGE_METRICS_TOKEN_SHA256',
 ] as const;
 
 /** Every variable this version reads (the table in README.md), the `_FILE` forms included. */
@@ -113,13 +116,6 @@ export const SUPPORTED_VARIABLES: readonly string[] = [
  */
 export const INTERNAL_VARIABLES: readonly string[] = ['SCIM_BRIDGE_SHUTDOWN_GRACE_MS', 'SCIM_BRIDGE_TEST_CACHE'];
 
-const METRICS_LATER = '/metrics is not implemented yet';
-/** Named by DESIGN.md, not implemented by this version: refused when set, never silently ignored. */
-export const RESERVED_VARIABLES: Readonly<Record<string, string>> = {
-  SCIM_BRIDGE_METRICS_TOKEN_SHA256: METRICS_LATER,
-  SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE: METRICS_LATER,
-};
-
 /** Levenshtein distance: the number of one-character edits from a to b. */
 export function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -135,7 +131,7 @@ export function editDistance(a: string, b: string): number {
 
 /** The documented variable nearest to `name` (ties: the first in the table's order). */
 export function nearestVariable(name: string): string {
-  const candidates = [...SUPPORTED_VARIABLES, ...Object.keys(RESERVED_VARIABLES)];
+  const candidates = SUPPORTED_VARIABLES;
   let best = candidates[0];
   let bestDistance = Infinity;
   for (const c of candidates) {
@@ -147,18 +143,12 @@ export function nearestVariable(name: string): string {
 
 /**
  * Every SCIM_BRIDGE_* variable in the environment must be one this version reads: a misspelt one would otherwise
- * be ignored without a word (the stack configuration refuses unknown keys the same way). One documented but not
- * implemented yet is refused too, rather than the bridge running without what it asks for.
+ * be ignored without a word (the stack configuration refuses unknown keys the same way).
  */
 function checkNames(env: NodeJS.ProcessEnv): void {
   for (const name of Object.keys(env).sort()) {
     if (!name.startsWith('SCIM_BRIDGE_')) continue;
     if (SUPPORTED_VARIABLES.includes(name) || INTERNAL_VARIABLES.includes(name)) continue;
-    const reason = RESERVED_VARIABLES[name];
-    if (reason !== undefined) {
-      if (env[name] === undefined || env[name] === '') continue;
-      throw new ConfigError(name, `not supported by this version of scim-bridge (${reason}); unset it`);
-    }
     const base = name.endsWith('_FILE') ? name.slice(0, -'_FILE'.length) : undefined;
     if (base && SUPPORTED_VARIABLES.includes(base)) {
       throw new ConfigError(name, `${base} has no _FILE form (only ${SECRET_VARIABLES.join(', ')} have one); set ${base} itself`);
@@ -498,5 +488,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     webhook: webhookConfig(env),
     eventsRetentionDays: read(env, 'SCIM_BRIDGE_EVENTS_RETENTION_DAYS', days, 30),
     google: googleConfig(env),
+    metricsTokenHashes: [...new Set(read(env, 'SCIM_BRIDGE_METRICS_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_METRICS_TOKEN_SHA256'), []))],
   };
 }

@@ -12,8 +12,9 @@ import { BridgeConfig, sha256Hex } from './config';
 import { ApiTimings, GoogleConnector } from './connectors/google';
 import { WebhookDelivery, WebhookOptions } from './delivery';
 import { Directory } from './directory';
-import { createApp, LoadShedding } from './http';
+import { createApp, LoadShedding, refusedRecord } from './http';
 import { createLogger, Logger } from './log';
+import { DeliveryBacklog, Observer, ObserverOptions } from './observe';
 import { eventPresenter, ScimService } from './scim';
 import { openStore, Store } from './store';
 
@@ -155,6 +156,8 @@ export interface StartOptions {
    * a test calls `google.syncNow()`).
    */
   google?: { timings?: Partial<ApiTimings>; schedule?: boolean };
+  /** Metrics and status page settings (tests read the store's figures afresh at every scrape). */
+  observe?: ObserverOptions;
 }
 
 export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
@@ -166,8 +169,29 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { hashes, generated } = await tokenHashes(config, store);
   const delivery = config.webhook
-    ? new WebhookDelivery(store, { url: config.webhook.url, secret: config.webhook.secret, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
+    ? new WebhookDelivery(
+        store,
+        {
+          url: config.webhook.url,
+          secret: config.webhook.secret,
+          retryWindowMs: config.webhook.retryHours * 3_600_000,
+          ...options.delivery,
+          onResult: (result) => observer.recordDelivery(result),
+        },
+        logger,
+      )
     : undefined;
+  const deliveryBacklog = async (): Promise<DeliveryBacklog> =>
+    delivery ? { webhook: 'on', ...(await delivery.backlog()) } : { webhook: 'off', pending: 0, lagSeconds: 0, deadLetters: 0 };
+  const observer = new Observer(
+    {
+      version: VERSION,
+      storeHealth: () => store.ping(),
+      directoryCounts: async () => ({ users: await store.countUsersByStatus(), groups: await store.countGroups() }),
+      deliveryBacklog,
+    },
+    options.observe,
+  );
   const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains, logger });
   if (config.allowedDomains.length > 0) {
     logger.info(
@@ -183,11 +207,17 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     appTokenHashes: config.appTokenHashes,
     logger,
     tokenHashes: hashes,
+    metricsTokenHashes: config.metricsTokenHashes,
+    observer,
     trustProxy: config.trustedProxies,
     publicUrl: config.publicUrl,
     version: VERSION,
     storeHealth: () => store.ping(),
-    deliveryBacklog: async () => (delivery ? delivery.backlog() : { pending: 0, deadLetters: 0, webhook: 'off' }),
+    deliveryBacklog: async () => {
+      if (!delivery) return { pending: 0, deadLetters: 0, webhook: 'off' };
+      const { pending, deadLetters } = await delivery.backlog();
+      return { pending, deadLetters };
+    },
     replayDeadLetters: async () => (delivery ? delivery.replayDeadLetters() : { replayed: 0, remaining: 0 }),
     connectors: () => (google ? { google: google.health() } : {}),
   });
@@ -198,6 +228,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     retryAfterSeconds: limits.overloadRetryAfterSeconds,
     logIntervalMs: limits.saturationLogIntervalMs,
     logger,
+    onRefused: (req, res) => observer.recordRequest(refusedRecord(req, res)),
   });
   const server: Server = createServer(
     {

@@ -27,7 +27,7 @@ describe('migrations', () => {
     const admin = await adminClient(url);
     try {
       const applied = (await admin.query('select name from kysely_migration order by name')).rows.map((r) => r.name);
-      expect(applied).toEqual(['0001_directory', '0002_lifecycle_and_outbox', '0003_dead_letters', '0004_substring_index', '0005_identifiers_nfc', '0006_leases']);
+      expect(applied).toEqual(['0001_directory', '0002_lifecycle_and_outbox', '0003_dead_letters', '0004_substring_index', '0005_identifiers_nfc', '0006_leases', '0007_users_status']);
     } finally {
       await admin.end();
     }

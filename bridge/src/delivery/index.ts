@@ -29,7 +29,11 @@ export interface WebhookOptions {
    */
   readonly leaseTtlMs?: number;
   readonly leaseRenewMs?: number;
+  /** Told the outcome of every send (for /metrics): accepted, failed (to be retried), or made a dead letter. */
+  readonly onResult?: (result: DeliveryResult) => void;
 }
+
+export type DeliveryResult = 'delivered' | 'failed' | 'dead_letter';
 
 /** The lease under which one replica delivers; its cursor is the last event the downstream accepted. */
 export const DELIVERY_LEASE = 'webhook';
@@ -177,9 +181,15 @@ export class WebhookDelivery {
     return this.holding ? this.cursor : this.store.leaseCursor(DELIVERY_LEASE);
   }
 
-  /** Events not yet accepted by the downstream, dead letters, and whether this replica is the one delivering: for /health. */
-  async backlog(): Promise<{ pending: number; deadLetters: number; delivering: boolean }> {
-    return { pending: await this.store.countEventsAfter(await this.delivered()), deadLetters: await this.store.countDeadLetters(), delivering: this.holding };
+  /**
+   * Events not yet accepted by the downstream, how long the oldest of them has waited (0 when none), dead letters,
+   * and whether this replica is the one delivering: for /health, /metrics and the status page.
+   */
+  async backlog(): Promise<{ pending: number; lagSeconds: number; deadLetters: number; delivering: boolean }> {
+    const cursor = await this.delivered();
+    const [oldest] = await this.store.listEvents(cursor, 1);
+    const lagSeconds = oldest ? Math.max(0, Math.round((Date.now() - Date.parse(oldest.occurredAt)) / 1000)) : 0;
+    return { pending: await this.store.countEventsAfter(cursor), lagSeconds, deadLetters: await this.store.countDeadLetters(), delivering: this.holding };
   }
 
   /** Sends every dead letter once more; those the downstream accepts leave the list. */
@@ -187,7 +197,9 @@ export class WebhookDelivery {
     let replayed = 0;
     const letters = await this.store.listDeadLetters(10_000);
     for (const letter of letters) {
-      if ((await this.send(letter)).ok) {
+      const sent = await this.send(letter);
+      this.options.onResult?.(sent.ok ? 'delivered' : 'failed');
+      if (sent.ok) {
         await this.store.removeDeadLetter(letter.seq);
         replayed++;
       }
@@ -307,6 +319,7 @@ export class WebhookDelivery {
         // Cut by stop(): not a failure of the receiver, and the event stays pending.
         if (this.stopped && !result.ok) return;
         if (result.ok) {
+          this.options.onResult?.('delivered');
           this.advance(e.seq);
           continue;
         }
@@ -314,10 +327,12 @@ export class WebhookDelivery {
         if ((result.status !== undefined && permanent(result.status)) || age > this.options.retryWindowMs) {
           this.logger.warn({ event: e.id, type: e.type, error: result.error }, 'webhook delivery: dead letter');
           await this.store.addDeadLetter(e.seq, result.error ?? 'failed');
+          this.options.onResult?.('dead_letter');
           this.advance(e.seq);
           continue;
         }
         this.failures++;
+        this.options.onResult?.('failed');
         this.logger.warn({ event: e.id, type: e.type, error: result.error, attempt: this.failures }, 'webhook delivery: will retry');
         await this.saveCursor().catch(() => undefined);
         await this.sleep(this.delay());

@@ -247,6 +247,12 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         await db.deleteFrom('settings').where('key', '=', 'webhook_cursor').execute();
       },
     },
+    // /metrics and the status page count users by status: an index scan, not a read of every document.
+    '0007_users_status': {
+      async up(db: Kysely<any>) {
+        await db.schema.createIndex('users_status').on('users').column('status').execute();
+      },
+    },
   };
 }
 

@@ -1401,6 +1401,18 @@ export class SqlStore implements Store {
     return Number(row.n);
   }
 
+  async countUsersByStatus(): Promise<Record<UserStatus, number>> {
+    const rows = await this.db.selectFrom('users').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const counts: Record<UserStatus, number> = { invited: 0, active: 0, suspended: 0, revoked: 0 };
+    for (const r of rows) if (r.status in counts) counts[r.status as UserStatus] = Number(r.n);
+    return counts;
+  }
+
+  async countGroups(): Promise<number> {
+    const row = await this.db.selectFrom('groups').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async removeDeadLetter(seq: number): Promise<void> {
     await this.write((trx) => trx.deleteFrom('dead_letters').where('seq', '=', seq).execute());
   }

@@ -254,4 +254,7 @@ export interface Store {
   saveLeaseCursor(name: string, holder: string, cursor: number): Promise<boolean>;
   /** The lease's cursor, whoever holds it (0 when never set). */
   leaseCursor(name: string): Promise<number>;
+  /** Users by status, every status present (0 when none), from the status index: for /metrics and the status page. */
+  countUsersByStatus(): Promise<Record<UserStatus, number>>;
+  countGroups(): Promise<number>;
 }
