@@ -215,8 +215,9 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     storeHealth: () => store.ping(),
     deliveryBacklog: async () => {
       if (!delivery) return { pending: 0, deadLetters: 0, webhook: 'off' };
-      const { pending, deadLetters } = await delivery.backlog();
-      return { pending, deadLetters };
+      // /health's delivery object as before; the lag is /status.json's and /metrics'.
+      const { pending, deadLetters, delivering } = await delivery.backlog();
+      return { pending, deadLetters, delivering };
     },
     replayDeadLetters: async () => (delivery ? delivery.replayDeadLetters() : { replayed: 0, remaining: 0 }),
     connectors: () => (google ? { google: google.health() } : {}),
