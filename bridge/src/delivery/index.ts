@@ -25,7 +25,9 @@ export interface WebhookOptions {
   readonly timeoutMs?: number;
 }
 
-const CURSOR = 'webhook_cursor';
+/** The setting that keeps the delivery cursor: the last event the downstream accepted (or that became a dead letter). */
+export const DELIVERY_CURSOR_SETTING = 'webhook_cursor';
+const CURSOR = DELIVERY_CURSOR_SETTING;
 
 /** The JSON of an event: the webhook body and the feed item are the same. */
 export function eventBody(e: EventRecord): string {
@@ -118,6 +120,15 @@ export class WebhookDelivery {
       }
     }
     return { replayed, remaining: letters.length - replayed };
+  }
+
+  /**
+   * One signed POST of one event, as the delivery loop sends it, outside the loop and its cursor (the
+   * `events replay` command re-delivers with it). `permanent`: the downstream refused it for good (a 4xx).
+   */
+  async sendOnce(e: EventRecord): Promise<{ ok: boolean; status?: number; error?: string; permanent: boolean }> {
+    const result = await this.send(e);
+    return { ...result, permanent: result.status !== undefined && permanent(result.status) };
   }
 
   /** Waits `ms`; `wakeable`: new events end the wait early (idle polling, not a retry's backoff). */
