@@ -65,8 +65,16 @@ export async function backup(io: CliIo, args: Args): Promise<number> {
   return 0;
 }
 
-/** Copies the live database at `path` to `file` (see the top of this file); returns what the copy holds. */
-export async function backupSqlite(path: string, file: string, io: CliIo): Promise<DatabaseSummary> {
+/**
+ * Copies the live database at `path` to `file` (see the top of this file); returns what the copy holds.
+ * Tests make steps small (`pagesPerStep`) and write between them (`betweenSteps`) as a busy bridge does.
+ */
+export async function backupSqlite(
+  path: string,
+  file: string,
+  io: CliIo,
+  { pagesPerStep = PAGES_PER_STEP, betweenSteps }: { pagesPerStep?: number; betweenSteps?: () => void } = {},
+): Promise<DatabaseSummary> {
   const source = new BetterSqlite3(path, { fileMustExist: true });
   const temporary = temporaryBeside(file, 'partial');
   const progress = progressReporter(io);
@@ -74,7 +82,7 @@ export async function backupSqlite(path: string, file: string, io: CliIo): Promi
     source.pragma('busy_timeout = 5000');
     let restarts = 0;
     let lastRemaining = Infinity;
-    let step = PAGES_PER_STEP;
+    let step = pagesPerStep;
     removeQuietly(temporary);
     const done = await source.backup(temporary, {
       // Called between steps (not after the last one).
@@ -86,6 +94,7 @@ export async function backupSqlite(path: string, file: string, io: CliIo): Promi
         lastRemaining = remainingPages;
         const copied = totalPages - remainingPages;
         progress(`backup: ${copied}/${totalPages} pages copied (${totalPages ? Math.floor((copied * 100) / totalPages) : 100}%)`);
+        betweenSteps?.();
         return step;
       },
     });
