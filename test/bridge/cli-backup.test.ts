@@ -172,6 +172,25 @@ describe('backup under a write load, then restore into a fresh directory', () =>
   });
 });
 
+describe('through stdout and stdin, for containers without tar or cat (kubectl exec, docker exec)', () => {
+  test('when `backup -` streams the copy and `restore -` reads it, then the restored database has the users', async () => {
+    const source = await bridgeOn();
+    const users = await seed(source, 'streamed', 5);
+    const streamed = await runCli(['backup', '-'], { env: envFor(dbPath(source)) });
+    expect(streamed.code).toBe(0);
+    expect(streamed.stdoutBytes.subarray(0, 16).toString('latin1')).toBe('SQLite format 3\0');
+    expect(streamed.stderr).toMatch(/backup: \d+ bytes to stdout: 5 users/);
+    // Nothing left beside the live database but its own files.
+    expect(readdirSync(source.dir).filter((f) => !/^bridge\.db(-wal|-shm)?$/.test(f))).toEqual([]);
+
+    const target = join(scratch(), 'from-stdin', 'bridge.db');
+    const restored = await runCli(['restore', '-'], { env: envFor(target), stdin: streamed.stdoutBytes });
+    expect(restored).toMatchObject({ code: 0, stderr: '' });
+    expect(usersIn(target)).toEqual(users);
+    expect(readdirSync(join(target, '..'))).toEqual(['bridge.db']);
+  });
+});
+
 describe('restore refuses, and changes nothing', () => {
   /** A backup of a bridge with three users. */
   async function aBackup(): Promise<{ file: string; users: Map<string, string> }> {

@@ -14,7 +14,9 @@
  *
  * PostgreSQL: not done by this command (see `postgresNotHere`): pg_dump is the tool, and the image ships none.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { configFor, DatabaseLocation, locate, redactUrl } from './database';
@@ -54,15 +56,41 @@ function removeQuietly(path: string): void {
 }
 
 export async function backup(io: CliIo, args: Args): Promise<number> {
-  const file = oneFile(args, 'backup');
+  const toStdout = args.positionals.length === 1 && args.positionals[0] === '-';
+  const file = toStdout ? '-' : oneFile(args, 'backup');
   const db = locate(configFor(io, args).databaseUrl);
   if (db.kind === 'postgres') throw postgresNotHere('backup', db);
   if (!existsSync(db.path)) throw new CliError(`backup: there is no database at ${db.path}; check SCIM_BRIDGE_DATABASE_URL (or pass --database sqlite:<path>)`);
+  if (toStdout) {
+    // `-`: the copy goes to stdout (kubectl exec and docker exec carry it out of a container that has no tar or
+    // cat), staged beside the database: the container's /tmp is small.
+    if (io.stdout === process.stdout && process.stdout.isTTY) throw usageError('backup -: stdout is a terminal; redirect it to a file (> scim-bridge.db)');
+    const staged = temporaryBeside(db.path, 'backup');
+    try {
+      const summary = await backupSqlite(db.path, staged, io);
+      await pipeline(createReadStream(staged), stdoutStream(io));
+      io.stderr.write(`backup: ${statSync(staged).size} bytes to stdout: ${describeSummary(summary)}\n`);
+    } finally {
+      removeQuietly(staged);
+    }
+    return 0;
+  }
   if (resolve(file) === db.path) throw usageError('backup: the backup file is the database itself; give another path');
   mkdirSync(dirname(file), { recursive: true });
   const summary = await backupSqlite(db.path, file, io);
   io.stdout.write(`backup: ${file} (${statSync(file).size} bytes): ${describeSummary(summary)}\n`);
   return 0;
+}
+
+/** stdout as a stream for pipeline(): the process's own, or (tests) one that forwards to io.stdout's write. */
+function stdoutStream(io: CliIo): NodeJS.WritableStream {
+  if (io.stdout instanceof Writable) return io.stdout;
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      io.stdout.write(chunk as unknown as string);
+      callback();
+    },
+  });
 }
 
 /**
@@ -126,11 +154,25 @@ export async function backupSqlite(
 }
 
 export async function restore(io: CliIo, args: Args): Promise<number> {
-  const file = oneFile(args, 'restore');
+  const fromStdin = args.positionals.length === 1 && args.positionals[0] === '-';
+  const file = fromStdin ? '-' : oneFile(args, 'restore');
   const force = flag(args, 'force');
   const db = locate(configFor(io, args).databaseUrl);
   if (db.kind === 'postgres') throw postgresNotHere('restore', db);
-  const result = await restoreSqlite(file, db.path, { force });
+  let result: RestoreResult;
+  if (fromStdin) {
+    // `-`: the backup comes on stdin (kubectl exec -i, docker run -i), received beside the database first.
+    mkdirSync(dirname(db.path), { recursive: true });
+    const received = temporaryBeside(db.path, 'received');
+    try {
+      await pipeline(io.stdin, createWriteStream(received));
+      result = await restoreSqlite(received, db.path, { force });
+    } finally {
+      removeQuietly(received);
+    }
+  } else {
+    result = await restoreSqlite(file, db.path, { force });
+  }
   io.stdout.write(
     `restore: ${db.path} now holds ${describeSummary(result.restored)}` +
       (result.replacedKeptAt ? `; the database it replaced is kept at ${result.replacedKeptAt} (delete it once the bridge runs well)` : '') +
@@ -148,6 +190,7 @@ export interface RestoreResult {
 /** Puts the backup `file` in place of the database at `path` (see the top of this file). */
 export async function restoreSqlite(file: string, path: string, { force }: { force: boolean }): Promise<RestoreResult> {
   if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`restore: there is no file ${file}`);
+  if (statSync(file).size === 0) throw new CliError(`restore: ${file === '-' ? 'stdin' : file} is empty; nothing was changed`);
   if (!hasSqliteHeader(file)) {
     throw new CliError(`restore: ${file} is not a SQLite database, so not a scim-bridge backup (a pg_dump file restores with pg_restore); nothing was changed`);
   }

@@ -25,12 +25,12 @@ const COMMANDS: Record<string, Command> = {
     run: doctor,
   },
   backup: {
-    usage: 'backup <file> [--database URL]                  a consistent copy of the database, taken while the bridge runs',
+    usage: 'backup <file|-> [--database URL]                a consistent copy of the database, taken while the bridge runs (-: to stdout)',
     valued: ['database'],
     run: backup,
   },
   restore: {
-    usage: 'restore <file> [--force] [--database URL]       put a backup in place of an empty database (the bridge stopped)',
+    usage: 'restore <file|-> [--force] [--database URL]     put a backup in place of an empty database, the bridge stopped (-: from stdin)',
     valued: ['database'],
     flags: ['force'],
     run: restore,
