@@ -16,8 +16,7 @@
  */
 import { DELIVERY_CURSOR_SETTING, WebhookDelivery } from '../delivery';
 import { createLogger } from '../log';
-import { openSqlite } from '../store/sqlite';
-import type { EventRecord, Store } from '../store';
+import { EventRecord, openStore, Store } from '../store';
 import BetterSqlite3 from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { configFor, locate } from './database';
@@ -35,7 +34,10 @@ function parseTime(name: string, raw: string | undefined): number | undefined {
   return t;
 }
 
-/** The store, for a command that reads and writes through it beside a running bridge (no migration, no maintenance). */
+/**
+ * The store, for a command that reads and writes through it beside a running bridge. Only at this version's own
+ * schema, so that opening it (which brings a schema up to date) never migrates a database a bridge is using.
+ */
 async function openStoreBeside(databaseUrl: string): Promise<Store> {
   const db = locate(databaseUrl);
   if (db.kind === 'postgres') {
@@ -57,7 +59,7 @@ async function openStoreBeside(databaseUrl: string): Promise<Store> {
   if (last !== latest) {
     throw new CliError(`events replay: the database's schema is ${last ?? 'none'}, this scim-bridge's ${latest}; run the command of the bridge's own version (inside its container)`);
   }
-  return openSqlite(db.path);
+  return openStore(databaseUrl);
 }
 
 export async function eventsReplay(io: CliIo, args: Args): Promise<number> {
