@@ -209,4 +209,11 @@ describe('doctor against a deployed bridge (Caddy, a certificate from pebble, th
     expect(line(result, 'healthz')).toMatch(/^ok /);
     expect(line(result, 'token')).toMatch(/^ok /);
   });
+
+  test('when the Base URL is plain http to another host, then the token is not sent', async () => {
+    // 192.0.2.1 (TEST-NET-1) answers nothing: healthz times out; the token check is not even tried.
+    const result = await runCli(['doctor', 'http://scim.test', '--resolve', 'scim.test:80:192.0.2.1', '--token-file', tokenFile, '--timeout', '300']);
+    expect(result.code).toBe(1);
+    expect(line(result, 'token')).toMatch(/^skip token\s+not checked: the token is never sent over plain http/);
+  });
 });
