@@ -189,6 +189,13 @@ describe('through stdout and stdin, for containers without tar or cat (kubectl e
     expect(usersIn(target)).toEqual(users);
     expect(readdirSync(join(target, '..'))).toEqual(['bridge.db']);
   });
+
+  test('when nothing comes on stdin (a failed `backup -` upstream), then `restore -` refuses and leaves no file', async () => {
+    const target = join(scratch(), 'nothing', 'bridge.db');
+    const refused = await runCli(['restore', '-'], { env: envFor(target), stdin: '' });
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/the backup on stdin is empty; nothing was changed/) });
+    expect(readdirSync(join(target, '..'))).toEqual([]);
+  });
 });
 
 describe('restore refuses, and changes nothing', () => {

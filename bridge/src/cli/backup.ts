@@ -166,7 +166,7 @@ export async function restore(io: CliIo, args: Args): Promise<number> {
     const received = temporaryBeside(db.path, 'received');
     try {
       await pipeline(io.stdin, createWriteStream(received));
-      result = await restoreSqlite(received, db.path, { force });
+      result = await restoreSqlite(received, db.path, { force, shownAs: 'the backup on stdin' });
     } finally {
       removeQuietly(received);
     }
@@ -188,11 +188,11 @@ export interface RestoreResult {
 }
 
 /** Puts the backup `file` in place of the database at `path` (see the top of this file). */
-export async function restoreSqlite(file: string, path: string, { force }: { force: boolean }): Promise<RestoreResult> {
+export async function restoreSqlite(file: string, path: string, { force, shownAs = file }: { force: boolean; shownAs?: string }): Promise<RestoreResult> {
   if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`restore: there is no file ${file}`);
-  if (statSync(file).size === 0) throw new CliError(`restore: ${file === '-' ? 'stdin' : file} is empty; nothing was changed`);
+  if (statSync(file).size === 0) throw new CliError(`restore: ${shownAs} is empty; nothing was changed`);
   if (!hasSqliteHeader(file)) {
-    throw new CliError(`restore: ${file} is not a SQLite database, so not a scim-bridge backup (a pg_dump file restores with pg_restore); nothing was changed`);
+    throw new CliError(`restore: ${shownAs} is not a SQLite database, so not a scim-bridge backup (a pg_dump file restores with pg_restore); nothing was changed`);
   }
   if (resolve(file) === path) throw usageError('restore: the backup file is the database itself; give the backup');
   mkdirSync(dirname(path), { recursive: true });
@@ -206,7 +206,7 @@ export async function restoreSqlite(file: string, path: string, { force }: { for
     const copy = new BetterSqlite3(staged, { fileMustExist: true });
     try {
       copy.pragma('journal_mode = DELETE');
-      restored = await inspectScimBridgeDatabase(copy, `restore: ${file}`);
+      restored = await inspectScimBridgeDatabase(copy, `restore: ${shownAs}`);
     } catch (err) {
       if (err instanceof CliError) throw new CliError(`${err.message.startsWith('restore:') ? '' : 'restore: '}${err.message}; nothing was changed`);
       throw err;
