@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
+import { ApiTimings, GoogleConnector } from './connectors/google';
 import { WebhookDelivery, WebhookOptions } from './delivery';
 import { Directory } from './directory';
 import { createApp, LoadShedding } from './http';
@@ -33,6 +34,8 @@ export interface RunningBridge {
   /** Set when this start generated the bearer token: shown once, never stored in clear. */
   readonly generatedToken?: string;
   readonly store: Store;
+  /** The Google Workspace connector, when configured; tests call its `syncNow()` instead of waiting an interval. */
+  readonly google?: GoogleConnector;
   /**
    * Stops accepting connections, lets the requests in flight finish (for at most `graceMs`, then cuts their
    * connections: they were not acknowledged), stops delivery and closes the store. Once it resolves, every
@@ -144,14 +147,23 @@ async function tokenHashes(config: BridgeConfig, store: Store): Promise<{ hashes
 export interface StartOptions {
   logger?: Logger;
   /** Delivery timings (tests make retries fast). */
-  delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs'>>;
+  delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs' | 'leaseTtlMs' | 'leaseRenewMs'>>;
   /** HTTP limits other than HTTP_LIMITS (tests make them small). */
   http?: Partial<HttpLimits>;
+  /**
+   * The Google connector's retry timings (tests make backoff short), and whether it syncs on its own (false: only when
+   * a test calls `google.syncNow()`).
+   */
+  google?: { timings?: Partial<ApiTimings>; schedule?: boolean };
 }
 
 export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
   const logger = options.logger ?? createLogger();
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, {
+    poolSize: config.databasePool,
+    caPem: config.databaseCaPem,
+    onError: (err) => logger.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+  });
   const { hashes, generated } = await tokenHashes(config, store);
   const delivery = config.webhook
     ? new WebhookDelivery(store, { url: config.webhook.url, secret: config.webhook.secret, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
@@ -163,6 +175,8 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
       `SCIM_BRIDGE_ALLOWED_DOMAINS is set: only users whose userName and emails are in ${config.allowedDomains.join(', ')} are accepted; others get 400`,
     );
   }
+  // The connector feeds the directory as SCIM does (never the store); it starts once the server listens.
+  const google = config.google ? new GoogleConnector({ config: config.google, directory, logger, timings: options.google?.timings }) : undefined;
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),
@@ -175,6 +189,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     storeHealth: () => store.ping(),
     deliveryBacklog: async () => (delivery ? delivery.backlog() : { pending: 0, deadLetters: 0, webhook: 'off' }),
     replayDeadLetters: async () => (delivery ? delivery.replayDeadLetters() : { replayed: 0, remaining: 0 }),
+    connectors: () => (google ? { google: google.health() } : {}),
   });
   const limits = { ...HTTP_LIMITS, ...options.http };
   const shedding = new LoadShedding({
@@ -213,11 +228,16 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { port } = server.address() as AddressInfo;
   await delivery?.start();
+  if (options.google?.schedule !== false) google?.start();
   // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
-  const purge = () =>
-    store
-      .purgeEvents(new Date(Date.now() - config.eventsRetentionDays * 86_400_000).toISOString(), delivery ? delivery.delivered : Number.MAX_SAFE_INTEGER)
-      .catch((err) => logger.error({ err }, 'purging old events failed'));
+  const purge = async () => {
+    try {
+      const delivered = delivery ? await delivery.delivered() : Number.MAX_SAFE_INTEGER;
+      await store.purgeEvents(new Date(Date.now() - config.eventsRetentionDays * 86_400_000).toISOString(), delivered);
+    } catch (err) {
+      logger.error({ err }, 'purging old events failed');
+    }
+  };
   const retention = setInterval(purge, 3_600_000);
   retention.unref();
   void purge();
@@ -229,12 +249,15 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     server,
     generatedToken: generated,
     store,
+    google,
     stop({ graceMs = SHUTDOWN_GRACE_MS } = {}) {
       stopping ??= (async () => {
         closing = true;
         // Delivery stops alongside the drain (events written meanwhile stay in the outbox for the next start), so
         // a slow webhook receiver and a slow client do not add up.
         const deliveryStopped = delivery?.stop({ graceMs: Math.min(2_000, graceMs) });
+        // A sync under way ends at its next request or write: what it wrote stands, the next start reads again.
+        const googleStopped = google?.stop();
         for (const res of inFlight) {
           if (!res.headersSent) {
             res.setHeader('Connection', 'close');
@@ -258,6 +281,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
         shedding.flush();
         clearInterval(retention);
         await deliveryStopped;
+        await googleStopped;
         // Waits for the writes still queued and their sync.
         await store.close();
       })();

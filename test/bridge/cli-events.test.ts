@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DELIVERY_CURSOR_SETTING } from '../../bridge/src/delivery';
+import { DELIVERY_LEASE } from '../../bridge/src/delivery';
 import { startBridge, TestBridge, userBody } from '../helpers/bridge';
 import { runCli } from '../helpers/cli';
 
@@ -79,7 +79,7 @@ async function deliveredUsers(...names: string[]): Promise<Json[]> {
   const events = (await bridge.app.get('/api/v1/events?limit=1000').expect(200)).body.events as Json[];
   // The cursor moves on once the receiver accepted an event or it became a dead letter.
   const lastSeq = (await bridge.bridge.store.listEvents(0, 1000)).at(-1)!.seq;
-  await until(async () => Number(await bridge.bridge.store.getSetting(DELIVERY_CURSOR_SETTING)) === lastSeq);
+  await until(async () => (await bridge.bridge.store.leaseCursor(DELIVERY_LEASE)) === lastSeq);
   return events;
 }
 

@@ -17,6 +17,7 @@ import {
   SECRET_VARIABLES,
   SUPPORTED_VARIABLES,
 } from '../../bridge/src/config';
+import { serviceAccountKeyJson } from '../helpers/google';
 
 const ROOT = resolve(__dirname, '../..');
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -140,9 +141,15 @@ describe('the _FILE form of secret variables', () => {
     SCIM_BRIDGE_APP_TOKEN_SHA256: sha256('an-app-token-0123456789'),
     SCIM_BRIDGE_APP_TOKEN: appToken,
     SCIM_BRIDGE_WEBHOOK_SECRET: 'webhook-secret-0123456789abcdef',
+    SCIM_BRIDGE_GOOGLE_CREDENTIALS: serviceAccountKeyJson(),
   };
-  /** The webhook secret needs its URL beside it. */
-  const context = (name: string): Record<string, string> => (name === 'SCIM_BRIDGE_WEBHOOK_SECRET' ? { SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hooks' } : {});
+  /** The webhook secret needs its URL beside it; the Google key its administrator and groups. */
+  const context = (name: string): Record<string, string> =>
+    name === 'SCIM_BRIDGE_WEBHOOK_SECRET'
+      ? { SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hooks' }
+      : name === 'SCIM_BRIDGE_GOOGLE_CREDENTIALS'
+        ? { SCIM_BRIDGE_GOOGLE_ADMIN: 'admin@example.com', SCIM_BRIDGE_GOOGLE_GROUPS: 'staff@example.com' }
+        : {};
 
   it.each(SECRET_VARIABLES)('when %s_FILE names a file, then the bridge reads the value from it (a trailing line break dropped), as if set directly', (name) => {
     const direct = readConfig({ ...context(name), [name]: samples[name] });

@@ -14,7 +14,7 @@
  *   optionally bounded by `--until <time>`. Events older than the retention (SCIM_BRIDGE_EVENTS_RETENTION_DAYS)
  *   are gone, except dead letters.
  */
-import { DELIVERY_CURSOR_SETTING, WebhookDelivery } from '../delivery';
+import { DELIVERY_LEASE, WebhookDelivery } from '../delivery';
 import { createLogger } from '../log';
 import { EventRecord, openStore, Store } from '../store';
 import BetterSqlite3 from 'better-sqlite3';
@@ -81,7 +81,7 @@ export async function eventsReplay(io: CliIo, args: Args): Promise<number> {
     : undefined;
   const progress = progressReporter(io);
   try {
-    const deliveredUpTo = Number((await store.getSetting(DELIVERY_CURSOR_SETTING)) ?? 0);
+    const deliveredUpTo = await store.leaseCursor(DELIVERY_LEASE);
     const deadLetters = new Set((await store.listDeadLetters(1_000_000)).map((d) => d.seq));
     const inRange = (e: EventRecord) => {
       const t = Date.parse(e.occurredAt);

@@ -29,6 +29,8 @@ export interface AppOptions {
   /** Events waiting for the downstream, and dead letters. */
   readonly deliveryBacklog: () => Promise<Record<string, unknown>>;
   readonly replayDeadLetters: () => Promise<Record<string, unknown>>;
+  /** The connectors' state and last sync (Google Workspace), by name; empty when none is configured. */
+  readonly connectors?: () => Record<string, unknown>;
 }
 
 /** Which identity provider is calling, from its User-Agent, for the request log. */
@@ -263,7 +265,8 @@ export function createApp(options: AppOptions): express.Express {
       storeError = (err as Error).message;
     }
     const delivery = await options.deliveryBacklog().catch(() => ({ error: 'unavailable' }));
-    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, storeError, delivery, version: options.version });
+    const connectors = options.connectors?.() ?? {};
+    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, storeError, delivery, ...connectors, version: options.version });
   });
 
   const scim = scimRouter(options.service, options.publicUrl);
