@@ -410,6 +410,15 @@ describeImage('the container image (bridge/Dockerfile), built without a registry
       expect(JSON.parse(out.stdout)).toEqual(['EROFS', 'EROFS', 'EROFS', 'ok', 'ok']);
     }, 60_000);
 
+    test('carries the operator\'s command on its PATH: `scim-bridge backup` copies the running bridge\'s database, `token new` makes a token', async () => {
+      // As `docker exec scim-bridge scim-bridge ...` on a host: the container's environment names the database.
+      const backup = await lab.podman(['exec', first.name, 'scim-bridge', 'backup', '/tmp/backup.db']);
+      expect(backup.stdout).toMatch(/^backup: \/tmp\/backup\.db \(\d+ bytes\): 1 users, 0 groups/);
+      expect(backup.stderr).toMatch(/pages copied \(100%\)/);
+      const token = await lab.podman(['exec', first.name, 'scim-bridge', 'token', 'new']);
+      expect(token.stdout).toMatch(/^token: [A-Za-z0-9_-]{43}\nsha256: [0-9a-f]{64}\n$/);
+    }, 60_000);
+
     test('stops on SIGTERM (podman stop) with exit code 0 within 10 s; a new container on the same /data still has the user', async () => {
       const stopping = Date.now();
       await lab.podman(['stop', '--time', '10', first.name], 30_000);

@@ -207,6 +207,15 @@ export class WebhookDelivery {
     return { replayed, remaining: letters.length - replayed };
   }
 
+  /**
+   * One signed POST of one event, as the delivery loop sends it, outside the loop and its cursor (the
+   * `events replay` command re-delivers with it). `permanent`: the downstream refused it for good (a 4xx).
+   */
+  async sendOnce(e: EventRecord): Promise<{ ok: boolean; status?: number; error?: string; permanent: boolean }> {
+    const result = await this.send(e);
+    return { ...result, permanent: result.status !== undefined && permanent(result.status) };
+  }
+
   /** Waits `ms`; `wakeable`: new events end the wait early (idle polling, not a retry's backoff). */
   private sleep(ms: number, wakeable = false): Promise<void> {
     if (this.stopped) return Promise.resolve();
