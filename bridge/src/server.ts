@@ -14,6 +14,7 @@ import { Directory } from './directory';
 import { createApp, LoadShedding } from './http';
 import { createLogger, Logger } from './log';
 import { eventPresenter, ScimService } from './scim';
+import { LiveSecrets, watchSecretFiles } from './secret-files';
 import { openStore, Store } from './store';
 
 export const VERSION: string = (() => {
@@ -147,14 +148,21 @@ export interface StartOptions {
   delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs'>>;
   /** HTTP limits other than HTTP_LIMITS (tests make them small). */
   http?: Partial<HttpLimits>;
+  /**
+   * The environment whose `_FILE` secrets are watched and read again when they change (secret-files.ts): main.ts
+   * gives process.env. Absent: the values of `config` stay for the bridge's life.
+   */
+  secretFilesEnv?: NodeJS.ProcessEnv;
 }
 
 export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
   const logger = options.logger ?? createLogger();
   const store = await openStore(config.databaseUrl);
   const { hashes, generated } = await tokenHashes(config, store);
+  // What a change of a secret file replaces while the bridge runs: read at each request and each delivery.
+  const live: LiveSecrets = { tokenHashes: [...hashes], ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}) };
   const delivery = config.webhook
-    ? new WebhookDelivery(store, { url: config.webhook.url, secret: config.webhook.secret, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
+    ? new WebhookDelivery(store, { url: config.webhook.url, get secret() { return live.webhookSecret!; }, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
     : undefined;
   const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains, logger });
   if (config.allowedDomains.length > 0) {
@@ -168,7 +176,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     api: new ApplicationApi(directory),
     appTokenHashes: config.appTokenHashes,
     logger,
-    tokenHashes: hashes,
+    tokenHashes: live.tokenHashes,
     trustProxy: config.trustedProxies,
     publicUrl: config.publicUrl,
     version: VERSION,
@@ -213,6 +221,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { port } = server.address() as AddressInfo;
   await delivery?.start();
+  const secretFiles = options.secretFilesEnv ? watchSecretFiles(options.secretFilesEnv, live, logger) : undefined;
   // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
   const purge = () =>
     store
@@ -232,6 +241,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     stop({ graceMs = SHUTDOWN_GRACE_MS } = {}) {
       stopping ??= (async () => {
         closing = true;
+        secretFiles?.stop();
         // Delivery stops alongside the drain (events written meanwhile stay in the outbox for the next start), so
         // a slow webhook receiver and a slow client do not add up.
         const deliveryStopped = delivery?.stop({ graceMs: Math.min(2_000, graceMs) });
