@@ -11,7 +11,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
 
 export interface AwsBridgeArgs extends HostBridgeArgs {
@@ -278,6 +278,16 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
 
     // What the host needs from its first boot, besides its address and route: its permissions and its secret.
     const neededAtBoot: pulumi.Resource[] = [];
+    // The hashes the bridge accepts (two during a rotation), where the host reads them every minute: a rotation
+    // puts a new version of this secret, never a new instance.
+    const tokenHashesSecret = new aws.secretsmanager.Secret(
+      `${name}-token-sha256`,
+      { description: `scim-bridge ${args.domain}: the SHA-256 of each accepted IdP token, read by the host every minute`, recoveryWindowInDays: 7, tags: tags('token-sha256') },
+      parent,
+    );
+    neededAtBoot.push(
+      new aws.secretsmanager.SecretVersion(`${name}-token-sha256`, { secretId: tokenHashesSecret.id, secretString: acceptedTokenHashes(token, args.previousToken) }, parent),
+    );
     let webhookSecret: aws.secretsmanager.Secret | undefined;
     if (args.webhook) {
       webhookSecret = new aws.secretsmanager.Secret(
@@ -292,7 +302,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     const role = new aws.iam.Role(
       `${name}-host`,
       {
-        description: `scim-bridge ${args.domain} host: writes its container logs${args.webhook ? ', reads the webhook secret' : ''}`,
+        description: `scim-bridge ${args.domain} host: writes its container logs, reads the accepted token hashes${args.webhook ? ' and the webhook secret' : ''}`,
         // (ec2.amazonaws.com.cn in the China regions.)
         assumeRolePolicy: trustedBy(pulumi.interpolate`ec2.${partition.dnsSuffix}`),
         tags: tags('host'),
@@ -302,9 +312,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     const statements: pulumi.Input<Record<string, unknown>>[] = [
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: pulumi.interpolate`${logGroup.arn}:*` },
     ];
-    if (webhookSecret) {
-      statements.push({ Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret.arn });
-    }
+    statements.push({ Sid: 'Secrets', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret ? [tokenHashesSecret.arn, webhookSecret.arn] : tokenHashesSecret.arn });
     const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.name, policy: policy(statements) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-host`, { role: role.name, tags: tags('host') }, parent);
     neededAtBoot.push(rolePolicy);
@@ -343,11 +351,15 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
 
     const userData = pulumi
-      .all([tokenSha256(token), tokenSha256(appToken), volume.id, logGroup.name, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
-      .apply(([hash, appHash, volumeId, logGroupName, webhookSecretArn, dnsSuffix]) => {
-        const secrets: HostSecret[] = webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : [];
+      .all([tokenSha256(appToken), volume.id, logGroup.name, tokenHashesSecret.arn, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
+      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix]) => {
+        // Secrets' ARNs, never their values: a rotation leaves the user-data (and the instance) as it is.
+        const secrets: HostSecret[] = [
+          { env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `aws_secret ${tokenHashesArn}` },
+          ...(webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : []),
+        ];
         const rendered = renderUserData({
-          ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
+          ...bridgeHostSpec(args, { appToken: appHash }),
           dataDevice: nvmeDevicePath(volumeId),
           logging: {
             driver: 'awslogs',
@@ -364,7 +376,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
             },
           },
           secrets,
-          ...(secrets.length ? { secretFunctions: awsSecretFunction(region, dnsSuffix) } : {}),
+          secretFunctions: awsSecretFunction(region, dnsSuffix),
         });
         if (Buffer.byteLength(rendered) > USER_DATA_LIMIT) {
           throw new pulumi.RunError(`the host's user-data is ${Buffer.byteLength(rendered)} bytes; EC2 takes at most ${USER_DATA_LIMIT} (is acmeCaRoot a whole bundle? give the one root)`);

@@ -11,7 +11,7 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import * as time from '@pulumiverse/time';
-import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
 import { gcpHostLogging, gcpLogLocation } from './logging';
 import { secretId, serviceAccountId } from './names';
@@ -144,7 +144,7 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         project,
         accountId: serviceAccountId(name, stack),
         displayName: `scim-bridge host (stack ${stack})`.slice(0, 100),
-        description: 'Writes container logs and reads the webhook secret',
+        description: 'Writes container logs, reads the accepted token hashes and the webhook secret',
       },
       after,
     );
@@ -167,7 +167,17 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
     new gcp.secretmanager.SecretVersion(`${name}-app-token`, { secret: appTokenSecret.id, secretData: appToken }, after);
 
-    const secrets: HostSecret[] = [];
+    // The hashes the bridge accepts (two during a rotation), where the host reads them every minute: a rotation
+    // changes this secret's version, never the VM.
+    const tokenHashesId = secretId(name, stack, 'token-sha256');
+    const tokenHashesSecret = new gcp.secretmanager.Secret(`${name}-token-sha256`, { project, secretId: tokenHashesId, replication: { auto: {} }, labels }, after);
+    new gcp.secretmanager.SecretVersion(`${name}-token-sha256`, { secret: tokenHashesSecret.id, secretData: acceptedTokenHashes(token, args.previousToken) }, after);
+    new gcp.secretmanager.SecretIamMember(
+      `${name}-token-sha256-reader`,
+      { project, secretId: tokenHashesSecret.secretId, role: 'roles/secretmanager.secretAccessor', member },
+      after,
+    );
+    const secrets: HostSecret[] = [{ env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `gcp_secret projects/${project}/secrets/${tokenHashesId}` }];
     if (args.webhook) {
       const webhookSecretId = secretId(name, stack, 'webhook-secret');
       const webhookSecret = new gcp.secretmanager.Secret(`${name}-webhook-secret`, { project, secretId: webhookSecretId, replication: { auto: {} }, labels }, after);
@@ -221,13 +231,14 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
     new gcp.compute.DiskResourcePolicyAttachment(`${name}-data-snapshots`, { project, zone, disk: disk.name, name: snapshots.name }, after);
 
-    const userData = pulumi.all([tokenSha256(token), tokenSha256(appToken)]).apply(([hash, appHash]) =>
+    // Nothing of the IdP token is in it: a rotation leaves it (and the VM) as it is.
+    const userData = tokenSha256(appToken).apply((appHash) =>
       renderUserData({
-        ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
+        ...bridgeHostSpec(args, { appToken: appHash }),
         dataDevice: `/dev/disk/by-id/google-${DATA_DEVICE}`,
         ...gcpHostLogging(),
         secrets,
-        ...(secrets.length ? { secretFunctions: GCP_SECRET_FUNCTION } : {}),
+        secretFunctions: GCP_SECRET_FUNCTION,
       }),
     );
 
