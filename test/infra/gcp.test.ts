@@ -154,8 +154,10 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(instance.in.serviceAccount.email).toBe(email);
     const grants = all(base, 'gcp:projects/iAMMember:IAMMember').map((m) => [m.in.role, m.in.member]);
     expect(grants).toEqual([['roles/logging.logWriter', `serviceAccount:${email}`]]);
-    // No access to the token's secret: the VM gets only the token's hash.
-    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember')).toEqual([]);
+    // No access to the token's secret: the VM reads only the accepted hashes' secret.
+    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember').map((m) => [m.in.secretId, m.in.role, m.in.member])).toEqual([
+      ['scim-bridge-gcp-token-sha256', 'roles/secretmanager.secretAccessor', `serviceAccount:${email}`],
+    ]);
     expect(instance.in.shieldedInstanceConfig).toEqual({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
     expect(instance.in.metadata).toMatchObject({ 'enable-oslogin': 'TRUE', 'block-project-ssh-keys': 'TRUE' });
   });
@@ -178,7 +180,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(holders).toEqual(['gcp:secretmanager/secretVersion:SecretVersion scim-bridge-app-token']);
     expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-app-token').in).toMatchObject({ length: 48, special: false });
     expect(userData(base)).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
-    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember')).toEqual([]);
+    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember').map((m) => m.in.secretId)).toEqual(['scim-bridge-gcp-token-sha256']);
   });
 
   test('a generated token is only in the secret store\'s version; the VM gets its SHA-256', () => {
@@ -188,7 +190,12 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     const version = one(base, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token');
     expect(version.inputs.secretData).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: token });
     expect(version.in.secret).toBe('scim-bridge-token-id');
-    expect(userData(base)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    // Its hash in a secret of its own, which the VM reads every minute (fetch-secrets); not in the user-data.
+    expect(one(base, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token-sha256').in.secretData).toBe(sha256(token));
+    expect(one(base, 'gcp:secretmanager/secret:Secret', 'scim-bridge-token-sha256').in.secretId).toBe('scim-bridge-gcp-token-sha256');
+    expect(userData(base)).toContain('value_0=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-token-sha256)');
+    expect(userData(base)).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256');
+    expect(userData(base)).not.toContain(sha256(token));
     expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-token').in).toMatchObject({ length: 48, special: false });
     // The printed plan shows it masked.
     const printed = base.plan.resources.find((r) => r.type === 'gcp:secretmanager/secretVersion:SecretVersion')!;
@@ -201,7 +208,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
     expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token').in.secretData).toBe(token);
-    expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token-sha256').in.secretData).toBe(sha256(token));
     expect(p.leaks).toEqual([]);
   });
 
@@ -212,7 +219,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(p.leaks).toEqual([]);
     const secret = inventedSecret('webhookSecret');
     expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-webhook-secret').in.secretData).toBe(secret);
-    const reader = one(p, 'gcp:secretmanager/secretIamMember:SecretIamMember');
+    const reader = one(p, 'gcp:secretmanager/secretIamMember:SecretIamMember', 'scim-bridge-webhook-secret-reader');
     expect(reader.in).toMatchObject({
       secretId: 'scim-bridge-gcp-webhook-secret',
       role: 'roles/secretmanager.secretAccessor',
@@ -221,8 +228,9 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     const ud = userData(p);
     expect(ud).not.toContain(secret);
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
-    expect(ud).toContain('value=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-webhook-secret)');
-    expect(ud).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
+    expect(ud).toContain('value_1=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-webhook-secret)');
+    expect(ud).toContain('put webhook-secret "$value_1"');
+    expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook-secret');
   });
 
   test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {
@@ -296,8 +304,8 @@ describe('names a project holds once derive from the stack, so two stacks share 
   test('staging and production in one project: distinct service account and secret ids, and references that name them', async () => {
     const staging = await plan('staging', { stackFile: GCP_STACK_FILE, config: webhook });
     const production = await plan('production', { stackFile: GCP_STACK_FILE, config: webhook });
-    expect(ids(staging)).toEqual(['scim-bridge-staging-host', 'scim-bridge-staging-token', 'scim-bridge-staging-app-token', 'scim-bridge-staging-webhook-secret']);
-    expect(ids(production)).toEqual(['scim-bridge-production-host', 'scim-bridge-production-token', 'scim-bridge-production-app-token', 'scim-bridge-production-webhook-secret']);
+    expect(ids(staging)).toEqual(['scim-bridge-staging-host', 'scim-bridge-staging-token', 'scim-bridge-staging-app-token', 'scim-bridge-staging-token-sha256', 'scim-bridge-staging-webhook-secret']);
+    expect(ids(production)).toEqual(['scim-bridge-production-host', 'scim-bridge-production-token', 'scim-bridge-production-app-token', 'scim-bridge-production-token-sha256', 'scim-bridge-production-webhook-secret']);
     expect(ids(staging).filter((id) => ids(production).includes(id))).toEqual([]);
     expect(staging.plan.outputs.tokenReference).toBe(
       'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-staging-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-staging-token --project=my-gcp-project',
@@ -305,7 +313,8 @@ describe('names a project holds once derive from the stack, so two stacks share 
     expect(production.plan.outputs.appTokenReference).toContain('--secret=scim-bridge-production-app-token ');
     // The host reads the webhook secret of its own stack, with its own account.
     expect(userData(staging)).toContain('gcp_secret projects/my-gcp-project/secrets/scim-bridge-staging-webhook-secret)');
-    expect(one(production, 'gcp:secretmanager/secretIamMember:SecretIamMember').in).toMatchObject({
+    expect(userData(staging)).toContain('gcp_secret projects/my-gcp-project/secrets/scim-bridge-staging-token-sha256)');
+    expect(one(production, 'gcp:secretmanager/secretIamMember:SecretIamMember', 'scim-bridge-webhook-secret-reader').in).toMatchObject({
       secretId: 'scim-bridge-production-webhook-secret',
       member: 'serviceAccount:scim-bridge-production-host@my-gcp-project.iam.gserviceaccount.com',
     });
