@@ -298,7 +298,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       neededAtBoot.push(new aws.secretsmanager.SecretVersion(`${name}-webhook-secret`, { secretId: webhookSecret.id, secretString: pulumi.secret(args.webhook.secret) }, parent));
     }
 
-    // The host's role: write its log group's streams, read the webhook secret; nothing else.
+    // The host's role: write its log group's streams, read the accepted token hashes and the webhook secret; nothing else.
     const role = new aws.iam.Role(
       `${name}-host`,
       {
@@ -312,7 +312,10 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     const statements: pulumi.Input<Record<string, unknown>>[] = [
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: pulumi.interpolate`${logGroup.arn}:*` },
     ];
-    statements.push({ Sid: 'Secrets', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret ? [tokenHashesSecret.arn, webhookSecret.arn] : tokenHashesSecret.arn });
+    statements.push({ Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: tokenHashesSecret.arn });
+    if (webhookSecret) {
+      statements.push({ Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret.arn });
+    }
     const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.name, policy: policy(statements) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-host`, { role: role.name, tags: tags('host') }, parent);
     neededAtBoot.push(rolePolicy);

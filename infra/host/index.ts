@@ -141,7 +141,7 @@ export function fetchSecretsScript(spec: HostSpec): string {
     'chown "root:$bridge_gid" "$dir"',
     'chmod 0750 "$dir"',
     '# One run at a time (the timer and a start may meet).',
-    'exec 9>"$dir/.lock"',
+    'exec 9>"${dir%/}.lock"',
     'flock 9',
     '# Whatever ends the script, no temporary file is left.',
     'trap \'rm -f "$dir"/.*.tmp\' EXIT',
