@@ -117,10 +117,12 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     ]);
     // It applies by tag, and the Droplet carries that tag from its creation (so a replacement is covered at
     // its first boot); nothing else carries it but the volume.
-    const tag = one(base, 'digitalocean:index/tag:Tag');
+    const tag = one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-tag');
     expect(firewall.in.tags).toEqual([tag.in.name]);
     expect(firewall.in.dropletIds).toBeUndefined();
-    expect(one(base, DROPLET).in.tags).toEqual([tag.in.name]);
+    // Besides it, the Droplet carries the accepted token hash as a tag (read by the host; the firewall ignores it).
+    const hashTag = one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-token-sha256');
+    expect(one(base, DROPLET).in.tags).toEqual([tag.in.name, hashTag.in.name]);
 
     const withSsh = await plan('digitalocean', { config: { 'scim-bridge:adminSourceRanges': ['203.0.113.0/24', '2001:db8::/48'] } });
     const rules = one(withSsh, FIREWALL).in.inboundRules as Array<{ protocol: string; portRange: string; sourceAddresses: string[] }>;
@@ -283,7 +285,7 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
   });
 
   test('everything is tagged and placed in a project of its own', () => {
-    const tag = one(base, 'digitalocean:index/tag:Tag');
+    const tag = one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-tag');
     expect(tag.in.name).toBe('scim-bridge-digitalocean');
     expect(one(base, 'digitalocean:index/volume:Volume').in.tags).toEqual(['scim-bridge-digitalocean']);
     const project = one(base, 'digitalocean:index/project:Project');
@@ -312,10 +314,16 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     expect(userData(base)).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
   });
 
-  test('a generated token is in no resource; the Droplet gets its SHA-256, in user-data that is not a secret', () => {
+  test('a generated token is in no resource; the Droplet gets its SHA-256 as a tag its host reads, in user-data that is not a secret', () => {
     const token = inventedSecret('scim-bridge-token');
     expect(base.raw.filter((r) => JSON.stringify(r.inputs).includes(token)).map((r) => `${r.type} ${r.name}`)).toEqual([]);
-    expect(userData(base)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    // The hash travels as a tag of the Droplet (changed in place by a rotation), read by fetch-secrets from the
+    // metadata service; the user-data names only the file the bridge reads.
+    expect(one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-token-sha256').in.name).toBe(`scim-bridge-digitalocean:token-sha256:${sha256(token)}`);
+    expect(userData(base)).not.toContain(sha256(token));
+    expect(userData(base)).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256\n');
+    expect(userData(base)).toContain('value_0=$(do_token_hashes)');
+    expect(userData(base)).toContain("sed -n 's/^scim-bridge-digitalocean:token-sha256:\\([0-9a-f]\\{64\\}\\)$/\\1/p'");
     // No secret in it, so it stays readable in previews; fetch-secrets has nothing to fetch.
     expect(typeof one(base, DROPLET).inputs.userData).toBe('string');
     expect(userData(base)).not.toContain('webhook-secret');
@@ -328,7 +336,7 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     // Only the application API's token is generated then.
     expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
-    expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(one(p, 'digitalocean:index/tag:Tag', 'scim-bridge-token-sha256').in.name).toBe(`scim-bridge-digitalocean:token-sha256:${sha256(token)}`);
     expect(p.raw.filter((r) => JSON.stringify(r.inputs).includes(token))).toEqual([]);
     expect(p.plan.outputs.token).toBe('[secret]');
     expect(p.leaks).toEqual([]);
@@ -352,12 +360,13 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     });
     const ud = userData(p);
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
-    expect(ud).toContain('value=$(cat /etc/scim-bridge/secrets/webhook-secret)');
-    expect(ud).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
-    // The token is still only there as its hash.
+    expect(ud).toContain('value_1=$(cat /etc/scim-bridge/secrets/webhook-secret)');
+    expect(ud).toContain('put webhook-secret "$value_1"');
+    expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook-secret\n');
+    // Nothing of the token is there (its hash is a tag).
     const token = inventedSecret('scim-bridge-token');
     expect(ud).not.toContain(token);
-    expect(ud).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(ud).not.toContain(sha256(token));
     // The leak check lets the user-data hold the webhook secret and nothing else the plan invents.
     expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret'] }]);
   });
