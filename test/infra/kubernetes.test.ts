@@ -184,6 +184,19 @@ describe('the shipped stack: two replicas on PostgreSQL', () => {
     const others = (p: PlanResult) => p.raw.filter((x) => x.type !== T.deployment).map((x) => [x.type, x.name, JSON.stringify(x.inputs)]);
     expect(others(updated)).toEqual(others(r()));
   });
+
+  test('a token rotation is a rolling update: the Secret holds both hashes while previousToken is set, and its digest rolls the pods', async () => {
+    const open = await plan('kubernetes', { config: { ...VARIANTS.shipped, 'scim-bridge:previousToken': { secure: 'v1:old' } } });
+    const closed = r();
+    expect(open.leaks).toEqual([]);
+    const hashes = (p: PlanResult) => (one(p, T.secret).in.stringData as Record<string, string>)['token-sha256'];
+    expect(hashes(closed)).toBe(sha256(inventedSecret('token')));
+    expect(hashes(open)).toBe(`${sha256(inventedSecret('token'))},${sha256(inventedSecret('previousToken'))}`);
+    const digest = (p: PlanResult) => one(p, T.deployment).in.spec.template.metadata.annotations['scim-bridge/settings-sha256'];
+    expect(digest(open)).not.toBe(digest(closed));
+    // The same rollout as any other change of the template (the Deployment's strategy is not touched).
+    expect(one(open, T.deployment).in.spec.strategy).toEqual(one(closed, T.deployment).in.spec.strategy);
+  });
 });
 
 describe('SQLite: one replica on a kept volume', () => {
