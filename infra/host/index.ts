@@ -94,8 +94,8 @@ function envLine(key: string, value: string): string {
 
 /** The file a secret is kept in: SCIM_BRIDGE_TOKEN_SHA256 -> token-sha256. */
 export function secretFileName(env: string): string {
-  if (!/^SCIM_BRIDGE_[A-Z][A-Z0-9_]*$/.test(env)) throw new Error(`host: ${env} is not an environment variable name of the bridge`);
-  return env.slice('SCIM_BRIDGE_'.length).toLowerCase().replace(/_/g, '-');
+  if (!/^[A-Z][A-Z0-9_]*$/.test(env)) throw new Error(`host: ${env} is not an environment variable name`);
+  return env.replace(/^SCIM_BRIDGE_/, '').toLowerCase().replace(/_/g, '-');
 }
 
 export function bridgeEnvironment(spec: HostSpec): string {
