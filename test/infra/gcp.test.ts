@@ -137,23 +137,50 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(check.in.httpCheck).toMatchObject({ path: '/healthz', port: 443, useSsl: true, validateSsl: true });
     const channel = one(base, 'gcp:monitoring/notificationChannel:NotificationChannel');
     expect(channel.in).toMatchObject({ type: 'email', labels: { email_address: 'ops@example.com' } });
-    const policies = all(base, 'gcp:monitoring/alertPolicy:AlertPolicy');
-    expect(policies.map((p) => p.name).sort()).toEqual(['scim-bridge-certificate', 'scim-bridge-down']);
+    const policies = all(base, 'gcp:monitoring/alertPolicy:AlertPolicy').filter((p) => ['scim-bridge-certificate', 'scim-bridge-down'].includes(p.name));
+    expect(policies).toHaveLength(2);
     for (const p of policies) {
       expect(p.in.notificationChannels).toEqual([`projects/my-gcp-project/notificationChannels/${channel.name}`]);
       expect(p.in.conditions[0].conditionThreshold.filter).toContain(`metric.label.check_id="${check.name}-check-id"`);
     }
     const down = policies.find((p) => p.name === 'scim-bridge-down')!;
     expect(down.in.conditions[0].conditionThreshold.filter).toContain('uptime_check/check_passed');
+    const certificate = policies.find((p) => p.name === 'scim-bridge-certificate')!.in.conditions[0].conditionThreshold;
+    expect(certificate).toMatchObject({ comparison: 'COMPARISON_LT', thresholdValue: 14 });
+    expect(certificate.filter).toContain('uptime_check/time_until_ssl_cert_expires');
   });
 
-  test('least privilege: a dedicated service account that can write logs and nothing else by default', () => {
+  test('alerts that reach a person: down, certificate, memory, disk and dead letters, each to the on-call email', () => {
+    const channel = one(base, 'gcp:monitoring/notificationChannel:NotificationChannel');
+    const policies = all(base, 'gcp:monitoring/alertPolicy:AlertPolicy');
+    expect(policies.map((p) => p.name).sort()).toEqual(['scim-bridge-certificate', 'scim-bridge-dead-letters', 'scim-bridge-disk', 'scim-bridge-down', 'scim-bridge-memory']);
+    for (const p of policies) expect(p.in.notificationChannels).toEqual([`projects/my-gcp-project/notificationChannels/${channel.name}`]);
+    const condition = (name: string) => one(base, 'gcp:monitoring/alertPolicy:AlertPolicy', name).in.conditions[0].conditionThreshold;
+    const instanceId = one(base, 'gcp:compute/instance:Instance').name;
+    // The Ops Agent's host metrics of this VM (the agent sends them: hostmetrics on, roles/monitoring.metricWriter).
+    expect(condition('scim-bridge-memory')).toMatchObject({ comparison: 'COMPARISON_GT', thresholdValue: 90, duration: '300s' });
+    expect(condition('scim-bridge-memory').filter).toMatch(/^metric\.type="agent\.googleapis\.com\/memory\/percent_used" AND metric\.label\.state="used" AND resource\.type="gce_instance" AND resource\.label\.instance_id="\S+"$/);
+    expect(condition('scim-bridge-disk')).toMatchObject({ comparison: 'COMPARISON_GT', thresholdValue: 85, duration: '300s' });
+    expect(condition('scim-bridge-disk').filter).toContain('metric.type="agent.googleapis.com/disk/percent_used" AND metric.label.state="used"');
+    expect(instanceId).toBe('scim-bridge-host');
+    // Dead letters: the bridge's own log line, counted by a log-based metric; any one alerts.
+    const metric = one(base, 'gcp:logging/metric:Metric');
+    expect(metric.in.filter).toBe('logName="projects/my-gcp-project/logs/journald" AND jsonPayload.CONTAINER_NAME="scim-bridge" AND jsonPayload.MESSAGE:"webhook delivery: dead letter"');
+    expect(metric.in.metricDescriptor).toEqual({ metricKind: 'DELTA', valueType: 'INT64', unit: '1' });
+    expect(condition('scim-bridge-dead-letters')).toMatchObject({ comparison: 'COMPARISON_GT', thresholdValue: 0 });
+    expect(condition('scim-bridge-dead-letters').filter).toContain(`metric.type="logging.googleapis.com/user/${metric.in.name}"`);
+  });
+
+  test('least privilege: a dedicated service account that can write logs and metrics and nothing else by default', () => {
     const account = one(base, 'gcp:serviceaccount/account:Account');
     const email = `${account.in.accountId}@my-gcp-project.iam.gserviceaccount.com`;
     const instance = one(base, 'gcp:compute/instance:Instance');
     expect(instance.in.serviceAccount.email).toBe(email);
     const grants = all(base, 'gcp:projects/iAMMember:IAMMember').map((m) => [m.in.role, m.in.member]);
-    expect(grants).toEqual([['roles/logging.logWriter', `serviceAccount:${email}`]]);
+    expect(grants).toEqual([
+      ['roles/logging.logWriter', `serviceAccount:${email}`],
+      ['roles/monitoring.metricWriter', `serviceAccount:${email}`],
+    ]);
     // No access to the token's secret: the VM reads only the accepted hashes' secret.
     expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember').map((m) => [m.in.secretId, m.in.role, m.in.member])).toEqual([
       ['scim-bridge-gcp-token-sha256', 'roles/secretmanager.secretAccessor', `serviceAccount:${email}`],
@@ -393,7 +420,7 @@ describe('the APIs the program enables are waited for before anything uses them'
   }
   /** The API each Google resource type needs; IAM grants need cloudresourcemanager, a prerequisite (README). */
   const apiOf = (type: string): string | undefined =>
-    ({ compute: 'compute', dns: 'dns', secretmanager: 'secretmanager', monitoring: 'monitoring', serviceaccount: 'iam' } as Record<string, string>)[
+    ({ compute: 'compute', dns: 'dns', secretmanager: 'secretmanager', monitoring: 'monitoring', serviceaccount: 'iam', logging: 'logging' } as Record<string, string>)[
       type.split(':')[1].split('/')[0]
     ];
 
@@ -500,9 +527,10 @@ describe('container logs: the journal, shipped to Cloud Logging by the Ops Agent
     expect(config.logging.receivers).toEqual({ [GCP_LOG_RECEIVER]: { type: 'systemd_journald' } });
     const pipelines = config.logging.service.pipelines;
     expect(Object.values(pipelines).filter((p: Any) => p.receivers.includes(GCP_LOG_RECEIVER))).toHaveLength(1);
-    // The built-in syslog files would repeat the journal; host metrics would need a role the host lacks.
+    // The built-in syslog files would repeat the journal; host metrics (memory, disk) feed the alerts.
     expect(pipelines.default_pipeline).toEqual({ receivers: [] });
-    expect(config.metrics.service.pipelines.default_pipeline).toEqual({ receivers: [] });
+    expect(config.metrics.receivers).toEqual({ hostmetrics: { type: 'hostmetrics', collection_interval: '60s' } });
+    expect(config.metrics.service.pipelines.default_pipeline).toEqual({ receivers: ['hostmetrics'] });
     for (const policy of all(base, 'gcp:monitoring/alertPolicy:AlertPolicy')) {
       expect(policy.in.documentation.content).toContain(`log name ${GCP_LOG_RECEIVER}`);
       expect(policy.in.documentation.content).not.toContain('gcplogs');
