@@ -172,6 +172,46 @@ const PROVIDER_SECRET_SINKS: SecretSink[] = Object.keys(aws.config)
  */
 export const AWS_SECRET_SINKS: SecretSink[] = [{ input: 'aws:secretsmanager/secretVersion:SecretVersion.secretString' }, ...PROVIDER_SECRET_SINKS];
 
+/** The bridge's log line for each event that became a dead letter (bridge/src/delivery). */
+export const DEAD_LETTER_LOG_LINE = 'webhook delivery: dead letter';
+/** Where this program's own metrics go (the certificate's days left, the dead letters). */
+export const METRIC_NAMESPACE = 'scim-bridge';
+/**
+ * The certificate check: a small scheduled Lambda function (no dependencies: Node's tls module) that connects to
+ * https://<domain>, reads the served certificate's expiry and publishes the days left as a CloudWatch metric.
+ * Route 53's health check cannot see a certificate's expiry, and a CloudWatch Synthetics canary would bring a
+ * browser runtime, an S3 bucket for its artifacts and more permissions for the same number.
+ */
+export function certificateCheckSource(): string {
+  return [
+    "import tls from 'node:tls';",
+    "import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';",
+    'const cloudwatch = new CloudWatchClient({});',
+    'function daysLeft(host) {',
+    '  return new Promise((resolve, reject) => {',
+    '    const socket = tls.connect({ host, port: 443, servername: host, timeout: 10000 }, () => {',
+    '      const cert = socket.getPeerCertificate();',
+    '      socket.end();',
+    "      if (!cert || !cert.valid_to) return reject(new Error('no certificate'));",
+    '      resolve((Date.parse(cert.valid_to) - Date.now()) / 86400000);',
+    '    });',
+    "    socket.on('timeout', () => socket.destroy(new Error('timed out')));",
+    "    socket.on('error', reject);",
+    '  });',
+    '}',
+    'export async function handler() {',
+    '  const domain = process.env.DOMAIN;',
+    '  const days = await daysLeft(domain);',
+    '  await cloudwatch.send(new PutMetricDataCommand({',
+    '    Namespace: process.env.NAMESPACE,',
+    "    MetricData: [{ MetricName: 'CertificateDaysLeft', Dimensions: [{ Name: 'Domain', Value: domain }], Value: days, Unit: 'None' }],",
+    '  }));',
+    '  return { domain, days };',
+    '}',
+    '',
+  ].join('\n');
+}
+
 /** An IAM policy document, as JSON. */
 function policy(statements: pulumi.Input<Record<string, unknown>>[]): pulumi.Output<string> {
   return pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements });
@@ -441,6 +481,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     }
 
     this.healthCheck(name, args, tags, healthCheckProvider);
+    this.alerts(name, args, tags, logGroup, partition.partition);
 
     this.ipAddress = eip.publicIp;
     this.baseUrl = pulumi.output(baseUrlOf(args.domain));
@@ -486,6 +527,103 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
         tags: tags('snapshots'),
       },
       { parent: this, dependsOn: [attachment] },
+    );
+  }
+
+  /**
+   * The alerts in the stack's region, by email through a topic there (an alarm's action must be in its region):
+   * the certificate within 14 days of expiry (a scheduled check, certificateCheckSource), and webhook dead letters
+   * (a metric filter on the bridge's log line in the log group).
+   */
+  private alerts(name: string, args: AwsBridgeArgs, tags: (role: string) => Record<string, string>, logGroup: aws.cloudwatch.LogGroup, partition: pulumi.Output<string>): void {
+    const parent = { parent: this };
+    const topic = new aws.sns.Topic(`${name}-alerts-local`, { displayName: `scim-bridge ${args.domain}`, tags: tags('alerts') }, parent);
+    new aws.sns.TopicSubscription(`${name}-alerts-local-email`, { topic: topic.arn, protocol: 'email', endpoint: args.alertEmail }, parent);
+
+    const role = new aws.iam.Role(
+      `${name}-certificate-check`,
+      { description: `scim-bridge ${args.domain}: the certificate check publishes its metric and logs`, assumeRolePolicy: trustedBy('lambda.amazonaws.com'), tags: tags('certificate-check') },
+      parent,
+    );
+    new aws.iam.RolePolicyAttachment(
+      `${name}-certificate-check-logs`,
+      { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole` },
+      parent,
+    );
+    new aws.iam.RolePolicy(
+      `${name}-certificate-check`,
+      {
+        role: role.name,
+        policy: policy([{ Sid: 'Metric', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } } }]),
+      },
+      parent,
+    );
+    const check = new aws.lambda.Function(
+      `${name}-certificate-check`,
+      {
+        description: `scim-bridge ${args.domain}: days left on the served TLS certificate`,
+        runtime: 'nodejs20.x',
+        handler: 'index.handler',
+        role: role.arn,
+        timeout: 30,
+        memorySize: 128,
+        code: new pulumi.asset.AssetArchive({ 'index.mjs': new pulumi.asset.StringAsset(certificateCheckSource()) }),
+        environment: { variables: { DOMAIN: args.domain, NAMESPACE: METRIC_NAMESPACE } },
+        tags: tags('certificate-check'),
+      },
+      parent,
+    );
+    const schedule = new aws.cloudwatch.EventRule(`${name}-certificate-check`, { description: `scim-bridge ${args.domain}: check the certificate`, scheduleExpression: 'rate(6 hours)', tags: tags('certificate-check') }, parent);
+    new aws.cloudwatch.EventTarget(`${name}-certificate-check`, { rule: schedule.name, arn: check.arn }, parent);
+    new aws.lambda.Permission(`${name}-certificate-check`, { action: 'lambda:InvokeFunction', function: check.name, principal: 'events.amazonaws.com', sourceArn: schedule.arn }, parent);
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-certificate`,
+      {
+        name: `scim-bridge ${args.domain} certificate expires soon`,
+        alarmDescription: `The certificate of ${args.domain} expires in less than 14 days (Caddy renews at 30): check that ports 80/443 reach the instance and the A and CAA records, then read Caddy's logs (CloudWatch Logs group /scim-bridge/${args.domain}, stream scim-bridge-caddy). No data for a day means the check itself fails.`,
+        namespace: METRIC_NAMESPACE,
+        metricName: 'CertificateDaysLeft',
+        dimensions: { Domain: args.domain },
+        statistic: 'Minimum',
+        period: 21600,
+        evaluationPeriods: 4,
+        datapointsToAlarm: 1,
+        threshold: 14,
+        comparisonOperator: 'LessThanThreshold',
+        treatMissingData: 'breaching',
+        alarmActions: [topic.arn],
+        okActions: [topic.arn],
+        tags: tags('certificate'),
+      },
+      parent,
+    );
+
+    new aws.cloudwatch.LogMetricFilter(
+      `${name}-dead-letters`,
+      {
+        logGroupName: logGroup.name,
+        pattern: `{ $.msg = "${DEAD_LETTER_LOG_LINE}" }`,
+        metricTransformation: { name: 'DeadLetters', namespace: METRIC_NAMESPACE, value: '1', defaultValue: '0' },
+      },
+      parent,
+    );
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-dead-letters`,
+      {
+        name: `scim-bridge ${args.domain} webhook dead letters`,
+        alarmDescription: `Events of scim-bridge ${args.domain} became webhook dead letters (GET /health lists them; POST /api/v1/dead-letters/replay sends them again once the receiver is fixed). Logs: CloudWatch Logs group /scim-bridge/${args.domain}.`,
+        namespace: METRIC_NAMESPACE,
+        metricName: 'DeadLetters',
+        statistic: 'Sum',
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: 0,
+        comparisonOperator: 'GreaterThanThreshold',
+        treatMissingData: 'notBreaching',
+        alarmActions: [topic.arn],
+        tags: tags('dead-letters'),
+      },
+      parent,
     );
   }
 

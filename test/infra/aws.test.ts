@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
-import { architectureOf, AWS_SECRET_SINKS, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, healthCheckRegionOf, nvmeDevicePath, partitionOf } from '../../infra/aws';
+import { architectureOf, certificateCheckSource, AWS_SECRET_SINKS, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, healthCheckRegionOf, nvmeDevicePath, partitionOf } from '../../infra/aws';
 import { awsPlanMocks, PLAN_AMI_ID, PLAN_VOLUME_ID, PLAN_ZONE_ID } from '../../infra/aws/mocks';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
@@ -225,7 +225,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     const role = one(base, 'aws:iam/role:Role', 'scim-bridge-snapshots');
     expect(policy.in.executionRoleArn).toBe('arn:aws:iam::123456789012:role/scim-bridge-snapshots');
     expect(JSON.parse(role.in.assumeRolePolicy).Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'dlm.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
-    expect(one(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').in).toEqual({
+    expect(one(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment', 'scim-bridge-snapshots').in).toEqual({
       role: 'scim-bridge-snapshots',
       policyArn: 'arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole',
     });
@@ -265,7 +265,8 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
       { Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: TOKEN_HASHES_ARN },
     ]);
     // No policy is attached to the host's role: only the snapshot role has a managed one.
-    expect(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role)).toEqual(['scim-bridge-snapshots']);
+    expect(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role)).toEqual(['scim-bridge-snapshots', 'scim-bridge-certificate-check']);
+    expect(JSON.stringify(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role))).not.toContain('scim-bridge-host');
   });
 
   test('with a webhook, the role may also read the webhook secret, and never the token\'s', () => {
@@ -353,14 +354,44 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(bad).not.toContain('hunter2');
   });
 
+  test('the certificate within 14 days of expiry alarms: a scheduled check publishes the days left (Route 53 cannot see them)', () => {
+    const fn = one(base, 'aws:lambda/function:Function', 'scim-bridge-certificate-check');
+    expect(fn.in).toMatchObject({ runtime: 'nodejs20.x', handler: 'index.handler', timeout: 30, environment: { variables: { DOMAIN: 'scim.example.com', NAMESPACE: 'scim-bridge' } } });
+    expect(fn.inputs.code).toMatchObject({ __pulumiArchive: true });
+    // Its code: Node's tls module reads the served certificate; the days left go to CloudWatch.
+    expect(certificateCheckSource()).toContain("tls.connect({ host, port: 443, servername: host, timeout: 10000 }");
+    expect(certificateCheckSource()).toContain("MetricName: 'CertificateDaysLeft'");
+    const rule = one(base, 'aws:cloudwatch/eventRule:EventRule', 'scim-bridge-certificate-check');
+    expect(rule.in.scheduleExpression).toBe('rate(6 hours)');
+    expect(one(base, 'aws:cloudwatch/eventTarget:EventTarget').in).toMatchObject({ rule: rule.in.name ?? expect.any(String) });
+    expect(one(base, 'aws:lambda/permission:Permission').in).toMatchObject({ action: 'lambda:InvokeFunction', principal: 'events.amazonaws.com' });
+    // The function may put its own namespace's metrics, nothing else.
+    const statement = JSON.parse(one(base, 'aws:iam/rolePolicy:RolePolicy', 'scim-bridge-certificate-check').in.policy).Statement;
+    expect(statement).toEqual([{ Sid: 'Metric', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': 'scim-bridge' } } }]);
+    const alarm = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-certificate').in;
+    expect(alarm).toMatchObject({ namespace: 'scim-bridge', metricName: 'CertificateDaysLeft', dimensions: { Domain: 'scim.example.com' }, threshold: 14, comparisonOperator: 'LessThanThreshold', treatMissingData: 'breaching' });
+    // In the stack's region, emailing through a topic there (an alarm's action must be in its region).
+    const topic = one(base, 'aws:sns/topic:Topic', 'scim-bridge-alerts-local');
+    expect(alarm.alarmActions).toEqual([`arn:aws:sns:eu-west-1:123456789012:${topic.name}`]);
+    expect(one(base, 'aws:sns/topicSubscription:TopicSubscription', 'scim-bridge-alerts-local-email').in).toMatchObject({ protocol: 'email', endpoint: 'ops@example.com' });
+  });
+
+  test('webhook dead letters alarm: a metric filter on the bridge\'s dead-letter log line in the log group', () => {
+    const filter = one(base, 'aws:cloudwatch/logMetricFilter:LogMetricFilter', 'scim-bridge-dead-letters').in;
+    expect(filter).toMatchObject({ logGroupName: '/scim-bridge/scim.example.com', pattern: '{ $.msg = "webhook delivery: dead letter" }', metricTransformation: { name: 'DeadLetters', namespace: 'scim-bridge', value: '1' } });
+    const alarm = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-dead-letters').in;
+    expect(alarm).toMatchObject({ namespace: 'scim-bridge', metricName: 'DeadLetters', statistic: 'Sum', threshold: 0, comparisonOperator: 'GreaterThanThreshold' });
+    expect(alarm.alarmActions).toEqual([expect.stringMatching(/^arn:aws:sns:eu-west-1:/)]);
+  });
+
   test('a Route 53 health check probes https://<domain>/healthz; its alarm in us-east-1 emails through SNS', () => {
     const check = one(base, 'aws:route53/healthCheck:HealthCheck');
     expect(check.in).toMatchObject({ type: 'HTTPS', fqdn: 'scim.example.com', port: 443, resourcePath: '/healthz', enableSni: true, requestInterval: 30, failureThreshold: 3 });
     const provider = one(base, 'pulumi:providers:aws');
     expect(provider.in.region).toBe('us-east-1');
-    const topic = one(base, 'aws:sns/topic:Topic');
+    const topic = one(base, 'aws:sns/topic:Topic', 'scim-bridge-alerts');
     const topicArn = `arn:aws:sns:us-east-1:123456789012:${topic.name}`;
-    expect(one(base, 'aws:sns/topicSubscription:TopicSubscription').in).toEqual({ topic: topicArn, protocol: 'email', endpoint: 'ops@example.com' });
+    expect(one(base, 'aws:sns/topicSubscription:TopicSubscription', 'scim-bridge-alerts-email').in).toEqual({ topic: topicArn, protocol: 'email', endpoint: 'ops@example.com' });
     const down = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-down');
     expect(down.in).toMatchObject({
       namespace: 'AWS/Route53',
@@ -510,7 +541,7 @@ describe.each([
 
   test('EC2 recovery, the managed snapshot policy and the role trusts take the partition', () => {
     expect(one(p, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-recover').in.alarmActions).toEqual([`arn:${partition}:automate:${region}:ec2:recover`]);
-    expect(one(p, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').in.policyArn).toBe(`arn:${partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole`);
+    expect(one(p, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment', 'scim-bridge-snapshots').in.policyArn).toBe(`arn:${partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole`);
     const host = one(p, 'aws:iam/role:Role', 'scim-bridge-host');
     // EC2's service principal in the China regions ends in .amazonaws.com.cn.
     expect(JSON.parse(host.in.assumeRolePolicy).Statement[0].Principal).toEqual({ Service: `ec2.${dnsSuffix}` });
@@ -526,7 +557,7 @@ describe.each([
     expect(provider.in.region).toBe(healthRegion);
     const topicArn = `arn:${partition}:sns:${healthRegion}:123456789012:scim-bridge-alerts`;
     expect(one(p, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-down').in).toMatchObject({ namespace: 'AWS/Route53', alarmActions: [topicArn], okActions: [topicArn] });
-    expect(one(p, 'aws:sns/topicSubscription:TopicSubscription').in.topic).toBe(topicArn);
+    expect(one(p, 'aws:sns/topicSubscription:TopicSubscription', 'scim-bridge-alerts-email').in.topic).toBe(topicArn);
     for (const name of ['scim-bridge-down', 'scim-bridge-alerts', 'scim-bridge-alerts-email']) {
       expect(p.raw.find((r) => r.name === name)?.options.provider).toBe(`scim-bridge-${healthRegion}`);
     }
