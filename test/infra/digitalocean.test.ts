@@ -432,3 +432,84 @@ describe('npm run plan -- --stack digitalocean', () => {
     expect(stdout).toMatch(/leak check: passed/);
   });
 });
+
+/**
+ * The Droplet's fetch-secrets, as rendered, run for real against a fake metadata service: the accepted token
+ * hashes come from the Droplet's tags (`/metadata/v1/tags/`, one per line), the webhook secret from its root-only
+ * file. A rotation (a tag added, then one removed) changes the hashes' file in place.
+ */
+describe('fetch-secrets on a Droplet, against a fake metadata service', () => {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const fs = require('node:fs') as typeof import('node:fs');
+  const http = require('node:http') as typeof import('node:http');
+  const os = require('node:os') as typeof import('node:os');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const A = 'a'.repeat(64);
+  const B = 'b'.repeat(64);
+  let tags: string[];
+  let server: import('node:http').Server;
+  let dir: string;
+  let script: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    const p = await plan('digitalocean');
+    const ud = parse(one(p, 'digitalocean:index/droplet:Droplet').in.userData) as { write_files: Array<{ path: string; content: string }> };
+    const content = ud.write_files.find((f) => f.path === '/usr/local/lib/scim-bridge/fetch-secrets')!.content;
+    const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: content });
+    expect(`${check.status} ${check.stdout}`).toBe('0 ');
+    server = http.createServer((req, res) => {
+      if (req.url !== '/metadata/v1/tags/') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(tags.join('\n'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    dir = fs.mkdtempSync(join(os.tmpdir(), 'do-fetch-secrets-'));
+    script = join(dir, 'fetch-secrets');
+    fs.writeFileSync(script, content, { mode: 0o755 });
+    env = { PATH: process.env.PATH, DO_METADATA_ENDPOINT: `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}` };
+  }, 60_000);
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Asynchronous: the fake metadata service answers from this very process.
+  const fetchSecrets = async (out: string) => {
+    const r = await promisify(execFile)('bash', [script, out], { env, timeout: 20_000 }).then(
+      (x) => ({ status: 0, stdout: x.stdout, stderr: x.stderr }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({ status: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+    );
+    return r;
+  };
+
+  test('the hashes of the stack\'s own tags (sorted, comma-separated), nothing of other tags; a rotation changes the file', async () => {
+    const out = join(dir, 'rotation', 'secrets');
+    const prefix = 'scim-bridge-digitalocean';
+    tags = [prefix, `${prefix}:token-sha256:${B}`, `other-stack:token-sha256:${'c'.repeat(64)}`, `${prefix}:token-sha256:not-a-hash`];
+    let r = await fetchSecrets(out);
+    expect(`${r.status} ${r.stderr}`).toBe('0 ');
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${B}\n`);
+    // previousToken set: two hash tags.
+    tags = [...tags, `${prefix}:token-sha256:${A}`];
+    r = await fetchSecrets(out);
+    expect(r.stdout).toBe('fetch-secrets: token-sha256 updated\n');
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A},${B}\n`);
+    // previousToken removed.
+    tags = tags.filter((t) => !t.endsWith(B));
+    r = await fetchSecrets(out);
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A}\n`);
+  });
+
+  test('no hash tag: it fails (the bridge does not start without a token) and leaves the file in use', async () => {
+    const out = join(dir, 'none', 'secrets');
+    tags = ['scim-bridge-digitalocean', `scim-bridge-digitalocean:token-sha256:${A}`];
+    expect((await fetchSecrets(out)).status).toBe(0);
+    tags = ['scim-bridge-digitalocean'];
+    const r = await fetchSecrets(out);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("fetch-secrets: no token hash among the Droplet's tags");
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A}\n`);
+  });
+});
