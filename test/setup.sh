@@ -41,3 +41,21 @@ install_missing required "the container image test and the boot test" buildah:bu
 # The boot test (test/e2e/boot.test.ts) boots each VM target's user-data in QEMU (TCG) on a Debian cloud image it
 # builds with mmdebstrap, seeded by cloud-localds; socat carries the guest's metadata and API calls to fakes here.
 install_missing required "the VM boot test" qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils mmdebstrap:mmdebstrap cloud-localds:cloud-image-utils socat:socat
+
+# PostgreSQL (the store suites, the HTTP suites on PostgreSQL, several replicas): the server binaries (initdb,
+# pg_ctl; Debian keeps them off PATH, under /usr/lib/postgresql/<version>/bin) and the contrib modules (pg_trgm).
+# The tests start their own server as the postgres user (test/helpers/postgres.ts); Debian's own cluster is not used.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! ls /usr/share/postgresql/*/extension/pg_trgm.control >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "test/setup: installing postgresql postgresql-contrib from Debian (the PostgreSQL store's tests)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql postgresql-contrib >/dev/null
+  else
+    echo "test/setup: missing postgresql postgresql-contrib (the PostgreSQL store's tests): install them (apt-get install postgresql postgresql-contrib) or run as root" >&2
+    exit 1
+  fi
+fi
+
+# The status page test (test/bridge/status-page.test.ts) drives Debian's chromium with playwright-core (no browser
+# download from npm).
+install_missing required "the status page test" chromium:chromium

@@ -3,7 +3,7 @@
  * to a file, is ready when its /healthz answers, and is killed whatever way the benchmark ends.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -189,6 +189,30 @@ export function cpuSecondsOf(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After "pid (comm) ": state is field 3 of stat(5), utime 14 and stime 15.
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/**
+ * CPU seconds of a server and its children (PostgreSQL: the postmaster and its backends): the root's own and its
+ * ended children's (reaped into cutime/cstime), and those of the children alive now.
+ */
+export function treeCpuSeconds(rootPid: number): number {
+  const fieldsOf = (pid: number | string) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  };
+  const root = fieldsOf(rootPid);
+  let ticks = Number(root[11]) + Number(root[12]) + Number(root[13]) + Number(root[14]);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === rootPid) continue;
+    try {
+      const f = fieldsOf(entry);
+      // ppid is field 4 of stat(5): index 1 after "pid (comm) state".
+      if (Number(f[1]) === rootPid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return ticks / CLK_TCK;
 }
 
 /** CPU seconds the whole machine has spent busy (not idle, not waiting for I/O), over all cores. */

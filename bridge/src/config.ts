@@ -2,14 +2,19 @@
  * The bridge's configuration, read from the environment once at start (see the table in README.md).
  * A bad value stops the start with one line naming the variable and what it expects.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { connectionConfig, DatabaseUrlError, DEFAULT_POOL_SIZE, readCaFile } from './store/postgres';
 
 export interface BridgeConfig {
   readonly port: number;
   readonly host: string;
   readonly databaseUrl: string;
+  /** PostgreSQL: connections at most, per replica (SCIM_BRIDGE_DATABASE_POOL). */
+  readonly databasePool: number;
+  /** PostgreSQL: PEM of the CA that signs the server's certificate (read from SCIM_BRIDGE_DATABASE_CA's file). */
+  readonly databaseCaPem?: string;
   /** Hex SHA-256 hashes of the accepted IdP bearer tokens (two during a rotation). */
   readonly tokenHashes: readonly string[];
   /** Hashes of the application API's tokens; empty: the API is off. Never one of the IdP's. */
@@ -32,7 +37,31 @@ export interface BridgeConfig {
   readonly webhook?: { readonly url: string; readonly secret: string; readonly retryHours: number };
   /** How long the events feed keeps events (delivered ones, when a webhook is set). */
   readonly eventsRetentionDays: number;
+  /** The Google Workspace connector (SCIM_BRIDGE_GOOGLE_*), when set: off otherwise. */
+  readonly google?: GoogleConfig;
+  /** Hashes of tokens that open GET /metrics only (a Prometheus scraper's); the IdP's token opens it too. */
+  readonly metricsTokenHashes: readonly string[];
 }
+
+/** What the Google Workspace connector needs (README, "Google Workspace"). */
+export interface GoogleConfig {
+  /** The service account's JSON key: its email, private key (PEM) and key id. */
+  readonly serviceAccount: { readonly clientEmail: string; readonly privateKey: string; readonly privateKeyId?: string };
+  /** The administrator the service account impersonates (domain-wide delegation). */
+  readonly admin: string;
+  /** The groups to sync, by email address (or Google's group id); their members are the users. */
+  readonly groups: readonly string[];
+  /** How often the directory is read. */
+  readonly intervalMs: number;
+  /** The Directory API's root (Google's, or a stand-in), without a trailing slash. */
+  readonly apiUrl: string;
+  /** The OAuth token endpoint; also the audience of the signed assertion. */
+  readonly tokenUrl: string;
+}
+
+export const GOOGLE_API_URL = 'https://admin.googleapis.com';
+export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+export const GOOGLE_DEFAULT_INTERVAL_MS = 10 * 60_000;
 
 export class ConfigError extends Error {
   constructor(
@@ -55,6 +84,8 @@ export const SECRET_VARIABLES = [
   'SCIM_BRIDGE_APP_TOKEN_SHA256',
   'SCIM_BRIDGE_APP_TOKEN',
   'SCIM_BRIDGE_WEBHOOK_SECRET',
+  'SCIM_BRIDGE_GOOGLE_CREDENTIALS',
+  'SCIM_BRIDGE_METRICS_TOKEN_SHA256',
 ] as const;
 
 /** Every variable this version reads (the table in README.md), the `_FILE` forms included. */
@@ -67,6 +98,13 @@ export const SUPPORTED_VARIABLES: readonly string[] = [
   'SCIM_BRIDGE_EVENTS_RETENTION_DAYS',
   'SCIM_BRIDGE_TRUST_PROXY',
   'SCIM_BRIDGE_PUBLIC_URL',
+  'SCIM_BRIDGE_DATABASE_POOL',
+  'SCIM_BRIDGE_DATABASE_CA',
+  'SCIM_BRIDGE_GOOGLE_ADMIN',
+  'SCIM_BRIDGE_GOOGLE_GROUPS',
+  'SCIM_BRIDGE_GOOGLE_INTERVAL',
+  'SCIM_BRIDGE_GOOGLE_API_URL',
+  'SCIM_BRIDGE_GOOGLE_TOKEN_URL',
   ...SECRET_VARIABLES,
   ...SECRET_VARIABLES.map((v) => `${v}_FILE`),
 ];
@@ -77,23 +115,6 @@ export const SUPPORTED_VARIABLES: readonly string[] = [
  * started by the tests inherit.
  */
 export const INTERNAL_VARIABLES: readonly string[] = ['SCIM_BRIDGE_SHUTDOWN_GRACE_MS', 'SCIM_BRIDGE_TEST_CACHE'];
-
-const POSTGRES_LATER = 'PostgreSQL is not implemented yet';
-const METRICS_LATER = '/metrics is not implemented yet';
-const GOOGLE_LATER = 'the Google Workspace connector is not implemented yet';
-/** Named by DESIGN.md, not implemented by this version: refused when set, never silently ignored. */
-export const RESERVED_VARIABLES: Readonly<Record<string, string>> = {
-  SCIM_BRIDGE_DATABASE_CA: POSTGRES_LATER,
-  SCIM_BRIDGE_METRICS_TOKEN_SHA256: METRICS_LATER,
-  SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE: METRICS_LATER,
-  SCIM_BRIDGE_GOOGLE_CREDENTIALS: GOOGLE_LATER,
-  SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE: GOOGLE_LATER,
-  SCIM_BRIDGE_GOOGLE_ADMIN: GOOGLE_LATER,
-  SCIM_BRIDGE_GOOGLE_GROUPS: GOOGLE_LATER,
-  SCIM_BRIDGE_GOOGLE_INTERVAL: GOOGLE_LATER,
-  SCIM_BRIDGE_GOOGLE_API_URL: GOOGLE_LATER,
-  SCIM_BRIDGE_GOOGLE_TOKEN_URL: GOOGLE_LATER,
-};
 
 /** Levenshtein distance: the number of one-character edits from a to b. */
 export function editDistance(a: string, b: string): number {
@@ -110,7 +131,7 @@ export function editDistance(a: string, b: string): number {
 
 /** The documented variable nearest to `name` (ties: the first in the table's order). */
 export function nearestVariable(name: string): string {
-  const candidates = [...SUPPORTED_VARIABLES, ...Object.keys(RESERVED_VARIABLES)];
+  const candidates = SUPPORTED_VARIABLES;
   let best = candidates[0];
   let bestDistance = Infinity;
   for (const c of candidates) {
@@ -122,18 +143,12 @@ export function nearestVariable(name: string): string {
 
 /**
  * Every SCIM_BRIDGE_* variable in the environment must be one this version reads: a misspelt one would otherwise
- * be ignored without a word (the stack configuration refuses unknown keys the same way). One documented but not
- * implemented yet is refused too, rather than the bridge running without what it asks for.
+ * be ignored without a word (the stack configuration refuses unknown keys the same way).
  */
 function checkNames(env: NodeJS.ProcessEnv): void {
   for (const name of Object.keys(env).sort()) {
     if (!name.startsWith('SCIM_BRIDGE_')) continue;
     if (SUPPORTED_VARIABLES.includes(name) || INTERNAL_VARIABLES.includes(name)) continue;
-    const reason = RESERVED_VARIABLES[name];
-    if (reason !== undefined) {
-      if (env[name] === undefined || env[name] === '') continue;
-      throw new ConfigError(name, `not supported by this version of scim-bridge (${reason}); unset it`);
-    }
     const base = name.endsWith('_FILE') ? name.slice(0, -'_FILE'.length) : undefined;
     if (base && SUPPORTED_VARIABLES.includes(base)) {
       throw new ConfigError(name, `${base} has no _FILE form (only ${SECRET_VARIABLES.join(', ')} have one); set ${base} itself`);
@@ -223,7 +238,29 @@ const host: Parse<string> = (raw) => {
 };
 const databaseUrl: Parse<string> = (raw) => {
   expect('SCIM_BRIDGE_DATABASE_URL', /^sqlite:.+/.test(raw) || /^postgres(ql)?:\/\/.+/.test(raw), 'expected sqlite:<path> or postgres://user:password@host/database');
+  if (raw.startsWith('postgres')) {
+    try {
+      connectionConfig(raw);
+    } catch (e) {
+      // The message never repeats the URL: it may hold the password.
+      if (e instanceof DatabaseUrlError) throw new ConfigError('SCIM_BRIDGE_DATABASE_URL', e.message);
+      throw e;
+    }
+  }
   return raw;
+};
+const poolSize: Parse<number> = (raw) => {
+  const n = Number(raw);
+  expect('SCIM_BRIDGE_DATABASE_POOL', /^\d{1,3}$/.test(raw) && n >= 1 && n <= 200, 'expected a number of connections from 1 to 200 (PostgreSQL only; default 10)');
+  return n;
+};
+const caFile: Parse<string> = (raw) => {
+  try {
+    return readCaFile(raw);
+  } catch (e) {
+    if (e instanceof DatabaseUrlError) throw new ConfigError('SCIM_BRIDGE_DATABASE_CA', `${e.message}; expected the PEM file of the CA that signs PostgreSQL's certificate`);
+    throw new ConfigError('SCIM_BRIDGE_DATABASE_CA', `cannot read ${raw} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'}); expected the PEM file of the CA that signs PostgreSQL's certificate`);
+  }
 };
 const tokenHashes = (name: string): Parse<string[]> => (raw) => {
   const list = raw.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
@@ -317,6 +354,107 @@ function webhookConfig(env: NodeJS.ProcessEnv): BridgeConfig['webhook'] {
   return { url: url!, secret: secret!, retryHours };
 }
 
+const email = (name: string, what: string): Parse<string> => (raw) => {
+  const v = raw.trim();
+  expect(name, /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(v), what);
+  return v;
+};
+
+const googleGroups: Parse<string[]> = (raw) => {
+  const list = raw.split(',').map((g) => g.trim()).filter((g) => g !== '');
+  expect(
+    'SCIM_BRIDGE_GOOGLE_GROUPS',
+    list.length > 0 && list.every((g) => /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/.test(g) || /^[0-9a-z]{6,}$/i.test(g)),
+    "expected the groups to sync, by email address, comma-separated, such as engineering@example.com,sales@example.com (or Google's group ids)",
+  );
+  return [...new Set(list.map((g) => g.toLowerCase()))];
+};
+
+/** A duration as `90s`, `10m` or `1h`: from 1 second to 24 hours. */
+export function parseDuration(raw: string): number | undefined {
+  const m = /^(\d{1,6})(s|m|h)$/.exec(raw.trim());
+  if (!m) return undefined;
+  const ms = Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'];
+  return ms >= 1_000 && ms <= 86_400_000 ? ms : undefined;
+}
+
+const googleInterval: Parse<number> = (raw) => {
+  const ms = parseDuration(raw);
+  expect('SCIM_BRIDGE_GOOGLE_INTERVAL', ms !== undefined, 'expected a duration from 1s to 24h, such as 90s, 10m or 1h');
+  return ms!;
+};
+
+const httpUrl = (name: string, example: string): Parse<string> => (raw) => {
+  let ok = false;
+  try {
+    ok = ['http:', 'https:'].includes(new URL(raw).protocol);
+  } catch {
+    ok = false;
+  }
+  expect(name, ok, `expected an http(s) URL, such as ${example} (the default)`);
+  return raw.replace(/\/+$/, '');
+};
+
+/**
+ * The service account's JSON key as the Google Cloud console downloads it. Never quoted in an error: it holds
+ * the private key.
+ */
+const serviceAccountKey: Parse<GoogleConfig['serviceAccount']> = (raw) => {
+  const name = 'SCIM_BRIDGE_GOOGLE_CREDENTIALS';
+  const fix = "expected the service account's JSON key as downloaded from the Google Cloud console (IAM > Service accounts > Keys > Add key > JSON)";
+  let key: Record<string, unknown>;
+  try {
+    key = JSON.parse(raw) as Record<string, unknown>;
+  } catch {
+    throw new ConfigError(name, `not JSON; ${fix}`);
+  }
+  expect(name, typeof key === 'object' && key !== null && !Array.isArray(key), fix);
+  expect(name, key.type === 'service_account', `its "type" is not "service_account"; ${fix}`);
+  expect(name, typeof key.client_email === 'string' && key.client_email.includes('@'), `it has no "client_email"; ${fix}`);
+  expect(name, typeof key.private_key === 'string', `it has no "private_key"; ${fix}`);
+  try {
+    const k = createPrivateKey(key.private_key as string);
+    expect(name, k.asymmetricKeyType === 'rsa', `its "private_key" is not an RSA key; ${fix}`);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(name, `its "private_key" is not a readable PEM private key; ${fix}`);
+  }
+  return {
+    clientEmail: key.client_email as string,
+    privateKey: key.private_key as string,
+    privateKeyId: typeof key.private_key_id === 'string' ? key.private_key_id : undefined,
+  };
+};
+
+/** The connector is on when any of its settings is; then credentials, admin and groups are all required. */
+function googleConfig(env: NodeJS.ProcessEnv): GoogleConfig | undefined {
+  const serviceAccount = read<GoogleConfig['serviceAccount'] | undefined>(env, 'SCIM_BRIDGE_GOOGLE_CREDENTIALS', serviceAccountKey, undefined);
+  const admin = read<string | undefined>(
+    env,
+    'SCIM_BRIDGE_GOOGLE_ADMIN',
+    email('SCIM_BRIDGE_GOOGLE_ADMIN', 'expected the email address of a Google Workspace administrator for the service account to impersonate, such as admin@example.com'),
+    undefined,
+  );
+  const groups = read<string[] | undefined>(env, 'SCIM_BRIDGE_GOOGLE_GROUPS', googleGroups, undefined);
+  const intervalMs = read(env, 'SCIM_BRIDGE_GOOGLE_INTERVAL', googleInterval, GOOGLE_DEFAULT_INTERVAL_MS);
+  const apiUrl = read(env, 'SCIM_BRIDGE_GOOGLE_API_URL', httpUrl('SCIM_BRIDGE_GOOGLE_API_URL', GOOGLE_API_URL), GOOGLE_API_URL);
+  const tokenUrl = read(env, 'SCIM_BRIDGE_GOOGLE_TOKEN_URL', httpUrl('SCIM_BRIDGE_GOOGLE_TOKEN_URL', GOOGLE_TOKEN_URL), GOOGLE_TOKEN_URL);
+  const anySet = Object.keys(env).some((n) => n.startsWith('SCIM_BRIDGE_GOOGLE_') && env[n] !== undefined && env[n] !== '');
+  if (!anySet) return undefined;
+  const missing = [
+    serviceAccount === undefined ? 'SCIM_BRIDGE_GOOGLE_CREDENTIALS' : undefined,
+    admin === undefined ? 'SCIM_BRIDGE_GOOGLE_ADMIN' : undefined,
+    groups === undefined ? 'SCIM_BRIDGE_GOOGLE_GROUPS' : undefined,
+  ].filter((m): m is string => m !== undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      missing[0],
+      'the Google Workspace connector needs SCIM_BRIDGE_GOOGLE_CREDENTIALS (or its _FILE form), SCIM_BRIDGE_GOOGLE_ADMIN and SCIM_BRIDGE_GOOGLE_GROUPS together; set it, or unset every SCIM_BRIDGE_GOOGLE_* variable',
+    );
+  }
+  return { serviceAccount: serviceAccount!, admin: admin!, groups: groups!, intervalMs, apiUrl, tokenUrl };
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
   checkNames(env);
   const hashes = read(env, 'SCIM_BRIDGE_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_TOKEN_SHA256'), []);
@@ -326,13 +464,22 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
   const appToken = read<string | undefined>(env, 'SCIM_BRIDGE_APP_TOKEN', clearToken('SCIM_BRIDGE_APP_TOKEN'), undefined);
   if (appToken !== undefined) appHashes.push(sha256Hex(appToken));
   const trustedProxies = read<readonly string[]>(env, 'SCIM_BRIDGE_TRUST_PROXY', trustProxy, []);
+  const dbUrl = read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db');
+  const databasePool = read(env, 'SCIM_BRIDGE_DATABASE_POOL', poolSize, DEFAULT_POOL_SIZE);
+  const databaseCaPem = read<string | undefined>(env, 'SCIM_BRIDGE_DATABASE_CA', caFile, undefined);
+  const onPostgres = dbUrl.startsWith('postgres');
+  for (const name of ['SCIM_BRIDGE_DATABASE_POOL', 'SCIM_BRIDGE_DATABASE_CA']) {
+    expect(name, onPostgres || env[name] === undefined || env[name] === '', 'applies to a postgres:// SCIM_BRIDGE_DATABASE_URL only; unset it for SQLite');
+  }
   const shared = appHashes.some((h) => hashes.includes(h));
   expect(appToken !== undefined ? 'SCIM_BRIDGE_APP_TOKEN' : 'SCIM_BRIDGE_APP_TOKEN_SHA256', !shared, "expected the application's own token, never the identity provider's");
   return {
     appTokenHashes: [...new Set(appHashes)],
     port: read(env, 'SCIM_BRIDGE_PORT', port, 8080),
     host: read(env, 'SCIM_BRIDGE_HOST', host, '127.0.0.1'),
-    databaseUrl: read(env, 'SCIM_BRIDGE_DATABASE_URL', databaseUrl, 'sqlite:./data/scim-bridge.db'),
+    databaseUrl: dbUrl,
+    databasePool,
+    databaseCaPem,
     tokenHashes: [...new Set(hashes)],
     trustProxy: trustedProxies.length > 0,
     trustedProxies,
@@ -340,5 +487,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BridgeConfig {
     allowedDomains: read(env, 'SCIM_BRIDGE_ALLOWED_DOMAINS', domains, []),
     webhook: webhookConfig(env),
     eventsRetentionDays: read(env, 'SCIM_BRIDGE_EVENTS_RETENTION_DAYS', days, 30),
+    google: googleConfig(env),
+    metricsTokenHashes: [...new Set(read(env, 'SCIM_BRIDGE_METRICS_TOKEN_SHA256', tokenHashes('SCIM_BRIDGE_METRICS_TOKEN_SHA256'), []))],
   };
 }

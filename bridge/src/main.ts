@@ -46,6 +46,10 @@ async function main(): Promise<void> {
   } else if (config.tokenHashes.length === 0) {
     lines.push('  Bearer token: the one printed on first start (its hash is in the database).');
   }
+  if (config.google) {
+    const { groups, admin, intervalMs } = config.google;
+    lines.push(`  Google Workspace connector: ${groups.length} group(s) as ${admin}, every ${intervalMs / 1000} s (last sync on /health)`);
+  }
   // The banner is for the person at the terminal, not for the log: it goes to stdout as is.
   process.stdout.write(lines.join('\n') + '\n\n');
 

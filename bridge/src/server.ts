@@ -9,10 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
+import { ApiTimings, GoogleConnector } from './connectors/google';
 import { WebhookDelivery, WebhookOptions } from './delivery';
 import { Directory } from './directory';
-import { createApp, LoadShedding } from './http';
+import { createApp, LoadShedding, refusedRecord } from './http';
 import { createLogger, Logger } from './log';
+import { DeliveryBacklog, Observer, ObserverOptions } from './observe';
 import { eventPresenter, ScimService } from './scim';
 import { LiveSecrets, watchSecretFiles } from './secret-files';
 import { openStore, Store } from './store';
@@ -34,6 +36,8 @@ export interface RunningBridge {
   /** Set when this start generated the bearer token: shown once, never stored in clear. */
   readonly generatedToken?: string;
   readonly store: Store;
+  /** The Google Workspace connector, when configured; tests call its `syncNow()` instead of waiting an interval. */
+  readonly google?: GoogleConnector;
   /**
    * Stops accepting connections, lets the requests in flight finish (for at most `graceMs`, then cuts their
    * connections: they were not acknowledged), stops delivery and closes the store. Once it resolves, every
@@ -145,7 +149,7 @@ async function tokenHashes(config: BridgeConfig, store: Store): Promise<{ hashes
 export interface StartOptions {
   logger?: Logger;
   /** Delivery timings (tests make retries fast). */
-  delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs'>>;
+  delivery?: Partial<Pick<WebhookOptions, 'baseDelayMs' | 'maxDelayMs' | 'pollMs' | 'timeoutMs' | 'leaseTtlMs' | 'leaseRenewMs'>>;
   /** HTTP limits other than HTTP_LIMITS (tests make them small). */
   http?: Partial<HttpLimits>;
   /**
@@ -153,17 +157,50 @@ export interface StartOptions {
    * gives process.env. Absent: the values of `config` stay for the bridge's life.
    */
   secretFilesEnv?: NodeJS.ProcessEnv;
+   * The Google connector's retry timings (tests make backoff short), and whether it syncs on its own (false: only when
+   * a test calls `google.syncNow()`).
+   */
+  google?: { timings?: Partial<ApiTimings>; schedule?: boolean };
+  /** Metrics and status page settings (tests read the store's figures afresh at every scrape). */
+  observe?: ObserverOptions;
 }
 
 export async function start(config: BridgeConfig, options: StartOptions = {}): Promise<RunningBridge> {
   const logger = options.logger ?? createLogger();
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, {
+    poolSize: config.databasePool,
+    caPem: config.databaseCaPem,
+    onError: (err) => logger.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+  });
   const { hashes, generated } = await tokenHashes(config, store);
   // What a change of a secret file replaces while the bridge runs: read at each request and each delivery.
   const live: LiveSecrets = { tokenHashes: [...hashes], ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}) };
   const delivery = config.webhook
-    ? new WebhookDelivery(store, { url: config.webhook.url, get secret() { return live.webhookSecret!; }, retryWindowMs: config.webhook.retryHours * 3_600_000, ...options.delivery }, logger)
+    ? new WebhookDelivery(
+        store,
+        {
+          url: config.webhook.url,
+          get secret() {
+            return live.webhookSecret!;
+          },
+          retryWindowMs: config.webhook.retryHours * 3_600_000,
+          ...options.delivery,
+          onResult: (result) => observer.recordDelivery(result),
+        },
+        logger,
+      )
     : undefined;
+  const deliveryBacklog = async (): Promise<DeliveryBacklog> =>
+    delivery ? { webhook: 'on', ...(await delivery.backlog()) } : { webhook: 'off', pending: 0, lagSeconds: 0, deadLetters: 0 };
+  const observer = new Observer(
+    {
+      version: VERSION,
+      storeHealth: () => store.ping(),
+      directoryCounts: async () => ({ users: await store.countUsersByStatus(), groups: await store.countGroups() }),
+      deliveryBacklog,
+    },
+    options.observe,
+  );
   const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains, logger });
   if (config.allowedDomains.length > 0) {
     logger.info(
@@ -171,18 +208,28 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
       `SCIM_BRIDGE_ALLOWED_DOMAINS is set: only users whose userName and emails are in ${config.allowedDomains.join(', ')} are accepted; others get 400`,
     );
   }
+  // The connector feeds the directory as SCIM does (never the store); it starts once the server listens.
+  const google = config.google ? new GoogleConnector({ config: config.google, directory, logger, timings: options.google?.timings }) : undefined;
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),
     appTokenHashes: config.appTokenHashes,
     logger,
     tokenHashes: live.tokenHashes,
+    metricsTokenHashes: config.metricsTokenHashes,
+    observer,
     trustProxy: config.trustedProxies,
     publicUrl: config.publicUrl,
     version: VERSION,
     storeHealth: () => store.ping(),
-    deliveryBacklog: async () => (delivery ? delivery.backlog() : { pending: 0, deadLetters: 0, webhook: 'off' }),
+    deliveryBacklog: async () => {
+      if (!delivery) return { pending: 0, deadLetters: 0, webhook: 'off' };
+      // /health's delivery object as before; the lag is /status.json's and /metrics'.
+      const { pending, deadLetters, delivering } = await delivery.backlog();
+      return { pending, deadLetters, delivering };
+    },
     replayDeadLetters: async () => (delivery ? delivery.replayDeadLetters() : { replayed: 0, remaining: 0 }),
+    connectors: () => (google ? { google: google.health() } : {}),
   });
   const limits = { ...HTTP_LIMITS, ...options.http };
   const shedding = new LoadShedding({
@@ -191,6 +238,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     retryAfterSeconds: limits.overloadRetryAfterSeconds,
     logIntervalMs: limits.saturationLogIntervalMs,
     logger,
+    onRefused: (req, res) => observer.recordRequest(refusedRecord(req, res)),
   });
   const server: Server = createServer(
     {
@@ -222,11 +270,16 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   const { port } = server.address() as AddressInfo;
   await delivery?.start();
   const secretFiles = options.secretFilesEnv ? watchSecretFiles(options.secretFilesEnv, live, logger) : undefined;
+  if (options.google?.schedule !== false) google?.start();
   // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
-  const purge = () =>
-    store
-      .purgeEvents(new Date(Date.now() - config.eventsRetentionDays * 86_400_000).toISOString(), delivery ? delivery.delivered : Number.MAX_SAFE_INTEGER)
-      .catch((err) => logger.error({ err }, 'purging old events failed'));
+  const purge = async () => {
+    try {
+      const delivered = delivery ? await delivery.delivered() : Number.MAX_SAFE_INTEGER;
+      await store.purgeEvents(new Date(Date.now() - config.eventsRetentionDays * 86_400_000).toISOString(), delivered);
+    } catch (err) {
+      logger.error({ err }, 'purging old events failed');
+    }
+  };
   const retention = setInterval(purge, 3_600_000);
   retention.unref();
   void purge();
@@ -238,6 +291,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     server,
     generatedToken: generated,
     store,
+    google,
     stop({ graceMs = SHUTDOWN_GRACE_MS } = {}) {
       stopping ??= (async () => {
         closing = true;
@@ -245,6 +299,8 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
         // Delivery stops alongside the drain (events written meanwhile stay in the outbox for the next start), so
         // a slow webhook receiver and a slow client do not add up.
         const deliveryStopped = delivery?.stop({ graceMs: Math.min(2_000, graceMs) });
+        // A sync under way ends at its next request or write: what it wrote stands, the next start reads again.
+        const googleStopped = google?.stop();
         for (const res of inFlight) {
           if (!res.headersSent) {
             res.setHeader('Connection', 'close');
@@ -268,6 +324,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
         shedding.flush();
         clearInterval(retention);
         await deliveryStopped;
+        await googleStopped;
         // Waits for the writes still queued and their sync.
         await store.close();
       })();

@@ -223,6 +223,19 @@ export function prepareNetworkScript(): string {
   ].join('\n');
 }
 
+/**
+ * Docker reads daemon.json (the log driver) only when it starts. cloud-init writes the file (write_files) before
+ * sysinit.target, so a Docker that the packages step installs, or that the image starts at boot, starts with it
+ * in place: restarting it regardless only made every first boot stop and start Docker again. It is restarted when
+ * it is not running, or was started before the file was last written (same second: restarted).
+ */
+export const APPLY_DOCKER_CONFIG = [
+  'if systemctl is-active --quiet docker.service',
+  '&& [ "$(date -r /etc/docker/daemon.json +%s)" -lt "$(date -d "$(systemctl show -P ActiveEnterTimestamp docker.service)" +%s)" ];',
+  'then echo "docker.service started after /etc/docker/daemon.json was written: no restart";',
+  'else systemctl restart docker.service; fi',
+].join(' ');
+
 function unit(description: string, requires: string[], service: string[], wantedBy: string[]): string {
   return [
     '[Unit]',
@@ -446,9 +459,9 @@ export function renderUserData(spec: HostSpec): string {
     packages: ['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades', ...(spec.extraPackages ?? [])],
     write_files: files.map((f) => ({ path: f.path, owner: f.owner ?? 'root:root', permissions: f.permissions, content: f.content })),
     runcmd: [
-      ['systemctl', 'daemon-reload'],
-      // daemon.json was written before Docker was installed; a restart makes sure the log driver applies.
-      ['systemctl', 'restart', 'docker.service'],
+      ['sh', '-c', APPLY_DOCKER_CONFIG],
+      // enable reloads systemd's configuration itself (so it loads the units write_files put there): no
+      // daemon-reload of its own.
       ['systemctl', 'enable', ...units],
       // Without waiting: the disk's service waits for the disk, which a cloud may attach after the host boots.
       ['systemctl', 'start', '--no-block', ...units],

@@ -68,7 +68,8 @@ const PROTECTED = [
   '/scim/v2/ServiceProviderConfig',
   '/health',
   '/metrics',
-  '/',
+  // The status page's figures; the page itself (GET /) is open and holds none (see below).
+  '/status.json',
   '/no-such-endpoint',
 ];
 
@@ -93,6 +94,15 @@ describe('bearer authentication', () => {
 
   it.each(PROTECTED)('when GET %s is sent without a token, then 401 with WWW-Authenticate: Bearer and a SCIM error', async (path) => {
     expect401(await b.anonymous().get(path));
+  });
+
+  it('when GET / (the status page) is sent without a token, then its HTML, with no figure and no version in it', async () => {
+    const res = await b.anonymous().get('/').expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.text).toContain('/status.js');
+    expect(res.text).not.toMatch(/\d+\.\d+\.\d+|sqlite/i);
+    // Anything but GET at the root still needs the token.
+    expect401(await b.anonymous().post('/').set('Content-Type', 'application/scim+json').send('{}'));
   });
 
   it('when POST /Users is sent without a token, then 401 (before the body is looked at) and nothing is created', async () => {

@@ -12,11 +12,11 @@ import { join, resolve } from 'node:path';
 import {
   ConfigError,
   INTERNAL_VARIABLES,
-  RESERVED_VARIABLES,
   readConfig,
   SECRET_VARIABLES,
   SUPPORTED_VARIABLES,
 } from '../../bridge/src/config';
+import { serviceAccountKeyJson } from '../helpers/google';
 
 const ROOT = resolve(__dirname, '../..');
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -66,14 +66,6 @@ describe('unknown and not yet supported variables', () => {
     expect(e.message).toContain('SCIM_BRIDGE_PORT has no _FILE form');
   });
 
-  it.each(Object.keys(RESERVED_VARIABLES))('when %s (in DESIGN.md, not in this version) is set, then it is refused as not supported', (name) => {
-    const e = configError({ [name]: name.endsWith('_FILE') || name.endsWith('_CA') ? '/run/secrets/x' : 'x' });
-    expect(e.variable).toBe(name);
-    expect(e.message).toMatch(/not supported by this version/);
-    // Empty is not set: the feature stays off, as it is in this version anyway.
-    expect(() => readConfig({ [name]: '' })).not.toThrow();
-  });
-
   it('when the variables the tests use internally are set, then they are accepted', () => {
     for (const name of INTERNAL_VARIABLES) expect(() => readConfig({ [name]: '100' })).not.toThrow();
   });
@@ -82,7 +74,7 @@ describe('unknown and not yet supported variables', () => {
     expect(() => readConfig({ SCIM_BRIDGEPORT: '1', MY_SCIM_BRIDGE_X: '1', NODE_ENV: 'production', scim_bridge_port: 'x' })).not.toThrow();
   });
 
-  it('every variable of the README\'s configuration table is supported, and every supported or reserved one is documented there', () => {
+  it('every variable of the README\'s configuration table is supported, and every supported one is documented there', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const start = readme.indexOf('## Configuration (environment)');
     const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
@@ -91,7 +83,7 @@ describe('unknown and not yet supported variables', () => {
     expect(table.size).toBeGreaterThan(10);
     for (const name of table) expect(SUPPORTED_VARIABLES).toContain(name);
     const documented = names(section);
-    for (const name of [...SUPPORTED_VARIABLES, ...Object.keys(RESERVED_VARIABLES).filter((n) => !n.endsWith('_FILE'))]) expect(documented).toContain(name);
+    for (const name of SUPPORTED_VARIABLES) expect(documented).toContain(name);
   });
 });
 
@@ -140,9 +132,16 @@ describe('the _FILE form of secret variables', () => {
     SCIM_BRIDGE_APP_TOKEN_SHA256: sha256('an-app-token-0123456789'),
     SCIM_BRIDGE_APP_TOKEN: appToken,
     SCIM_BRIDGE_WEBHOOK_SECRET: 'webhook-secret-0123456789abcdef',
+    SCIM_BRIDGE_GOOGLE_CREDENTIALS: serviceAccountKeyJson(),
+    SCIM_BRIDGE_METRICS_TOKEN_SHA256: sha256('a-metrics-token-0123456789'),
   };
-  /** The webhook secret needs its URL beside it. */
-  const context = (name: string): Record<string, string> => (name === 'SCIM_BRIDGE_WEBHOOK_SECRET' ? { SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hooks' } : {});
+  /** The webhook secret needs its URL beside it; the Google key its administrator and groups. */
+  const context = (name: string): Record<string, string> =>
+    name === 'SCIM_BRIDGE_WEBHOOK_SECRET'
+      ? { SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hooks' }
+      : name === 'SCIM_BRIDGE_GOOGLE_CREDENTIALS'
+        ? { SCIM_BRIDGE_GOOGLE_ADMIN: 'admin@example.com', SCIM_BRIDGE_GOOGLE_GROUPS: 'staff@example.com' }
+        : {};
 
   it.each(SECRET_VARIABLES)('when %s_FILE names a file, then the bridge reads the value from it (a trailing line break dropped), as if set directly', (name) => {
     const direct = readConfig({ ...context(name), [name]: samples[name] });

@@ -43,6 +43,13 @@ describe('writes are acknowledged only once durable', () => {
       groupCommit: true,
       makeDurable,
       isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
+      explain: async () => [],
+      nowMs: `cast((julianday('now') - 2440587.5) * 86400000 as integer)`,
+      singleReplica: true,
+      substringIndex: 'fts5',
+      joinInOrder: 'cross join',
+      parameter: () => '?',
+      inProcess: true,
     });
   }
 

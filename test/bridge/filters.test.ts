@@ -3,7 +3,7 @@
  * operator, logic with precedence, value paths, sub-attributes, URN-qualified names, dates, case rules
  * per attribute, the forms real IdPs send, and the errors. Every test compares an exact set of ids.
  */
-import { ENTERPRISE, GROUP_SCHEMA, PATCH_OP, startBridge, TestBridge, USER_SCHEMA } from '../helpers/bridge';
+import { ENTERPRISE, GROUP_SCHEMA, PATCH_OP, startBridge, TestBridge, USER_SCHEMA, STORES } from '../helpers/bridge';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -65,7 +65,7 @@ const FILLER_KEYS = FILLERS.map((u) => u.key);
 /** Keys patched after the lastModified mark (nickName only, which no other test looks at). */
 const TOUCHED = ['alan', 'grace', 'zed'];
 
-describe('filters over HTTP', () => {
+describe.each(STORES)('filters over HTTP on %s', (store) => {
   let b: TestBridge;
   const userId: Record<string, string> = {};
   const groupId: Record<string, string> = {};
@@ -93,7 +93,7 @@ describe('filters over HTTP', () => {
   }
 
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
     const stamps: string[] = [];
     // Sequentially: managers must exist before the users that name them.
     for (const u of USERS) {

@@ -3,18 +3,18 @@
  * Okta and Entra ID send, and the users' `groups` attribute that follows from it.
  */
 import type { Response } from 'supertest';
-import { GROUP_SCHEMA, patchBody, startBridge, TestBridge, userBody } from '../helpers/bridge';
+import { GROUP_SCHEMA, patchBody, startBridge, TestBridge, userBody, STORES } from '../helpers/bridge';
 
 type Json = Record<string, any>;
 
 const ERROR_URN = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
-describe('/Groups', () => {
+describe.each(STORES)('/Groups on %s', (store) => {
   let b: TestBridge;
   let n = 0;
 
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

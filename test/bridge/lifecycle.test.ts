@@ -3,15 +3,15 @@
  * join; deprovisioning revokes an invited user and suspends an active one, and SCIM keeps both (IdPs
  * reactivate by PATCHing the same id); every change is one event in the feed, in order.
  */
-import { patchBody, startBridge, TestBridge, userBody, GROUP_SCHEMA, USER_SCHEMA } from '../helpers/bridge';
+import { patchBody, startBridge, TestBridge, userBody, GROUP_SCHEMA, USER_SCHEMA, STORES } from '../helpers/bridge';
 
 type Json = Record<string, any>;
 
-describe('the user lifecycle', () => {
+describe.each(STORES)('the user lifecycle on %s', (store) => {
   let b: TestBridge;
   let n = 0;
   beforeAll(async () => {
-    b = await startBridge({ SCIM_BRIDGE_ALLOWED_DOMAINS: 'example.com,example.org' });
+    b = await startBridge({ SCIM_BRIDGE_ALLOWED_DOMAINS: 'example.com,example.org' }, { store });
   });
   afterAll(() => b.stop());
 
@@ -258,10 +258,10 @@ describe('the user lifecycle', () => {
   });
 });
 
-describe('managed groups', () => {
+describe.each(STORES)('managed groups on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 
@@ -310,10 +310,10 @@ describe('managed groups', () => {
   });
 });
 
-describe('the application API and its token', () => {
+describe.each(STORES)('the application API and its token on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 
@@ -341,6 +341,6 @@ describe('the application API and its token', () => {
   });
 
   it('when the application token equals the IdP token, then the configuration is refused', async () => {
-    await expect(startBridge({ SCIM_BRIDGE_APP_TOKEN: 'test-token-0123456789abcdef' })).rejects.toThrow('SCIM_BRIDGE_APP_TOKEN');
+    await expect(startBridge({ SCIM_BRIDGE_APP_TOKEN: 'test-token-0123456789abcdef' }, { store })).rejects.toThrow('SCIM_BRIDGE_APP_TOKEN');
   });
 });

@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ENTERPRISE, GROUP_SCHEMA, startBridge, TestBridge, USER_SCHEMA, userBody } from '../helpers/bridge';
+import { ENTERPRISE, GROUP_SCHEMA, startBridge, TestBridge, USER_SCHEMA, userBody, STORES } from '../helpers/bridge';
 
 const LIST_RESPONSE = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
 const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
@@ -43,7 +43,7 @@ const displayNameOf = (name: string, i: number): string | undefined => {
   return i % 2 === 0 ? rev.toUpperCase() : rev[0].toUpperCase() + rev.slice(1);
 };
 
-describe('lists over HTTP', () => {
+describe.each(STORES)('lists over HTTP on %s', (store) => {
   let b: TestBridge;
   /** In creation order. */
   const created: { id: string; userName: string; displayName?: string; created: string }[] = [];
@@ -51,7 +51,7 @@ describe('lists over HTTP', () => {
   const groupIds: Record<string, string> = {};
 
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
     for (const [i, name] of NAMES.entries()) {
       const displayName = displayNameOf(name, i);
       // Users without a displayName also come without a name: otherwise the bridge composes one from it.
@@ -511,7 +511,7 @@ describe('lists over HTTP', () => {
   });
 });
 
-describe('lists beyond the server maximum page size', () => {
+describe.each(STORES)('lists beyond the server maximum page size on %s', (store) => {
   const TOTAL = 1005;
   let b: TestBridge;
   const all = new Set<string>();
@@ -521,7 +521,7 @@ describe('lists beyond the server maximum page size', () => {
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'scim-lists-'));
 
   beforeAll(async () => {
-    b = await startBridge({ SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}` });
+    b = await startBridge(store === 'sqlite' ? { SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}` } : {}, { store });
     const names = Array.from({ length: TOTAL }, (_, i) => `bulk.${String(i).padStart(4, '0')}@example.com`);
     const workers = Array.from({ length: 4 }, async () => {
       for (let name = names.pop(); name !== undefined; name = names.pop()) {
@@ -531,7 +531,7 @@ describe('lists beyond the server maximum page size', () => {
       }
     });
     await Promise.all(workers);
-  }, 60_000);
+  }, store === 'postgres' ? 180_000 : 60_000); // PostgreSQL commits each of the 1,005 seeding POSTs on its own
   afterAll(async () => {
     await b.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -5,18 +5,18 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response } from 'supertest';
-import { ENTERPRISE, patchBody, startBridge, TestBridge, TOKEN, USER_SCHEMA, userBody } from '../helpers/bridge';
+import { ENTERPRISE, patchBody, startBridge, TestBridge, TOKEN, USER_SCHEMA, userBody, STORES } from '../helpers/bridge';
 
 type Json = Record<string, any>;
 
 const ERROR_URN = 'urn:ietf:params:scim:api:messages:2.0:Error';
 
-describe('PATCH /Users', () => {
+describe.each(STORES)('PATCH /Users on %s', (store) => {
   let b: TestBridge;
   let n = 0;
 
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

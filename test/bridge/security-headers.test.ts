@@ -32,6 +32,11 @@ describe('security headers', () => {
     ['the application API (200)', () => b.app.get('/api/v1/events'), 200],
     ['the application API without its token (401)', () => b.anonymous().get('/api/v1/events'), 401],
     ['an unknown application endpoint (404)', () => b.app.get('/api/v1/nothing'), 404],
+    ['GET /metrics', () => b.get('/metrics'), 200],
+    ['GET /metrics without a token (401)', () => b.anonymous().get('/metrics'), 401],
+    ["GET /status.json (the status page's figures)", () => b.get('/status.json'), 200],
+    ["the status page's script", () => b.anonymous().get('/status.js'), 200],
+    ["the status page's stylesheet", () => b.anonymous().get('/status.css'), 200],
   ];
 
   it.each(cases)('when %s, then the response carries the CSP and the other security headers', async (_what, send, status) => {
@@ -41,6 +46,19 @@ describe('security headers', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers['cache-control']).toMatch(/no-store/);
+  });
+
+  it('when the status page is served, then its policy allows its own script, stylesheet and icon, nothing inline, and it may not be framed', async () => {
+    const res = await b.anonymous().get('/').expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    const csp = res.headers['content-security-policy'];
+    expect(csp.split(/;\s*/)).toEqual(expect.arrayContaining(["default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]));
+    expect(csp).not.toMatch(/unsafe-inline|unsafe-eval|\*|https?:|data:/);
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['cache-control']).toMatch(/no-store/);
+    // Nothing inline to allow: no <script> or <style> with content, no style or on* attributes.
+    expect(res.text).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
   });
 
   it('when an address is rate-limited (429), then the response carries the CSP too', async () => {

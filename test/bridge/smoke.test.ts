@@ -1,9 +1,9 @@
-import { startBridge, TestBridge, userBody } from '../helpers/bridge';
+import { startBridge, STORES, TestBridge, userBody } from '../helpers/bridge';
 
-describe('the bridge, started in-process', () => {
+describe.each(STORES)('the bridge, started in-process on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { patchBody, startBridge, TestBridge, userBody, GROUP_SCHEMA } from '../helpers/bridge';
+import { patchBody, startBridge, TestBridge, userBody, GROUP_SCHEMA, STORES } from '../helpers/bridge';
 
 type Json = Record<string, any>;
 const SECRET = 'webhook-secret-0123456789abcdef';
@@ -58,12 +58,12 @@ async function feed(b: TestBridge): Promise<Json[]> {
   return (await b.app.get('/api/v1/events?limit=1000').expect(200)).body.events;
 }
 
-describe('webhook delivery', () => {
+describe.each(STORES)('webhook delivery on %s', (store) => {
   const receiver = new Receiver();
   let b: TestBridge;
   beforeAll(async () => {
     await receiver.start();
-    b = await startBridge({ SCIM_BRIDGE_WEBHOOK_URL: receiver.url, SCIM_BRIDGE_WEBHOOK_SECRET: SECRET }, { delivery: { baseDelayMs: 20, maxDelayMs: 100, pollMs: 20 } });
+    b = await startBridge({ SCIM_BRIDGE_WEBHOOK_URL: receiver.url, SCIM_BRIDGE_WEBHOOK_SECRET: SECRET }, { delivery: { baseDelayMs: 20, maxDelayMs: 100, pollMs: 20 }, store });
   });
   afterAll(async () => {
     await b.stop();
@@ -88,7 +88,7 @@ describe('webhook delivery', () => {
     expect(receiver.received.map((e) => e.id)).toEqual(events.map((e) => e.id));
     expect(receiver.received[0]).toEqual(events[0]);
     const health = (await b.get('/health').expect(200)).body;
-    expect(health.delivery).toEqual({ pending: 0, deadLetters: 0 });
+    expect(health.delivery).toEqual({ pending: 0, deadLetters: 0, delivering: true });
   });
 
   it('when the downstream refuses for a while and then recovers, then every event arrives, in order per resource, none lost', async () => {
@@ -133,7 +133,7 @@ describe('webhook delivery', () => {
     await once(slow, 'listening');
     const slowBridge = await startBridge(
       { SCIM_BRIDGE_WEBHOOK_URL: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`, SCIM_BRIDGE_WEBHOOK_SECRET: SECRET },
-      { delivery: { pollMs: 20, timeoutMs: 5000 } },
+      { delivery: { pollMs: 20, timeoutMs: 5000 }, store },
     );
     try {
       const started = Date.now();
@@ -147,9 +147,9 @@ describe('webhook delivery', () => {
   });
 });
 
-describe('webhook configuration', () => {
+describe.each(STORES)('webhook configuration on %s', (store) => {
   it('when a webhook URL comes without its secret, then the start is refused naming the missing variable', async () => {
-    await expect(startBridge({ SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hook' })).rejects.toThrow('SCIM_BRIDGE_WEBHOOK_SECRET');
-    await expect(startBridge({ SCIM_BRIDGE_WEBHOOK_URL: 'ftp://x', SCIM_BRIDGE_WEBHOOK_SECRET: SECRET })).rejects.toThrow('SCIM_BRIDGE_WEBHOOK_URL');
+    await expect(startBridge({ SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/hook' }, { store })).rejects.toThrow('SCIM_BRIDGE_WEBHOOK_SECRET');
+    await expect(startBridge({ SCIM_BRIDGE_WEBHOOK_URL: 'ftp://x', SCIM_BRIDGE_WEBHOOK_SECRET: SECRET }, { store })).rejects.toThrow('SCIM_BRIDGE_WEBHOOK_URL');
   });
 });

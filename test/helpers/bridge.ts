@@ -1,6 +1,7 @@
 /**
- * Starts the real bridge in-process on a free loopback port with a fresh SQLite file, as `npm start`
- * would, and gives tests an HTTP client that sends the bearer token.
+ * Starts the real bridge in-process on a free loopback port with a fresh store (a SQLite file, or a PostgreSQL
+ * database of its own on the run's server), as `npm start` would, and gives tests an HTTP client that sends the
+ * bearer token. Suites that every store must pass run `describe.each(STORES)` and hand the store to startBridge.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import request from 'supertest';
 import { readConfig } from '../../bridge/src/config';
 import { createLogger } from '../../bridge/src/log';
 import { RunningBridge, start, StartOptions } from '../../bridge/src/server';
+import { createTestDatabase } from './postgres';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 /** The application API's token: never the IdP's. */
@@ -37,16 +39,29 @@ export interface TestBridge {
   stop(): Promise<void>;
 }
 
-export async function startBridge(env: Record<string, string> = {}, options: Omit<StartOptions, 'logger'> = {}): Promise<TestBridge> {
+/** The stores every store-level and HTTP suite runs against. */
+export const STORES = ['sqlite', 'postgres'] as const;
+export type StoreKind = (typeof STORES)[number];
+
+/** A fresh database of this kind, empty of data (PostgreSQL: a copy of the migrated template): its SCIM_BRIDGE_DATABASE_URL. */
+export async function freshDatabaseUrl(store: StoreKind, dir: string): Promise<string> {
+  return store === 'postgres' ? createTestDatabase('bridge', { migrated: true }) : `sqlite:${join(dir, 'bridge.db')}`;
+}
+
+export async function startBridge(
+  env: Record<string, string> = {},
+  options: Omit<StartOptions, 'logger'> & { store?: StoreKind } = {},
+): Promise<TestBridge> {
   const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
+  const { store = 'sqlite', ...startOptions } = options;
   const config = readConfig({
     SCIM_BRIDGE_PORT: '0',
-    SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'bridge.db')}`,
+    SCIM_BRIDGE_DATABASE_URL: await freshDatabaseUrl(store, dir),
     SCIM_BRIDGE_TOKEN: TOKEN,
     SCIM_BRIDGE_APP_TOKEN: APP_TOKEN,
     ...env,
   });
-  const bridge = await start(config, { ...options, logger: createLogger({ level: 'silent', pretty: false }) });
+  const bridge = await start(config, { ...startOptions, logger: createLogger({ level: 'silent', pretty: false }) });
   const http = request(bridge.url);
   const auth = (t: request.Test) => t.set('Authorization', `Bearer ${TOKEN}`);
   const withBody = (t: request.Test, body: unknown) =>

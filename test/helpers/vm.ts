@@ -9,7 +9,13 @@
  *    (apparmor, curl, jq, e2fsprogs, unattended-upgrades, …) is installed from Debian's mirror during the boot.
  *    The image also refuses Recommends everywhere (the strictest cloud image), so the recipe cannot lean on them.
  *  - SEAM images: no registry is reachable, so the bridge's and Caddy's images reach the VM as `docker load`
- *    archives on a "test kit" disk, loaded by a drop-in ExecStartPre of the two container units.
+ *    archives on a "test kit" disk, loaded by a unit of the test's before the two container units start.
+ *  - SEAM Docker store: that `docker load` costs about 90 s of emulated CPU per boot (Docker pipes every layer
+ *    through a re-executed dockerd; the bytes themselves take a few seconds), more than anything the user-data
+ *    does, where a registry pull on a real cloud takes seconds. So it runs once per pair of images: a throwaway VM
+ *    of the same base image loads them into a blank disk that the test caches (dockerStore), and every VM mounts a
+ *    copy-on-write copy of it at /var/lib/docker; the load unit then finds the images there (its marks are in the
+ *    store) and loads nothing. Docker itself, its configuration and everything the user-data does are untouched.
  *  - SEAM disk name: the clouds name the data disk (/dev/disk/by-id/google-…, scsi-0DO_Volume_…, nvme-Amazon_…);
  *    QEMU's virtio disk has its own. A udev rule in the image adds the target's name (given on the kernel command
  *    line) to the disk whose serial is `scim-bridge-data`.
@@ -19,18 +25,21 @@
  *    /etc/hosts and adds the test CA that signs their certificate to the VM's trust store).
  *
  * The base image is cached between runs under SCIM_BRIDGE_TEST_CACHE (default /var/cache/scim-bridge-test),
- * keyed by its recipe; without the cache it is built (about a minute on a quiet machine).
+ * keyed by its recipe; without the cache it is built (about a minute on a quiet machine). The Docker store is
+ * cached beside it, keyed by the base image and the two image archives (about 3 minutes of TCG to make).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { GiveUp, ManagedProcess, poll, sleep } from './pebble';
 
 export const DATA_SERIAL = 'scim-bridge-data';
 export const KIT_LABEL = 'scimtestkit';
+/** The label of the Docker store disk (SEAM Docker store), mounted at /var/lib/docker. */
+export const DOCKER_STORE_LABEL = 'scimdocker';
 /**
  * QEMU's user network, made link-local (169.254.0.0/16) because QEMU forwards guest connections (guestfwd) only to
  * addresses inside it, and the metadata service must be at 169.254.169.254. The guest reaches this machine's
@@ -98,8 +107,9 @@ function seamFiles(): Record<string, [number, string]> {
   return {
     // The locale a cloud image comes with (cloud-init would otherwise spend 20 s of TCG regenerating it).
     '/etc/default/locale': [0o644, 'LANG=en_US.UTF-8\n'],
-    // The root disk by its label: QEMU's order of virtio disks is not the command line's.
-    '/etc/fstab': [0o644, 'LABEL=root / ext4 defaults,noatime 0 1\n'],
+    // The root disk by its label: QEMU's order of virtio disks is not the command line's. SEAM Docker store: Docker's
+    // data directory on a disk of its own, mounted before anything starts Docker (local-fs.target).
+    '/etc/fstab': [0o644, `LABEL=root / ext4 defaults,noatime 0 1\nLABEL=${DOCKER_STORE_LABEL} /var/lib/docker ext4 defaults,noatime 0 0\n`],
     // SEAM datasource.
     '/etc/cloud/cloud.cfg.d/90-scim-test.cfg': [0o644, 'datasource_list: [ NoCloud, None ]\n'],
     // The strictest image: no Recommends, so the host recipe must list everything it needs.
@@ -157,13 +167,15 @@ function seamFiles(): Record<string, [number, string]> {
       0o755,
       [
         '#!/bin/sh',
-        '# SEAM images: what a registry pull would give, from the kit (each archive once per root disk).',
+        '# SEAM images: what a registry pull would give, from the kit (each archive once per Docker store: the marks',
+        '# live in the store, so a VM whose store was made from the same archives (SEAM Docker store) loads nothing).',
         'set -eu',
-        'mkdir -p /var/lib/scim-test',
+        'marks=/var/lib/docker/scim-test',
+        'mkdir -p "$marks"',
         'for archive in /run/scim-test-kit/images/*.tar; do',
-        '  flag=/var/lib/scim-test/loaded-$(basename "$archive")',
+        '  flag=$marks/loaded-$(basename "$archive")',
         '  [ -e "$flag" ] && continue',
-        '  flock /var/lib/scim-test/lock sh -c "[ -e \'$flag\' ] || { docker load -q -i \'$archive\' && touch \'$flag\'; }"',
+        '  flock "$marks/lock" sh -c "[ -e \'$flag\' ] || { docker load -q -i \'$archive\' && touch \'$flag\'; }"',
         'done',
         '',
       ].join('\n'),
@@ -210,7 +222,7 @@ export interface BaseImage {
 
 /** The base image (kernel, initrd, root filesystem image), built once per recipe and cached. */
 export function baseImageDir(): string {
-  const recipe = JSON.stringify({ SUITE, PACKAGES, files: seamFiles(), version: 6 });
+  const recipe = JSON.stringify({ SUITE, PACKAGES, files: seamFiles(), version: 7 });
   return join(cacheDir(), `vm-base-${createHash('sha256').update(recipe).digest('hex').slice(0, 16)}`);
 }
 
@@ -273,10 +285,80 @@ export function blankDisk(path: string, size = '1G'): string {
   return path;
 }
 
+/** A copy-on-write disk on a raw image, which stays untouched. */
+function overlayDisk(backing: string, path: string): string {
+  must('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', backing, '-F', 'raw', path]);
+  return path;
+}
+
 /** A new root disk on the base image: the copy a cloud makes of its image for each new instance. */
 export function rootDisk(base: BaseImage, path: string): string {
-  must('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base.root, '-F', 'raw', path]);
-  return path;
+  return overlayDisk(base.root, path);
+}
+
+/** A VM's own copy of the cached Docker store (SEAM Docker store). */
+export function dockerStoreDisk(store: DockerStore, path: string): string {
+  return overlayDisk(store.path, path);
+}
+
+export interface DockerStore {
+  /** The cached raw ext4 image (label DOCKER_STORE_LABEL) holding /var/lib/docker with the images loaded. */
+  path: string;
+  /** Seconds it took to make, or 0 when it came from the cache. */
+  builtIn: number;
+}
+
+/**
+ * SEAM Docker store: /var/lib/docker with the given image archives loaded, made once per base image and pair of
+ * archives by a throwaway VM (cloud-init off, no network) that runs the image's own load unit on a blank store
+ * and powers off; cached beside the base image.
+ */
+export async function dockerStore(base: BaseImage, archives: string[], log: (line: string) => void): Promise<DockerStore> {
+  const key = createHash('sha256')
+    .update(JSON.stringify({ base: basename(baseImageDir()), archives: archives.map((a) => basename(a)), version: 1 }))
+    .digest('hex')
+    .slice(0, 16);
+  const path = join(cacheDir(), `vm-docker-${key}.raw`);
+  if (existsSync(path)) return { path, builtIn: 0 };
+  const started = Date.now();
+  log(`making the Docker store ${path} (a VM loads ${archives.map((a) => basename(a)).join(', ')})`);
+  const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-docker-store-'));
+  const disk = `${path}.${process.pid}.tmp`;
+  let vm: Vm | undefined;
+  try {
+    await run('mkfs.ext4', ['-q', '-F', '-L', DOCKER_STORE_LABEL, disk, '4G']);
+    const kit = await kitDisk(dir, { images: archives, caPem: '', hosts: [] });
+    vm = new Vm({
+      name: 'docker-store',
+      dir,
+      base,
+      root: rootDisk(base, join(dir, 'root.qcow2')),
+      seed: seedImage(dir, 'docker-store', 'i-docker-store', '#cloud-config\n{}\n'),
+      kit,
+      dockerStore: disk,
+      dataDevice: '/dev/disk/by-id/none',
+      // Nothing to configure: the load unit is part of the image and starts Docker itself.
+      kernelArgs: ['cloud-init=disabled'],
+    }).start();
+    await vm.waitForAgent(10 * 60_000);
+    // Started at boot (multi-user.target wants it); `systemctl start` returns when it has finished.
+    await vm.sh('systemctl start scim-test-images.service && systemctl is-active scim-test-images.service', 20 * 60_000);
+    const loaded = (await vm.sh('ls /var/lib/docker/scim-test')).split('\n').filter((f) => f.startsWith('loaded-'));
+    if (loaded.length !== archives.length) throw new Error(`the Docker store holds ${loaded.join(', ')}, not ${archives.length} images`);
+    // Docker down first, so that its files are complete; the ACPI power-off then unmounts the store cleanly.
+    await vm.sh('systemctl stop docker.socket docker.service containerd.service && sync', 5 * 60_000);
+    await vm.powerdown();
+    renameSync(disk, path);
+  } finally {
+    await vm?.kill();
+    rmSync(disk, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Stores of other images or base images are of no more use.
+  for (const other of readdirSync(cacheDir())) {
+    if (/^vm-docker-[0-9a-f]+\.raw$/.test(other) && join(cacheDir(), other) !== path) rmSync(join(cacheDir(), other), { force: true });
+  }
+  return { path, builtIn: Math.round((Date.now() - started) / 1000) };
 }
 
 /** The NoCloud seed: the user-data exactly as given, and a meta-data with this instance's id. */
@@ -319,16 +401,20 @@ export interface VmOptions {
   root: string;
   seed: string;
   kit: string;
+  /** This VM's Docker store disk (SEAM Docker store), mounted at /var/lib/docker. */
+  dockerStore: string;
   /** The data disk, attached at power-on; absent: attach it later with attachDataDisk(). */
   data?: string;
   /** The cloud's name for the data disk (SEAM disk name). */
   dataDevice: string;
-  /** Host ports forwarded to the guest's 80 and 443. */
-  httpPort: number;
-  httpsPort: number;
-  /** Host ports of the fake metadata server and the fake secret stores. */
-  metadataPort: number;
-  apiPort: number;
+  /** Host ports forwarded to the guest's 80 and 443 (absent: none). */
+  httpPort?: number;
+  httpsPort?: number;
+  /** Host ports of the fake metadata server and the fake secret stores (absent: the guest reaches neither). */
+  metadataPort?: number;
+  apiPort?: number;
+  /** More kernel command line arguments. */
+  kernelArgs?: string[];
   memoryMb?: number;
   /** Virtual CPUs (default 1: several TCG guests share this machine's cores; more vCPUs than cores only spin). */
   cpus?: number;
@@ -437,18 +523,19 @@ export class Vm {
       '-kernel', o.base.kernel,
       '-initrd', o.base.initrd,
       // quiet: every character on the emulated serial port costs emulated CPU (the test reads the guest through its agent).
-      '-append', `root=LABEL=root rw console=ttyS0 quiet scimtest.datadisk=${o.dataDevice}`,
+      '-append', ['root=LABEL=root rw console=ttyS0 quiet', `scimtest.datadisk=${o.dataDevice}`, ...(o.kernelArgs ?? [])].join(' '),
       '-drive', `file=${o.root},if=virtio,format=qcow2,cache=unsafe`,
       '-drive', `file=${o.seed},if=virtio,format=raw,readonly=on`,
       '-drive', `file=${o.kit},if=virtio,format=raw,readonly=on`,
+      '-drive', `file=${o.dockerStore},if=virtio,format=${o.dockerStore.endsWith('.qcow2') ? 'qcow2' : 'raw'},cache=unsafe`,
       ...(o.data ? ['-blockdev', `driver=raw,node-name=data0,file.driver=file,file.filename=${o.data}`, '-device', `virtio-blk-pci,drive=data0,id=datadisk,serial=${DATA_SERIAL}`] : []),
       '-netdev',
       [
         `user,id=n0,net=${GUEST_NETWORK},host=${HOST_FROM_GUEST},dns=169.254.0.3,dhcpstart=169.254.0.15`,
-        `hostfwd=tcp:127.0.0.1:${o.httpPort}-:80`,
-        `hostfwd=tcp:127.0.0.1:${o.httpsPort}-:443`,
-        `guestfwd=tcp:${METADATA_ADDRESS}:80-${socat(o.metadataPort)}`,
-        `guestfwd=tcp:${FAKE_API_ADDRESS}:443-${socat(o.apiPort)}`,
+        ...(o.httpPort ? [`hostfwd=tcp:127.0.0.1:${o.httpPort}-:80`] : []),
+        ...(o.httpsPort ? [`hostfwd=tcp:127.0.0.1:${o.httpsPort}-:443`] : []),
+        ...(o.metadataPort ? [`guestfwd=tcp:${METADATA_ADDRESS}:80-${socat(o.metadataPort)}`] : []),
+        ...(o.apiPort ? [`guestfwd=tcp:${FAKE_API_ADDRESS}:443-${socat(o.apiPort)}`] : []),
       ].join(','),
       '-device', 'virtio-net-pci,netdev=n0',
       '-chardev', `socket,id=qga0,path=${this.qgaPath},server=on,wait=off`,
@@ -458,6 +545,19 @@ export class Vm {
     ];
     this.process = new ManagedProcess(`qemu ${o.name}`, 'qemu-system-x86_64', args, { env: process.env });
     return this;
+  }
+
+  /**
+   * CPU seconds QEMU has used so far (all its threads): the emulated work, which unlike the wall clock hardly
+   * depends on what else this machine is running.
+   */
+  cpuSeconds(): number {
+    try {
+      const fields = readFileSync(`/proc/${this.process?.pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return NaN;
+    }
   }
 
   consoleTail(chars = 4000): string {
@@ -498,6 +598,8 @@ export class Vm {
     const started = await this.qga({ execute: 'guest-exec', arguments: { path: '/bin/sh', arg: ['-c', command], 'capture-output': true } });
     const pid = (started.return as { pid: number }).pid;
     const deadline = Date.now() + timeoutMs;
+    // Most commands end within a fraction of a second: look again soon, then every 250 ms.
+    let wait = 25;
     for (;;) {
       const status = (await this.qga({ execute: 'guest-exec-status', arguments: { pid } })).return as {
         exited: boolean;
@@ -514,7 +616,8 @@ export class Vm {
         };
       }
       if (Date.now() > deadline) throw new Error(`${this.options.name}: \`${command}\` still running after ${timeoutMs} ms`);
-      await sleep(250);
+      await sleep(wait);
+      wait = Math.min(250, wait * 2);
     }
   }
 
@@ -527,7 +630,7 @@ export class Vm {
 
   /** Waits until the guest agent answers (the guest has booted far enough to run commands). */
   async waitForAgent(timeoutMs: number): Promise<void> {
-    await poll(`${this.options.name}: the guest agent to answer`, timeoutMs, 2_000, async () => {
+    await poll(`${this.options.name}: the guest agent to answer`, timeoutMs, 1_000, async () => {
       if (this.process?.exitStatus) throw new GiveUp(`QEMU exited${this.process.describe(3000)}`);
       try {
         await this.qga({ execute: 'guest-ping' }, 3_000);
@@ -539,6 +642,18 @@ export class Vm {
   }
 
   /** The data disk, attached to the running VM (hot-plug), as a cloud attaches a volume after boot. */
+  /**
+   * Forwards the host's ports to the guest's 80 and 443 from now on (QEMU's hostfwd_add): a VM that booted while
+   * another held those ports takes them over once it is off, as a cloud moves a static IP to a replacement.
+   */
+  async forwardPorts(httpPort: number, httpsPort: number): Promise<void> {
+    for (const [host, guest] of [[httpPort, 80], [httpsPort, 443]]) {
+      const r = await this.qmp({ execute: 'human-monitor-command', arguments: { 'command-line': `hostfwd_add n0 tcp:127.0.0.1:${host}-:${guest}` } });
+      // HMP answers errors as text, not as a QMP error.
+      if (typeof r.return === 'string' && r.return.trim()) throw new Error(`${this.options.name}: hostfwd_add ${host}->${guest}: ${r.return.trim()}`);
+    }
+  }
+
   async attachDataDisk(path: string): Promise<void> {
     await this.qmp({ execute: 'blockdev-add', arguments: { driver: 'raw', 'node-name': 'data0', file: { driver: 'file', filename: path } } });
     await this.qmp({ execute: 'device_add', arguments: { driver: 'virtio-blk-pci', drive: 'data0', id: 'datadisk', serial: DATA_SERIAL } });

@@ -6,15 +6,15 @@
  * excludedAttributes=members, and `id eq "g" and members eq "u"` membership checks.
  */
 import { randomUUID } from 'node:crypto';
-import { ENTERPRISE, PATCH_OP, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA } from '../helpers/bridge';
+import { ENTERPRISE, PATCH_OP, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA, STORES } from '../helpers/bridge';
 
 type Json = Record<string, any>;
 const ADSCIM_GROUP = 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group';
 
-describe('Entra ID', () => {
+describe.each(STORES)('Entra ID on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

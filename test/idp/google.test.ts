@@ -2,13 +2,13 @@
  * Google Workspace's habits against the real bridge: a `GET /Users?count=1` probe, `active` as the strings
  * "true"/"false", and its whole sequence.
  */
-import { patchBody, startBridge, TestBridge, USER_SCHEMA } from '../helpers/bridge';
+import { patchBody, startBridge, TestBridge, USER_SCHEMA, STORES } from '../helpers/bridge';
 import { runSequence } from './sequence';
 
-describe('Google Workspace', () => {
+describe.each(STORES)('Google Workspace on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

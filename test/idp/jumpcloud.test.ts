@@ -4,7 +4,7 @@
  * with lookups before creates, group membership as value lists (adds repeated), group rename, deactivation,
  * take-over of an application group of the same name, and Import paging through users.
  */
-import { patchBody, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA } from '../helpers/bridge';
+import { patchBody, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA, STORES } from '../helpers/bridge';
 
 type Json = Record<string, any>;
 const filter = (attr: string, value: string) => `${attr} eq "${value}"`;
@@ -24,10 +24,10 @@ function expectResource(body: Json, type: 'User' | 'Group'): void {
   expect(body.meta).toMatchObject({ resourceType: type, location: expect.stringContaining(`/${type}s/${body.id}`), version: expect.any(String) });
 }
 
-describe('JumpCloud', () => {
+describe.each(STORES)('JumpCloud on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

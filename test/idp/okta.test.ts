@@ -4,15 +4,15 @@
  * full object, (de)activation by PATCH value or PUT, no DELETE of users, group rename in the same PATCH as
  * member removes and adds, members replaced with a full list or [], PUT of groups, imports by pages of 100.
  */
-import { PATCH_OP, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA } from '../helpers/bridge';
+import { PATCH_OP, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA, STORES } from '../helpers/bridge';
 
 type Json = Record<string, any>;
 const UA = 'Okta SCIM Client 1.0.0';
 
-describe('Okta', () => {
+describe.each(STORES)('Okta on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

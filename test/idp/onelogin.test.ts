@@ -2,15 +2,15 @@
  * OneLogin's habits against the real bridge: `+` for spaces and a trailing `&` in filters, `PUT /Users/{id}?`,
  * legacy schema URNs (also as the key of enterprise attributes), and its whole sequence.
  */
-import { ENTERPRISE, startBridge, TestBridge } from '../helpers/bridge';
+import { ENTERPRISE, startBridge, TestBridge, STORES } from '../helpers/bridge';
 import { runSequence } from './sequence';
 
 type Json = Record<string, any>;
 
-describe('OneLogin', () => {
+describe.each(STORES)('OneLogin on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

@@ -2,15 +2,15 @@
  * Rippling's habits against the real bridge: lookups by `emails[primary eq true].value`, groups edited by PUT,
  * and its whole sequence.
  */
-import { PATCH_OP, patchBody, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA } from '../helpers/bridge';
+import { PATCH_OP, patchBody, startBridge, TestBridge, GROUP_SCHEMA, USER_SCHEMA, STORES } from '../helpers/bridge';
 import { runSequence } from './sequence';
 
 type Json = Record<string, any>;
 
-describe('Rippling', () => {
+describe.each(STORES)('Rippling on %s', (store) => {
   let b: TestBridge;
   beforeAll(async () => {
-    b = await startBridge();
+    b = await startBridge({}, { store });
   });
   afterAll(() => b.stop());
 

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { readConfig } from '../../bridge/src/config';
 import { GCP_SECRET_FUNCTION } from '../../infra/gcp';
-import { BRIDGE_UID, bridgeEnvironment, DOCKER_NETWORK, fetchSecretsScript, hostCaddyfile, HostSpec, METADATA_ADDRESS, MOUNT_POINT, prepareNetworkScript, rebootPolicy, renderUserData, systemdPathUnit, systemdUnits } from '../../infra/host';
+import { APPLY_DOCKER_CONFIG, BRIDGE_UID, bridgeEnvironment, DOCKER_NETWORK, fetchSecretsScript, hostCaddyfile, HostSpec, METADATA_ADDRESS, MOUNT_POINT, prepareNetworkScript, rebootPolicy, renderUserData, systemdPathUnit, systemdUnits } from '../../infra/host';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ describe('the cloud-config document', () => {
     expect(systemdUnits(spec)['scim-bridge-caddy.service']).toContain(`--volume ${ETC}/acme-ca-root.pem:/etc/caddy/acme-ca-root.pem:ro`);
   });
 
-  test.each(SPECS)('%s: files, owners and modes; scripts as in the repository; units enabled after daemon-reload', (_name, spec) => {
+  test.each(SPECS)('%s: files, owners and modes; scripts as in the repository; Docker restarted only if need be, units enabled', (_name, spec) => {
     const doc = cloudConfig(spec);
     expect(doc.package_update).toBe(true);
     // apparmor explicitly: it is only a Recommends of docker.io, and Docker fails every run without its parser
@@ -323,12 +323,12 @@ describe('the cloud-config document', () => {
     // Security updates every day, whatever the image's defaults.
     expect(writtenFile(spec, '/etc/apt/apt.conf.d/20auto-upgrades').content).toBe('APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n');
     expect(writtenFile(spec, `${LIB}/prepare-network`).content).toBe(prepareNetworkScript());
-    // Started without waiting: a late disk must not hold cloud-init (nor fail it).
+    // Started without waiting: a late disk must not hold cloud-init (nor fail it). No daemon-reload of its own
+    // (enable reloads), and no unconditional restart of Docker (see 'applying daemon.json' below).
     // The secrets' service is started by its timer only (it has no [Install] section).
     const enabled = units.filter((u) => u !== 'scim-bridge-secrets.service');
     expect(doc.runcmd).toEqual([
-      ['systemctl', 'daemon-reload'],
-      ['systemctl', 'restart', 'docker.service'],
+      ['sh', '-c', APPLY_DOCKER_CONFIG],
       ['systemctl', 'enable', ...enabled],
       ['systemctl', 'start', '--no-block', ...enabled],
     ]);
@@ -408,6 +408,54 @@ describe('no secret in the user-data', () => {
 
 // ---------------------------------------------------------------------------------------------------------
 
+describe('applying daemon.json: Docker is restarted only if it runs with an older configuration', () => {
+  // Stand-ins for systemctl and date: Docker's state and both times come from the environment.
+  let bin: string;
+  let calls: string;
+  beforeAll(() => {
+    bin = fs.mkdtempSync(path.join(os.tmpdir(), 'apply-docker-config-'));
+    calls = path.join(bin, 'calls.log');
+    const stub = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    stub(
+      'systemctl',
+      [
+        'echo "systemctl $*" >> "$CALLS"',
+        'case "$1" in',
+        '  is-active) [ "$DOCKER_ACTIVE" = yes ] ;;',
+        '  show) [ "$*" = "show -P ActiveEnterTimestamp docker.service" ] && echo "$DOCKER_STARTED" ;;',
+        'esac',
+      ].join('\n'),
+    );
+    // date -r FILE +%s: the file's time; date -d TEXT +%s: TEXT as systemd prints it, converted by the real date.
+    stub('date', 'case "$1" in\n  -r) [ "$2" = /etc/docker/daemon.json ] && echo "$CONFIG_WRITTEN" ;;\n  -d) TZ=UTC /bin/date -d "$2" +%s ;;\nesac');
+  });
+  afterAll(() => fs.rmSync(bin, { recursive: true, force: true }));
+
+  function apply(env: { DOCKER_ACTIVE: string; DOCKER_STARTED: string; CONFIG_WRITTEN: string }): string[] {
+    fs.writeFileSync(calls, '');
+    const r = run('sh', ['-c', APPLY_DOCKER_CONFIG], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, CALLS: calls, ...env } });
+    expect(r.code).toBe(0);
+    return fs.readFileSync(calls, 'utf8').trim().split('\n').filter((c) => c.startsWith('systemctl restart'));
+  }
+  // 2026-12-05 08:36:47 UTC, as `systemctl show -P ActiveEnterTimestamp` prints it.
+  const STARTED = 'Sat 2026-12-05 08:36:47 UTC';
+  const STARTED_EPOCH = 1796459807;
+
+  test('Docker started after the file was written (the packages step installed it, or the image started it): no restart', () => {
+    expect(apply({ DOCKER_ACTIVE: 'yes', DOCKER_STARTED: STARTED, CONFIG_WRITTEN: String(STARTED_EPOCH - 30) })).toEqual([]);
+  });
+
+  test('Docker started before the file was written, or in the same second: restarted', () => {
+    expect(apply({ DOCKER_ACTIVE: 'yes', DOCKER_STARTED: STARTED, CONFIG_WRITTEN: String(STARTED_EPOCH + 5) })).toEqual(['systemctl restart docker.service']);
+    expect(apply({ DOCKER_ACTIVE: 'yes', DOCKER_STARTED: STARTED, CONFIG_WRITTEN: String(STARTED_EPOCH) })).toEqual(['systemctl restart docker.service']);
+  });
+
+  test('Docker not running: (re)started', () => {
+    expect(apply({ DOCKER_ACTIVE: 'no', DOCKER_STARTED: '', CONFIG_WRITTEN: String(STARTED_EPOCH) })).toEqual(['systemctl restart docker.service']);
+    expect(apply({ DOCKER_ACTIVE: 'no', DOCKER_STARTED: STARTED, CONFIG_WRITTEN: String(STARTED_EPOCH - 30) })).toEqual(['systemctl restart docker.service']);
+  });
+});
+
 describe('shellcheck', () => {
   beforeAll(() => need('shellcheck'));
 
@@ -432,6 +480,12 @@ describe('shellcheck', () => {
 
   test('the rendered prepare-network (sh)', () => {
     const r = shellcheck(prepareNetworkScript());
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  test('the runcmd that applies daemon.json (sh)', () => {
+    const r = shellcheck(`#!/bin/sh\n${APPLY_DOCKER_CONFIG}\n`);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
   });

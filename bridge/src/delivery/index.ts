@@ -6,7 +6,7 @@
  * event is older than the retry window; then (or at once, when the downstream refuses it for good) it
  * becomes a dead letter, visible in /health and replayable.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from '../log';
@@ -23,9 +23,26 @@ export interface WebhookOptions {
   /** How often the outbox is looked at when idle. */
   readonly pollMs?: number;
   readonly timeoutMs?: number;
+  /**
+   * The delivery lease (several replicas: one delivers). It expires this long after its last renewal, by the
+   * database's clock; a replica that does not hold it tries to take it every `leaseRenewMs`.
+   */
+  readonly leaseTtlMs?: number;
+  readonly leaseRenewMs?: number;
+  /** Told the outcome of every send (for /metrics): accepted, failed (to be retried), or made a dead letter. */
+  readonly onResult?: (result: DeliveryResult) => void;
 }
 
-const CURSOR = 'webhook_cursor';
+export type DeliveryResult = 'delivered' | 'failed' | 'dead_letter';
+
+/** The lease under which one replica delivers; its cursor is the last event the downstream accepted. */
+export const DELIVERY_LEASE = 'webhook';
+/**
+ * Defaults: a dead holder's lease expires within 20 s of its last renewal and another replica, trying every 4 s,
+ * takes it within 24 s: inside the 30 s DESIGN.md promises.
+ */
+export const LEASE_TTL_MS = 20_000;
+export const LEASE_RENEW_MS = 4_000;
 
 /** The JSON of an event: the webhook body and the feed item are the same. */
 export function eventBody(e: EventRecord): string {
@@ -57,6 +74,14 @@ export class WebhookDelivery {
   private readonly url: URL;
   /** Requests on the wire: stop() cuts them (their events stay in the outbox and go again after a restart). */
   private readonly inflight = new Set<http.ClientRequest>();
+  /** Who this process is, as a lease holder. */
+  readonly holder = `${process.pid}-${randomUUID()}`;
+  /** Whether this replica holds the delivery lease, and when (Date.now()) its last successful renewal started. */
+  private holding = false;
+  private renewedAt = 0;
+  private renewer?: NodeJS.Timeout;
+  private readonly ttlMs: number;
+  private readonly renewMs: number;
 
   constructor(
     private readonly store: Store,
@@ -67,13 +92,61 @@ export class WebhookDelivery {
     const secure = this.url.protocol === 'https:';
     // Keep-alive: one connection carries the deliveries, no handshake per event.
     this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 1 }) : new http.Agent({ keepAlive: true, maxSockets: 1 });
+    this.ttlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
+    this.renewMs = options.leaseRenewMs ?? LEASE_RENEW_MS;
+    // A send must fit between a renewal and the expiry (see mayStartSend), with a renewal or two to spare.
+    if (this.ttlMs < (options.timeoutMs ?? 10_000) + 2 * this.renewMs + 500) {
+      throw new Error('webhook delivery: leaseTtlMs must exceed timeoutMs + 2 x leaseRenewMs + 500 ms');
+    }
   }
 
   async start(): Promise<void> {
-    this.cursor = this.savedCursor = Number((await this.store.getSetting(CURSOR)) ?? 0);
+    await this.tryLease();
     // New events wake the loop at once; polling remains for what this process did not write.
     this.store.onDurable(() => this.wake?.());
+    // While held, the lease is renewed on a timer of its own: a long backoff or a slow receiver must not let it lapse.
+    this.renewer = setInterval(() => void (this.holding ? this.tryLease() : undefined), this.renewMs);
+    this.renewer.unref();
     this.running = this.loop();
+  }
+
+  /** Whether this replica delivers now. */
+  get isDelivering(): boolean {
+    return this.holding;
+  }
+
+  /**
+   * Takes or renews the lease. Taking it loads the cursor its last holder saved, so delivery resumes after the last
+   * event the downstream accepted (at least once across a hand-over: the holder saves its cursor once per batch).
+   */
+  private async tryLease(): Promise<boolean> {
+    const startedAt = Date.now();
+    try {
+      const lease = await this.store.acquireLease(DELIVERY_LEASE, this.holder, this.ttlMs);
+      if (lease.held && !this.holding) {
+        this.cursor = this.savedCursor = lease.cursor;
+        this.failures = 0;
+        this.logger.info({ cursor: lease.cursor }, 'webhook delivery: this replica delivers now (it holds the lease)');
+      } else if (!lease.held && this.holding) {
+        this.logger.warn('webhook delivery: the lease went to another replica; this one stops delivering');
+      }
+      this.holding = lease.held;
+      if (lease.held) this.renewedAt = startedAt;
+      return lease.held;
+    } catch (err) {
+      // The database did not answer: the lease is still ours until it would expire (see mayStartSend).
+      this.logger.error({ err }, 'webhook delivery: renewing the lease failed');
+      return this.holding;
+    }
+  }
+
+  /**
+   * A send may start only while it will end (answered or cut by its timeout) before the lease could expire: no
+   * other replica can then have taken over while this one still sends. The lease's expiry counts from the start of
+   * the renewal, by the database's clock; this counts from the same start by ours, so it errs early.
+   */
+  private mayStartSend(): boolean {
+    return this.holding && Date.now() < this.renewedAt + this.ttlMs - (this.options.timeoutMs ?? 10_000) - 500;
   }
 
   /**
@@ -93,18 +166,30 @@ export class WebhookDelivery {
     clearTimeout(timer);
     if (!finished) for (const req of this.inflight) req.destroy(new Error('the bridge is stopping'));
     await this.running;
-    await this.saveCursor();
+    clearInterval(this.renewer);
+    if (this.holding) {
+      await this.saveCursor();
+      // Another replica takes over at once instead of after the expiry.
+      await this.store.releaseLease(DELIVERY_LEASE, this.holder).catch((err) => this.logger.error({ err }, 'webhook delivery: releasing the lease failed'));
+      this.holding = false;
+    }
     this.agent.destroy();
   }
 
-  /** The last event the downstream accepted (or that became a dead letter). */
-  get delivered(): number {
-    return this.cursor;
+  /** The last event the downstream accepted (or that became a dead letter), whichever replica delivers. */
+  async delivered(): Promise<number> {
+    return this.holding ? this.cursor : this.store.leaseCursor(DELIVERY_LEASE);
   }
 
-  /** Events not yet accepted by the downstream, and dead letters: for /health. */
-  async backlog(): Promise<{ pending: number; deadLetters: number }> {
-    return { pending: await this.store.countEventsAfter(this.cursor), deadLetters: await this.store.countDeadLetters() };
+  /**
+   * Events not yet accepted by the downstream, how long the oldest of them has waited (0 when none), dead letters,
+   * and whether this replica is the one delivering: for /health, /metrics and the status page.
+   */
+  async backlog(): Promise<{ pending: number; lagSeconds: number; deadLetters: number; delivering: boolean }> {
+    const cursor = await this.delivered();
+    const [oldest] = await this.store.listEvents(cursor, 1);
+    const lagSeconds = oldest ? Math.max(0, Math.round((Date.now() - Date.parse(oldest.occurredAt)) / 1000)) : 0;
+    return { pending: await this.store.countEventsAfter(cursor), lagSeconds, deadLetters: await this.store.countDeadLetters(), delivering: this.holding };
   }
 
   /** Sends every dead letter once more; those the downstream accepts leave the list. */
@@ -112,7 +197,9 @@ export class WebhookDelivery {
     let replayed = 0;
     const letters = await this.store.listDeadLetters(10_000);
     for (const letter of letters) {
-      if ((await this.send(letter)).ok) {
+      const sent = await this.send(letter);
+      this.options.onResult?.(sent.ok ? 'delivered' : 'failed');
+      if (sent.ok) {
         await this.store.removeDeadLetter(letter.seq);
         replayed++;
       }
@@ -187,14 +274,31 @@ export class WebhookDelivery {
    * again (at least once, ids let the receiver drop repeats), and a delivery costs no write of its own.
    */
   private async saveCursor(): Promise<void> {
-    if (this.cursor === this.savedCursor) return;
+    if (this.cursor === this.savedCursor || !this.holding) return;
     const cursor = this.cursor;
-    await this.store.setSetting(CURSOR, String(cursor));
+    if (!(await this.store.saveLeaseCursor(DELIVERY_LEASE, this.holder, cursor))) {
+      // Another replica holds the lease (this one was too slow to renew): it delivers from the cursor it found.
+      this.holding = false;
+      this.logger.warn('webhook delivery: the lease went to another replica; this one stops delivering');
+      return;
+    }
     this.savedCursor = cursor;
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      if (!this.holding) {
+        // Not the delivering replica: try for the lease now and then (the holder's renewals keep it).
+        if (!(await this.tryLease())) {
+          await this.sleep(this.renewMs);
+          continue;
+        }
+      }
+      if (!this.mayStartSend()) {
+        await this.tryLease();
+        if (!this.mayStartSend()) await this.sleep(Math.min(this.renewMs, 1000));
+        continue;
+      }
       let events: EventRecord[];
       try {
         events = await this.store.listEvents(this.cursor, 100);
@@ -210,10 +314,12 @@ export class WebhookDelivery {
       }
       for (const e of events) {
         if (this.stopped) return;
+        if (!this.mayStartSend()) break;
         const result = await this.send(e);
         // Cut by stop(): not a failure of the receiver, and the event stays pending.
         if (this.stopped && !result.ok) return;
         if (result.ok) {
+          this.options.onResult?.('delivered');
           this.advance(e.seq);
           continue;
         }
@@ -221,10 +327,12 @@ export class WebhookDelivery {
         if ((result.status !== undefined && permanent(result.status)) || age > this.options.retryWindowMs) {
           this.logger.warn({ event: e.id, type: e.type, error: result.error }, 'webhook delivery: dead letter');
           await this.store.addDeadLetter(e.seq, result.error ?? 'failed');
+          this.options.onResult?.('dead_letter');
           this.advance(e.seq);
           continue;
         }
         this.failures++;
+        this.options.onResult?.('failed');
         this.logger.warn({ event: e.id, type: e.type, error: result.error, attempt: this.failures }, 'webhook delivery: will retry');
         await this.saveCursor().catch(() => undefined);
         await this.sleep(this.delay());

@@ -8,6 +8,8 @@
  *   a revoked user invited again and a suspended one active; DELETE removes.
  * - A group pushed by the IdP is *managed*; pushing a group named like an application group that is not
  *   managed takes that group over; a managed one of that name is a conflict.
+ * - Every user and group has one source: an IdP over SCIM (and the application), or a connector the bridge runs
+ *   (Google Workspace). A source writes only its own resources: the others answer 409.
  */
 import { conflict, notFound, ScimError } from '../errors';
 import type { Logger } from '../log';
@@ -48,6 +50,21 @@ export type {
 } from '../store';
 
 export type UserContent = Omit<UserWrite, 'status'>;
+
+/** Who writes: an IdP over SCIM (or the application through its API), or a connector the bridge runs itself. */
+export type Source = 'scim' | 'google';
+
+/**
+ * A connector's users and groups carry its prefix in externalId (`google:<Google's id>`): the mark of their source,
+ * which the connector finds them by (externalId has an index), and which SCIM can neither set nor change.
+ */
+export const CONNECTOR_PREFIX: Readonly<Record<Exclude<Source, 'scim'>, string>> = { google: 'google:' };
+
+export function sourceOf(externalId: string | null | undefined): Source {
+  return typeof externalId === 'string' && externalId.startsWith(CONNECTOR_PREFIX.google) ? 'google' : 'scim';
+}
+
+const SOURCE_NAMES: Record<Source, string> = { scim: 'an identity provider over SCIM', google: "this bridge's Google Workspace connector" };
 export type GroupContent = Omit<GroupWrite, 'managed'>;
 
 /** How a resource looks in an event's `data`: as SCIM returns it (the protocol layer provides this). */
@@ -198,6 +215,21 @@ export class Directory {
     return this.store.ping();
   }
 
+  /** 409 when `by` writes to a resource another source manages. */
+  private checkSource(kind: 'user' | 'group', rec: { id: string; externalId: string | null }, by: Source): void {
+    const owner = sourceOf(rec.externalId);
+    if (owner === by) return;
+    const fix = owner === 'google' ? 'change it in Google Workspace: the next sync applies it' : 'the identity provider that created it manages it';
+    throw new ScimError(409, `The ${kind} ${rec.id} is managed by ${SOURCE_NAMES[owner]}, not by ${SOURCE_NAMES[by]}: ${fix}.`);
+  }
+
+  /** 400 when a write would give a resource another source's mark (an externalId starting with google:). */
+  private checkMark(externalId: string | null, by: Source): void {
+    if (sourceOf(externalId) === by) return;
+    if (by === 'scim') throw new ScimError(400, `externalId values starting with '${CONNECTOR_PREFIX.google}' are reserved for ${SOURCE_NAMES.google}; send another externalId.`, 'invalidValue');
+    throw new Error(`${SOURCE_NAMES[by]} wrote externalId without its prefix`);
+  }
+
   private userEvent(type: string, rec: UserRecord, extra: Record<string, unknown> = {}): NewEvent {
     return { type, resourceId: rec.id, data: { ...this.present.user(rec), ...extra } };
   }
@@ -223,7 +255,8 @@ export class Directory {
    * Provisioned by the IdP: invited until the person joins. Provisioned with active false, it is revoked from
    * the start (no invitation to send): user.created, then user.revoked for an application that invites on the first.
    */
-  async createUser(user: UserContent): Promise<UserRecord> {
+  async createUser(user: UserContent, by: Source = 'scim'): Promise<UserRecord> {
+    this.checkMark(user.externalId, by);
     const status = statusAfter('invited', user.active);
     const rec = await this.checked(() =>
       this.store.createUser({ ...this.checkDomains(user), status }, (created) => [
@@ -237,6 +270,7 @@ export class Directory {
 
   /** A user that exists in the application already: active, and listed to the IdP so its import can match it. */
   async createApplicationUser(user: UserContent): Promise<UserRecord> {
+    this.checkMark(user.externalId, 'scim');
     const rec = await this.checked(() =>
       this.store.createUser({ ...this.checkDomains(user), active: true, status: 'active' }, (created) => [this.userEvent('user.created', created)]),
     );
@@ -245,13 +279,15 @@ export class Directory {
   }
 
   /** Applies a change from the IdP with the lifecycle rules. Resolves to the user as written. */
-  updateUser(id: string, change: (current: UserRecord) => UserContent, expected?: ExpectedVersion): Promise<UserRecord | null> {
+  updateUser(id: string, change: (current: UserRecord) => UserContent, expected?: ExpectedVersion, by: Source = 'scim'): Promise<UserRecord | null> {
     return this.store.updateUser(
       id,
       (current) => {
+        this.checkSource('user', current, by);
         // A user to update is a user the directory accepted: a later domain rejection is no first-user surprise.
         this.accepted = true;
         const next = change(current);
+        this.checkMark(next.externalId, by);
         // Only new addresses are checked: deprovisioning a user from a domain no longer allowed must work.
         if (next.userName !== current.userName || JSON.stringify(next.doc.emails) !== JSON.stringify(current.doc.emails)) this.checkDomains(next);
         return { ...next, status: statusAfter(current.status, next.active) };
@@ -271,7 +307,9 @@ export class Directory {
     );
   }
 
-  deleteUser(id: string, expected?: ExpectedVersion): Promise<boolean> {
+  async deleteUser(id: string, expected?: ExpectedVersion, by: Source = 'scim'): Promise<boolean> {
+    const current = await this.store.getUser(id);
+    if (current) this.checkSource('user', current, by);
     return this.store.deleteUser(id, expected, (deleted) => [this.userEvent('user.deleted', deleted)]);
   }
 
@@ -321,12 +359,17 @@ export class Directory {
    * A group pushed by the IdP. Named like an application group that is not managed: that group is taken
    * over (same id, now managed, members as pushed). Named like a managed group: 409.
    */
-  async createGroup(group: GroupContent, members: readonly string[]): Promise<GroupRecord> {
+  async createGroup(group: GroupContent, members: readonly string[], by: Source = 'scim'): Promise<GroupRecord> {
+    this.checkMark(group.externalId, by);
     const existing = await this.groupNamed(group.displayName);
     if (existing && !existing.managed) {
       const adopted = await this.store.updateGroup(
         existing.id,
-        () => ({ group: { ...group, managed: true }, members: [{ op: 'replace', ids: members }] }),
+        (current) => {
+          // Another request (on this replica or another) took it over since it was looked up: that one won.
+          if (current.managed) throw conflict(`A group named '${group.displayName}' exists already (displayName is unique, case-insensitively).`);
+          return { group: { ...group, managed: true }, members: [{ op: 'replace', ids: members }] };
+        },
         undefined,
         (before, after, delta) => this.groupEvents(before, after, delta),
       );
@@ -355,11 +398,14 @@ export class Directory {
     id: string,
     change: (current: GroupRecord) => { group: GroupContent; members: readonly MemberChange[] },
     expected?: ExpectedVersion,
+    by: Source = 'scim',
   ): Promise<GroupRecord | null> {
     return this.store.updateGroup(
       id,
       (current) => {
+        this.checkSource('group', current, by);
         const next = change(current);
+        this.checkMark(next.group.externalId, by);
         // A group the IdP writes to is pushed by it: an application group found by a lookup is taken over.
         return { group: { ...next.group, managed: true }, members: next.members };
       },
@@ -369,7 +415,9 @@ export class Directory {
   }
 
   /** Deleting a group leaves its members as they are. */
-  deleteGroup(id: string, expected?: ExpectedVersion): Promise<boolean> {
+  async deleteGroup(id: string, expected?: ExpectedVersion, by: Source = 'scim'): Promise<boolean> {
+    const current = await this.store.getGroup(id, false);
+    if (current) this.checkSource('group', current, by);
     return this.store.deleteGroup(id, expected, (deleted) => [this.groupEvent('group.deleted', deleted)]);
   }
 

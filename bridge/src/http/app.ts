@@ -1,6 +1,6 @@
 /**
- * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz and /readyz open, everything else
- * behind the bearer token. Routes only translate HTTP to the SCIM service and back.
+ * The HTTP surface (DESIGN.md): SCIM 2.0 at the root and at /scim/v2, /healthz, /readyz and the status page's files
+ * open, everything else behind the bearer token. Routes only translate HTTP to the SCIM service and back.
  */
 import express, { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { ScimError } from '../errors';
@@ -8,8 +8,13 @@ import type { Logger } from '../log';
 import type { ReadParams, ScimResponse, ScimService } from '../scim';
 import type { ApplicationApi } from '../api';
 import { bearerAuth, failedAuthLimiter } from './auth';
-import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, setSecurityHeaders } from './errors';
+import { bodyTooLarge, errorHandler, SCIM_CONTENT_TYPE, sendError, sentError, setSecurityHeaders } from './errors';
 import { checkJsonDepth } from './json-depth';
+import type { Observer } from '../observe';
+import { idpLabel, idpOf } from './idp';
+import { fromIdp, metricsHandler, routeLabel, statusPage, statusReportHandler } from './observe';
+
+export { IDP_LABELS, idpLabel, idpOf } from './idp';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -19,6 +24,10 @@ export interface AppOptions {
   readonly appTokenHashes: readonly string[];
   readonly logger: Logger;
   readonly tokenHashes: readonly string[];
+  /** Hashes of the tokens that open GET /metrics only. */
+  readonly metricsTokenHashes: readonly string[];
+  /** Metrics and the status page's report: told of every answered request. */
+  readonly observer: Observer;
   /** Peers whose X-Forwarded-* headers are believed (Express's `trust proxy`: addresses, CIDRs, `loopback`…); empty: none. */
   readonly trustProxy: readonly string[];
   /** The Base URL as the IdP sees it (no trailing slash); absent: built from the request's (validated) Host. */
@@ -29,22 +38,8 @@ export interface AppOptions {
   /** Events waiting for the downstream, and dead letters. */
   readonly deliveryBacklog: () => Promise<Record<string, unknown>>;
   readonly replayDeadLetters: () => Promise<Record<string, unknown>>;
-}
-
-/** Which identity provider is calling, from its User-Agent, for the request log. */
-export function idpOf(userAgent: string | undefined, adscimVersion?: string): string {
-  // Entra ID sends ADSCIMVersion; its User-Agent is not always telling.
-  if (adscimVersion) return 'entra';
-  if (!userAgent) return 'unknown';
-  const known: [RegExp, string][] = [
-    [/okta/i, 'okta'],
-    [/azure|entra|microsoft|aad/i, 'entra'],
-    [/jumpcloud/i, 'jumpcloud'],
-    [/google/i, 'google'],
-    [/onelogin/i, 'onelogin'],
-    [/rippling/i, 'rippling'],
-  ];
-  return known.find(([re]) => re.test(userAgent))?.[1] ?? userAgent.slice(0, 40);
+  /** The connectors' state and last sync (Google Workspace), by name; empty when none is configured. */
+  readonly connectors?: () => Record<string, unknown>;
 }
 
 function send(res: Response, r: ScimResponse): void {
@@ -200,12 +195,23 @@ export function createApp(options: AppOptions): express.Express {
     setSecurityHeaders(res);
     if (req.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      options.observer.recordRequest({
+        method: req.method,
+        route: routeLabel(req),
+        status: res.statusCode,
+        idp: idpLabel(req.get('user-agent'), req.get('adscimversion')),
+        seconds: ms / 1000,
+        scimType: sentError(res)?.scimType,
+        fromIdp: fromIdp(req),
+        at: Date.now(),
+      });
       options.logger.info(
         {
           method: req.method,
           path: req.path,
           status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
+          ms,
           idp: idpOf(req.get('user-agent'), req.get('adscimversion')),
           tokenSlot: req.tokenIndex,
         },
@@ -251,6 +257,13 @@ export function createApp(options: AppOptions): express.Express {
   const limiter = failedAuthLimiter();
   app.use('/api/v1', applicationRouter(options.api, options.appTokenHashes, options.replayDeadLetters, limiter));
 
+  // The status page's files hold no figures: open. Metrics: the IdP's token, or the metrics token (that one opens
+  // nothing else); the page's figures (/status.json): the IdP's token. Each checked on its route, so that a refusal
+  // is counted under the route's label.
+  app.use(statusPage());
+  app.get('/metrics', bearerAuth({ tokenHashes: [...options.tokenHashes, ...options.metricsTokenHashes], limiter }), metricsHandler(options.observer));
+  app.get('/status.json', bearerAuth({ tokenHashes: options.tokenHashes, limiter }), statusReportHandler(options.observer));
+
   app.use(bearerAuth({ tokenHashes: options.tokenHashes, limiter }));
 
   app.get('/health', async (_req, res) => {
@@ -263,7 +276,8 @@ export function createApp(options: AppOptions): express.Express {
       storeError = (err as Error).message;
     }
     const delivery = await options.deliveryBacklog().catch(() => ({ error: 'unavailable' }));
-    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, storeError, delivery, version: options.version });
+    const connectors = options.connectors?.() ?? {};
+    res.status(store === 'ok' ? 200 : 503).json({ status: store === 'ok' ? 'ok' : 'degraded', store, storeError, delivery, ...connectors, version: options.version });
   });
 
   const scim = scimRouter(options.service, options.publicUrl);

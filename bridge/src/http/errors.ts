@@ -19,7 +19,15 @@ export function setSecurityHeaders(res: ServerResponse): void {
   res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
 }
 
+/** The SCIM error each response was answered with, for the request's metrics (its status and scimType, never its detail). */
+const sentErrors = new WeakMap<ServerResponse, ScimError>();
+
+export function sentError(res: ServerResponse): ScimError | undefined {
+  return sentErrors.get(res);
+}
+
 export function sendError(res: ServerResponse, error: ScimError): void {
+  sentErrors.set(res, error);
   const body: Record<string, unknown> = { schemas: [ERROR_URN], status: String(error.status) };
   if (error.scimType) body.scimType = error.scimType;
   body.detail = error.detail;

@@ -23,6 +23,8 @@ export interface LoadSheddingOptions {
   /** How often at most a saturation line is logged. */
   readonly logIntervalMs: number;
   readonly logger: Logger;
+  /** Told of each request refused with 503 (for the request metrics), after its answer went out. */
+  readonly onRefused?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 const isHealthz = (req: IncomingMessage) => (req.method === 'GET' || req.method === 'HEAD') && (req.url === '/healthz' || req.url?.startsWith('/healthz?') === true);
@@ -47,6 +49,7 @@ export class LoadShedding {
       }
       if (this.inFlight >= this.options.maxInFlight || this.overflow.has(req.socket)) {
         this.refuse(res);
+        this.options.onRefused?.(req, res);
         return;
       }
       this.inFlight++;

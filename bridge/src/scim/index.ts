@@ -12,3 +12,20 @@ export const eventPresenter: Presenter = {
   user: (rec) => renderUser(rec, undefined, ''),
   group: (rec) => renderGroup(rec, ''),
 };
+
+import type { GroupContent, UserContent } from '../directory';
+import { readDocument, toGroupWrite, toUserWrite } from './resource';
+import { resourceTypes } from './schemas';
+
+/**
+ * A User document as a client would send it, checked and indexed as SCIM's POST does: connectors build their
+ * writes with it, so that a pulled user is stored exactly like a pushed one.
+ */
+export function userContent(body: Record<string, unknown>): UserContent {
+  return toUserWrite(readDocument(resourceTypes.User, body));
+}
+
+/** A Group document (without members) as SCIM's POST reads it. */
+export function groupContent(body: Record<string, unknown>): GroupContent {
+  return toGroupWrite(readDocument(resourceTypes.Group, body)).group;
+}

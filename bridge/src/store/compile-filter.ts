@@ -7,8 +7,9 @@
  *   It never builds a set over the whole table, so its cost per row is bounded by the filter's terms, and a
  *   scan can be cut into slices of rows.
  * - `candidates`: for one term, the ids of the resources it can match, found through an index (a b-tree on
- *   the value, or the trigram index of texts for `co`/`ew`). The store runs the filter from the candidates
- *   of a selective term, after a bounded count proves there are few.
+ *   the value, or a trigram index for `co`/`ew`: SQLite's FTS5 index of texts, PostgreSQL's pg_trgm GIN index
+ *   on the column). The store runs the filter from the candidates of a selective term, after a bounded count
+ *   proves there are few.
  *
  * No filter is evaluated in memory.
  */
@@ -271,7 +272,8 @@ export function trigramQuery(trigram: string): string {
 /**
  * The ways to find one term's candidates (a query selecting `id`), or undefined when no index narrows it
  * (`ne`, `not`, booleans, `pr` on a column, substrings shorter than a trigram).
- * `substring` (for `co`/`ew`) gets the trigram chosen by the caller, which checked how many texts hold it.
+ * `substring` (for `co`/`ew` on SQLite) gets the trigram chosen by the caller, which checked how many texts hold it.
+ * On PostgreSQL a substring is an `index` source: the LIKE itself, which pg_trgm's GIN index serves.
  */
 export type Source =
   | { readonly kind: 'index'; readonly ids: RawBuilder<unknown> }
@@ -279,15 +281,21 @@ export type Source =
 
 const ORDERED: readonly CompareOp[] = ['eq', 'gt', 'ge', 'lt', 'le', 'sw'];
 
-export function termSource(term: Leaf, target: FilterTarget, substrings: boolean): Source | undefined {
+/** Which trigram index serves `co` and `ew`: SQLite's FTS5 table of texts, or pg_trgm's GIN index on each column. */
+export type SubstringIndex = 'fts5' | 'pg_trgm';
+
+export function termSource(term: Leaf, target: FilterTarget, substrings: SubstringIndex): Source | undefined {
   // CROSS JOIN keeps the texts holding the trigram as the outer loop (else the planner may walk the whole path).
   const fts = (trigram: string) => sql`(select rowid as tid from texts_fts where texts_fts match ${trigramQuery(trigram)}) f cross join texts t on t.id = f.tid`;
-  const usable = (v: string) => substrings && [...v].length >= 3 && !v.includes('\u0000');
+  const usable = (v: string) => [...v].length >= 3 && !v.includes('\u0000');
   const col = target.columns[term.path];
   if (col) {
     if (term.kind !== 'compare' || col.kind !== 'text') return undefined;
     const ref = sql.ref(`x.${col.sql}`);
     if (col.indexed && ORDERED.includes(term.op)) {
+      return { kind: 'index', ids: sql`select x.id as id from ${sql.table(target.table)} x where ${comparison(ref, term.op, term.value)}` };
+    }
+    if (col.texts && (term.op === 'co' || term.op === 'ew') && usable(term.value) && substrings === 'pg_trgm') {
       return { kind: 'index', ids: sql`select x.id as id from ${sql.table(target.table)} x where ${comparison(ref, term.op, term.value)}` };
     }
     if (col.texts && (term.op === 'co' || term.op === 'ew') && usable(term.value)) {
@@ -304,6 +312,9 @@ export function termSource(term: Leaf, target: FilterTarget, substrings: boolean
   if (where === 'values') {
     if (term.kind === 'present') return { kind: 'index', ids: sql`select a.res_id as id from attr_values a where a.path = ${term.path}` };
     if (ORDERED.includes(term.op)) {
+      return { kind: 'index', ids: sql`select a.res_id as id from attr_values a where a.path = ${term.path} and ${comparison(sql.ref('a.v'), term.op, term.value)}` };
+    }
+    if ((term.op === 'co' || term.op === 'ew') && usable(term.value) && substrings === 'pg_trgm') {
       return { kind: 'index', ids: sql`select a.res_id as id from attr_values a where a.path = ${term.path} and ${comparison(sql.ref('a.v'), term.op, term.value)}` };
     }
     if ((term.op === 'co' || term.op === 'ew') && usable(term.value)) {

@@ -1,11 +1,12 @@
 /**
  * The Store on Kysely: the same queries for SQLite and PostgreSQL. What differs between the two (how a
- * unique violation looks, how statements are cached) comes in through `SqlDialect`.
+ * unique violation looks, row locks, the feed's horizon, which trigram index serves substrings, how a plan is
+ * explained) comes in through `SqlDialect`; the rules both keep are written down in types.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { Compilable, CompiledQuery, Generated, Insertable, Kysely, RawBuilder, Selectable, Migrator, Transaction, sql } from 'kysely';
 import { badRequest, conflict, preconditionFailed, ScimError } from '../errors';
-import { countTerms, FilterTarget, memberPredicate, rowPredicate, termSource, trigramQuery, trigrams } from './compile-filter';
+import { countTerms, FilterTarget, memberPredicate, rowPredicate, SubstringIndex, termSource, trigramQuery, trigrams } from './compile-filter';
 import { DialectName, StaticMigrations, TEXT_COLUMNS, TEXT_TRIGGER_TABLES } from './migrations';
 import {
   foldCase,
@@ -63,7 +64,15 @@ interface EventsTable {
   occurred_at: string;
   data: string;
 }
+interface LeasesTable {
+  name: string;
+  holder: string;
+  /** Milliseconds since the epoch, by the database's clock. */
+  expires_at: number;
+  cursor: number;
+}
 interface Database {
+  leases: LeasesTable;
   users: UsersTable;
   groups: GroupsTable;
   attr_values: { res_id: string; path: string; idx: number; v: string };
@@ -93,6 +102,48 @@ export interface SqlDialect {
   readonly optimize?: string;
   /** Whether a write failed for want of disk space (SQLite: SQLITE_FULL; the sync: ENOSPC), which freeing space cures. */
   isStorageFull?(error: unknown): boolean;
+  /**
+   * Several writers at once (PostgreSQL, several replicas): a write reads the row it changes with `for update`,
+   * so that concurrent writes of one resource run one after the other (no lost update, one If-Match winner).
+   * SQLite has one writer at a time and no such clause.
+   */
+  readonly rowLocks?: boolean;
+  /** A transaction that failed for the concurrency's sake (deadlock, serialization failure) and may run again. */
+  isRetryable?(error: unknown): boolean;
+  /**
+   * The feed's horizon: the highest event seq below which every transaction that took a seq has ended. Absent:
+   * seq order is commit order (SQLite has one writer; durableSeq covers the sync).
+   */
+  eventHorizon?(db: Kysely<any>): Promise<number>;
+  /** Run by a transaction before it appends events (PostgreSQL: the shared lock eventHorizon waits for). */
+  beforeEvents?(trx: Transaction<any>): Promise<void>;
+  /** ORDER BY says where NULLs go (PostgreSQL puts them last; SQLite, whose order is the contract, first). */
+  readonly explicitNulls?: boolean;
+  /**
+   * How `co`/`ew` find candidates: SQLite's FTS5 table of texts (the rarest trigram of a few tried), or pg_trgm's
+   * GIN index on the column itself (PostgreSQL: the LIKE is the index lookup).
+   */
+  readonly substringIndex: SubstringIndex;
+  /**
+   * A join that keeps its left side as the outer loop: SQLite's CROSS JOIN is that hint; PostgreSQL has no such
+   * hint (its CROSS JOIN takes no ON) and plans a plain JOIN by its statistics.
+   */
+  readonly joinInOrder: 'cross join' | 'join';
+  /** The n-th (from 1) bound parameter in raw SQL: `?` on SQLite, `$n` on PostgreSQL. */
+  parameter(n: number): string;
+  /**
+   * The database runs inside this process (SQLite): a slice's work is this process's CPU time. Otherwise
+   * (PostgreSQL) the work is the database server's, and a slice is measured by the clock.
+   */
+  readonly inProcess: boolean;
+  /** The database's plan of a compiled query, one line per step. */
+  explain(db: Kysely<any>, query: CompiledQuery): Promise<string[]>;
+  /** Runs the migrations under a lock that other replicas starting at the same time wait for. */
+  withMigrationLock?<T>(run: () => Promise<T>): Promise<T>;
+  /** SQL for the database's clock in milliseconds since the epoch (leases use it: one clock for every replica). */
+  readonly nowMs: string;
+  /** One replica only (SQLite): a lease is taken over at once, the previous holder being this process before a restart. */
+  readonly singleReplica?: boolean;
 }
 
 /**
@@ -109,6 +160,8 @@ interface WriteJob {
 
 /** The most writes one group commit takes: bounds how long one batch holds the database. */
 const MAX_BATCH = 128;
+/** Runs of one write that lost a deadlock or serialization check, at most. */
+const MAX_WRITE_ATTEMPTS = 5;
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -283,6 +336,43 @@ const NULLABLE_SORT = new Set(['external_id', 'display_name_ci']);
 /** How a filtered list will run: from these candidates, or by slices. */
 type ListPlan = { readonly kind: 'candidates'; readonly ids: RawBuilder<unknown>; readonly count: number } | { readonly kind: 'slices' };
 
+/**
+ * U+0000 never reaches the database: PostgreSQL's text cannot hold it, so neither store takes it (rule 7 in
+ * types.ts). An id with it names nothing; a value or a filter with it is a 400.
+ */
+const NUL = '\u0000';
+const hasNul = (value: string | null | undefined): boolean => typeof value === 'string' && value.includes(NUL);
+
+function refuseNul(values: readonly (string | null | undefined)[]): void {
+  if (values.some(hasNul)) throw badRequest('invalidValue', 'A value contains the character U+0000 (NUL), which the bridge does not store; remove it.');
+}
+
+function refuseNulInFilter(filter: StoreFilter | undefined): void {
+  if (!filter) return;
+  switch (filter.kind) {
+    case 'and':
+    case 'or':
+      refuseNulInFilter(filter.left);
+      refuseNulInFilter(filter.right);
+      return;
+    case 'not':
+      refuseNulInFilter(filter.operand);
+      return;
+    case 'element':
+      refuseNulInFilter(filter.filter);
+      return;
+    case 'compare':
+      if (hasNul(filter.value)) throw badRequest('invalidFilter', 'The filter compares with a value that contains the character U+0000 (NUL), which no stored value holds; remove it.');
+      return;
+    default:
+      return;
+  }
+}
+
+function userTexts(user: UserWrite): (string | null)[] {
+  return [user.userName, user.externalId, user.displayName, ...user.index.map((r) => r.v), ...user.index.map((r) => r.path)];
+}
+
 function checkVersion(kind: string, id: string, actual: number, expected: ExpectedVersion): void {
   if (expected !== undefined && !expected.includes(actual)) {
     throw preconditionFailed(`The ${kind} ${id} is at version W/"${actual}", not the one in If-Match; read it again and retry.`);
@@ -301,7 +391,8 @@ export class SqlStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const { error, results } = await this.migrator.migrateToLatest();
+    const migrate = () => this.migrator.migrateToLatest();
+    const { error, results } = await (this.dialect.withMigrationLock ? this.dialect.withMigrationLock(migrate) : migrate());
     const failed = results?.find((r) => r.status === 'Error');
     if (error) {
       throw new Error(`Database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`);
@@ -354,7 +445,7 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     clearInterval(this.maintenance);
     // Writes still queued or syncing finish first: closing under them would lose their acknowledgement.
-    while (this.flushing || this.pending.length > 0 || this.syncing.size > 0) {
+    while (this.flushing || this.pending.length > 0 || this.syncing.size > 0 || this.writesInFlight > 0) {
       await Promise.allSettled([...this.syncing, new Promise((resolve) => setImmediate(resolve))]);
     }
     await this.db.destroy();
@@ -419,6 +510,15 @@ export class SqlStore implements Store {
       this.db.insertInto('events').values({ id: slot('id'), type: slot('type'), resource_id: slot('resource_id'), occurred_at: slot('occurred_at'), data: slot('data') }),
     ),
     groupById: new Prepared<Selectable<GroupsTable>>((slot) => this.db.selectFrom('groups').selectAll().where('id', '=', slot('id'))),
+    /** The row a write is about to change, locked until the write commits where writers run at once. */
+    userForWrite: new Prepared<Selectable<UsersTable>>((slot) => {
+      const q = this.db.selectFrom('users').selectAll().where('id', '=', slot('id'));
+      return this.dialect.rowLocks ? q.forUpdate() : q;
+    }),
+    groupForWrite: new Prepared<Selectable<GroupsTable>>((slot) => {
+      const q = this.db.selectFrom('groups').selectAll().where('id', '=', slot('id'));
+      return this.dialect.rowLocks ? q.forUpdate() : q;
+    }),
   };
 
   private readonly durableListeners: (() => void)[] = [];
@@ -434,23 +534,41 @@ export class SqlStore implements Store {
 
   /** Runs `work` in a transaction; resolves once it is committed (durably). */
   private write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    if (!this.dialect.groupCommit) {
-      return this.db.transaction().execute(work).then(
-        (value) => {
-          this.writeFailure = undefined;
-          return value;
-        },
-        (error: unknown) => {
-          if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
-          throw this.refusal(error);
-        },
-      );
-    }
+    if (!this.dialect.groupCommit) return this.writeAlone(work);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ run: work, resolve: resolve as (v: unknown) => void, reject: (error) => reject(this.refusal(error)) });
       if (!this.flushing) void this.flush();
     });
   }
+
+  /**
+   * One write, one transaction (PostgreSQL: the server groups concurrent commits itself). A transaction that lost
+   * a deadlock or a serialization check runs again, a few times: the work is a function of what it reads.
+   */
+  private async writeAlone<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    this.writesInFlight++;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const value = await this.db.transaction().execute(work);
+          this.writeFailure = undefined;
+          for (const listener of this.durableListeners) listener();
+          return value;
+        } catch (error) {
+          if (attempt < MAX_WRITE_ATTEMPTS && this.dialect.isRetryable?.(error)) {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+            continue;
+          }
+          if (this.dialect.isStorageFull?.(error)) this.writeFailed(error);
+          throw this.refusal(error);
+        }
+      }
+    } finally {
+      this.writesInFlight--;
+    }
+  }
+
+  private writesInFlight = 0;
 
   private async flush(): Promise<void> {
     this.flushing = true;
@@ -568,17 +686,21 @@ export class SqlStore implements Store {
     return sortBy ? SORT_COLUMNS[sortBy][target.table] : undefined;
   }
 
-  /** Descending is the exact reverse of ascending (ties by creation, reversed too). */
+  /**
+   * Descending is the exact reverse of ascending (ties by creation, reversed too). NULLs sort first ascending and
+   * last descending, SQLite's order, on every store (PostgreSQL is told; its indexes on nullable columns agree).
+   */
   private orderBy(target: FilterTarget, column: string | undefined, descending: boolean) {
     const dir = descending ? 'desc' : 'asc';
     const a = target.alias;
-    return sql.raw(column ? `${a}.${column} ${dir}, ${a}.seq ${dir}` : `${a}.seq ${dir}`);
+    const nulls = column && this.dialect.explicitNulls && NULLABLE_SORT.has(column) ? (descending ? ' nulls last' : ' nulls first') : '';
+    return sql.raw(column ? `${a}.${column} ${dir}${nulls}, ${a}.seq ${dir}` : `${a}.seq ${dir}`);
   }
 
   /** How many rows `ids` selects, counting no further than `limit + 1`. Its own turn of the event loop. */
   private async boundedCount(ids: RawBuilder<unknown>, limit: number): Promise<number> {
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const { rows } = await sql<{ n: number }>`select count(*) as n from (${ids} limit ${limit + 1})`.execute(this.db);
+    const { rows } = await sql<{ n: number }>`select count(*) as n from (${ids} limit ${limit + 1}) as bounded`.execute(this.db);
     return Number(rows[0].n);
   }
 
@@ -590,7 +712,7 @@ export class SqlStore implements Store {
   private async candidates(filter: StoreFilter, target: FilterTarget, limit: number): Promise<{ ids: RawBuilder<unknown>; count: number } | undefined> {
     switch (filter.kind) {
       case 'constant':
-        return filter.value ? undefined : { ids: sql`select null as id where 0`, count: 0 };
+        return filter.value ? undefined : { ids: sql`select null as id where 1 = 0`, count: 0 };
       case 'not':
         return undefined;
       case 'and': {
@@ -608,7 +730,7 @@ export class SqlStore implements Store {
         return this.candidates(filter.filter, target, limit);
       case 'compare':
       case 'present': {
-        const source = termSource(filter, target, this.dialect.name === 'sqlite');
+        const source = termSource(filter, target, this.dialect.substringIndex);
         if (!source) return undefined;
         if (source.kind === 'index') {
           // One row at most: no need to count.
@@ -646,8 +768,8 @@ export class SqlStore implements Store {
     const a = target.alias;
     const from =
       plan?.kind === 'candidates'
-        ? // CROSS JOIN keeps the candidates as the outer loop: the planner may not trade them for a walk in sort order.
-          sql`(select distinct id from (${plan.ids})) d cross join ${sql.raw(`${target.table} ${a}`)} on ${sql.ref(`${a}.id`)} = d.id`
+        ? // SQLite's CROSS JOIN keeps the candidates as the outer loop: the planner may not trade them for a walk in sort order.
+          sql`(select distinct id from (${plan.ids}) as c) d ${sql.raw(this.dialect.joinInOrder)} ${sql.raw(`${target.table} ${a}`)} on ${sql.ref(`${a}.id`)} = d.id`
         : sql.raw(`${target.table} ${a}`);
     const where = query.filter ? rowPredicate(query.filter, target) : sql<boolean>`1 = 1`;
     const order = this.orderBy(target, this.sortColumn(target, query), query.descending === true);
@@ -658,6 +780,7 @@ export class SqlStore implements Store {
   }
 
   private async listRows<Row>(target: FilterTarget, query: ListQuery): Promise<{ total: number; rows: Row[] }> {
+    refuseNulInFilter(query.filter);
     const plan = query.filter ? await this.listPlan(target, query.filter) : undefined;
     let page: PageRow[];
     let total: number;
@@ -705,6 +828,7 @@ export class SqlStore implements Store {
       for (;;) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         const began = process.cpuUsage();
+        const beganAt = performance.now();
         const conditions: RawBuilder<unknown>[] = [];
         if (column) conditions.push(sql.raw(`${a}.${column} is ${phase === 'nulls' ? '' : 'not '}null`));
         if (last) {
@@ -715,11 +839,11 @@ export class SqlStore implements Store {
           );
         }
         const where = conditions.length > 0 ? sql.join(conditions, sql` and `) : sql`1 = 1`;
-        const { rows } = await sql<PageRow & { k: unknown; hit: number | null }>`select ${sql.ref(`${a}.seq`)} as seq, ${sql.ref(`${a}.${key ?? 'seq'}`)} as k, (${predicate}) as hit, octet_length(${sql.ref(`${a}.doc`)}) as bytes from ${sql.raw(
+        const { rows } = await sql<PageRow & { k: unknown; hit: number | null }>`select ${sql.ref(`${a}.seq`)} as seq, ${sql.ref(`${a}.${key ?? 'seq'}`)} as k, case when ${predicate} then 1 else 0 end as hit, octet_length(${sql.ref(`${a}.doc`)}) as bytes from ${sql.raw(
           `${target.table} ${a}`,
         )} where ${where} order by ${this.orderBy(target, key, desc)} limit ${size}`.execute(this.db);
         for (const r of rows) {
-          if (r.hit !== 1) continue;
+          if (Number(r.hit) !== 1) continue;
           if (total >= query.offset && total < end) page.push(r);
           total++;
         }
@@ -727,7 +851,7 @@ export class SqlStore implements Store {
         if (rows.length < size) break;
         last = { k: rows[rows.length - 1].k, seq: Number(rows[rows.length - 1].seq) };
         const used = process.cpuUsage(began);
-        const sliceMs = (used.user + used.system) / 1000;
+        const sliceMs = this.dialect.inProcess ? (used.user + used.system) / 1000 : performance.now() - beganAt;
         spentMs += sliceMs;
         if (spentMs > SCAN_BUDGET_MS) {
           const noun = target.table === 'users' ? 'user' : 'group';
@@ -751,16 +875,17 @@ export class SqlStore implements Store {
   /** The database's plan for a page of a list (EXPLAIN QUERY PLAN): how operators and tests see index use. */
   async explain(kind: 'users' | 'groups', query: ListQuery): Promise<string[]> {
     const target = kind === 'users' ? USER_TARGET : GROUP_TARGET;
+    refuseNulInFilter(query.filter);
     const plan = query.filter ? await this.listPlan(target, query.filter) : undefined;
     if (plan?.kind === 'slices') return [`SLICED SCAN ${target.alias}: no term narrows the filter to a few candidates; rows are checked a slice at a time`];
     const compiled = this.listQueries(target, query, plan).page.compile(this.db);
-    const result = await this.db.executeQuery<{ detail: string }>({ ...compiled, sql: `explain query plan ${compiled.sql}` });
-    return result.rows.map((r) => r.detail);
+    return this.dialect.explain(this.db, compiled);
   }
 
   // ---- users ----
 
   async getUser(id: string): Promise<UserRecord | null> {
+    if (hasNul(id)) return null;
     const [row] = await this.q.userById.run(this.db, { id });
     return row ? toUser(row) : null;
   }
@@ -771,11 +896,19 @@ export class SqlStore implements Store {
   }
 
   private async writeUserValues(db: Db, id: string, index: readonly IndexRow[]): Promise<void> {
-    // One prepared insert per row: cheaper than building a multi-row insert of varying shape each time.
-    for (const row of valueRows(id, index)) await this.q.insertValue.run(db, row);
+    const rows = valueRows(id, index);
+    if (this.dialect.inProcess) {
+      // One prepared insert per row (SQLite: a statement is a function call): cheaper than building a multi-row
+      // insert of varying shape each time.
+      for (const row of rows) await this.q.insertValue.run(db, row);
+    } else if (rows.length > 0) {
+      // One statement for all of them: across a network every statement is a round trip.
+      await this.chunked(rows, 4, (chunk) => db.insertInto('attr_values').values(chunk).execute());
+    }
   }
 
   async createUser(user: UserWrite, events?: (created: UserRecord) => NewEvent[]): Promise<UserRecord> {
+    refuseNul(userTexts(user));
     const now = new Date().toISOString();
     const row: Insertable<UsersTable> = {
       id: timeOrderedId(),
@@ -829,10 +962,16 @@ export class SqlStore implements Store {
     const insert = async (db: Db, head: string, all: unknown[][]) => {
       const width = all[0]?.length ?? 1;
       const per = Math.max(1, Math.floor(this.dialect.maxParameters / width));
-      const tuple = `(${Array(width).fill('?').join(', ')})`;
+      // The text of a full chunk is built once; a shorter last chunk builds its own.
+      const text = (count: number) => {
+        const tuples = Array.from({ length: count }, (_, r) => `(${Array.from({ length: width }, (_, c) => this.dialect.parameter(r * width + c + 1)).join(', ')})`);
+        return `${head} values ${tuples.join(', ')}`;
+      };
+      let full: string | undefined;
       for (let i = 0; i < all.length; i += per) {
         const chunk = all.slice(i, i + per);
-        await db.executeQuery(CompiledQuery.raw(`${head} values ${Array(chunk.length).fill(tuple).join(', ')}`, chunk.flat()));
+        const statement = chunk.length === per ? (full ??= text(per)) : text(chunk.length);
+        await db.executeQuery(CompiledQuery.raw(statement, chunk.flat()));
       }
     };
     await this.write(async (trx) => {
@@ -865,8 +1004,13 @@ export class SqlStore implements Store {
     return Number(row?.seq ?? 0);
   }
 
-  private async appendEvents(db: Db, events: readonly NewEvent[] | undefined): Promise<void> {
-    if (!events) return;
+  /**
+   * Always the last step of a write transaction (see "Rules the stores keep" in types.ts): on PostgreSQL it takes
+   * the shared lock that the feed's horizon waits for, and holding it must never wait for a row lock.
+   */
+  private async appendEvents(db: Transaction<Database>, events: readonly NewEvent[] | undefined): Promise<void> {
+    if (!events || events.length === 0) return;
+    await this.dialect.beforeEvents?.(db);
     const now = new Date().toISOString();
     for (const e of events) {
       await this.q.insertEvent.run(db, { id: timeOrderedId(), type: e.type, resource_id: e.resourceId, occurred_at: now, data: JSON.stringify(e.data) });
@@ -882,11 +1026,12 @@ export class SqlStore implements Store {
     return this.unique(
       () =>
         this.write(async (trx) => {
-          const [row] = await this.q.userById.run(trx, { id });
+          const [row] = hasNul(id) ? [] : await this.q.userForWrite.run(trx, { id });
           if (!row) return null;
           const current = toUser(row);
           checkVersion('user', id, current.version, expected);
           const next = change(current);
+          if (next !== 'delete') refuseNul(userTexts(next));
           if (next === 'delete') {
             await this.removeUser(trx, id);
             await this.appendEvents(trx, events?.(current, null));
@@ -922,7 +1067,7 @@ export class SqlStore implements Store {
 
   async deleteUser(id: string, expected?: ExpectedVersion, events?: (deleted: UserRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const [row] = await this.q.userById.run(trx, { id });
+      const [row] = hasNul(id) ? [] : await this.q.userForWrite.run(trx, { id });
       if (!row) return false;
       checkVersion('user', id, Number(row.version), expected);
       await this.removeUser(trx, id);
@@ -933,7 +1078,7 @@ export class SqlStore implements Store {
 
   async setUserStatus(id: string, change: (current: UserRecord) => UserStatus, events?: (after: UserRecord) => NewEvent[]): Promise<UserRecord | null> {
     return this.write(async (trx) => {
-      const [row] = await this.q.userById.run(trx, { id });
+      const [row] = hasNul(id) ? [] : await this.q.userForWrite.run(trx, { id });
       if (!row) return null;
       const current = toUser(row);
       const status = change(current);
@@ -1014,6 +1159,7 @@ export class SqlStore implements Store {
   }
 
   async getGroup(id: string, withMembers: boolean): Promise<GroupRecord | null> {
+    if (hasNul(id)) return null;
     const [row] = await this.q.groupById.run(this.db, { id });
     if (!row) return null;
     return toGroup(row, withMembers ? (await this.membersOf(this.db, [id])).get(id) : undefined);
@@ -1028,7 +1174,7 @@ export class SqlStore implements Store {
   /** Which of these ids are users and which groups; 400 invalidValue naming the first that is neither. */
   private async memberTypes(db: Db, ids: readonly string[], groupId: string): Promise<{ member_id: string; member_type: string }[]> {
     const found = new Map<string, string>();
-    await this.chunked(ids, 1, async (chunk) => {
+    await this.chunked(ids.filter((id) => !hasNul(id)), 1, async (chunk) => {
       const users = await db.selectFrom('users').select('id').where('id', 'in', chunk).execute();
       for (const u of users) found.set(u.id, 'user');
       if (users.length < chunk.length) {
@@ -1047,7 +1193,7 @@ export class SqlStore implements Store {
   /** Which of `ids` are members of the group already: a lookup on the primary key, whatever the group's size. */
   private async existingMembers(db: Db, groupId: string, ids: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
-    await this.chunked(ids, 1, async (chunk) => {
+    await this.chunked(ids.filter((id) => !hasNul(id)), 1, async (chunk) => {
       const rows = await db.selectFrom('group_members').select('member_id').where('group_id', '=', groupId).where('member_id', 'in', chunk).execute();
       for (const r of rows) found.add(r.member_id);
     });
@@ -1071,6 +1217,7 @@ export class SqlStore implements Store {
   }
 
   async createGroup(group: GroupWrite, members: readonly string[], events?: (created: GroupRecord, delta: MembershipDelta) => NewEvent[]): Promise<GroupRecord> {
+    refuseNul([group.displayName, group.externalId]);
     const now = new Date().toISOString();
     const row: Insertable<GroupsTable> = {
       id: timeOrderedId(),
@@ -1105,11 +1252,13 @@ export class SqlStore implements Store {
     return this.unique(
       () =>
         this.write(async (trx) => {
-          const [row] = await this.q.groupById.run(trx, { id });
+          const [row] = hasNul(id) ? [] : await this.q.groupForWrite.run(trx, { id });
           if (!row) return null;
           const current = toGroup(row);
           checkVersion('group', id, current.version, expected);
           const { group, members } = change(current);
+          refuseNul([group.displayName, group.externalId]);
+          for (const m of members) if (m.op === 'removeWhere') refuseNulInFilter(m.filter);
           // The net change of membership, for events: a member added then removed is no change.
           const added = new Set<string>();
           const removed = new Set<string>();
@@ -1156,7 +1305,7 @@ export class SqlStore implements Store {
 
   async deleteGroup(id: string, expected?: ExpectedVersion, events?: (deleted: GroupRecord) => NewEvent[]): Promise<boolean> {
     return this.write(async (trx) => {
-      const [row] = await this.q.groupById.run(trx, { id });
+      const [row] = hasNul(id) ? [] : await this.q.groupForWrite.run(trx, { id });
       if (!row) return false;
       checkVersion('group', id, Number(row.version), expected);
       await this.touchGroupsOf(trx, id);
@@ -1166,6 +1315,41 @@ export class SqlStore implements Store {
       await this.appendEvents(trx, events?.(toGroup(row)));
       return true;
     });
+  }
+
+  // ---- leases ----
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<{ held: boolean; cursor: number }> {
+    const now = sql.raw(this.dialect.nowMs);
+    // Taken when free, expired, or ours already (a renewal); on one replica (SQLite) always: the holder before
+    // was this bridge before a restart.
+    const free = this.dialect.singleReplica ? sql`1 = 1` : sql`(leases.holder = excluded.holder or leases.expires_at < ${now})`;
+    const rows = await this.write(async (trx) =>
+      (
+        await sql<{ holder: string; cursor: number | string }>`
+          insert into leases (name, holder, expires_at, cursor) values (${name}, ${holder}, ${now} + ${Math.round(ttlMs)}, 0)
+          on conflict (name) do update set holder = excluded.holder, expires_at = excluded.expires_at
+          where ${free}
+          returning holder, cursor`.execute(trx)
+      ).rows,
+    );
+    return rows.length === 1 && rows[0].holder === holder ? { held: true, cursor: Number(rows[0].cursor) } : { held: false, cursor: 0 };
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.write((trx) => trx.updateTable('leases').set({ expires_at: 0 }).where('name', '=', name).where('holder', '=', holder).execute());
+  }
+
+  async saveLeaseCursor(name: string, holder: string, cursor: number): Promise<boolean> {
+    const result = await this.write((trx) =>
+      trx.updateTable('leases').set({ cursor }).where('name', '=', name).where('holder', '=', holder).executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async leaseCursor(name: string): Promise<number> {
+    const row = await this.db.selectFrom('leases').select('cursor').where('name', '=', name).executeTakeFirst();
+    return Number(row?.cursor ?? 0);
   }
 
   async purgeEvents(before: string, upToSeq: number): Promise<number> {
@@ -1180,12 +1364,17 @@ export class SqlStore implements Store {
     return Number(result.numDeletedRows);
   }
 
+  /** The last event seq a reader may show: durable (SQLite), and with no transaction still open below it (PostgreSQL). */
+  private async visibleUpTo(): Promise<number> {
+    return this.dialect.eventHorizon ? Math.min(this.durableSeq, await this.dialect.eventHorizon(this.db)) : this.durableSeq;
+  }
+
   async countEventsAfter(after: number): Promise<number> {
     const row = await this.db
       .selectFrom('events')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('seq', '>', after)
-      .where('seq', '<=', this.durableSeq)
+      .where('seq', '<=', await this.visibleUpTo())
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
@@ -1212,6 +1401,18 @@ export class SqlStore implements Store {
     return Number(row.n);
   }
 
+  async countUsersByStatus(): Promise<Record<UserStatus, number>> {
+    const rows = await this.db.selectFrom('users').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const counts: Record<UserStatus, number> = { invited: 0, active: 0, suspended: 0, revoked: 0 };
+    for (const r of rows) if (r.status in counts) counts[r.status as UserStatus] = Number(r.n);
+    return counts;
+  }
+
+  async countGroups(): Promise<number> {
+    const row = await this.db.selectFrom('groups').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async removeDeadLetter(seq: number): Promise<void> {
     await this.write((trx) => trx.deleteFrom('dead_letters').where('seq', '=', seq).execute());
   }
@@ -1221,7 +1422,7 @@ export class SqlStore implements Store {
       .selectFrom('events')
       .selectAll()
       .where('seq', '>', after)
-      .where('seq', '<=', this.durableSeq)
+      .where('seq', '<=', await this.visibleUpTo())
       .orderBy('seq')
       .limit(limit)
       .execute();

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { DatabaseConnection, Driver, Kysely, SqliteDialect, SqliteDatabase, SqliteDriver, SqliteStatement } from 'kysely';
+import { CompiledQuery, DatabaseConnection, Driver, Kysely, SqliteDialect, SqliteDatabase, SqliteDriver, SqliteStatement } from 'kysely';
 import { SqlStore } from './sql-store';
 
 const STATEMENT_CACHE_SIZE = 256;
@@ -131,5 +131,13 @@ export function sqliteStore(db: BetterSqlite3.Database): SqlStore {
     optimize: 'pragma optimize = 0x10002',
     isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
     isStorageFull,
+    explain: async (kysely, query) =>
+      (await kysely.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${query.sql}`, [...query.parameters]))).rows.map((r) => r.detail),
+    nowMs: `cast((julianday('now') - 2440587.5) * 86400000 as integer)`,
+    singleReplica: true,
+    substringIndex: 'fts5',
+    joinInOrder: 'cross join',
+    parameter: () => '?',
+    inProcess: true,
   }, async () => wal?.close());
 }

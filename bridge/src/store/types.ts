@@ -1,7 +1,38 @@
 /**
- * The store contract: one async interface, implemented by SQLite (embedded default) and, later, PostgreSQL.
- * The store knows tables and indexes, not SCIM: it receives documents already validated, index rows already
- * normalised, and filters already resolved against the schema.
+ * The store contract: one async interface, implemented by SQLite (embedded default, one replica) and PostgreSQL
+ * (one or more replicas on one database). The store knows tables and indexes, not SCIM: it receives documents
+ * already validated, index rows already normalised, and filters already resolved against the schema.
+ *
+ * Rules the stores keep. SQLite kept them without saying so (one writer at a time, binary collation, one process);
+ * PostgreSQL keeps them on purpose. test/bridge/store.test.ts checks each on both stores.
+ *
+ * 1. userName (users) and displayName (groups) are unique case-insensitively, also under concurrent creates and
+ *    renames: a unique index on the folded value (foldCase, in JS, the same on both) decides; the loser's insert
+ *    fails with a unique violation, which becomes 409 uniqueness. Never check-then-insert.
+ * 2. Text compares byte by byte in UTF-8, which is code point order: SQLite's BINARY collation, PostgreSQL's
+ *    COLLATE "C" on every text column (never the database's own collation, which managed databases set to
+ *    en_US.UTF-8). `sw` is the range [prefix, prefix + U+10FFFF), `gt`/`lt`/sorting compare the same way, `co`/`ew`
+ *    are LIKE with `\` escaping and case-sensitive on both (values are folded before). NULL sorts first ascending
+ *    and last descending (SQLite's order; PostgreSQL says NULLS FIRST/LAST and indexes nullable sort columns so).
+ * 3. A write reads what it changes and writes it back in one transaction; concurrent writes of one resource run
+ *    one after the other (PostgreSQL: select … for update of the row, and a rerun of a transaction that lost a
+ *    deadlock), so no update is lost and one If-Match wins while the others get 412.
+ * 4. A group's members are rows: adding or removing some is a primary-key lookup per member, never a read of the
+ *    membership (except `replace`), so a group of 50,000 members costs what an empty one costs. Reads of a group
+ *    load members only when asked.
+ * 5. The events feed never passes an event that commits after a later-numbered one. SQLite commits one writer at
+ *    a time, so seq order is commit order (and readers stop at durableSeq, the last event whose sync finished).
+ *    On PostgreSQL, writers take the events lock shared as the last step of their transaction (appendEvents
+ *    comes after every row lock, so holding it never waits for one); readers first take it exclusive in a short
+ *    transaction, which waits for every writer holding it to end, and read the sequence: the horizon. They return
+ *    events up to the horizon only: every seq below it belongs to a transaction that has committed or never will.
+ * 6. Every selective filter a SCIM client sends is served by an index (test/bridge/query-plans.test.ts: EXPLAIN on
+ *    both): the same planner runs from the candidates of a selective term (an `or` is the union of both sides'
+ *    candidates) or checks rows in slices within a budget. `co`/`ew` of 3 characters or more find their candidates
+ *    through a trigram index: SQLite's FTS5 table of texts, PostgreSQL's pg_trgm GIN indexes on the same columns.
+ * 7. Text never holds U+0000 (PostgreSQL cannot store it): a value or a filter with it is a 400 on both stores.
+ * 8. A write is durable when its promise resolves: SQLite syncs its WAL (group commit), PostgreSQL commits with
+ *    synchronous_commit on (its server groups concurrent commits).
  */
 
 /** Case folding for attributes whose schema says caseExact=false; index rows and filter values use it alike. */
@@ -210,4 +241,20 @@ export interface Store {
   listDeadLetters(limit: number): Promise<(EventRecord & { failedAt: string; error: string })[]>;
   removeDeadLetter(seq: number): Promise<void>;
   countDeadLetters(): Promise<number>;
+
+  /**
+   * A lease: one holder at a time across replicas (webhook delivery runs where the lease is). Takes it when it
+   * is free or expired, renews it when `holder` has it; expiry by the database's clock, `ttlMs` from now. A
+   * lease keeps a cursor that only its holder can move. On SQLite (one replica) a new holder takes it at once.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<{ held: boolean; cursor: number }>;
+  /** Gives the lease up (a clean stop), so that another replica takes it without waiting for the expiry. */
+  releaseLease(name: string, holder: string): Promise<void>;
+  /** Moves the lease's cursor; false (nothing written) when `holder` no longer has the lease. */
+  saveLeaseCursor(name: string, holder: string, cursor: number): Promise<boolean>;
+  /** The lease's cursor, whoever holds it (0 when never set). */
+  leaseCursor(name: string): Promise<number>;
+  /** Users by status, every status present (0 when none), from the status index: for /metrics and the status page. */
+  countUsersByStatus(): Promise<Record<UserStatus, number>>;
+  countGroups(): Promise<number>;
 }
