@@ -157,6 +157,7 @@ export interface StartOptions {
    * gives process.env. Absent: the values of `config` stay for the bridge's life.
    */
   secretFilesEnv?: NodeJS.ProcessEnv;
+  /**
    * The Google connector's retry timings (tests make backoff short), and whether it syncs on its own (false: only when
    * a test calls `google.syncNow()`).
    */
