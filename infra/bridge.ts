@@ -17,6 +17,8 @@ export interface BridgeArgs {
   readonly domain: pulumi.Input<string>;
   /** The IdP's bearer token (a Pulumi secret); generated when absent. */
   readonly token?: pulumi.Input<string>;
+  /** The token being rotated out (a Pulumi secret): accepted beside `token` until removed; needs `token`. */
+  readonly previousToken?: pulumi.Input<string>;
   /** Email domains accepted for userName and emails; all when empty. */
   readonly allowedDomains: pulumi.Input<pulumi.Input<string>[]>;
   /** The downstream application's webhook and its signing secret (a Pulumi secret); the events feed only when absent. */
@@ -66,6 +68,15 @@ export function bridgeToken(
  */
 export function tokenSha256(token: pulumi.Output<string>): pulumi.Output<string> {
   return pulumi.unsecret(token.apply((t) => createHash('sha256').update(t, 'utf8').digest('hex')));
+}
+
+/**
+ * The hashes the bridge accepts, comma-separated as SCIM_BRIDGE_TOKEN_SHA256 takes them: the token's, then the
+ * previous token's during a rotation. Not a secret (see tokenSha256).
+ */
+export function acceptedTokenHashes(token: pulumi.Output<string>, previousToken: pulumi.Input<string> | undefined): pulumi.Output<string> {
+  const hashes = [tokenSha256(token), ...(previousToken !== undefined ? [tokenSha256(pulumi.output(previousToken))] : [])];
+  return pulumi.all(hashes).apply((h) => h.join(','));
 }
 
 /**

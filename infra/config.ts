@@ -49,6 +49,7 @@ const COMMON_KEYS: Record<string, string> = {
   webhookUrl: 'the downstream application webhook',
   webhookSecret: 'the webhook signing secret (--secret)',
   token: 'the bearer token (--secret); generated when absent',
+  previousToken: 'the token being rotated out (--secret): still accepted until removed',
 };
 
 function closest(key: string, known: readonly string[]): string | undefined {
@@ -184,6 +185,16 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     else if (tokenRaw.length < 32 || /\s/.test(tokenRaw)) fail('token', 'must be at least 32 characters with no spaces (openssl rand -base64 36), or remove it to have one generated');
     else token = secret(tokenRaw);
   }
+  // A rotation: the old token stays accepted beside the new one until this is removed (README, "Rotating the token").
+  const previousRaw = raw.get(key('previousToken'));
+  let previousToken: pulumi.Output<string> | undefined;
+  if (previousRaw !== undefined) {
+    if (!raw.isSecret(key('previousToken'))) fail('previousToken', 'is stored in clear in the stack file: pulumi config set --secret previousToken <the old token>');
+    else if (tokenRaw === undefined) fail('previousToken', 'is set but token is not: set the new token with pulumi config set --secret token <value>, or remove previousToken');
+    else if (previousRaw === tokenRaw) fail('previousToken', 'is the same as token: give the new token to token, the old one to previousToken');
+    else if (previousRaw.length < 16 || /\s/.test(previousRaw)) fail('previousToken', 'must be the old token as it was (at least 16 characters, no spaces)');
+    else previousToken = secret(previousRaw);
+  }
 
   for (const full of raw.keys()) {
     if (!full.startsWith(`${NAMESPACE}:`)) continue;
@@ -200,6 +211,7 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     allowedDomains,
     ...(webhook ? { webhook } : {}),
     ...(token ? { token } : {}),
+    ...(previousToken ? { previousToken } : {}),
   };
   const own = definition.settings(reader, { ...common, domainValid });
 

@@ -27,6 +27,8 @@ export interface CommonConfig {
   webhook?: { url: string; secret: pulumi.Output<string> };
   /** Set with `--secret`; generated when absent. */
   token?: pulumi.Output<string>;
+  /** The token being rotated out (`previousToken`, a secret): accepted beside `token` until removed. */
+  previousToken?: pulumi.Output<string>;
 }
 
 /** What a target's component gives back; a target without a secret store also gives the tokens as secrets. */

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const logger = createLogger();
-  const bridge = await start(config, { logger });
+  const bridge = await start(config, { logger, secretFilesEnv: process.env });
   const lines = [
     '',
     `  SCIM bridge listening: ${bridge.url}`,

@@ -16,6 +16,7 @@ import { createApp, LoadShedding, refusedRecord } from './http';
 import { createLogger, Logger } from './log';
 import { DeliveryBacklog, Observer, ObserverOptions } from './observe';
 import { eventPresenter, ScimService } from './scim';
+import { LiveSecrets, watchSecretFiles } from './secret-files';
 import { openStore, Store } from './store';
 
 export const VERSION: string = (() => {
@@ -152,6 +153,11 @@ export interface StartOptions {
   /** HTTP limits other than HTTP_LIMITS (tests make them small). */
   http?: Partial<HttpLimits>;
   /**
+   * The environment whose `_FILE` secrets are watched and read again when they change (secret-files.ts): main.ts
+   * gives process.env. Absent: the values of `config` stay for the bridge's life.
+   */
+  secretFilesEnv?: NodeJS.ProcessEnv;
+  /**
    * The Google connector's retry timings (tests make backoff short), and whether it syncs on its own (false: only when
    * a test calls `google.syncNow()`).
    */
@@ -168,12 +174,16 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     onError: (err) => logger.warn({ err }, 'an idle database connection failed; the pool replaces it'),
   });
   const { hashes, generated } = await tokenHashes(config, store);
+  // What a change of a secret file replaces while the bridge runs: read at each request and each delivery.
+  const live: LiveSecrets = { tokenHashes: [...hashes], ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}) };
   const delivery = config.webhook
     ? new WebhookDelivery(
         store,
         {
           url: config.webhook.url,
-          secret: config.webhook.secret,
+          get secret() {
+            return live.webhookSecret!;
+          },
           retryWindowMs: config.webhook.retryHours * 3_600_000,
           ...options.delivery,
           onResult: (result) => observer.recordDelivery(result),
@@ -206,7 +216,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     api: new ApplicationApi(directory),
     appTokenHashes: config.appTokenHashes,
     logger,
-    tokenHashes: hashes,
+    tokenHashes: live.tokenHashes,
     metricsTokenHashes: config.metricsTokenHashes,
     observer,
     trustProxy: config.trustedProxies,
@@ -260,6 +270,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { port } = server.address() as AddressInfo;
   await delivery?.start();
+  const secretFiles = options.secretFilesEnv ? watchSecretFiles(options.secretFilesEnv, live, logger) : undefined;
   if (options.google?.schedule !== false) google?.start();
   // Retention of the events feed: events older than the window go, once delivered (dead letters stay).
   const purge = async () => {
@@ -285,6 +296,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     stop({ graceMs = SHUTDOWN_GRACE_MS } = {}) {
       stopping ??= (async () => {
         closing = true;
+        secretFiles?.stop();
         // Delivery stops alongside the drain (events written meanwhile stay in the outbox for the next start), so
         // a slow webhook receiver and a slow client do not add up.
         const deliveryStopped = delivery?.stop({ graceMs: Math.min(2_000, graceMs) });

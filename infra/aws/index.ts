@@ -11,7 +11,7 @@
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
 
 export interface AwsBridgeArgs extends HostBridgeArgs {
@@ -172,6 +172,46 @@ const PROVIDER_SECRET_SINKS: SecretSink[] = Object.keys(aws.config)
  */
 export const AWS_SECRET_SINKS: SecretSink[] = [{ input: 'aws:secretsmanager/secretVersion:SecretVersion.secretString' }, ...PROVIDER_SECRET_SINKS];
 
+/** The bridge's log line for each event that became a dead letter (bridge/src/delivery). */
+export const DEAD_LETTER_LOG_LINE = 'webhook delivery: dead letter';
+/** Where this program's own metrics go (the certificate's days left, the dead letters). */
+export const METRIC_NAMESPACE = 'scim-bridge';
+/**
+ * The certificate check: a small scheduled Lambda function (no dependencies: Node's tls module) that connects to
+ * https://<domain>, reads the served certificate's expiry and publishes the days left as a CloudWatch metric.
+ * Route 53's health check cannot see a certificate's expiry, and a CloudWatch Synthetics canary would bring a
+ * browser runtime, an S3 bucket for its artifacts and more permissions for the same number.
+ */
+export function certificateCheckSource(): string {
+  return [
+    "import tls from 'node:tls';",
+    "import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';",
+    'const cloudwatch = new CloudWatchClient({});',
+    'function daysLeft(host) {',
+    '  return new Promise((resolve, reject) => {',
+    '    const socket = tls.connect({ host, port: 443, servername: host, timeout: 10000 }, () => {',
+    '      const cert = socket.getPeerCertificate();',
+    '      socket.end();',
+    "      if (!cert || !cert.valid_to) return reject(new Error('no certificate'));",
+    '      resolve((Date.parse(cert.valid_to) - Date.now()) / 86400000);',
+    '    });',
+    "    socket.on('timeout', () => socket.destroy(new Error('timed out')));",
+    "    socket.on('error', reject);",
+    '  });',
+    '}',
+    'export async function handler() {',
+    '  const domain = process.env.DOMAIN;',
+    '  const days = await daysLeft(domain);',
+    '  await cloudwatch.send(new PutMetricDataCommand({',
+    '    Namespace: process.env.NAMESPACE,',
+    "    MetricData: [{ MetricName: 'CertificateDaysLeft', Dimensions: [{ Name: 'Domain', Value: domain }], Value: days, Unit: 'None' }],",
+    '  }));',
+    '  return { domain, days };',
+    '}',
+    '',
+  ].join('\n');
+}
+
 /** An IAM policy document, as JSON. */
 function policy(statements: pulumi.Input<Record<string, unknown>>[]): pulumi.Output<string> {
   return pulumi.jsonStringify({ Version: '2012-10-17', Statement: statements });
@@ -278,6 +318,16 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
 
     // What the host needs from its first boot, besides its address and route: its permissions and its secret.
     const neededAtBoot: pulumi.Resource[] = [];
+    // The hashes the bridge accepts (two during a rotation), where the host reads them every minute: a rotation
+    // puts a new version of this secret, never a new instance.
+    const tokenHashesSecret = new aws.secretsmanager.Secret(
+      `${name}-token-sha256`,
+      { description: `scim-bridge ${args.domain}: the SHA-256 of each accepted IdP token, read by the host every minute`, recoveryWindowInDays: 7, tags: tags('token-sha256') },
+      parent,
+    );
+    neededAtBoot.push(
+      new aws.secretsmanager.SecretVersion(`${name}-token-sha256`, { secretId: tokenHashesSecret.id, secretString: acceptedTokenHashes(token, args.previousToken) }, parent),
+    );
     let webhookSecret: aws.secretsmanager.Secret | undefined;
     if (args.webhook) {
       webhookSecret = new aws.secretsmanager.Secret(
@@ -288,11 +338,11 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       neededAtBoot.push(new aws.secretsmanager.SecretVersion(`${name}-webhook-secret`, { secretId: webhookSecret.id, secretString: pulumi.secret(args.webhook.secret) }, parent));
     }
 
-    // The host's role: write its log group's streams, read the webhook secret; nothing else.
+    // The host's role: write its log group's streams, read the accepted token hashes and the webhook secret; nothing else.
     const role = new aws.iam.Role(
       `${name}-host`,
       {
-        description: `scim-bridge ${args.domain} host: writes its container logs${args.webhook ? ', reads the webhook secret' : ''}`,
+        description: `scim-bridge ${args.domain} host: writes its container logs, reads the accepted token hashes${args.webhook ? ' and the webhook secret' : ''}`,
         // (ec2.amazonaws.com.cn in the China regions.)
         assumeRolePolicy: trustedBy(pulumi.interpolate`ec2.${partition.dnsSuffix}`),
         tags: tags('host'),
@@ -302,6 +352,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     const statements: pulumi.Input<Record<string, unknown>>[] = [
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: pulumi.interpolate`${logGroup.arn}:*` },
     ];
+    statements.push({ Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: tokenHashesSecret.arn });
     if (webhookSecret) {
       statements.push({ Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret.arn });
     }
@@ -343,11 +394,15 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
 
     const userData = pulumi
-      .all([tokenSha256(token), tokenSha256(appToken), volume.id, logGroup.name, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
-      .apply(([hash, appHash, volumeId, logGroupName, webhookSecretArn, dnsSuffix]) => {
-        const secrets: HostSecret[] = webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : [];
+      .all([tokenSha256(appToken), volume.id, logGroup.name, tokenHashesSecret.arn, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
+      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix]) => {
+        // Secrets' ARNs, never their values: a rotation leaves the user-data (and the instance) as it is.
+        const secrets: HostSecret[] = [
+          { env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `aws_secret ${tokenHashesArn}` },
+          ...(webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : []),
+        ];
         const rendered = renderUserData({
-          ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
+          ...bridgeHostSpec(args, { appToken: appHash }),
           dataDevice: nvmeDevicePath(volumeId),
           logging: {
             driver: 'awslogs',
@@ -364,7 +419,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
             },
           },
           secrets,
-          ...(secrets.length ? { secretFunctions: awsSecretFunction(region, dnsSuffix) } : {}),
+          secretFunctions: awsSecretFunction(region, dnsSuffix),
         });
         if (Buffer.byteLength(rendered) > USER_DATA_LIMIT) {
           throw new pulumi.RunError(`the host's user-data is ${Buffer.byteLength(rendered)} bytes; EC2 takes at most ${USER_DATA_LIMIT} (is acmeCaRoot a whole bundle? give the one root)`);
@@ -426,6 +481,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     }
 
     this.healthCheck(name, args, tags, healthCheckProvider);
+    this.alerts(name, args, tags, logGroup, partition.partition);
 
     this.ipAddress = eip.publicIp;
     this.baseUrl = pulumi.output(baseUrlOf(args.domain));
@@ -471,6 +527,103 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
         tags: tags('snapshots'),
       },
       { parent: this, dependsOn: [attachment] },
+    );
+  }
+
+  /**
+   * The alerts in the stack's region, by email through a topic there (an alarm's action must be in its region):
+   * the certificate within 14 days of expiry (a scheduled check, certificateCheckSource), and webhook dead letters
+   * (a metric filter on the bridge's log line in the log group).
+   */
+  private alerts(name: string, args: AwsBridgeArgs, tags: (role: string) => Record<string, string>, logGroup: aws.cloudwatch.LogGroup, partition: pulumi.Output<string>): void {
+    const parent = { parent: this };
+    const topic = new aws.sns.Topic(`${name}-alerts-local`, { displayName: `scim-bridge ${args.domain}`, tags: tags('alerts') }, parent);
+    new aws.sns.TopicSubscription(`${name}-alerts-local-email`, { topic: topic.arn, protocol: 'email', endpoint: args.alertEmail }, parent);
+
+    const role = new aws.iam.Role(
+      `${name}-certificate-check`,
+      { description: `scim-bridge ${args.domain}: the certificate check publishes its metric and logs`, assumeRolePolicy: trustedBy('lambda.amazonaws.com'), tags: tags('certificate-check') },
+      parent,
+    );
+    new aws.iam.RolePolicyAttachment(
+      `${name}-certificate-check-logs`,
+      { role: role.name, policyArn: pulumi.interpolate`arn:${partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole` },
+      parent,
+    );
+    new aws.iam.RolePolicy(
+      `${name}-certificate-check`,
+      {
+        role: role.name,
+        policy: policy([{ Sid: 'Metric', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } } }]),
+      },
+      parent,
+    );
+    const check = new aws.lambda.Function(
+      `${name}-certificate-check`,
+      {
+        description: `scim-bridge ${args.domain}: days left on the served TLS certificate`,
+        runtime: 'nodejs20.x',
+        handler: 'index.handler',
+        role: role.arn,
+        timeout: 30,
+        memorySize: 128,
+        code: new pulumi.asset.AssetArchive({ 'index.mjs': new pulumi.asset.StringAsset(certificateCheckSource()) }),
+        environment: { variables: { DOMAIN: args.domain, NAMESPACE: METRIC_NAMESPACE } },
+        tags: tags('certificate-check'),
+      },
+      parent,
+    );
+    const schedule = new aws.cloudwatch.EventRule(`${name}-certificate-check`, { description: `scim-bridge ${args.domain}: check the certificate`, scheduleExpression: 'rate(6 hours)', tags: tags('certificate-check') }, parent);
+    new aws.cloudwatch.EventTarget(`${name}-certificate-check`, { rule: schedule.name, arn: check.arn }, parent);
+    new aws.lambda.Permission(`${name}-certificate-check`, { action: 'lambda:InvokeFunction', function: check.name, principal: 'events.amazonaws.com', sourceArn: schedule.arn }, parent);
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-certificate`,
+      {
+        name: `scim-bridge ${args.domain} certificate expires soon`,
+        alarmDescription: `The certificate of ${args.domain} expires in less than 14 days (Caddy renews at 30): check that ports 80/443 reach the instance and the A and CAA records, then read Caddy's logs (CloudWatch Logs group /scim-bridge/${args.domain}, stream scim-bridge-caddy). No data for a day means the check itself fails.`,
+        namespace: METRIC_NAMESPACE,
+        metricName: 'CertificateDaysLeft',
+        dimensions: { Domain: args.domain },
+        statistic: 'Minimum',
+        period: 21600,
+        evaluationPeriods: 4,
+        datapointsToAlarm: 1,
+        threshold: 14,
+        comparisonOperator: 'LessThanThreshold',
+        treatMissingData: 'breaching',
+        alarmActions: [topic.arn],
+        okActions: [topic.arn],
+        tags: tags('certificate'),
+      },
+      parent,
+    );
+
+    new aws.cloudwatch.LogMetricFilter(
+      `${name}-dead-letters`,
+      {
+        logGroupName: logGroup.name,
+        pattern: `{ $.msg = "${DEAD_LETTER_LOG_LINE}" }`,
+        metricTransformation: { name: 'DeadLetters', namespace: METRIC_NAMESPACE, value: '1', defaultValue: '0' },
+      },
+      parent,
+    );
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-dead-letters`,
+      {
+        name: `scim-bridge ${args.domain} webhook dead letters`,
+        alarmDescription: `Events of scim-bridge ${args.domain} became webhook dead letters (GET /health lists them; POST /api/v1/dead-letters/replay sends them again once the receiver is fixed). Logs: CloudWatch Logs group /scim-bridge/${args.domain}.`,
+        namespace: METRIC_NAMESPACE,
+        metricName: 'DeadLetters',
+        statistic: 'Sum',
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: 0,
+        comparisonOperator: 'GreaterThanThreshold',
+        treatMissingData: 'notBreaching',
+        alarmActions: [topic.arn],
+        tags: tags('dead-letters'),
+      },
+      parent,
     );
   }
 

@@ -53,8 +53,9 @@ export const awsPlanMocks: PlanMocks = {
       case 'aws:iam/instanceProfile:InstanceProfile':
         return { arn: arn('iam', `:${ACCOUNT}`, `instance-profile/${physical}`), name: physical };
       case 'aws:sns/topic:Topic':
-        // The only topic is the alerts', in the partition's Route 53 region with the health check's metrics.
-        return { arn: arn('sns', `${healthCheckRegionOf(region())}:${ACCOUNT}`, physical) };
+        // The health check's alerts are in the partition's Route 53 region with its metrics; the others
+        // (-alerts-local: the certificate, dead letters) in the stack's region.
+        return { arn: arn('sns', `${name.endsWith('-alerts-local') ? region() : healthCheckRegionOf(region())}:${ACCOUNT}`, physical) };
       case 'aws:route53/healthCheck:HealthCheck':
         return { id: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' };
       default:

@@ -15,13 +15,18 @@
  * its Delete detaches the disk from the running Droplet, under SQLite's feet.
  *
  * DigitalOcean has no secret store. The token stays in Pulumi's encrypted state and is a secret stack output
- * (`pulumi stack output token --show-secrets`); the Droplet gets only its SHA-256. A webhook secret, which the
- * bridge needs in clear, travels in the Droplet's user-data as a root-only file (see the README: who can read
- * what), so the user-data is a Pulumi secret exactly when a webhook is configured.
+ * (`pulumi stack output token --show-secrets`); the Droplet gets only its SHA-256, and not in its user-data: each
+ * accepted hash is a tag on the Droplet (`<prefix>:token-sha256:<hex>`), which the host reads from the metadata
+ * service every minute (fetch-secrets). Tags change in place, so a rotation (previousToken) never replaces the
+ * Droplet; a hash is not a secret (the token is long and random), so a tag may show it. A webhook secret, which
+ * the bridge needs in clear, travels in the Droplet's user-data as a root-only file (see the README: who can read
+ * what), so the user-data is a Pulumi secret exactly when a webhook is configured, and a new webhook secret
+ * replaces the Droplet (about a minute without the bridge; the IdP retries, the outbox keeps undelivered events).
  */
 import * as digitalocean from '@pulumi/digitalocean';
 import * as pulumi from '@pulumi/pulumi';
 import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { METADATA_ADDRESS } from '../host';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, HostSpec, renderUserData } from '../host';
 
 export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
@@ -70,6 +75,31 @@ export const DROPLET_ALERTS = [
  * the token, of which the Droplet gets the hash).
  */
 export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret'] }];
+
+/** The tag that carries one accepted token's hash: letters, digits, `-`, `_`, `:` only, at most 255. */
+export function tokenHashTag(prefix: string, hash: string): string {
+  if (!/^[0-9a-f]{64}$/.test(hash)) throw new Error('digitalocean: a token hash must be a hex SHA-256 digest');
+  return `${prefix.slice(0, 160)}:token-sha256:${hash}`;
+}
+
+/**
+ * Shell function for the host's fetch-secrets script: the accepted token hashes, from the Droplet's own tags
+ * (the metadata service, which answers the Droplet itself only), comma-separated and sorted. None: it fails (the
+ * bridge does not start without a token; on the timer, the files in use stay). DO_METADATA_ENDPOINT points it
+ * elsewhere (tests use a local fake).
+ */
+export function digitalOceanSecretFunction(prefix: string): string {
+  const marker = `${prefix.slice(0, 160)}:token-sha256:`;
+  return [
+    'do_token_hashes() {',
+    '  local tags hashes',
+    `  tags=$(curl -fsS --max-time 10 --retry 5 --retry-connrefused "\${DO_METADATA_ENDPOINT:-http://${METADATA_ADDRESS}}/metadata/v1/tags/") || return 1`,
+    `  hashes=$(printf '%s\\n' "$tags" | sed -n 's/^${marker}\\([0-9a-f]\\{64\\}\\)$/\\1/p' | sort -u | paste -sd, -)`,
+    '  if [ -z "$hashes" ]; then echo "fetch-secrets: no token hash among the Droplet\'s tags" >&2; return 1; fi',
+    '  printf \'%s\\n\' "$hashes"',
+    '}',
+  ].join('\n');
+}
 
 /** `name-stack` as DigitalOcean accepts it in names and tags: lower case letters, digits and hyphens. */
 export function resourcePrefix(name: string, stack: string): string {
@@ -163,23 +193,29 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     // The application API's token, the same way (generated; the secret stack output `appToken`).
     const appToken = bridgeToken(name, undefined, this, 'app-token');
 
-    const secrets: HostSecret[] = [];
+    // The accepted hashes (the token's, and the previous one's during a rotation) as tags of the Droplet: tags
+    // change in place, the host reads them every minute.
+    const hashes = [tokenSha256(token), ...(args.previousToken !== undefined ? [tokenSha256(pulumi.output(args.previousToken))] : [])];
+    const hashTags = hashes.map((hash, i) => new digitalocean.Tag(`${name}-token-sha256${i ? '-previous' : ''}`, { name: hash.apply((h) => tokenHashTag(prefix, h)) }, parent));
+
+    const secrets: HostSecret[] = [{ env: 'SCIM_BRIDGE_TOKEN_SHA256', command: 'do_token_hashes' }];
     if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
-    const spec = (hash: string, appHash: string, webhookSecret?: string): HostSpec => ({
-      ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
+    const spec = (appHash: string, webhookSecret?: string): HostSpec => ({
+      ...bridgeHostSpec(args, { appToken: appHash }),
       dataDevice: volumeDevice(dataVolume),
       // No log service on DigitalOcean: container logs stay in the Droplet's journal.
       logging: { driver: 'journald' },
       secrets,
+      secretFunctions: digitalOceanSecretFunction(prefix),
       ...(webhookSecret !== undefined ? { extraFiles: [{ path: WEBHOOK_SECRET_FILE, permissions: '0600', content: `${webhookSecret}\n` }] } : {}),
     });
     // With a webhook the user-data carries its secret, so it is a secret itself; without one it holds nothing
     // secret (the token's hash only) and stays readable in previews.
     const userData = args.webhook
       ? pulumi.secret(
-          pulumi.all([tokenSha256(token), tokenSha256(appToken), pulumi.output(args.webhook.secret)]).apply(([hash, appHash, secret]) => renderUserData(spec(hash, appHash, secret))),
+          pulumi.all([tokenSha256(appToken), pulumi.output(args.webhook.secret)]).apply(([appHash, secret]) => renderUserData(spec(appHash, secret))),
         )
-      : pulumi.all([tokenSha256(token), tokenSha256(appToken)]).apply(([hash, appHash]) => renderUserData(spec(hash, appHash)));
+      : tokenSha256(appToken).apply((appHash) => renderUserData(spec(appHash)));
 
     const droplet = new digitalocean.Droplet(
       `${name}-host`,
@@ -198,7 +234,8 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
         // its deletion, after the shutdown. No VolumeAttachment (see the top of this file).
         volumeIds: [volume.id],
         userData,
-        tags: [tag.name],
+        // The stack's tag (the firewall's), and the accepted token hashes (changed in place by a rotation).
+        tags: [tag.name, ...hashTags.map((t) => t.name)],
         ...(args.sshKeys?.length ? { sshKeys: args.sshKeys } : {}),
       },
       // A new image or setting means a new Droplet: the old one goes first, since the volume and the Reserved IP

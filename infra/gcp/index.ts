@@ -11,7 +11,7 @@
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import * as time from '@pulumiverse/time';
-import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
 import { gcpHostLogging, gcpLogLocation } from './logging';
 import { secretId, serviceAccountId } from './names';
@@ -28,8 +28,18 @@ export const GCP_OS_IMAGE = 'ubuntu-os-cloud/ubuntu-2404-lts-amd64';
 /** The data disk's device name, which Linux shows as /dev/disk/by-id/google-<name>. */
 const DATA_DEVICE = 'scim-bridge-data';
 const NETWORK_TAG = 'scim-bridge';
-/** Only what the host does: write its container logs, read the webhook secret (granted on that secret). */
-export const GCP_HOST_ROLES = ['roles/logging.logWriter'];
+/**
+ * Only what the host does: write its container logs and its memory and disk metrics (for the alerts); read the
+ * token hashes and the webhook secret (granted on those secrets).
+ */
+export const GCP_HOST_ROLES = ['roles/logging.logWriter', 'roles/monitoring.metricWriter'];
+/** The alerts beyond the uptime check's: the agent's host metrics, and the bridge's dead-letter log line. */
+export const GCP_HOST_ALERTS = [
+  { key: 'memory', metric: 'agent.googleapis.com/memory/percent_used', state: 'used', threshold: 90, what: 'memory above 90%' },
+  { key: 'disk', metric: 'agent.googleapis.com/disk/percent_used', state: 'used', threshold: 85, what: 'a disk above 85% full' },
+] as const;
+/** The bridge's log line for each event that became a dead letter (bridge/src/delivery). */
+export const DEAD_LETTER_LOG_LINE = 'webhook delivery: dead letter';
 /** The only resource inputs that may hold the token or the webhook secret (the plan's leak check). */
 export const GCP_SECRET_SINKS: SecretSink[] = [{ input: 'gcp:secretmanager/secretVersion:SecretVersion.secretData' }];
 /**
@@ -144,7 +154,7 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         project,
         accountId: serviceAccountId(name, stack),
         displayName: `scim-bridge host (stack ${stack})`.slice(0, 100),
-        description: 'Writes container logs and reads the webhook secret',
+        description: 'Writes container logs, reads the accepted token hashes and the webhook secret',
       },
       after,
     );
@@ -167,7 +177,17 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
     new gcp.secretmanager.SecretVersion(`${name}-app-token`, { secret: appTokenSecret.id, secretData: appToken }, after);
 
-    const secrets: HostSecret[] = [];
+    // The hashes the bridge accepts (two during a rotation), where the host reads them every minute: a rotation
+    // changes this secret's version, never the VM.
+    const tokenHashesId = secretId(name, stack, 'token-sha256');
+    const tokenHashesSecret = new gcp.secretmanager.Secret(`${name}-token-sha256`, { project, secretId: tokenHashesId, replication: { auto: {} }, labels }, after);
+    new gcp.secretmanager.SecretVersion(`${name}-token-sha256`, { secret: tokenHashesSecret.id, secretData: acceptedTokenHashes(token, args.previousToken) }, after);
+    new gcp.secretmanager.SecretIamMember(
+      `${name}-token-sha256-reader`,
+      { project, secretId: tokenHashesSecret.secretId, role: 'roles/secretmanager.secretAccessor', member },
+      after,
+    );
+    const secrets: HostSecret[] = [{ env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `gcp_secret projects/${project}/secrets/${tokenHashesId}` }];
     if (args.webhook) {
       const webhookSecretId = secretId(name, stack, 'webhook-secret');
       const webhookSecret = new gcp.secretmanager.Secret(`${name}-webhook-secret`, { project, secretId: webhookSecretId, replication: { auto: {} }, labels }, after);
@@ -221,13 +241,14 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
     new gcp.compute.DiskResourcePolicyAttachment(`${name}-data-snapshots`, { project, zone, disk: disk.name, name: snapshots.name }, after);
 
-    const userData = pulumi.all([tokenSha256(token), tokenSha256(appToken)]).apply(([hash, appHash]) =>
+    // Nothing of the IdP token is in it: a rotation leaves it (and the VM) as it is.
+    const userData = tokenSha256(appToken).apply((appHash) =>
       renderUserData({
-        ...bridgeHostSpec(args, { token: hash, appToken: appHash }),
+        ...bridgeHostSpec(args, { appToken: appHash }),
         dataDevice: `/dev/disk/by-id/google-${DATA_DEVICE}`,
         ...gcpHostLogging(),
         secrets,
-        ...(secrets.length ? { secretFunctions: GCP_SECRET_FUNCTION } : {}),
+        secretFunctions: GCP_SECRET_FUNCTION,
       }),
     );
 
@@ -342,6 +363,77 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         documentation: {
           mimeType: 'text/markdown',
           content: `Caddy has not renewed the certificate of ${args.domain}. Check that ports 80/443 reach the VM and that the CAA and A records are right, then read Caddy's logs (${gcpLogLocation('scim-bridge-caddy')}).`,
+        },
+      },
+      after,
+    );
+
+    // Memory and disk, from the Ops Agent's host metrics (the VM's own).
+    const onThisVm = pulumi.interpolate`resource.type="gce_instance" AND resource.label.instance_id="${instance.instanceId}"`;
+    for (const alert of GCP_HOST_ALERTS) {
+      new gcp.monitoring.AlertPolicy(
+        `${name}-${alert.key}`,
+        {
+          project,
+          displayName: `scim-bridge ${args.domain}: ${alert.what}`,
+          combiner: 'OR',
+          conditions: [
+            {
+              displayName: `${alert.what} for 5 minutes`,
+              conditionThreshold: {
+                filter: pulumi.interpolate`metric.type="${alert.metric}" AND metric.label.state="${alert.state}" AND ${onThisVm}`,
+                comparison: 'COMPARISON_GT',
+                thresholdValue: alert.threshold,
+                duration: '300s',
+                trigger: { count: 1 },
+                aggregations: [{ alignmentPeriod: '60s', perSeriesAligner: 'ALIGN_MEAN' }],
+              },
+            },
+          ],
+          notificationChannels: [channel.name],
+          documentation: {
+            mimeType: 'text/markdown',
+            content: `The VM \`${name}-host\` of scim-bridge ${args.domain} has ${alert.what}. The data disk grows with dataDiskSizeGb; memory with a larger machine type (size). Container logs: ${gcpLogLocation('scim-bridge')}.`,
+          },
+        },
+        after,
+      );
+    }
+    // Dead letters: a log-based metric counting the bridge's dead-letter lines, alerting on any.
+    const deadLetters = new gcp.logging.Metric(
+      `${name}-dead-letters`,
+      {
+        project,
+        name: `scim-bridge/${stack}/dead-letters`,
+        description: `Events of scim-bridge ${args.domain} that became webhook dead letters`,
+        filter: pulumi.interpolate`logName="projects/${project}/logs/journald" AND jsonPayload.CONTAINER_NAME="scim-bridge" AND jsonPayload.MESSAGE:"${DEAD_LETTER_LOG_LINE}"`,
+        metricDescriptor: { metricKind: 'DELTA', valueType: 'INT64', unit: '1' },
+      },
+      after,
+    );
+    new gcp.monitoring.AlertPolicy(
+      `${name}-dead-letters`,
+      {
+        project,
+        displayName: `scim-bridge ${args.domain}: webhook dead letters`,
+        combiner: 'OR',
+        conditions: [
+          {
+            displayName: 'an event became a dead letter',
+            conditionThreshold: {
+              filter: pulumi.interpolate`metric.type="logging.googleapis.com/user/${deadLetters.name}" AND resource.type="gce_instance"`,
+              comparison: 'COMPARISON_GT',
+              thresholdValue: 0,
+              duration: '0s',
+              trigger: { count: 1 },
+              aggregations: [{ alignmentPeriod: '300s', perSeriesAligner: 'ALIGN_SUM', crossSeriesReducer: 'REDUCE_SUM' }],
+            },
+          },
+        ],
+        notificationChannels: [channel.name],
+        documentation: {
+          mimeType: 'text/markdown',
+          content: `The webhook of scim-bridge ${args.domain} refused events for good or for longer than the retry window: they are dead letters (GET /health lists them; POST /api/v1/dead-letters/replay sends them again once the receiver is fixed). Logs: ${gcpLogLocation('scim-bridge')}.`,
         },
       },
       after,

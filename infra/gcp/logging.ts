@@ -26,9 +26,8 @@ export function gcpLogLocation(container: string): string {
 
 /**
  * The Ops Agent's configuration (merged over its built-in one): the whole journal in a pipeline of its own
- * (the containers' entries carry CONTAINER_NAME), and the built-in pipelines off: its syslog files would repeat
- * what the journal holds, and its host metrics need monitoring.metricWriter, which the host's account does not
- * have (least privilege).
+ * (the containers' entries carry CONTAINER_NAME), and the built-in logging pipeline off: its syslog files would
+ * repeat what the journal holds. Host metrics (memory, disk) go to Cloud Monitoring for the alerts.
  */
 export const opsAgentConfig = {
   logging: {
@@ -40,7 +39,12 @@ export const opsAgentConfig = {
       },
     },
   },
-  metrics: { service: { pipelines: { default_pipeline: { receivers: [] } } } },
+  // Host metrics (memory, disk) every minute, for the memory and disk alerts (the host may write metrics:
+  // roles/monitoring.metricWriter); the agent's other default metrics stay off.
+  metrics: {
+    receivers: { hostmetrics: { type: 'hostmetrics', collection_interval: '60s' } },
+    service: { pipelines: { default_pipeline: { receivers: ['hostmetrics'] } } },
+  },
 };
 
 export function logAgentUnit(): string {

@@ -43,19 +43,19 @@ export interface HostBridgeArgs extends BridgeArgs {
 }
 
 /**
- * What every VM target's host runs with, from the bridge's inputs and the tokens' hashes; each target adds its
- * disk device, log driver and secret fetching.
+ * What every VM target's host runs with, from the bridge's inputs and the application token's hash; each target
+ * adds its disk device, log driver and secret fetching, the IdP token's hashes among the secrets (so that a
+ * rotation reaches the running host: nothing of the IdP token is in the user-data).
  */
 export function bridgeHostSpec(
   args: HostBridgeArgs,
-  hashes: { token: string; appToken: string },
-): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'tokenSha256' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl' | 'rebootTime'> {
+  hashes: { appToken: string },
+): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl' | 'rebootTime'> {
   return {
     image: args.image,
     caddyImage: args.caddyImage,
     domain: args.domain,
     acme: args.acme,
-    tokenSha256: [hashes.token],
     appTokenSha256: [hashes.appToken],
     allowedDomains: args.allowedDomains,
     ...(args.rebootTime ? { rebootTime: args.rebootTime } : {}),

@@ -8,13 +8,16 @@
  * published ports, certificates on the data disk). Container logs go to a Docker log driver that never blocks
  * a container (journald, or the cloud's driver in non-blocking mode); a target may add its log agent.
  *
- * Nothing secret is in the user-data: the bridge gets the token's SHA-256, and secrets it needs in clear (the
- * webhook's signing secret) are fetched at each start by a cloud-specific script, with the host's own
- * identity, into a file under /run (memory only, root only).
+ * Nothing secret is in the user-data: what may change while the host runs (the accepted token hashes, the
+ * webhook's signing secret) is fetched by a cloud-specific script, with the host's own identity, into one file
+ * each under /run/scim-bridge/secrets (memory only; root's, readable by the bridge's uid), before each start of
+ * the bridge and every minute after (a systemd timer). The bridge reads them through their `_FILE` settings and
+ * reads a file again when it changes (bridge/src/secret-files.ts): a token rotation reaches a running host
+ * within about a minute, with no restart and no replacement.
  *
- * Updates: every input (image, token hash, settings) is part of the user-data, and each target replaces the
- * host when its user-data changes. The new host mounts the same data disk, finds the database and the
- * certificates there, and orders nothing new from Let's Encrypt.
+ * Updates: every other input (image, settings) is part of the user-data, and each target replaces the host when
+ * its user-data changes. The new host mounts the same data disk, finds the database and the certificates there,
+ * and orders nothing new from Let's Encrypt.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,10 +31,18 @@ export type { HostBridgeArgs } from './bridge-args';
 export const MOUNT_POINT = '/srv/scim-bridge';
 const LIB = '/usr/local/lib/scim-bridge';
 const ETC = '/etc/scim-bridge';
-const SECRETS_ENV = '/run/scim-bridge/secrets.env';
+/** Where fetch-secrets writes one file per secret on the host, and where the bridge's container sees them. */
+export const SECRETS_DIR = '/run/scim-bridge/secrets';
+export const CONTAINER_SECRETS_DIR = '/run/secrets';
+/** The timer that fetches the secrets again every minute, and its service (started by the timer only). */
+export const SECRETS_TIMER = 'scim-bridge-secrets.timer';
+const SECRETS_SERVICE = 'scim-bridge-secrets.service';
 
 export interface HostSecret {
-  /** The bridge's environment variable, e.g. SCIM_BRIDGE_WEBHOOK_SECRET. */
+  /**
+   * The bridge's setting, e.g. SCIM_BRIDGE_WEBHOOK_SECRET or SCIM_BRIDGE_TOKEN_SHA256 (one with a `_FILE` form): the
+   * bridge gets `<env>_FILE`, naming the file fetch-secrets keeps up to date (secretFileName).
+   */
   env: string;
   /** A shell command (using the cloud's `functions`) that prints the secret's value. */
   command: string;
@@ -42,8 +53,12 @@ export interface HostSpec {
   caddyImage: string;
   domain: string;
   acme: { email: string; directory: string; caRoot?: string };
-  /** Hex SHA-256 of each bearer token the bridge accepts (two during a rotation). */
-  tokenSha256: string[];
+  /**
+   * Hex SHA-256 of each bearer token the bridge accepts (two during a rotation), fixed in the user-data: changing
+   * them replaces the host. Absent when a target fetches them instead (SCIM_BRIDGE_TOKEN_SHA256 among `secrets`),
+   * so that a rotation reaches the running host.
+   */
+  tokenSha256?: string[];
   /** Hex SHA-256 of the application API's token: the API is off without one. */
   appTokenSha256?: string[];
   allowedDomains: string[];
@@ -57,7 +72,7 @@ export interface HostSpec {
   dataDevice: string;
   /** Docker's log driver for the cloud (gcplogs, awslogs, journald) and its options. */
   logging: { driver: string; options?: Record<string, string> };
-  /** Secrets the bridge needs in clear, read at each start from the cloud's secret store. */
+  /** What the bridge reads from files kept up to date from the cloud's secret store (at each start, every minute). */
   secrets: HostSecret[];
   /** Shell functions the secret commands use (cloud-specific), and the packages they need. */
   secretFunctions?: string;
@@ -77,54 +92,84 @@ function envLine(key: string, value: string): string {
   return `${key}=${value}`;
 }
 
+/** The file a secret is kept in: SCIM_BRIDGE_TOKEN_SHA256 -> token-sha256. */
+export function secretFileName(env: string): string {
+  if (!/^[A-Z][A-Z0-9_]*$/.test(env)) throw new Error(`host: ${env} is not an environment variable name`);
+  return env.replace(/^SCIM_BRIDGE_/, '').toLowerCase().replace(/_/g, '-');
+}
+
 export function bridgeEnvironment(spec: HostSpec): string {
   const digest = (h: string) => /^[0-9a-f]{64}$/.test(h);
-  if (spec.tokenSha256.length === 0 || !spec.tokenSha256.every(digest)) throw new Error('host: tokenSha256 must hold hex SHA-256 digests');
+  const fetched = new Set(spec.secrets.map((s) => s.env));
+  if (spec.tokenSha256 === undefined) {
+    if (!fetched.has('SCIM_BRIDGE_TOKEN_SHA256')) throw new Error('host: tokenSha256 is needed, or SCIM_BRIDGE_TOKEN_SHA256 among the secrets');
+  } else if (spec.tokenSha256.length === 0 || !spec.tokenSha256.every(digest)) throw new Error('host: tokenSha256 must hold hex SHA-256 digests');
+  if (spec.tokenSha256 && fetched.has('SCIM_BRIDGE_TOKEN_SHA256')) throw new Error('host: tokenSha256 is given and fetched as a secret; give one');
   if (spec.appTokenSha256 && !spec.appTokenSha256.every(digest)) throw new Error('host: appTokenSha256 must hold hex SHA-256 digests');
-  // The one list every target gives the bridge (infra/environment.ts); its database is on the data disk.
+  // The one list every target gives the bridge (infra/environment.ts); its database is on the data disk. What is
+  // fetched is given by its `_FILE` form instead.
   const env = bridgeSettings({
     domain: spec.domain,
     databaseUrl: SQLITE_URL,
-    tokenSha256: spec.tokenSha256,
+    tokenSha256: spec.tokenSha256 ?? [],
     ...(spec.appTokenSha256 ? { appTokenSha256: spec.appTokenSha256 } : {}),
     allowedDomains: spec.allowedDomains,
     ...(spec.webhookUrl ? { webhookUrl: spec.webhookUrl } : {}),
   });
-  return env.map(([k, v]) => envLine(k, v)).join('\n') + '\n';
+  const files = spec.secrets.map((s): [string, string] => [`${s.env}_FILE`, `${CONTAINER_SECRETS_DIR}/${secretFileName(s.env)}`]);
+  return [...env.filter(([k]) => !fetched.has(k)), ...files].map(([k, v]) => envLine(k, v)).join('\n') + '\n';
 }
 
-/** Writes the secrets' env file atomically under /run; fails the start (and systemd retries) if one is missing. */
+/**
+ * fetch-secrets DIR: one file per secret, written only when its value changed, each by a rename (the bridge sees
+ * the old file or the new one, never half of one). Every value is fetched before any file is written: a failure
+ * changes nothing (before a start, it fails the start and systemd retries; on the timer, the files in use stay).
+ */
 export function fetchSecretsScript(spec: HostSpec): string {
   const lines = [
     '#!/bin/bash',
-    '# fetch-secrets OUTFILE: reads the secrets the bridge needs in clear from the cloud\'s secret store, with',
-    '# the host\'s own identity, into a root-only env file in memory (/run). Run before every start of the bridge.',
+    '# fetch-secrets DIR: reads what the bridge needs from the cloud\'s secret store, with the host\'s own identity,',
+    '# into one file per secret in DIR (in memory, under /run; root\'s, readable by the bridge\'s uid). Run before',
+    '# every start of the bridge and every minute by a timer: the bridge reads a file again when it changes.',
     'set -euo pipefail',
     '# A failing command inside $(…) stops the script too.',
     'shopt -s inherit_errexit',
     'umask 077',
-    'out=$1',
-    'mkdir -p "$(dirname "$out")"',
-    'tmp="$out.tmp"',
-    '# Whatever ends the script, no partial file is left (a failure stops the start; systemd retries).',
-    'trap \'rm -f "$tmp"\' EXIT',
-    'rm -f "$tmp"',
-    ': > "$tmp"',
+    'dir=$1',
+    `bridge_gid=${BRIDGE_UID}`,
+    'mkdir -p "$dir"',
+    'chown "root:$bridge_gid" "$dir"',
+    'chmod 0750 "$dir"',
+    '# One run at a time (the timer and a start may meet).',
+    'exec 9>"${dir%/}.lock"',
+    'flock 9',
+    '# Whatever ends the script, no temporary file is left.',
+    'trap \'rm -f "$dir"/.*.tmp\' EXIT',
     'nl=\'',
     '\'',
-    'put() {',
+    'check() {',
     '  case $2 in',
-    '    "" | *"$nl"*) echo "fetch-secrets: $1 is empty or has a line break" >&2; rm -f "$tmp"; exit 1 ;;',
+    '    "" | *"$nl"*) echo "fetch-secrets: $1 is empty or has a line break" >&2; exit 1 ;;',
     '  esac',
-    '  printf \'%s=%s\\n\' "$1" "$2" >> "$tmp"',
+    '}',
+    '# put FILE VALUE: replaces DIR/FILE by a rename when its content differs.',
+    'put() {',
+    '  if printf \'%s\\n\' "$2" | cmp -s - "$dir/$1"; then return 0; fi',
+    '  printf \'%s\\n\' "$2" > "$dir/.$1.tmp"',
+    '  chown "root:$bridge_gid" "$dir/.$1.tmp"',
+    '  chmod 0440 "$dir/.$1.tmp"',
+    '  mv -f "$dir/.$1.tmp" "$dir/$1"',
+    '  echo "fetch-secrets: $1 updated"',
     '}',
   ];
   if (spec.secretFunctions) lines.push(spec.secretFunctions.trimEnd());
-  for (const s of spec.secrets) {
+  spec.secrets.forEach((s, i) => {
     if (!/^[A-Z][A-Z0-9_]*$/.test(s.env)) throw new Error(`host: ${s.env} is not an environment variable name`);
-    lines.push(`value=$(${s.command})`, `put ${s.env} "$value"`);
-  }
-  lines.push('mv "$tmp" "$out"', '');
+    secretFileName(s.env);
+    lines.push(`value_${i}=$(${s.command})`, `check ${s.env} "$value_${i}"`);
+  });
+  spec.secrets.forEach((s, i) => lines.push(`put ${secretFileName(s.env)} "$value_${i}"`));
+  lines.push('');
   return lines.join('\n');
 }
 
@@ -235,8 +280,9 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
     '--tmpfs /tmp:rw,nosuid,nodev,size=64m',
     '--memory 512m',
     `--env-file ${ETC}/bridge.env`,
-    `--env-file ${SECRETS_ENV}`,
     `--volume ${MOUNT_POINT}/data:/data`,
+    // The directory, not its files: a file replaced by a rename is seen inside the container too.
+    `--volume ${SECRETS_DIR}:${CONTAINER_SECRETS_DIR}:ro`,
   ]);
   const caddy = dockerRun('scim-bridge-caddy', spec.caddyImage, [
     `--network ${DOCKER_NETWORK}`,
@@ -292,12 +338,37 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
         // docker stop sends SIGTERM: the bridge finishes what is in flight and exits.
         'TimeoutStopSec=30',
         'ExecStartPre=-/usr/bin/docker rm -f scim-bridge',
-        `ExecStartPre=${LIB}/fetch-secrets ${SECRETS_ENV}`,
+        `ExecStartPre=${LIB}/fetch-secrets ${SECRETS_DIR}`,
         `ExecStart=${bridge}`,
         'ExecStop=/usr/bin/docker stop --time 20 scim-bridge',
       ],
       wantedBy,
     ),
+    // Every minute, the secrets again: a rotated token or webhook secret reaches the running bridge (no restart).
+    [SECRETS_SERVICE]: [
+      '[Unit]',
+      'Description=scim-bridge: fetch the secrets again (token hashes, webhook secret)',
+      'After=network-online.target',
+      'Wants=network-online.target',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      `ExecStart=${LIB}/fetch-secrets ${SECRETS_DIR}`,
+      '',
+    ].join('\n'),
+    [SECRETS_TIMER]: [
+      '[Unit]',
+      'Description=scim-bridge: fetch the secrets every minute',
+      '',
+      '[Timer]',
+      'OnActiveSec=1min',
+      'OnUnitActiveSec=1min',
+      'AccuracySec=5s',
+      '',
+      '[Install]',
+      'WantedBy=timers.target',
+      '',
+    ].join('\n'),
     'scim-bridge-caddy.service': unit(
       'Caddy: HTTPS for scim-bridge',
       needs,
@@ -375,7 +446,8 @@ export function renderUserData(spec: HostSpec): string {
     ...Object.entries({ ...ownUnits, ...spec.extraUnits }).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
     ...(spec.extraFiles ?? []),
   ];
-  const units = Object.keys(ownUnits);
+  // The secrets' service is started by its timer only.
+  const units = Object.keys(ownUnits).filter((u) => u !== SECRETS_SERVICE);
   const extraUnits = Object.keys(spec.extraUnits ?? {});
   for (const name of extraUnits) {
     if (units.includes(name) || !/^[a-z0-9@._-]+\.(service|timer)$/.test(name)) throw new Error(`host: extra unit ${name} is not a new .service or .timer name`);

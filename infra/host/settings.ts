@@ -101,6 +101,7 @@ export function hostArgs(c: CommonConfig & HostSettings): HostBridgeArgs {
     dnsZone: c.dnsZone,
     size: c.size,
     ...(c.token ? { token: c.token } : {}),
+    ...(c.previousToken ? { previousToken: c.previousToken } : {}),
     caddyImage: c.caddyImage,
     dataDiskSizeGb: c.dataDiskSizeGb,
     ...(c.dataDiskImport ? { dataDiskImport: c.dataDiskImport } : {}),

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import { baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { acceptedTokenHashes, baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import type { Acme } from '../target';
 import {
   container,
@@ -119,7 +119,8 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
 
     // The Secret the pod reads its credentials from, one file each.
     const files: Record<string, pulumi.Input<string>> = {
-      [SECRET_FILES.SCIM_BRIDGE_TOKEN_SHA256]: tokenSha256(token),
+      // Two hashes during a rotation (previousToken): a new Secret rolls the pods one by one, each accepting both.
+      [SECRET_FILES.SCIM_BRIDGE_TOKEN_SHA256]: acceptedTokenHashes(token, args.previousToken),
       [SECRET_FILES.SCIM_BRIDGE_APP_TOKEN_SHA256]: tokenSha256(appToken),
     };
     if (args.database.kind === 'postgres') files[SECRET_FILES.SCIM_BRIDGE_DATABASE_URL] = pulumi.secret(args.database.url);

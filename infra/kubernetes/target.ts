@@ -164,6 +164,7 @@ export const kubernetesTarget = defineTarget({
       image: c.image,
       domain: c.domain,
       ...(c.token ? { token: c.token } : {}),
+      ...(c.previousToken ? { previousToken: c.previousToken } : {}),
       allowedDomains: c.allowedDomains,
       ...(c.webhook ? { webhook: c.webhook } : {}),
       alertEmail: c.alertEmail,

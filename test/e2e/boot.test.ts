@@ -14,7 +14,7 @@
  *
  * What it cannot show: images pulled from a real registry, the clouds' own logging, DNS and metadata services.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +31,9 @@ jest.setTimeout(30 * 60_000);
 
 const TOKEN = inventedSecret('token');
 const WEBHOOK_SECRET = inventedSecret('webhookSecret');
+const TOKEN_SHA256 = createHash('sha256').update(TOKEN).digest('hex');
+/** What each secret the hosts fetch holds, by the variable it becomes (the cloud's secret store holds these). */
+const SECRET_VALUES: Record<string, string> = { SCIM_BRIDGE_TOKEN_SHA256: TOKEN_SHA256, SCIM_BRIDGE_WEBHOOK_SECRET: WEBHOOK_SECRET };
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const TARGETS = ['gcp', 'aws', 'digitalocean'] as const;
 type Target = (typeof TARGETS)[number];
@@ -81,7 +84,7 @@ function collect(req: http.IncomingMessage): Promise<Seen> {
 }
 
 /** 169.254.169.254 as GCP's metadata server and AWS's IMDSv2 answer it (the parts the host uses). */
-function metadataServer(seen: Seen[]): http.Server {
+function metadataServer(seen: Seen[], dropletTags: string[]): http.Server {
   return http.createServer(async (req, res) => {
     const r = await collect(req);
     seen.push(r);
@@ -97,6 +100,8 @@ function metadataServer(seen: Seen[]): http.Server {
       if (!r.headers['x-aws-ec2-metadata-token-ttl-seconds']) return send(400, 'missing ttl');
       return send(200, AWS_IMDS_TOKEN);
     }
+    // DigitalOcean's metadata: the Droplet's tags, one per line (the accepted token hashes are among them).
+    if (r.path === '/metadata/v1/tags/' || r.path === '/metadata/v1/tags') return send(200, dropletTags.map((t) => `${t}\n`).join(''));
     if (r.path.startsWith('/latest/')) {
       // IMDSv2 only, as the instance is configured (httpTokens required).
       if (r.headers['x-aws-ec2-metadata-token'] !== AWS_IMDS_TOKEN) return send(401, 'Unauthorized');
@@ -112,7 +117,7 @@ function metadataServer(seen: Seen[]): http.Server {
 }
 
 /** Secret Manager (GCP) and Secrets Manager (AWS) on their own host names, over TLS from the test CA. */
-function secretStoreServer(cert: ListenerCertificate, seen: Seen[], secrets: { gcp: string; aws: string }): https.Server {
+function secretStoreServer(cert: ListenerCertificate, seen: Seen[], secrets: Map<string, string>): https.Server {
   return https.createServer({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }, async (req, res) => {
     const r = await collect(req);
     seen.push(r);
@@ -122,8 +127,9 @@ function secretStoreServer(cert: ListenerCertificate, seen: Seen[], secrets: { g
     };
     if (r.host === 'secretmanager.googleapis.com') {
       if (r.headers.authorization !== `Bearer ${GCP_ACCESS_TOKEN}`) return json(401, { error: { code: 401, status: 'UNAUTHENTICATED' } });
-      if (r.method === 'GET' && r.path === `/v1/${secrets.gcp}/versions/latest:access`) {
-        return json(200, { name: `${secrets.gcp}/versions/1`, payload: { data: Buffer.from(WEBHOOK_SECRET).toString('base64') } });
+      const ref = /^\/v1\/(.+)\/versions\/latest:access$/.exec(r.path)?.[1];
+      if (r.method === 'GET' && ref && secrets.has(ref)) {
+        return json(200, { name: `${ref}/versions/1`, payload: { data: Buffer.from(secrets.get(ref)!).toString('base64') } });
       }
       return json(404, { error: { code: 404, status: 'NOT_FOUND', path: r.path } });
     }
@@ -133,8 +139,8 @@ function secretStoreServer(cert: ListenerCertificate, seen: Seen[], secrets: { g
         return json(403, { __type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' });
       }
       const body = JSON.parse(r.body || '{}') as { SecretId?: string };
-      if (r.headers['x-amz-target'] === 'secretsmanager.GetSecretValue' && body.SecretId === secrets.aws) {
-        return json(200, { ARN: secrets.aws, Name: 'webhook-secret', SecretString: WEBHOOK_SECRET, VersionId: randomUUID() });
+      if (r.headers['x-amz-target'] === 'secretsmanager.GetSecretValue' && body.SecretId && secrets.has(body.SecretId)) {
+        return json(200, { ARN: body.SecretId, Name: body.SecretId.split(':').pop(), SecretString: secrets.get(body.SecretId), VersionId: randomUUID() });
       }
       return json(400, { __type: 'ResourceNotFoundException', message: `no secret ${body.SecretId}` });
     }
@@ -156,8 +162,10 @@ interface Rendered {
   baseUrl: string;
   domain: string;
   dataDevice: string;
-  /** The secret reference fetch-secrets reads (GCP: projects/…/secrets/…, AWS: an ARN), if any. */
-  secretRef?: string;
+  /** The secret references fetch-secrets reads (GCP: projects/…/secrets/…, AWS: an ARN), with the variable each becomes. */
+  secretRefs: Map<string, string>;
+  /** The host's tags (DigitalOcean: the accepted token hashes are among them). */
+  tags: string[];
 }
 
 async function render(target: Target, images: BootImages, lane: { pebble: Pebble; httpPort: number; httpsPort: number }): Promise<Rendered> {
@@ -183,8 +191,10 @@ async function render(target: Target, images: BootImages, lane: { pebble: Pebble
   const device = /prepare-disk (\/dev\/disk\/by-id\/\S+) /.exec(userData)?.[1];
   if (!device) throw new Error(`${target}: no data device in the user-data`);
   const outputs = result.rawOutputs as Record<string, unknown>;
-  const secretRef = /(?:gcp_secret|aws_secret) ([^\s)]+)/.exec(userData)?.[1];
-  return { target, ...lane, plan: result, userData, baseUrl: String(outputs.baseUrl), domain, dataDevice: device, ...(secretRef ? { secretRef } : {}) };
+  // fetch-secrets: `value_N=$(gcp_secret REF)` (or aws_secret), then `check VARIABLE "$value_N"`.
+  const secretRefs = new Map([...userData.matchAll(/value_\d+=\$\((?:gcp_secret|aws_secret) ([^\s)]+)\)\s*\n\s*check (SCIM_BRIDGE_\w+)/g)].map((m) => [m[1], m[2]]));
+  const tags = ((hosts[0].in.tags as string[] | undefined) ?? []).map(String);
+  return { target, ...lane, plan: result, userData, baseUrl: String(outputs.baseUrl), domain, dataDevice: device, secretRefs, tags };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -202,7 +212,9 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
   const servers: http.Server[] = [];
   const vms: Vm[] = [];
   const rendered: Partial<Record<Target, Rendered>> = {};
-  const secrets = { gcp: '', aws: '' };
+  /** Secret reference -> value, as the fake secret stores serve them. */
+  const secrets = new Map<string, string>();
+  const dropletTags: string[] = [];
 
   // test.concurrent starts its tests before beforeAll has run (a jest limitation): each test awaits ready().
   let setupOnce: Promise<void> | undefined;
@@ -221,15 +233,21 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
       `base image ${base.builtIn ? `built in ${base.builtIn} s` : 'from the cache'}; container images ${images.built.length ? `built: ${images.built.join(', ')}` : 'from the cache'}; ` +
         `Docker store ${store.builtIn ? `made in ${store.builtIn} s` : 'from the cache'} (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
     );
-    metadataPort = await listen(servers[servers.push(metadataServer(metadataSeen)) - 1]);
+    metadataPort = await listen(servers[servers.push(metadataServer(metadataSeen, dropletTags)) - 1]);
     for (const target of TARGETS) {
       const [httpPort, httpsPort] = [await freePort(), await freePort()];
       // pebble validates every order on one pair of ports: one pebble per target, so the three VMs run side by side.
       const pebble = await startPebble({ dir: join(dir, `pebble-${target}`), httpPort, tlsPort: httpsPort, listenerNames: [`IP:${HOST_FROM_GUEST}`] });
       rendered[target] = await render(target, images, { pebble, httpPort, httpsPort });
     }
-    secrets.gcp = rendered.gcp!.secretRef ?? '';
-    secrets.aws = rendered.aws!.secretRef ?? '';
+    for (const target of ['gcp', 'aws'] as const) {
+      const refs = rendered[target]!.secretRefs;
+      // Both the accepted token hashes and the webhook secret come from the secret store on these two.
+      expect([...refs.values()].sort()).toEqual(['SCIM_BRIDGE_TOKEN_SHA256', 'SCIM_BRIDGE_WEBHOOK_SECRET']);
+      for (const [ref, variable] of refs) secrets.set(ref, SECRET_VALUES[variable]);
+    }
+    dropletTags.push(...rendered.digitalocean!.tags);
+    expect(dropletTags).toContain(dropletTags.find((t) => t.endsWith(`:token-sha256:${TOKEN_SHA256}`)));
     const apiCert = makeListenerCertificate(join(dir, 'api-ca'), ['DNS:secretmanager.googleapis.com', `DNS:secretsmanager.${REGION.aws}.amazonaws.com`]);
     apiPort = await listen(servers[servers.push(secretStoreServer(apiCert, apiSeen, secrets)) - 1]);
     kit = await kitDisk(dir, {
@@ -362,9 +380,14 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
     const user = JSON.parse(created.body) as { id: string; meta: { location: string } };
     expect(user.meta.location).toBe(`${r.baseUrl}/Users/${user.id}`);
 
-    // fetch-secrets read the webhook secret with the host's own identity (GCP, AWS) or from its file (DigitalOcean).
-    expect(await vm.sh('cat /run/scim-bridge/secrets.env')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${WEBHOOK_SECRET}\n`);
-    expect(await vm.sh('stat -c %a /run/scim-bridge/secrets.env')).toBe('600\n');
+    // fetch-secrets wrote one file per secret, readable by the bridge's group only: the accepted token hashes (GCP,
+    // AWS: from the secret store with the host's own identity; DigitalOcean: the Droplet's tags on the metadata
+    // service) and the webhook secret (the secret store; DigitalOcean: its file from the user-data). Its timer
+    // keeps them current (token rotation without a new VM).
+    expect(await vm.sh('cat /run/scim-bridge/secrets/token-sha256')).toBe(`${TOKEN_SHA256}\n`);
+    expect(await vm.sh('cat /run/scim-bridge/secrets/webhook-secret')).toBe(`${WEBHOOK_SECRET}\n`);
+    expect(await vm.sh('stat -c %a /run/scim-bridge/secrets/token-sha256 /run/scim-bridge/secrets/webhook-secret')).toBe('440\n440\n');
+    expect((await vm.sh('systemctl is-active scim-bridge-secrets.timer')).trim()).toBe('active');
 
     // The containers cannot reach the metadata service; the host can, and the containers reach other addresses.
     // Probed from inside each running container's network namespace (the same routes and firewall as the
@@ -402,7 +425,8 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
     const first = await firstBootChecks(a, r);
     await memoryAtRest(a, 'gcp');
     // The webhook secret came from Secret Manager, with the VM's service account token from the metadata server.
-    expect(apiSeen.filter((s) => s.host === 'secretmanager.googleapis.com').map((s) => `${s.method} ${s.path}`)).toContain(`GET /v1/${secrets.gcp}/versions/latest:access`);
+    const gcpRead = apiSeen.filter((s) => s.host === 'secretmanager.googleapis.com').map((s) => `${s.method} ${s.path}`);
+    for (const ref of r.secretRefs.keys()) expect(gcpRead).toContain(`GET /v1/${ref}/versions/latest:access`);
     // Logs: Docker writes to the journal, which never blocks; Google's agent cannot be installed here (no way to
     // Google's servers, as when the Logging API or IAM is slow) and the bridge runs regardless.
     expect(JSON.parse(await a.sh('cat /etc/docker/daemon.json'))['log-driver']).toBe('journald');
@@ -463,6 +487,10 @@ describe('a VM host boots the user-data of every VM target (QEMU, TCG)', () => {
       // CloudWatch Logs cannot be reached from here (as when it is slow or the role is not yet usable): the
       // awslogs driver in non-blocking mode lets the bridge run anyway.
       expect(JSON.parse(await vm.sh('cat /etc/docker/daemon.json'))).toMatchObject({ 'log-driver': 'awslogs', 'log-opts': { mode: 'non-blocking' } });
+    }
+    if (target === 'digitalocean') {
+      // The accepted token hashes came from the Droplet's tags, on the metadata service.
+      expect(metadataSeen.some((s) => s.method === 'GET' && s.path.startsWith('/metadata/v1/tags'))).toBe(true);
     }
     await memoryAtRest(vm, target);
     await vm.powerdown();

@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
-import { architectureOf, AWS_SECRET_SINKS, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, healthCheckRegionOf, nvmeDevicePath, partitionOf } from '../../infra/aws';
+import { architectureOf, certificateCheckSource, AWS_SECRET_SINKS, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, healthCheckRegionOf, nvmeDevicePath, partitionOf } from '../../infra/aws';
 import { awsPlanMocks, PLAN_AMI_ID, PLAN_VOLUME_ID, PLAN_ZONE_ID } from '../../infra/aws/mocks';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
@@ -38,6 +38,7 @@ function statements(result: PlanResult): Array<{ Sid: string; Effect: string; Ac
 const WEBHOOK = { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:xyz' } };
 const TOKEN_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-token-AbCdEf';
 const WEBHOOK_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-webhook-secret-AbCdEf';
+const TOKEN_HASHES_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-token-sha256-AbCdEf';
 const LOG_GROUP_ARN = 'arn:aws:logs:eu-west-1:123456789012:log-group:/scim-bridge/scim.example.com';
 
 let base: PlanResult;
@@ -224,7 +225,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     const role = one(base, 'aws:iam/role:Role', 'scim-bridge-snapshots');
     expect(policy.in.executionRoleArn).toBe('arn:aws:iam::123456789012:role/scim-bridge-snapshots');
     expect(JSON.parse(role.in.assumeRolePolicy).Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'dlm.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
-    expect(one(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').in).toEqual({
+    expect(one(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment', 'scim-bridge-snapshots').in).toEqual({
       role: 'scim-bridge-snapshots',
       policyArn: 'arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole',
     });
@@ -254,26 +255,30 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     }
   });
 
-  test('least privilege: the host\'s role writes its own log group and nothing else without a webhook', () => {
+  test('least privilege: the host\'s role writes its own log group and reads the accepted token hashes, nothing else without a webhook', () => {
     const role = one(base, 'aws:iam/role:Role', 'scim-bridge-host');
     expect(JSON.parse(role.in.assumeRolePolicy).Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
     expect(one(base, 'aws:iam/instanceProfile:InstanceProfile').in.role).toBe(role.name);
     expect(one(base, 'aws:iam/rolePolicy:RolePolicy', 'scim-bridge-host').in.role).toBe(role.name);
     expect(statements(base)).toEqual([
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${LOG_GROUP_ARN}:*` },
+      { Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: TOKEN_HASHES_ARN },
     ]);
     // No policy is attached to the host's role: only the snapshot role has a managed one.
-    expect(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role)).toEqual(['scim-bridge-snapshots']);
+    expect(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role)).toEqual(['scim-bridge-snapshots', 'scim-bridge-certificate-check']);
+    expect(JSON.stringify(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role))).not.toContain('scim-bridge-host');
   });
 
   test('with a webhook, the role may also read the webhook secret, and never the token\'s', () => {
     expect(statements(withWebhook)).toEqual([
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${LOG_GROUP_ARN}:*` },
+      { Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: TOKEN_HASHES_ARN },
       { Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: WEBHOOK_ARN },
     ]);
     const policies = all(withWebhook, 'aws:iam/rolePolicy:RolePolicy').map((p) => p.in.policy).join('\n');
-    expect(policies).not.toContain(TOKEN_ARN);
-    expect(policies).not.toContain('scim-bridge-token');
+    // The token's own secret never (only its hashes'): no ARN of the token's secret, nor any other token secret.
+    expect(policies).not.toContain(`${TOKEN_ARN}"`);
+    expect(policies.replaceAll(TOKEN_HASHES_ARN, '')).not.toContain('scim-bridge-token');
   });
 
   test('container logs go to the stack\'s CloudWatch log group through Docker\'s awslogs driver', () => {
@@ -349,14 +354,44 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(bad).not.toContain('hunter2');
   });
 
+  test('the certificate within 14 days of expiry alarms: a scheduled check publishes the days left (Route 53 cannot see them)', () => {
+    const fn = one(base, 'aws:lambda/function:Function', 'scim-bridge-certificate-check');
+    expect(fn.in).toMatchObject({ runtime: 'nodejs20.x', handler: 'index.handler', timeout: 30, environment: { variables: { DOMAIN: 'scim.example.com', NAMESPACE: 'scim-bridge' } } });
+    expect(fn.inputs.code).toMatchObject({ __pulumiArchive: true });
+    // Its code: Node's tls module reads the served certificate; the days left go to CloudWatch.
+    expect(certificateCheckSource()).toContain("tls.connect({ host, port: 443, servername: host, timeout: 10000 }");
+    expect(certificateCheckSource()).toContain("MetricName: 'CertificateDaysLeft'");
+    const rule = one(base, 'aws:cloudwatch/eventRule:EventRule', 'scim-bridge-certificate-check');
+    expect(rule.in.scheduleExpression).toBe('rate(6 hours)');
+    expect(one(base, 'aws:cloudwatch/eventTarget:EventTarget').in).toMatchObject({ rule: rule.in.name ?? expect.any(String) });
+    expect(one(base, 'aws:lambda/permission:Permission').in).toMatchObject({ action: 'lambda:InvokeFunction', principal: 'events.amazonaws.com' });
+    // The function may put its own namespace's metrics, nothing else.
+    const statement = JSON.parse(one(base, 'aws:iam/rolePolicy:RolePolicy', 'scim-bridge-certificate-check').in.policy).Statement;
+    expect(statement).toEqual([{ Sid: 'Metric', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': 'scim-bridge' } } }]);
+    const alarm = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-certificate').in;
+    expect(alarm).toMatchObject({ namespace: 'scim-bridge', metricName: 'CertificateDaysLeft', dimensions: { Domain: 'scim.example.com' }, threshold: 14, comparisonOperator: 'LessThanThreshold', treatMissingData: 'breaching' });
+    // In the stack's region, emailing through a topic there (an alarm's action must be in its region).
+    const topic = one(base, 'aws:sns/topic:Topic', 'scim-bridge-alerts-local');
+    expect(alarm.alarmActions).toEqual([`arn:aws:sns:eu-west-1:123456789012:${topic.name}`]);
+    expect(one(base, 'aws:sns/topicSubscription:TopicSubscription', 'scim-bridge-alerts-local-email').in).toMatchObject({ protocol: 'email', endpoint: 'ops@example.com' });
+  });
+
+  test('webhook dead letters alarm: a metric filter on the bridge\'s dead-letter log line in the log group', () => {
+    const filter = one(base, 'aws:cloudwatch/logMetricFilter:LogMetricFilter', 'scim-bridge-dead-letters').in;
+    expect(filter).toMatchObject({ logGroupName: '/scim-bridge/scim.example.com', pattern: '{ $.msg = "webhook delivery: dead letter" }', metricTransformation: { name: 'DeadLetters', namespace: 'scim-bridge', value: '1' } });
+    const alarm = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-dead-letters').in;
+    expect(alarm).toMatchObject({ namespace: 'scim-bridge', metricName: 'DeadLetters', statistic: 'Sum', threshold: 0, comparisonOperator: 'GreaterThanThreshold' });
+    expect(alarm.alarmActions).toEqual([expect.stringMatching(/^arn:aws:sns:eu-west-1:/)]);
+  });
+
   test('a Route 53 health check probes https://<domain>/healthz; its alarm in us-east-1 emails through SNS', () => {
     const check = one(base, 'aws:route53/healthCheck:HealthCheck');
     expect(check.in).toMatchObject({ type: 'HTTPS', fqdn: 'scim.example.com', port: 443, resourcePath: '/healthz', enableSni: true, requestInterval: 30, failureThreshold: 3 });
     const provider = one(base, 'pulumi:providers:aws');
     expect(provider.in.region).toBe('us-east-1');
-    const topic = one(base, 'aws:sns/topic:Topic');
+    const topic = one(base, 'aws:sns/topic:Topic', 'scim-bridge-alerts');
     const topicArn = `arn:aws:sns:us-east-1:123456789012:${topic.name}`;
-    expect(one(base, 'aws:sns/topicSubscription:TopicSubscription').in).toEqual({ topic: topicArn, protocol: 'email', endpoint: 'ops@example.com' });
+    expect(one(base, 'aws:sns/topicSubscription:TopicSubscription', 'scim-bridge-alerts-email').in).toEqual({ topic: topicArn, protocol: 'email', endpoint: 'ops@example.com' });
     const down = one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-down');
     expect(down.in).toMatchObject({
       namespace: 'AWS/Route53',
@@ -417,7 +452,11 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(version.inputs.secretString).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: token });
     expect(version.in.secretId).toBe(TOKEN_ARN);
     expect(one(base, 'aws:secretsmanager/secret:Secret', 'scim-bridge-token').in.recoveryWindowInDays).toBe(7);
-    expect(hostFile(base, '/etc/scim-bridge/bridge.env')).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}\n`);
+    // Its hash in a secret of its own, which the instance reads every minute by its ARN; not in the user-data.
+    expect(one(base, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-token-sha256').in).toEqual({ secretId: TOKEN_HASHES_ARN, secretString: sha256(token) });
+    expect(hostFile(base, '/etc/scim-bridge/bridge.env')).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256\n');
+    expect(hostFile(base, '/usr/local/lib/scim-bridge/fetch-secrets')).toContain(`value_0=$(aws_secret ${TOKEN_HASHES_ARN})`);
+    expect(userData(base)).not.toContain(sha256(token));
     expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-token').in).toMatchObject({ length: 48, special: false });
     const printed = base.plan.resources.find((r) => r.type === 'aws:secretsmanager/secretVersion:SecretVersion')!;
     expect(printed.inputs.secretString).toBe('[secret]');
@@ -429,7 +468,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
     expect(one(p, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-token').in.secretString).toBe(token);
-    expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(one(p, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-token-sha256').in.secretString).toBe(sha256(token));
     expect(p.leaks).toEqual([]);
   });
 
@@ -444,7 +483,8 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
     const fetch = hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets');
     expect(fetch).toContain('aws_secret() {');
-    expect(fetch).toContain(`value=$(aws_secret ${WEBHOOK_ARN})\nput SCIM_BRIDGE_WEBHOOK_SECRET "$value"`);
+    expect(fetch).toContain(`value_1=$(aws_secret ${WEBHOOK_ARN})\ncheck SCIM_BRIDGE_WEBHOOK_SECRET "$value_1"`);
+    expect(fetch).toContain('put webhook-secret "$value_1"');
     // curl (with its own SigV4 signing) and jq read the secret: no AWS CLI, nor any other package, is installed for it.
     expect(parse(ud).packages).toEqual(parse(userData(base)).packages);
     expect(parse(ud).packages).toEqual(expect.arrayContaining(['curl', 'jq']));
@@ -501,12 +541,13 @@ describe.each([
 
   test('EC2 recovery, the managed snapshot policy and the role trusts take the partition', () => {
     expect(one(p, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-recover').in.alarmActions).toEqual([`arn:${partition}:automate:${region}:ec2:recover`]);
-    expect(one(p, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').in.policyArn).toBe(`arn:${partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole`);
+    expect(one(p, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment', 'scim-bridge-snapshots').in.policyArn).toBe(`arn:${partition}:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole`);
     const host = one(p, 'aws:iam/role:Role', 'scim-bridge-host');
     // EC2's service principal in the China regions ends in .amazonaws.com.cn.
     expect(JSON.parse(host.in.assumeRolePolicy).Statement[0].Principal).toEqual({ Service: `ec2.${dnsSuffix}` });
     const webhookArn = `arn:${partition}:secretsmanager:${region}:123456789012:secret:scim-bridge-webhook-secret-AbCdEf`;
-    expect(statements(p).map((x) => x.Resource)).toEqual([`arn:${partition}:logs:${region}:123456789012:log-group:/scim-bridge/scim.example.com:*`, webhookArn]);
+    const hashesArn = `arn:${partition}:secretsmanager:${region}:123456789012:secret:scim-bridge-token-sha256-AbCdEf`;
+    expect(statements(p).map((x) => x.Resource)).toEqual([`arn:${partition}:logs:${region}:123456789012:log-group:/scim-bridge/scim.example.com:*`, hashesArn, webhookArn]);
     expect(p.plan.outputs.tokenReference).toContain(`arn:${partition}:secretsmanager:${region}:`);
   });
 
@@ -516,7 +557,7 @@ describe.each([
     expect(provider.in.region).toBe(healthRegion);
     const topicArn = `arn:${partition}:sns:${healthRegion}:123456789012:scim-bridge-alerts`;
     expect(one(p, 'aws:cloudwatch/metricAlarm:MetricAlarm', 'scim-bridge-down').in).toMatchObject({ namespace: 'AWS/Route53', alarmActions: [topicArn], okActions: [topicArn] });
-    expect(one(p, 'aws:sns/topicSubscription:TopicSubscription').in.topic).toBe(topicArn);
+    expect(one(p, 'aws:sns/topicSubscription:TopicSubscription', 'scim-bridge-alerts-email').in.topic).toBe(topicArn);
     for (const name of ['scim-bridge-down', 'scim-bridge-alerts', 'scim-bridge-alerts-email']) {
       expect(p.raw.find((r) => r.name === name)?.options.provider).toBe(`scim-bridge-${healthRegion}`);
     }
@@ -681,6 +722,7 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
   const IMDS_TOKEN = 'AQAEAFakeImdsV2SessionToken==';
   /** Shell and env-file metacharacters on purpose: the value must arrive byte for byte, never expanded. */
   const VALUE = 'whsec_$HOME`id`\'"\\;0123456789abcdef';
+  const HASHES = `${'a'.repeat(64)},${'b'.repeat(64)}`;
   let imds: http.Server;
   let secretsManager: http.Server;
   let env: NodeJS.ProcessEnv;
@@ -754,9 +796,12 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
         } catch {
           return awsError(res, 400, 'SerializationException', 'Body is not JSON');
         }
-        if (request.SecretId !== WEBHOOK_ARN) return awsError(res, 400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+        if (request.SecretId !== WEBHOOK_ARN && request.SecretId !== TOKEN_HASHES_ARN) return awsError(res, 400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
         const status = smStatuses.shift() ?? 200;
         if (status !== 200) return awsError(res, status, 'InternalServiceError', 'try again');
+        if (request.SecretId === TOKEN_HASHES_ARN) {
+          return awsJson(res, 200, { ARN: TOKEN_HASHES_ARN, Name: 'scim-bridge-token-sha256-AbCdEf', VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1767225600, SecretString: HASHES });
+        }
         awsJson(res, 200, { ARN: WEBHOOK_ARN, Name: 'scim-bridge-webhook-secret-AbCdEf', VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1767225600, ...smBody });
       });
     });
@@ -784,11 +829,11 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
     issued = { AccessKeyId: KEY_ID, SecretAccessKey: SECRET_KEY, Token: SESSION_TOKEN };
     smStatuses = [];
     smBody = { SecretString: VALUE };
-    // Like /run/scim-bridge: the script makes the directory.
-    outDir = path.join(fs.mkdtempSync(path.join(dir, 'run-')), 'scim-bridge');
-    out = path.join(outDir, 'secrets.env');
+    // Like /run/scim-bridge/secrets: the script makes the directory, one file per secret in it.
+    outDir = path.join(fs.mkdtempSync(path.join(dir, 'run-')), 'secrets');
+    out = path.join(outDir, 'webhook-secret');
   });
-  const fetchSecrets = (extraEnv: NodeJS.ProcessEnv = {}) => runAsync('bash', [script, out], { ...env, ...extraEnv });
+  const fetchSecrets = (extraEnv: NodeJS.ProcessEnv = {}) => runAsync('bash', [script, outDir], { ...env, ...extraEnv });
   const leftovers = () => (fs.existsSync(outDir) ? fs.readdirSync(outDir) : []);
   const smCalls = () => seen.filter((x) => x.startsWith('secretsmanager'));
   const curlConfig = (c: { id: string; secret: string; token?: string }) =>
@@ -816,20 +861,23 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
     expect((await directCall(curlConfig({ id: KEY_ID, secret: SECRET_KEY, token: SESSION_TOKEN }))).stdout).toBe('200');
   });
 
-  test('writes exactly KEY=value, mode 0600, after IMDSv2 (token, role, credentials) and one signed GetSecretValue', async () => {
+  test('writes one file per secret, the value and a line break, mode 0440 for the bridge\'s group, after IMDSv2 (token, role, credentials) and one signed GetSecretValue each', async () => {
     const r = await fetchSecrets();
-    expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${VALUE}\n`);
-    expect(fs.statSync(out).mode & 0o7777).toBe(0o600);
-    expect(fs.statSync(outDir).mode & 0o7777).toBe(0o700);
-    expect(leftovers()).toEqual(['secrets.env']);
-    expect(seen).toEqual([
-      'imds PUT /latest/api/token',
-      'imds GET /latest/meta-data/iam/security-credentials/',
-      `imds GET /latest/meta-data/iam/security-credentials/${ROLE}`,
-      'secretsmanager POST / secretsmanager.GetSecretValue signed eu-west-1/secretsmanager: content-type;host;x-amz-date;x-amz-security-token;x-amz-target',
-    ]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('fetch-secrets: token-sha256 updated\nfetch-secrets: webhook-secret updated\n');
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${VALUE}\n`);
+    expect(fs.readFileSync(path.join(outDir, 'token-sha256'), 'utf8')).toBe(`${HASHES}\n`);
+    for (const f of ['webhook-secret', 'token-sha256']) {
+      const st = fs.statSync(path.join(outDir, f));
+      expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o440, 0, 10001]);
+    }
+    const st = fs.statSync(outDir);
+    expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o750, 0, 10001]);
+    expect(leftovers().sort()).toEqual(['token-sha256', 'webhook-secret']);
+    const signed = 'secretsmanager POST / secretsmanager.GetSecretValue signed eu-west-1/secretsmanager: content-type;host;x-amz-date;x-amz-security-token;x-amz-target';
+    const imdsCalls = ['imds PUT /latest/api/token', 'imds GET /latest/meta-data/iam/security-credentials/', `imds GET /latest/meta-data/iam/security-credentials/${ROLE}`];
+    expect(seen).toEqual([...imdsCalls, signed, ...imdsCalls, signed]);
     expect(r.ms).toBeLessThan(5000);
   });
 
@@ -838,7 +886,7 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
     const r = await fetchSecrets();
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/403/);
-    expect(smCalls()).toEqual([expect.stringContaining('does not match the signature')]); // curl does not retry a 403
+    expect(smCalls()).toEqual([expect.stringContaining('does not match the signature')]); // curl does not retry a 403; nothing after it
     expect(fs.existsSync(out)).toBe(false);
     expect(leftovers()).toEqual([]);
     expect(r.ms).toBeLessThan(5000);
@@ -861,7 +909,7 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
     const r = await fetchSecrets({ PATH: `${bin}:${process.env.PATH}` });
     expect(`${r.code} ${r.stderr}`).toBe('0 ');
     const recorded = fs.readFileSync(args, 'utf8');
-    expect(recorded.trim().split('\n')).toHaveLength(4);
+    expect(recorded.trim().split('\n')).toHaveLength(8);
     for (const credential of [SECRET_KEY, SESSION_TOKEN, KEY_ID]) expect(recorded).not.toContain(credential);
     expect(recorded).toContain('-K -');
   });
@@ -870,8 +918,8 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
     smStatuses = [503];
     const r = await fetchSecrets();
     expect(`${r.code} ${r.stderr}`).toMatch(/^0 /);
-    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${VALUE}\n`);
-    expect(smCalls()).toHaveLength(2);
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${VALUE}\n`);
+    expect(smCalls()).toHaveLength(3);
   });
 
   test('the metadata service refusing a session token fails the start quickly; Secrets Manager is never called', async () => {

@@ -117,10 +117,12 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     ]);
     // It applies by tag, and the Droplet carries that tag from its creation (so a replacement is covered at
     // its first boot); nothing else carries it but the volume.
-    const tag = one(base, 'digitalocean:index/tag:Tag');
+    const tag = one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-tag');
     expect(firewall.in.tags).toEqual([tag.in.name]);
     expect(firewall.in.dropletIds).toBeUndefined();
-    expect(one(base, DROPLET).in.tags).toEqual([tag.in.name]);
+    // Besides it, the Droplet carries the accepted token hash as a tag (read by the host; the firewall ignores it).
+    const hashTag = one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-token-sha256');
+    expect(one(base, DROPLET).in.tags).toEqual([tag.in.name, hashTag.in.name]);
 
     const withSsh = await plan('digitalocean', { config: { 'scim-bridge:adminSourceRanges': ['203.0.113.0/24', '2001:db8::/48'] } });
     const rules = one(withSsh, FIREWALL).in.inboundRules as Array<{ protocol: string; portRange: string; sourceAddresses: string[] }>;
@@ -283,7 +285,7 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
   });
 
   test('everything is tagged and placed in a project of its own', () => {
-    const tag = one(base, 'digitalocean:index/tag:Tag');
+    const tag = one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-tag');
     expect(tag.in.name).toBe('scim-bridge-digitalocean');
     expect(one(base, 'digitalocean:index/volume:Volume').in.tags).toEqual(['scim-bridge-digitalocean']);
     const project = one(base, 'digitalocean:index/project:Project');
@@ -312,10 +314,16 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     expect(userData(base)).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
   });
 
-  test('a generated token is in no resource; the Droplet gets its SHA-256, in user-data that is not a secret', () => {
+  test('a generated token is in no resource; the Droplet gets its SHA-256 as a tag its host reads, in user-data that is not a secret', () => {
     const token = inventedSecret('scim-bridge-token');
     expect(base.raw.filter((r) => JSON.stringify(r.inputs).includes(token)).map((r) => `${r.type} ${r.name}`)).toEqual([]);
-    expect(userData(base)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    // The hash travels as a tag of the Droplet (changed in place by a rotation), read by fetch-secrets from the
+    // metadata service; the user-data names only the file the bridge reads.
+    expect(one(base, 'digitalocean:index/tag:Tag', 'scim-bridge-token-sha256').in.name).toBe(`scim-bridge-digitalocean:token-sha256:${sha256(token)}`);
+    expect(userData(base)).not.toContain(sha256(token));
+    expect(userData(base)).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256\n');
+    expect(userData(base)).toContain('value_0=$(do_token_hashes)');
+    expect(userData(base)).toContain("sed -n 's/^scim-bridge-digitalocean:token-sha256:\\([0-9a-f]\\{64\\}\\)$/\\1/p'");
     // No secret in it, so it stays readable in previews; fetch-secrets has nothing to fetch.
     expect(typeof one(base, DROPLET).inputs.userData).toBe('string');
     expect(userData(base)).not.toContain('webhook-secret');
@@ -328,7 +336,7 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     // Only the application API's token is generated then.
     expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
-    expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(one(p, 'digitalocean:index/tag:Tag', 'scim-bridge-token-sha256').in.name).toBe(`scim-bridge-digitalocean:token-sha256:${sha256(token)}`);
     expect(p.raw.filter((r) => JSON.stringify(r.inputs).includes(token))).toEqual([]);
     expect(p.plan.outputs.token).toBe('[secret]');
     expect(p.leaks).toEqual([]);
@@ -352,12 +360,13 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     });
     const ud = userData(p);
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
-    expect(ud).toContain('value=$(cat /etc/scim-bridge/secrets/webhook-secret)');
-    expect(ud).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
-    // The token is still only there as its hash.
+    expect(ud).toContain('value_1=$(cat /etc/scim-bridge/secrets/webhook-secret)');
+    expect(ud).toContain('put webhook-secret "$value_1"');
+    expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook-secret\n');
+    // Nothing of the token is there (its hash is a tag).
     const token = inventedSecret('scim-bridge-token');
     expect(ud).not.toContain(token);
-    expect(ud).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(ud).not.toContain(sha256(token));
     // The leak check lets the user-data hold the webhook secret and nothing else the plan invents.
     expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret'] }]);
   });
@@ -421,5 +430,86 @@ describe('npm run plan -- --stack digitalocean', () => {
     expect(stdout).toMatch(/^digitalocean:index\/droplet:Droplet {2}scim-bridge-host {2}\(deleteBeforeReplace, replaceOnChanges=\["userData"\]\)$/m);
     expect(stdout).toMatch(/^digitalocean:index\/volume:Volume {2}scim-bridge-data {2}\(retainOnDelete, ignoreChanges=\["description"\], protect\)$/m);
     expect(stdout).toMatch(/leak check: passed/);
+  });
+});
+
+/**
+ * The Droplet's fetch-secrets, as rendered, run for real against a fake metadata service: the accepted token
+ * hashes come from the Droplet's tags (`/metadata/v1/tags/`, one per line), the webhook secret from its root-only
+ * file. A rotation (a tag added, then one removed) changes the hashes' file in place.
+ */
+describe('fetch-secrets on a Droplet, against a fake metadata service', () => {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const fs = require('node:fs') as typeof import('node:fs');
+  const http = require('node:http') as typeof import('node:http');
+  const os = require('node:os') as typeof import('node:os');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const A = 'a'.repeat(64);
+  const B = 'b'.repeat(64);
+  let tags: string[];
+  let server: import('node:http').Server;
+  let dir: string;
+  let script: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    const p = await plan('digitalocean');
+    const ud = parse(one(p, 'digitalocean:index/droplet:Droplet').in.userData) as { write_files: Array<{ path: string; content: string }> };
+    const content = ud.write_files.find((f) => f.path === '/usr/local/lib/scim-bridge/fetch-secrets')!.content;
+    const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: content });
+    expect(`${check.status} ${check.stdout}`).toBe('0 ');
+    server = http.createServer((req, res) => {
+      if (req.url !== '/metadata/v1/tags/') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(tags.join('\n'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    dir = fs.mkdtempSync(join(os.tmpdir(), 'do-fetch-secrets-'));
+    script = join(dir, 'fetch-secrets');
+    fs.writeFileSync(script, content, { mode: 0o755 });
+    env = { PATH: process.env.PATH, DO_METADATA_ENDPOINT: `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}` };
+  }, 60_000);
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Asynchronous: the fake metadata service answers from this very process.
+  const fetchSecrets = async (out: string) => {
+    const r = await promisify(execFile)('bash', [script, out], { env, timeout: 20_000 }).then(
+      (x) => ({ status: 0, stdout: x.stdout, stderr: x.stderr }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({ status: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+    );
+    return r;
+  };
+
+  test('the hashes of the stack\'s own tags (sorted, comma-separated), nothing of other tags; a rotation changes the file', async () => {
+    const out = join(dir, 'rotation', 'secrets');
+    const prefix = 'scim-bridge-digitalocean';
+    tags = [prefix, `${prefix}:token-sha256:${B}`, `other-stack:token-sha256:${'c'.repeat(64)}`, `${prefix}:token-sha256:not-a-hash`];
+    let r = await fetchSecrets(out);
+    expect(`${r.status} ${r.stderr}`).toBe('0 ');
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${B}\n`);
+    // previousToken set: two hash tags.
+    tags = [...tags, `${prefix}:token-sha256:${A}`];
+    r = await fetchSecrets(out);
+    expect(r.stdout).toBe('fetch-secrets: token-sha256 updated\n');
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A},${B}\n`);
+    // previousToken removed.
+    tags = tags.filter((t) => !t.endsWith(B));
+    r = await fetchSecrets(out);
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A}\n`);
+  });
+
+  test('no hash tag: it fails (the bridge does not start without a token) and leaves the file in use', async () => {
+    const out = join(dir, 'none', 'secrets');
+    tags = ['scim-bridge-digitalocean', `scim-bridge-digitalocean:token-sha256:${A}`];
+    expect((await fetchSecrets(out)).status).toBe(0);
+    tags = ['scim-bridge-digitalocean'];
+    const r = await fetchSecrets(out);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("fetch-secrets: no token hash among the Droplet's tags");
+    expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A}\n`);
   });
 });

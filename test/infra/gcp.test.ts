@@ -137,25 +137,54 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(check.in.httpCheck).toMatchObject({ path: '/healthz', port: 443, useSsl: true, validateSsl: true });
     const channel = one(base, 'gcp:monitoring/notificationChannel:NotificationChannel');
     expect(channel.in).toMatchObject({ type: 'email', labels: { email_address: 'ops@example.com' } });
-    const policies = all(base, 'gcp:monitoring/alertPolicy:AlertPolicy');
-    expect(policies.map((p) => p.name).sort()).toEqual(['scim-bridge-certificate', 'scim-bridge-down']);
+    const policies = all(base, 'gcp:monitoring/alertPolicy:AlertPolicy').filter((p) => ['scim-bridge-certificate', 'scim-bridge-down'].includes(p.name));
+    expect(policies).toHaveLength(2);
     for (const p of policies) {
       expect(p.in.notificationChannels).toEqual([`projects/my-gcp-project/notificationChannels/${channel.name}`]);
       expect(p.in.conditions[0].conditionThreshold.filter).toContain(`metric.label.check_id="${check.name}-check-id"`);
     }
     const down = policies.find((p) => p.name === 'scim-bridge-down')!;
     expect(down.in.conditions[0].conditionThreshold.filter).toContain('uptime_check/check_passed');
+    const certificate = policies.find((p) => p.name === 'scim-bridge-certificate')!.in.conditions[0].conditionThreshold;
+    expect(certificate).toMatchObject({ comparison: 'COMPARISON_LT', thresholdValue: 14 });
+    expect(certificate.filter).toContain('uptime_check/time_until_ssl_cert_expires');
   });
 
-  test('least privilege: a dedicated service account that can write logs and nothing else by default', () => {
+  test('alerts that reach a person: down, certificate, memory, disk and dead letters, each to the on-call email', () => {
+    const channel = one(base, 'gcp:monitoring/notificationChannel:NotificationChannel');
+    const policies = all(base, 'gcp:monitoring/alertPolicy:AlertPolicy');
+    expect(policies.map((p) => p.name).sort()).toEqual(['scim-bridge-certificate', 'scim-bridge-dead-letters', 'scim-bridge-disk', 'scim-bridge-down', 'scim-bridge-memory']);
+    for (const p of policies) expect(p.in.notificationChannels).toEqual([`projects/my-gcp-project/notificationChannels/${channel.name}`]);
+    const condition = (name: string) => one(base, 'gcp:monitoring/alertPolicy:AlertPolicy', name).in.conditions[0].conditionThreshold;
+    const instanceId = one(base, 'gcp:compute/instance:Instance').name;
+    // The Ops Agent's host metrics of this VM (the agent sends them: hostmetrics on, roles/monitoring.metricWriter).
+    expect(condition('scim-bridge-memory')).toMatchObject({ comparison: 'COMPARISON_GT', thresholdValue: 90, duration: '300s' });
+    expect(condition('scim-bridge-memory').filter).toMatch(/^metric\.type="agent\.googleapis\.com\/memory\/percent_used" AND metric\.label\.state="used" AND resource\.type="gce_instance" AND resource\.label\.instance_id="\S+"$/);
+    expect(condition('scim-bridge-disk')).toMatchObject({ comparison: 'COMPARISON_GT', thresholdValue: 85, duration: '300s' });
+    expect(condition('scim-bridge-disk').filter).toContain('metric.type="agent.googleapis.com/disk/percent_used" AND metric.label.state="used"');
+    expect(instanceId).toBe('scim-bridge-host');
+    // Dead letters: the bridge's own log line, counted by a log-based metric; any one alerts.
+    const metric = one(base, 'gcp:logging/metric:Metric');
+    expect(metric.in.filter).toBe('logName="projects/my-gcp-project/logs/journald" AND jsonPayload.CONTAINER_NAME="scim-bridge" AND jsonPayload.MESSAGE:"webhook delivery: dead letter"');
+    expect(metric.in.metricDescriptor).toEqual({ metricKind: 'DELTA', valueType: 'INT64', unit: '1' });
+    expect(condition('scim-bridge-dead-letters')).toMatchObject({ comparison: 'COMPARISON_GT', thresholdValue: 0 });
+    expect(condition('scim-bridge-dead-letters').filter).toContain(`metric.type="logging.googleapis.com/user/${metric.in.name}"`);
+  });
+
+  test('least privilege: a dedicated service account that can write logs and metrics and nothing else by default', () => {
     const account = one(base, 'gcp:serviceaccount/account:Account');
     const email = `${account.in.accountId}@my-gcp-project.iam.gserviceaccount.com`;
     const instance = one(base, 'gcp:compute/instance:Instance');
     expect(instance.in.serviceAccount.email).toBe(email);
     const grants = all(base, 'gcp:projects/iAMMember:IAMMember').map((m) => [m.in.role, m.in.member]);
-    expect(grants).toEqual([['roles/logging.logWriter', `serviceAccount:${email}`]]);
-    // No access to the token's secret: the VM gets only the token's hash.
-    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember')).toEqual([]);
+    expect(grants).toEqual([
+      ['roles/logging.logWriter', `serviceAccount:${email}`],
+      ['roles/monitoring.metricWriter', `serviceAccount:${email}`],
+    ]);
+    // No access to the token's secret: the VM reads only the accepted hashes' secret.
+    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember').map((m) => [m.in.secretId, m.in.role, m.in.member])).toEqual([
+      ['scim-bridge-gcp-token-sha256', 'roles/secretmanager.secretAccessor', `serviceAccount:${email}`],
+    ]);
     expect(instance.in.shieldedInstanceConfig).toEqual({ enableSecureBoot: true, enableVtpm: true, enableIntegrityMonitoring: true });
     expect(instance.in.metadata).toMatchObject({ 'enable-oslogin': 'TRUE', 'block-project-ssh-keys': 'TRUE' });
   });
@@ -178,7 +207,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(holders).toEqual(['gcp:secretmanager/secretVersion:SecretVersion scim-bridge-app-token']);
     expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-app-token').in).toMatchObject({ length: 48, special: false });
     expect(userData(base)).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
-    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember')).toEqual([]);
+    expect(all(base, 'gcp:secretmanager/secretIamMember:SecretIamMember').map((m) => m.in.secretId)).toEqual(['scim-bridge-gcp-token-sha256']);
   });
 
   test('a generated token is only in the secret store\'s version; the VM gets its SHA-256', () => {
@@ -188,7 +217,12 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     const version = one(base, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token');
     expect(version.inputs.secretData).toEqual({ [SECRET_SIG_KEY]: expect.any(String), value: token });
     expect(version.in.secret).toBe('scim-bridge-token-id');
-    expect(userData(base)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    // Its hash in a secret of its own, which the VM reads every minute (fetch-secrets); not in the user-data.
+    expect(one(base, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token-sha256').in.secretData).toBe(sha256(token));
+    expect(one(base, 'gcp:secretmanager/secret:Secret', 'scim-bridge-token-sha256').in.secretId).toBe('scim-bridge-gcp-token-sha256');
+    expect(userData(base)).toContain('value_0=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-token-sha256)');
+    expect(userData(base)).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256');
+    expect(userData(base)).not.toContain(sha256(token));
     expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-token').in).toMatchObject({ length: 48, special: false });
     // The printed plan shows it masked.
     const printed = base.plan.resources.find((r) => r.type === 'gcp:secretmanager/secretVersion:SecretVersion')!;
@@ -201,7 +235,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(all(p, 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['scim-bridge-app-token']);
     const token = inventedSecret('token');
     expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token').in.secretData).toBe(token);
-    expect(userData(p)).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-token-sha256').in.secretData).toBe(sha256(token));
     expect(p.leaks).toEqual([]);
   });
 
@@ -212,7 +246,7 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(p.leaks).toEqual([]);
     const secret = inventedSecret('webhookSecret');
     expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-webhook-secret').in.secretData).toBe(secret);
-    const reader = one(p, 'gcp:secretmanager/secretIamMember:SecretIamMember');
+    const reader = one(p, 'gcp:secretmanager/secretIamMember:SecretIamMember', 'scim-bridge-webhook-secret-reader');
     expect(reader.in).toMatchObject({
       secretId: 'scim-bridge-gcp-webhook-secret',
       role: 'roles/secretmanager.secretAccessor',
@@ -221,8 +255,9 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     const ud = userData(p);
     expect(ud).not.toContain(secret);
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
-    expect(ud).toContain('value=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-webhook-secret)');
-    expect(ud).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
+    expect(ud).toContain('value_1=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-webhook-secret)');
+    expect(ud).toContain('put webhook-secret "$value_1"');
+    expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_SECRET_FILE=/run/secrets/webhook-secret');
   });
 
   test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {
@@ -296,8 +331,8 @@ describe('names a project holds once derive from the stack, so two stacks share 
   test('staging and production in one project: distinct service account and secret ids, and references that name them', async () => {
     const staging = await plan('staging', { stackFile: GCP_STACK_FILE, config: webhook });
     const production = await plan('production', { stackFile: GCP_STACK_FILE, config: webhook });
-    expect(ids(staging)).toEqual(['scim-bridge-staging-host', 'scim-bridge-staging-token', 'scim-bridge-staging-app-token', 'scim-bridge-staging-webhook-secret']);
-    expect(ids(production)).toEqual(['scim-bridge-production-host', 'scim-bridge-production-token', 'scim-bridge-production-app-token', 'scim-bridge-production-webhook-secret']);
+    expect(ids(staging)).toEqual(['scim-bridge-staging-host', 'scim-bridge-staging-token', 'scim-bridge-staging-app-token', 'scim-bridge-staging-token-sha256', 'scim-bridge-staging-webhook-secret']);
+    expect(ids(production)).toEqual(['scim-bridge-production-host', 'scim-bridge-production-token', 'scim-bridge-production-app-token', 'scim-bridge-production-token-sha256', 'scim-bridge-production-webhook-secret']);
     expect(ids(staging).filter((id) => ids(production).includes(id))).toEqual([]);
     expect(staging.plan.outputs.tokenReference).toBe(
       'Secret Manager secret projects/my-gcp-project/secrets/scim-bridge-staging-token; print it with: gcloud secrets versions access latest --secret=scim-bridge-staging-token --project=my-gcp-project',
@@ -305,7 +340,8 @@ describe('names a project holds once derive from the stack, so two stacks share 
     expect(production.plan.outputs.appTokenReference).toContain('--secret=scim-bridge-production-app-token ');
     // The host reads the webhook secret of its own stack, with its own account.
     expect(userData(staging)).toContain('gcp_secret projects/my-gcp-project/secrets/scim-bridge-staging-webhook-secret)');
-    expect(one(production, 'gcp:secretmanager/secretIamMember:SecretIamMember').in).toMatchObject({
+    expect(userData(staging)).toContain('gcp_secret projects/my-gcp-project/secrets/scim-bridge-staging-token-sha256)');
+    expect(one(production, 'gcp:secretmanager/secretIamMember:SecretIamMember', 'scim-bridge-webhook-secret-reader').in).toMatchObject({
       secretId: 'scim-bridge-production-webhook-secret',
       member: 'serviceAccount:scim-bridge-production-host@my-gcp-project.iam.gserviceaccount.com',
     });
@@ -384,7 +420,7 @@ describe('the APIs the program enables are waited for before anything uses them'
   }
   /** The API each Google resource type needs; IAM grants need cloudresourcemanager, a prerequisite (README). */
   const apiOf = (type: string): string | undefined =>
-    ({ compute: 'compute', dns: 'dns', secretmanager: 'secretmanager', monitoring: 'monitoring', serviceaccount: 'iam' } as Record<string, string>)[
+    ({ compute: 'compute', dns: 'dns', secretmanager: 'secretmanager', monitoring: 'monitoring', serviceaccount: 'iam', logging: 'logging' } as Record<string, string>)[
       type.split(':')[1].split('/')[0]
     ];
 
@@ -491,9 +527,10 @@ describe('container logs: the journal, shipped to Cloud Logging by the Ops Agent
     expect(config.logging.receivers).toEqual({ [GCP_LOG_RECEIVER]: { type: 'systemd_journald' } });
     const pipelines = config.logging.service.pipelines;
     expect(Object.values(pipelines).filter((p: Any) => p.receivers.includes(GCP_LOG_RECEIVER))).toHaveLength(1);
-    // The built-in syslog files would repeat the journal; host metrics would need a role the host lacks.
+    // The built-in syslog files would repeat the journal; host metrics (memory, disk) feed the alerts.
     expect(pipelines.default_pipeline).toEqual({ receivers: [] });
-    expect(config.metrics.service.pipelines.default_pipeline).toEqual({ receivers: [] });
+    expect(config.metrics.receivers).toEqual({ hostmetrics: { type: 'hostmetrics', collection_interval: '60s' } });
+    expect(config.metrics.service.pipelines.default_pipeline).toEqual({ receivers: ['hostmetrics'] });
     for (const policy of all(base, 'gcp:monitoring/alertPolicy:AlertPolicy')) {
       expect(policy.in.documentation.content).toContain(`log name ${GCP_LOG_RECEIVER}`);
       expect(policy.in.documentation.content).not.toContain('gcplogs');

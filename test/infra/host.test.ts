@@ -31,22 +31,28 @@ const TOKEN_SHA256 = createHash('sha256').update(TOKEN, 'utf8').digest('hex');
 /** Shell and env-file metacharacters on purpose: the value must arrive byte for byte, never expanded. */
 const WEBHOOK_SECRET = `whsec_$HOME=\`id\`"'\\;0123456789abcdef`;
 const SECRET_NAME = 'projects/p/secrets/scim-bridge-webhook-secret';
+/** Where the GCP target keeps the accepted token hashes (two during a rotation). */
+const HASHES_NAME = 'projects/p/secrets/scim-bridge-token-sha256';
+const OTHER_SHA256 = createHash('sha256').update('the-previous-token-0123456789abcdef', 'utf8').digest('hex');
 const DATA_DEVICE = '/dev/disk/by-id/google-scim-bridge-data';
 const LIB = '/usr/local/lib/scim-bridge';
 const ETC = '/etc/scim-bridge';
-const SECRETS_ENV = '/run/scim-bridge/secrets.env';
+const SECRETS_DIR = '/run/scim-bridge/secrets';
 
+/** As the VM targets render it: the token hashes and the webhook secret fetched (a rotation needs no new host). */
 const FULL: HostSpec = {
   image: 'ghcr.io/scim-bridge/scim-bridge:0.1.0',
   caddyImage: 'docker.io/library/caddy:2.10.2',
   domain: 'scim.example.com',
   acme: { email: 'ops@example.com', directory: LETS_ENCRYPT.production },
-  tokenSha256: [TOKEN_SHA256],
   allowedDomains: ['example.com', 'example.org'],
   webhookUrl: 'https://app.example.com/scim-events',
   dataDevice: DATA_DEVICE,
   logging: { driver: 'gcplogs' },
-  secrets: [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `gcp_secret ${SECRET_NAME}` }],
+  secrets: [
+    { env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `gcp_secret ${HASHES_NAME}` },
+    { env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `gcp_secret ${SECRET_NAME}` },
+  ],
   secretFunctions: GCP_SECRET_FUNCTION,
 };
 
@@ -319,12 +325,21 @@ describe('the cloud-config document', () => {
     expect(writtenFile(spec, `${LIB}/prepare-network`).content).toBe(prepareNetworkScript());
     // Started without waiting: a late disk must not hold cloud-init (nor fail it). No daemon-reload of its own
     // (enable reloads), and no unconditional restart of Docker (see 'applying daemon.json' below).
+    // The secrets' service is started by its timer only (it has no [Install] section).
+    const enabled = units.filter((u) => u !== 'scim-bridge-secrets.service');
     expect(doc.runcmd).toEqual([
       ['sh', '-c', APPLY_DOCKER_CONFIG],
-      ['systemctl', 'enable', ...units],
-      ['systemctl', 'start', '--no-block', ...units],
+      ['systemctl', 'enable', ...enabled],
+      ['systemctl', 'start', '--no-block', ...enabled],
     ]);
-    expect(units.sort()).toEqual(['scim-bridge-caddy.service', 'scim-bridge-disk.service', 'scim-bridge-network.service', 'scim-bridge.service']);
+    expect(units.sort()).toEqual([
+      'scim-bridge-caddy.service',
+      'scim-bridge-disk.service',
+      'scim-bridge-network.service',
+      'scim-bridge-secrets.service',
+      'scim-bridge-secrets.timer',
+      'scim-bridge.service',
+    ]);
   });
 
   test('log driver options go to daemon.json as log-opts', () => {
@@ -339,14 +354,19 @@ describe('the cloud-config document', () => {
 // ---------------------------------------------------------------------------------------------------------
 
 describe('no secret in the user-data', () => {
-  test.each(SPECS)('%s: only the token hash; no clear token or webhook secret, in any encoding', (_name, spec) => {
+  test.each(SPECS)('%s: at most the token hash; no clear token or webhook secret, in any encoding', (_name, spec) => {
     const doc = renderUserData(spec);
     for (const secret of [TOKEN, WEBHOOK_SECRET]) {
       for (const form of [secret, Buffer.from(secret).toString('base64'), Buffer.from(secret).toString('hex'), encodeURIComponent(secret)]) {
         expect(doc).not.toContain(form);
       }
     }
-    expect(doc).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${TOKEN_SHA256}\n`);
+    if (spec.tokenSha256) expect(doc).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${TOKEN_SHA256}\n`);
+    else {
+      // Fetched: the user-data names the file only, so a new token changes nothing in it.
+      expect(doc).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256\n');
+      expect(doc).not.toContain(TOKEN_SHA256);
+    }
     for (const envText of [bridgeEnvironment(spec), writtenFile(spec, `${ETC}/bridge.env`).content!]) {
       expect(envText).not.toMatch(/^SCIM_BRIDGE_TOKEN=/m);
       expect(envText).not.toMatch(/^SCIM_BRIDGE_WEBHOOK_SECRET=/m);
@@ -360,16 +380,23 @@ describe('no secret in the user-data', () => {
       SCIM_BRIDGE_HOST: '0.0.0.0', // in its container, on a network where only Caddy reaches it (nothing published)
       SCIM_BRIDGE_PORT: '8080',
       SCIM_BRIDGE_DATABASE_URL: 'sqlite:/data/scim-bridge.db', // /data is the data disk's data/ directory
-      SCIM_BRIDGE_TOKEN_SHA256: TOKEN_SHA256,
       SCIM_BRIDGE_TRUST_PROXY: 'true',
       SCIM_BRIDGE_PUBLIC_URL: `https://${FULL.domain}`, // Location and meta.location: the Base URL, whatever the Host
       SCIM_BRIDGE_ALLOWED_DOMAINS: 'example.com,example.org',
       SCIM_BRIDGE_WEBHOOK_URL: 'https://app.example.com/scim-events',
+      // What fetch-secrets keeps up to date, as the container sees the secrets directory.
+      SCIM_BRIDGE_TOKEN_SHA256_FILE: '/run/secrets/token-sha256',
+      SCIM_BRIDGE_WEBHOOK_SECRET_FILE: '/run/secrets/webhook-secret',
     });
     // Minimal: no webhook, no domain list, and the bridge starts with it alone (no secrets file content).
     const minimal = readConfig(parseEnvFile(bridgeEnvironment(MINIMAL)));
     expect(minimal).toMatchObject({ host: '0.0.0.0', port: 8080, databaseUrl: 'sqlite:/data/scim-bridge.db', tokenHashes: [TOKEN_SHA256], trustProxy: true, allowedDomains: [], publicUrl: `https://${MINIMAL.domain}` });
     expect(minimal.webhook).toBeUndefined();
+  });
+
+  test('a token hash both given and fetched is refused, and one of the two is needed', () => {
+    expect(() => bridgeEnvironment({ ...FULL, tokenSha256: [TOKEN_SHA256] })).toThrow('host: tokenSha256 is given and fetched as a secret; give one');
+    expect(() => bridgeEnvironment({ ...MINIMAL, tokenSha256: undefined })).toThrow('host: tokenSha256 is needed, or SCIM_BRIDGE_TOKEN_SHA256 among the secrets');
   });
 
   test('two token hashes during a rotation are both passed, comma-separated', () => {
@@ -654,6 +681,9 @@ describe('prepare-disk on a real disk image (loop device)', () => {
 
 describe('fetch-secrets against fake GCE metadata and Secret Manager servers', () => {
   const SECRET_PATH = `/v1/${SECRET_NAME}/versions/latest:access`;
+  const HASHES_PATH = `/v1/${HASHES_NAME}/versions/latest:access`;
+  /** What Secret Manager holds for the token hashes; each test may change it (a rotation). */
+  let hashes: string;
   let metadata: http.Server;
   let secretManager: http.Server;
   let env: NodeJS.ProcessEnv;
@@ -690,6 +720,7 @@ describe('fetch-secrets against fake GCE metadata and Secret Manager servers', (
     secretManager = await listen((req, res) => {
       seen.push(`secretmanager ${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
       if (req.headers.authorization !== 'Bearer ya29.fake') return json(res, 401, { error: { code: 401, status: 'UNAUTHENTICATED' } });
+      if (req.method === 'GET' && req.url === HASHES_PATH) return json(res, 200, payload(hashes));
       if (req.method !== 'GET' || req.url !== SECRET_PATH) return json(res, 404, { error: { code: 404, status: 'NOT_FOUND' } });
       json(res, answer.status, answer.body);
     });
@@ -715,16 +746,20 @@ describe('fetch-secrets against fake GCE metadata and Secret Manager servers', (
   let out: string;
   beforeEach(() => {
     answer = { status: 200, body: payload(WEBHOOK_SECRET) };
+    hashes = TOKEN_SHA256;
     metadataAnswers = 200;
     seen = [];
-    // Like /run/scim-bridge: the script makes the directory.
-    outDir = path.join(fs.mkdtempSync(path.join(dir, 'run-')), 'scim-bridge');
-    out = path.join(outDir, 'secrets.env');
+    // Like /run/scim-bridge/secrets: the script makes the directory, one file per secret in it.
+    outDir = path.join(fs.mkdtempSync(path.join(dir, 'run-')), 'secrets');
+    out = path.join(outDir, 'webhook-secret');
   });
 
   function fetchSecrets(script = fullScript): Promise<Run> {
-    return runAsync('bash', [script, out], env);
+    return runAsync('bash', [script, outDir], env);
   }
+  const hashesFile = () => path.join(outDir, 'token-sha256');
+  /** The container's view: the bridge's `_FILE` settings pointed at this directory. */
+  const containerEnv = () => Object.fromEntries(Object.entries(parseEnvFile(bridgeEnvironment(FULL))).map(([k, v]) => [k, v.replace('/run/secrets', outDir)]));
 
   const leftovers = () => (fs.existsSync(outDir) ? fs.readdirSync(outDir) : []);
 
@@ -733,34 +768,70 @@ describe('fetch-secrets against fake GCE metadata and Secret Manager servers', (
     expect(r.stdout).toBe('403');
   });
 
-  test('writes exactly KEY=value, mode 0600, in a 0700 directory, with nothing left beside it', async () => {
+  test('writes one file per secret (the value, a line break), 0440 root:<bridge uid>, in a 0750 directory, with nothing left beside them', async () => {
     const r = await fetchSecrets();
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${WEBHOOK_SECRET}\n`);
-    expect(fs.statSync(out).mode & 0o7777).toBe(0o600);
-    expect(fs.statSync(outDir).mode & 0o7777).toBe(0o700);
-    expect(leftovers()).toEqual(['secrets.env']);
+    expect(r.stdout).toBe('fetch-secrets: token-sha256 updated\nfetch-secrets: webhook-secret updated\n');
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${WEBHOOK_SECRET}\n`);
+    expect(fs.readFileSync(hashesFile(), 'utf8')).toBe(`${TOKEN_SHA256}\n`);
+    for (const f of [out, hashesFile()]) {
+      const st = fs.statSync(f);
+      expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o440, 0, BRIDGE_UID]);
+    }
+    const st = fs.statSync(outDir);
+    expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o750, 0, BRIDGE_UID]);
+    expect(leftovers().sort()).toEqual(['token-sha256', 'webhook-secret']);
     expect(seen).toEqual([
+      'metadata GET /computeMetadata/v1/instance/service-accounts/default/token flavor=Google',
+      `secretmanager GET ${HASHES_PATH} Bearer ya29.fake`,
       'metadata GET /computeMetadata/v1/instance/service-accounts/default/token flavor=Google',
       `secretmanager GET ${SECRET_PATH} Bearer ya29.fake`,
     ]);
     expect(r.ms).toBeLessThan(5000);
   });
 
-  test('the bridge reads both env files as one valid configuration, webhook secret byte for byte', async () => {
+  test('the bridge reads its env file and the fetched files as one valid configuration, webhook secret byte for byte', async () => {
     expect((await fetchSecrets()).code).toBe(0);
-    const config = readConfig({ ...parseEnvFile(bridgeEnvironment(FULL)), ...parseEnvFile(fs.readFileSync(out, 'utf8')) });
+    const config = readConfig(containerEnv());
     expect(config.webhook).toEqual({ url: FULL.webhookUrl, secret: WEBHOOK_SECRET, retryHours: 24 });
     expect(config.tokenHashes).toEqual([TOKEN_SHA256]);
   });
 
+  test('a rotation: a file is replaced (a new inode, by a rename) only when its value changed; the bridge then reads both hashes', async () => {
+    expect((await fetchSecrets()).code).toBe(0);
+    const first = { hashes: fs.statSync(hashesFile()).ino, webhook: fs.statSync(out).ino };
+    // Nothing changed: no file is touched (the bridge, which watches them, has nothing to read again).
+    const again = await fetchSecrets();
+    expect({ code: again.code, stdout: again.stdout }).toEqual({ code: 0, stdout: '' });
+    expect({ hashes: fs.statSync(hashesFile()).ino, webhook: fs.statSync(out).ino }).toEqual(first);
+    // previousToken set: two hashes in Secret Manager.
+    hashes = `${OTHER_SHA256},${TOKEN_SHA256}`;
+    const rotated = await fetchSecrets();
+    expect({ code: rotated.code, stdout: rotated.stdout }).toEqual({ code: 0, stdout: 'fetch-secrets: token-sha256 updated\n' });
+    expect(fs.statSync(hashesFile()).ino).not.toBe(first.hashes);
+    expect(fs.statSync(out).ino).toBe(first.webhook);
+    expect(readConfig(containerEnv()).tokenHashes).toEqual([OTHER_SHA256, TOKEN_SHA256]);
+    expect(leftovers().sort()).toEqual(['token-sha256', 'webhook-secret']);
+  });
+
+  test('a failure on the timer (the store refusing) leaves the files in use as they were', async () => {
+    expect((await fetchSecrets()).code).toBe(0);
+    hashes = OTHER_SHA256;
+    answer = { status: 403, body: JSON.stringify({ error: { code: 403 } }) };
+    expect((await fetchSecrets()).code).not.toBe(0);
+    // Every value is fetched before any file is written: not even the hashes (which did arrive) changed.
+    expect(fs.readFileSync(hashesFile(), 'utf8')).toBe(`${TOKEN_SHA256}\n`);
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${WEBHOOK_SECRET}\n`);
+    expect(leftovers().sort()).toEqual(['token-sha256', 'webhook-secret']);
+  });
+
   test('replaces a previous file whole (and its mode)', async () => {
     fs.mkdirSync(outDir, { recursive: true });
-    fs.writeFileSync(out, 'SCIM_BRIDGE_WEBHOOK_SECRET=the-old-secret-0123456789\nSTALE=1\n', { mode: 0o644 });
+    fs.writeFileSync(out, 'the-old-secret-0123456789\nSTALE=1\n', { mode: 0o644 });
     expect((await fetchSecrets()).code).toBe(0);
-    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${WEBHOOK_SECRET}\n`);
-    expect(fs.statSync(out).mode & 0o7777).toBe(0o600);
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${WEBHOOK_SECRET}\n`);
+    expect(fs.statSync(out).mode & 0o7777).toBe(0o440);
   });
 
   test('the secret store refusing (403) fails the start quickly, with no secrets file', async () => {
@@ -769,11 +840,12 @@ describe('fetch-secrets against fake GCE metadata and Secret Manager servers', (
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/403/);
     expect(fs.existsSync(out)).toBe(false);
-    expect(seen.filter((s) => s.startsWith('secretmanager'))).toHaveLength(1); // curl does not retry a 403
+    expect(fs.existsSync(hashesFile())).toBe(false);
+    expect(seen.filter((s) => s.startsWith('secretmanager') && s.includes(SECRET_PATH))).toHaveLength(1); // curl does not retry a 403
     expect(r.ms).toBeLessThan(5000);
   });
 
-  // (Was a bug: a failing secret command left secrets.env.tmp behind; the script now removes it on exit.)
+  // (Was a bug: a failing secret command left a temporary file behind; the script removes them on exit.)
   test('the secret store refusing (403) leaves no temporary file either', async () => {
     answer = { status: 403, body: JSON.stringify({ error: { code: 403 } }) };
     expect((await fetchSecrets()).code).not.toBe(0);
@@ -817,15 +889,13 @@ describe('fetch-secrets against fake GCE metadata and Secret Manager servers', (
   test('trailing line breaks of a stored secret are dropped (echo "..." | gcloud secrets versions add)', async () => {
     answer = { status: 200, body: payload(`${WEBHOOK_SECRET}\n`) };
     expect((await fetchSecrets()).code).toBe(0);
-    expect(fs.readFileSync(out, 'utf8')).toBe(`SCIM_BRIDGE_WEBHOOK_SECRET=${WEBHOOK_SECRET}\n`);
+    expect(fs.readFileSync(out, 'utf8')).toBe(`${WEBHOOK_SECRET}\n`);
   });
 
-  test('the minimal spec (no secrets) writes an empty file and succeeds, without calling anything', async () => {
+  test('the minimal spec (no secrets) writes no file and succeeds, without calling anything', async () => {
     const r = await fetchSecrets(minimalScript);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(fs.readFileSync(out, 'utf8')).toBe('');
-    expect(fs.statSync(out).mode & 0o7777).toBe(0o600);
-    expect(leftovers()).toEqual(['secrets.env']);
+    expect(leftovers()).toEqual([]);
     expect(seen).toEqual([]);
   });
 });
@@ -839,7 +909,7 @@ describe('systemd units', () => {
   const disk = units['scim-bridge-disk.service'];
   const tokens = (unitText: string) => oneValue(unitText, 'Service', 'ExecStart').split(/\s+/);
 
-  test('the bridge container: hardened, non-root, on the containers\' network with no port published, only the data directory, both env files', () => {
+  test('the bridge container: hardened, non-root, on the containers\' network with no port published, only the data directory and the secrets directory (read-only), its env file', () => {
     const t = tokens(bridge);
     expect(t.slice(0, 5)).toEqual(['/usr/bin/docker', 'run', '--rm', '--name', 'scim-bridge']);
     expect(t[t.length - 1]).toBe(FULL.image);
@@ -849,8 +919,9 @@ describe('systemd units', () => {
     expect(flagValues(t, '--security-opt')).toEqual(['no-new-privileges']);
     expect(flagValues(t, '--user')).toEqual([`${BRIDGE_UID}:${BRIDGE_UID}`]);
     expect(flagValues(t, '--network')).toEqual([DOCKER_NETWORK]);
-    expect(flagValues(t, '--volume')).toEqual([`${MOUNT_POINT}/data:/data`]);
-    expect(flagValues(t, '--env-file')).toEqual([`${ETC}/bridge.env`, SECRETS_ENV]);
+    // The secrets' directory, not its files: a file replaced by a rename shows inside the container too.
+    expect(flagValues(t, '--volume')).toEqual([`${MOUNT_POINT}/data:/data`, `${SECRETS_DIR}:/run/secrets:ro`]);
+    expect(flagValues(t, '--env-file')).toEqual([`${ETC}/bridge.env`]);
     for (const forbidden of ['--privileged', '-p', '--publish', '-v', '--mount', '-e', '--env']) expect(t).not.toContain(forbidden);
   });
 
@@ -865,8 +936,21 @@ describe('systemd units', () => {
   });
 
   test('fetch-secrets runs before every start, and its failure stops the start', () => {
-    expect(unitValues(bridge, 'Service', 'ExecStartPre')).toEqual(['-/usr/bin/docker rm -f scim-bridge', `${LIB}/fetch-secrets ${SECRETS_ENV}`]);
+    expect(unitValues(bridge, 'Service', 'ExecStartPre')).toEqual(['-/usr/bin/docker rm -f scim-bridge', `${LIB}/fetch-secrets ${SECRETS_DIR}`]);
     expect(oneValue(bridge, 'Service', 'Restart')).toBe('always');
+  });
+
+  test('and every minute after, by a timer: a rotation reaches the running bridge (its service is the timer\'s only)', () => {
+    const timer = units['scim-bridge-secrets.timer'];
+    const service = units['scim-bridge-secrets.service'];
+    expect(unitValues(timer, 'Timer', 'OnUnitActiveSec')).toEqual(['1min']);
+    expect(unitValues(timer, 'Timer', 'OnActiveSec')).toEqual(['1min']);
+    expect(oneValue(timer, 'Install', 'WantedBy')).toBe('timers.target');
+    expect(oneValue(service, 'Service', 'Type')).toBe('oneshot');
+    expect(unitValues(service, 'Service', 'ExecStart')).toEqual([`${LIB}/fetch-secrets ${SECRETS_DIR}`]);
+    expect(parseUnit(service).has('Install')).toBe(false);
+    // Nothing of the bridge depends on it: a failed fetch leaves the bridge running with the files it has.
+    expect(bridge).not.toContain('scim-bridge-secrets');
   });
 
   test('Caddy: hardened, only the low ports capability, its Caddyfile read-only, data on the disk, no secrets', () => {
@@ -883,7 +967,7 @@ describe('systemd units', () => {
     expect(flagValues(t, '--volume').sort()).toEqual([`${ETC}/Caddyfile:/etc/caddy/Caddyfile:ro`, `${MOUNT_POINT}/caddy-config:/config`, `${MOUNT_POINT}/caddy:/data`].sort());
     expect(flagValues(t, '--env-file')).toEqual([]);
     expect(caddy).not.toContain('fetch-secrets');
-    expect(caddy).not.toContain(SECRETS_ENV);
+    expect(caddy).not.toContain(SECRETS_DIR);
   });
 
   test.each(['scim-bridge.service', 'scim-bridge-caddy.service'])('%s requires and follows docker, the network and the data disk, and starts with the disk', (name) => {
@@ -1043,7 +1127,7 @@ describe('bad input is refused before anything is rendered', () => {
   test.each(['scim_bridge_webhook_secret', '1SECRET', 'SECRET-NAME', 'A B', 'A=B', '', 'X;rm -rf /', 'X\nY'])(
     'fetchSecretsScript: the environment variable name %j',
     (name) => {
-      const spec = { ...FULL, secrets: [{ env: name, command: 'gcp_secret projects/p/secrets/x' }] };
+      const spec = { ...FULL, tokenSha256: [TOKEN_SHA256], secrets: [{ env: name, command: 'gcp_secret projects/p/secrets/x' }] };
       expect(() => fetchSecretsScript(spec)).toThrow(/is not an environment variable name/);
       expect(() => renderUserData(spec)).toThrow(/is not an environment variable name/);
     },
@@ -1058,6 +1142,7 @@ describe('bad input is refused before anything is rendered', () => {
       ],
     });
     expect(script.match(/^put /gm)).toHaveLength(2);
-    expect(script.endsWith('mv "$tmp" "$out"\n')).toBe(true);
+    // Every value fetched and checked first, then written.
+    expect(script.endsWith('put webhook-secret "$value_0"\nput b2-x "$value_1"\n')).toBe(true);
   });
 });

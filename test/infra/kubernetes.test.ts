@@ -184,6 +184,19 @@ describe('the shipped stack: two replicas on PostgreSQL', () => {
     const others = (p: PlanResult) => p.raw.filter((x) => x.type !== T.deployment).map((x) => [x.type, x.name, JSON.stringify(x.inputs)]);
     expect(others(updated)).toEqual(others(r()));
   });
+
+  test('a token rotation is a rolling update: the Secret holds both hashes while previousToken is set, and its digest rolls the pods', async () => {
+    const open = await plan('kubernetes', { config: { ...VARIANTS.shipped, 'scim-bridge:previousToken': { secure: 'v1:old' } } });
+    const closed = r();
+    expect(open.leaks).toEqual([]);
+    const hashes = (p: PlanResult) => (one(p, T.secret).in.stringData as Record<string, string>)['token-sha256'];
+    expect(hashes(closed)).toBe(sha256(inventedSecret('token')));
+    expect(hashes(open)).toBe(`${sha256(inventedSecret('token'))},${sha256(inventedSecret('previousToken'))}`);
+    const digest = (p: PlanResult) => one(p, T.deployment).in.spec.template.metadata.annotations['scim-bridge/settings-sha256'];
+    expect(digest(open)).not.toBe(digest(closed));
+    // The same rollout as any other change of the template (the Deployment's strategy is not touched).
+    expect(one(open, T.deployment).in.spec.strategy).toEqual(one(closed, T.deployment).in.spec.strategy);
+  });
 });
 
 describe('SQLite: one replica on a kept volume', () => {
@@ -217,13 +230,18 @@ describe('SQLite: one replica on a kept volume', () => {
   });
 
   test('the pod\'s settings are the VM hosts\' (one list): the bridge reads the same configuration from both', () => {
-    // What a VM host gives the bridge: its env file, and the webhook secret fetched from the secret store.
+    // What a VM host gives the bridge: its env file, and the files fetch-secrets keeps from the secret store.
     const host = one(gcpWithWebhook, 'gcp:compute/instance:Instance').in;
     const files = (parse(host.metadata['user-data']) as { write_files: Array<{ path: string; content: string }> }).write_files;
     const envFile = files.find((f) => f.path === '/etc/scim-bridge/bridge.env')!.content;
-    const vmEnv: Record<string, string> = Object.fromEntries(envFile.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    const stored = all(gcpWithWebhook, 'gcp:secretmanager/secretVersion:SecretVersion').find((v) => v.name === 'scim-bridge-webhook-secret')!.in.secretData;
-    vmEnv.SCIM_BRIDGE_WEBHOOK_SECRET = stored;
+    const stored = (name: string) => all(gcpWithWebhook, 'gcp:secretmanager/secretVersion:SecretVersion').find((v) => v.name === name)!.in.secretData;
+    const vmDir = mkdtempSync(join(tmpdir(), 'scim-bridge-vm-'));
+    writeFileSync(join(vmDir, 'token-sha256'), `${stored('scim-bridge-token-sha256')}\n`);
+    writeFileSync(join(vmDir, 'webhook-secret'), `${stored('scim-bridge-webhook-secret')}\n`);
+    const vmEnv: Record<string, string> = Object.fromEntries(
+      envFile.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace('/run/secrets', vmDir)]),
+    );
+    const names = (env: Record<string, string>) => Object.keys(env).map((k) => k.replace(/_FILE$/, '')).sort();
 
     // What the pod gets: its environment, and the Secret's files where its _FILE settings point.
     const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-k8s-'));
@@ -231,12 +249,14 @@ describe('SQLite: one replica on a kept volume', () => {
       const secret = one(r(), T.secret).in.stringData as Record<string, string>;
       for (const [file, value] of Object.entries(secret)) writeFileSync(join(dir, file), value);
       const podEnv = Object.fromEntries(Object.entries(envOf(r())).map(([k, v]) => [k, v.replace(SECRETS_DIR, dir)]));
-      // The same settings by name (a credential as its _FILE form)...
-      expect(Object.keys(podEnv).map((k) => k.replace(/_FILE$/, '')).sort()).toEqual(Object.keys(vmEnv).sort());
+      // The same settings by name (a credential as its _FILE form on either side)...
+      expect(names(podEnv)).toEqual(names(vmEnv));
+      expect(vmEnv.SCIM_BRIDGE_TOKEN_SHA256_FILE).toBe(join(vmDir, 'token-sha256'));
       // ... and the same configuration, as the bridge's own reader makes of them.
       expect(readConfig(podEnv)).toEqual(readConfig(vmEnv));
       expect(readConfig(podEnv)).toMatchObject({ tokenHashes: [sha256(inventedSecret('scim-bridge-token'))], allowedDomains: ['example.com', 'example.org'], trustProxy: true });
     } finally {
+      rmSync(vmDir, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
     }
   });

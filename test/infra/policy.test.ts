@@ -352,8 +352,8 @@ function setUserData(props: Any, type: string, text: string) {
 }
 /** Adds a line to the bridge's environment file inside a #cloud-config user-data. */
 const withBridgeEnvLine = (userData: string, line: string) => {
-  expect(userData).toMatch(/^ +SCIM_BRIDGE_TOKEN_SHA256=[0-9a-f]{64}$/m);
-  return userData.replace(/^( +)(SCIM_BRIDGE_TOKEN_SHA256=[0-9a-f]{64})$/m, `$1$2\n$1${line}`);
+  expect(userData).toMatch(/^ +SCIM_BRIDGE_TRUST_PROXY=true$/m);
+  return userData.replace(/^( +)(SCIM_BRIDGE_TRUST_PROXY=true)$/m, `$1$2\n$1${line}`);
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -618,16 +618,18 @@ describe(`${DISKS_ENCRYPTED}: disks and volumes encrypted where the cloud offers
 describe(`${NO_SECRETS_IN_USER_DATA}: no secret-looking value in instance metadata or user-data`, () => {
   const host = (label: string, type: string) => one(plans[label], type);
 
-  test('our real user-data passes: the token\'s hash, Secret Manager names, ARNs, $(…) and "$value" are not secrets', async () => {
+  test('our real user-data passes: the app token\'s hash, _FILE paths, Secret Manager names, ARNs, $(…) and "$value_N" are not secrets', async () => {
     const gcp = userDataOf(host('gcp with a webhook and SSH from admin ranges', T.gcpInstance));
-    expect(gcp).toMatch(/^ +SCIM_BRIDGE_TOKEN_SHA256=[0-9a-f]{64}$/m);
-    expect(gcp).toMatch(/value=\$\(gcp_secret projects\/my-gcp-project\/secrets\/scim-bridge-gcp-webhook-secret\)/);
+    expect(gcp).toMatch(/^ +SCIM_BRIDGE_APP_TOKEN_SHA256=[0-9a-f]{64}$/m);
+    expect(gcp).toMatch(/^ +SCIM_BRIDGE_TOKEN_SHA256_FILE=\/run\/secrets\/token-sha256$/m);
+    expect(gcp).toMatch(/^ +SCIM_BRIDGE_WEBHOOK_SECRET_FILE=\/run\/secrets\/webhook-secret$/m);
+    expect(gcp).toMatch(/value_1=\$\(gcp_secret projects\/my-gcp-project\/secrets\/scim-bridge-gcp-webhook-secret\)/);
     expect(gcp).toMatch(/access_token=\$\(curl /);
-    expect(gcp).toContain('put SCIM_BRIDGE_WEBHOOK_SECRET "$value"');
+    expect(gcp).toContain('put webhook-secret "$value_1"');
     const aws = userDataOf(host('aws with a webhook and SSH from admin ranges', T.awsInstance));
-    expect(aws).toMatch(/value=\$\(aws_secret arn:aws:secretsmanager:/);
+    expect(aws).toMatch(/value_1=\$\(aws_secret arn:aws:secretsmanager:/);
     const doUserData = userDataOf(host('digitalocean with a webhook and SSH from admin ranges', T.doDroplet));
-    expect(doUserData).toContain(`value=$(cat ${WEBHOOK_SECRET_FILE})`);
+    expect(doUserData).toContain(`value_1=$(cat ${WEBHOOK_SECRET_FILE})`);
     for (const label of Object.keys(VARIANTS)) {
       const cloud = VARIANTS[label].stack as keyof typeof HOST;
       expect(await violations(host(label, HOST[cloud]), NO_SECRETS_IN_USER_DATA, VARIANTS[label].policyConfig)).toEqual([]);

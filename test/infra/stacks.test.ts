@@ -28,7 +28,8 @@ describe.each(STACKS)('stacks/Pulumi.%s.yaml', (stack) => {
     const hosts = all(result, { gcp: 'gcp:compute/instance:Instance', digitalocean: 'digitalocean:index/droplet:Droplet', aws: 'aws:ec2/instance:Instance' }[stack]!);
     expect(hosts).toHaveLength(1);
     const userData: string = stack === 'gcp' ? hosts[0].in.metadata['user-data'] : hosts[0].in.userData;
-    expect(userData).toContain('SCIM_BRIDGE_TOKEN_SHA256=');
+    // The bridge's env file is there (the token's hashes are fetched: their file is named).
+    expect(userData).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256');
     expect(userData).not.toContain('SCIM_BRIDGE_ALLOWED_DOMAINS');
     expect(userData).toContain('Unattended-Upgrade::Automatic-Reboot-Time "04:00";');
   });

@@ -27,7 +27,16 @@ interface View {
   alertEmails(r: PlanResult): string[];
   /** A kept disk's id as dataDiskImport takes it, and the import id Pulumi is given. */
   keptDisk: { id: string; importId: string };
+  /** The accepted token hashes where the host fetches them (not its user-data), comma-separated, sorted. */
+  tokenHashes(r: PlanResult): string;
+  /**
+   * The host's inputs a rotation changes in place (never one that replaces it): DigitalOcean's Droplet carries the
+   * hashes as tags (no secret store); the others' hosts none.
+   */
+  rotatedInPlace: string[];
 }
+
+const sortedList = (v: string) => v.split(',').sort().join(',');
 
 const VIEWS: Record<string, View> = {
   gcp: {
@@ -48,6 +57,8 @@ const VIEWS: Record<string, View> = {
     },
     alertEmails: (r) => of(r, 'gcp:monitoring/notificationChannel:NotificationChannel').map((c) => c.in.labels.email_address),
     keptDisk: { id: 'scim-bridge-data-1a2b3c4', importId: 'projects/my-gcp-project/zones/europe-west1-b/disks/scim-bridge-data-1a2b3c4' },
+    rotatedInPlace: [],
+    tokenHashes: (r) => sortedList(of(r, 'gcp:secretmanager/secretVersion:SecretVersion').find((v) => v.name === 'scim-bridge-token-sha256')!.in.secretData),
   },
   digitalocean: {
     host: 'digitalocean:index/droplet:Droplet',
@@ -64,6 +75,17 @@ const VIEWS: Record<string, View> = {
     uptimeUrl: (r) => of(r, 'digitalocean:index/uptimeCheck:UptimeCheck')[0].in.target,
     alertEmails: (r) => of(r, 'digitalocean:index/uptimeAlert:UptimeAlert').flatMap((a) => a.in.notifications.flatMap((n: Any) => n.emails ?? [])),
     keptDisk: { id: '506f78a4-e098-11e5-ad9f-000f53306ae1', importId: '506f78a4-e098-11e5-ad9f-000f53306ae1' },
+    rotatedInPlace: ['tags'],
+    tokenHashes: (r) => {
+      // The Droplet's tags that carry a hash, by the Tag resources' names.
+      const tags = new Set(of(r, 'digitalocean:index/droplet:Droplet')[0].in.tags as string[]);
+      return of(r, 'digitalocean:index/tag:Tag')
+        .map((t) => t.in.name as string)
+        .filter((n) => tags.has(n) && /:token-sha256:[0-9a-f]{64}$/.test(n))
+        .map((n) => n.slice(-64))
+        .sort()
+        .join(',');
+    },
   },
   aws: {
     host: 'aws:ec2/instance:Instance',
@@ -94,6 +116,8 @@ const VIEWS: Record<string, View> = {
     },
     alertEmails: (r) => of(r, 'aws:sns/topicSubscription:TopicSubscription').filter((s) => s.in.protocol === 'email').map((s) => s.in.endpoint),
     keptDisk: { id: 'vol-0123456789abcdef0', importId: 'vol-0123456789abcdef0' },
+    rotatedInPlace: [],
+    tokenHashes: (r) => sortedList(of(r, 'aws:secretsmanager/secretVersion:SecretVersion').find((v) => v.name === 'scim-bridge-token-sha256')!.in.secretString),
   },
 };
 
@@ -143,10 +167,13 @@ describe.each(Object.keys(VIEWS))('the %s target', (stack) => {
     expect(new Set(view.alertEmails(r()))).toEqual(new Set(['ops@example.com']));
   });
 
-  test('the host gets the token\'s SHA-256 only; the token is nowhere in clear', () => {
+  test('the host fetches the token\'s SHA-256 (nothing of the token is in its user-data); the token is nowhere in clear', () => {
     const token = inventedSecret('scim-bridge-token');
     const ud = view.userData(host(r()).in);
-    expect(ud).toContain(`SCIM_BRIDGE_TOKEN_SHA256=${sha256(token)}`);
+    expect(view.tokenHashes(r())).toBe(sha256(token));
+    expect(ud).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256\n');
+    expect(ud).not.toContain('SCIM_BRIDGE_TOKEN_SHA256=');
+    expect(ud).not.toContain(sha256(token));
     expect(ud).not.toContain(token);
     expect(r().leaks).toEqual([]);
     expect(JSON.stringify(r().plan)).not.toContain('PLAN-SECRET-');
@@ -195,5 +222,36 @@ describe.each(Object.keys(VIEWS))('the %s target', (stack) => {
     expect(after.options.deleteBeforeReplace).toBe(true);
     const others = (p: PlanResult) => p.raw.filter((x: PlanResource) => x.type !== view.host).map((x) => [x.type, x.name, JSON.stringify(x.inputs)]);
     expect(others(updated[stack])).toEqual(others(r()));
+  });
+
+  // A rotation (DESIGN.md "Pulumi"): a new token with the old one as previousToken, then previousToken removed.
+  // The host is neither replaced nor updated: its inputs, user-data included, stay byte for byte; only where the
+  // host fetches the hashes changes, and it accepts both during the window.
+  test('a token rotation (new token + previousToken, then previousToken removed) leaves the host\'s inputs unchanged', async () => {
+    const oldToken = { 'scim-bridge:token': { secure: 'v1:old' } };
+    // The plan invents a secret's value from its key: the old token is `token`'s in the first stack, `previousToken`'s after.
+    const before = await plan(stack, { config: oldToken });
+    const windowOpen = await plan(stack, { config: { 'scim-bridge:token': { secure: 'v1:new' }, 'scim-bridge:previousToken': { secure: 'v1:old' } } });
+    const windowClosed = await plan(stack, { config: { 'scim-bridge:token': { secure: 'v1:new' }, 'scim-bridge:previousToken': null } });
+    for (const p of [before, windowOpen, windowClosed]) expect(p.leaks).toEqual([]);
+    const inputs = (p: PlanResult) => JSON.stringify({ ...host(p).inputs, ...Object.fromEntries(view.rotatedInPlace.map((k) => [k, 'changed in place'])) });
+    expect(view.userData(host(windowOpen).in)).toBe(view.userData(host(before).in));
+    expect(inputs(windowOpen)).toBe(inputs(before));
+    expect(inputs(windowClosed)).toBe(inputs(before));
+    expect(host(windowOpen).options).toEqual(host(before).options);
+    // What changes in place never replaces the host.
+    for (const k of view.rotatedInPlace) expect(host(before).options.replaceOnChanges ?? []).not.toContain(k);
+    const tokenHash = sha256(inventedSecret('token'));
+    const previousHash = sha256(inventedSecret('previousToken'));
+    expect(view.tokenHashes(before)).toBe(tokenHash);
+    expect(view.tokenHashes(windowOpen)).toBe([tokenHash, previousHash].sort().join(','));
+    expect(view.tokenHashes(windowClosed)).toBe(tokenHash);
+  });
+
+  test('previousToken alone, in clear, or equal to token is refused', async () => {
+    const alone = await plan(stack, { config: { 'scim-bridge:previousToken': { secure: 'v1:old' } } }).catch((e: Error) => e.message);
+    expect(alone).toMatch(/scim-bridge:previousToken is set but token is not/);
+    const clear = await plan(stack, { config: { 'scim-bridge:token': { secure: 'v1:new' }, 'scim-bridge:previousToken': 'an-old-token-in-clear-0123456789' } }).catch((e: Error) => e.message);
+    expect(clear).toMatch(/scim-bridge:previousToken is stored in clear/);
   });
 });

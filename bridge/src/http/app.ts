@@ -261,7 +261,8 @@ export function createApp(options: AppOptions): express.Express {
   // nothing else); the page's figures (/status.json): the IdP's token. Each checked on its route, so that a refusal
   // is counted under the route's label.
   app.use(statusPage());
-  app.get('/metrics', bearerAuth({ tokenHashes: [...options.tokenHashes, ...options.metricsTokenHashes], limiter }), metricsHandler(options.observer));
+  // A getter: the IdP's accepted hashes change in place during a token rotation (secret-files.ts).
+  app.get('/metrics', bearerAuth({ get tokenHashes() { return [...options.tokenHashes, ...options.metricsTokenHashes]; }, limiter }), metricsHandler(options.observer));
   app.get('/status.json', bearerAuth({ tokenHashes: options.tokenHashes, limiter }), statusReportHandler(options.observer));
 
   app.use(bearerAuth({ tokenHashes: options.tokenHashes, limiter }));

@@ -18,7 +18,10 @@ export interface LimiterOptions {
 }
 
 export interface AuthOptions extends LimiterOptions {
-  /** Hex SHA-256 hashes of accepted tokens. */
+  /**
+   * Hex SHA-256 hashes of accepted tokens. Read at each request: the bridge may replace the list's content while
+   * it runs (secret-files.ts, a rotation), and the next request sees the new list.
+   */
   readonly tokenHashes: readonly string[];
   /** The failed-attempt limiter (failedAuthLimiter), when several doors share one budget; else a new one. */
   readonly limiter?: RequestHandler;
@@ -75,12 +78,19 @@ export function failedAuthLimiter(options: LimiterOptions = {}): RequestHandler 
 }
 
 export function bearerAuth(options: AuthOptions): RequestHandler {
-  const hashes = options.tokenHashes.map((h) => Buffer.from(h, 'hex'));
+  // The digests as buffers, made again only when the list's content changed (two short strings compared).
+  let key = '';
+  let hashes: Buffer[] = [];
+  const current = (): Buffer[] => {
+    const now = options.tokenHashes.join(',');
+    if (now !== key) [key, hashes] = [now, options.tokenHashes.map((h) => Buffer.from(h, 'hex'))];
+    return hashes;
+  };
   const limiter = options.limiter ?? failedAuthLimiter(options);
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    const index = m ? matchToken(m[1], hashes) : -1;
+    const index = m ? matchToken(m[1], current()) : -1;
     if (index >= 0) {
       req.tokenIndex = index;
       next();
