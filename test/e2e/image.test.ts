@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BRIDGE_UID, bridgeEnvironment, DOCKER_NETWORK, HostSpec, MOUNT_POINT, systemdUnits } from '../../infra/host';
+import { BRIDGE_UID, bridgeEnvironment, CONTAINER_SECRETS_DIR, DOCKER_NETWORK, HostSpec, MOUNT_POINT, SECRETS_DIR, systemdUnits } from '../../infra/host';
 import { probe, probeAddress } from '../../bridge/src/healthcheck';
 import { startBridge, TestBridge, USER_SCHEMA } from '../helpers/bridge';
 import { bridgeImageCache, gitRevision } from '../helpers/boot-images';
@@ -106,11 +106,11 @@ function hostDockerRun(): { flags: string[]; spec: HostSpec } {
     caddyImage: 'caddy-image-unused',
     domain: 'scim.test',
     acme: { email: 'image-test@example.com', directory: 'https://acme.invalid/directory' },
-    tokenSha256: [TOKEN_SHA256],
     allowedDomains: [],
     dataDevice: '/dev/disk/by-id/unused',
     logging: { driver: 'journald' },
-    secrets: [],
+    // As on GCP and AWS: the accepted token hashes come as a file that fetch-secrets keeps current (SCIM_BRIDGE_TOKEN_SHA256_FILE).
+    secrets: [{ env: 'SCIM_BRIDGE_TOKEN_SHA256', command: 'unused-here' }],
   };
   const exec = /^ExecStart=(.+)$/m.exec(systemdUnits(spec)['scim-bridge.service'])?.[1];
   if (!exec) throw new Error('infra/host: the scim-bridge unit has no ExecStart');
@@ -130,7 +130,7 @@ interface Run {
  * recipe changed: teach it here). The only additions are podman's own: no tmpfs on /tmp, /var/tmp and /run
  * behind --read-only unless asked (Docker adds none), and no --rm so the exit code can be read after a stop.
  */
-function podmanFlags(hostFlags: string[], files: { envFile: string; secretsFile: string; dataDir: string; name: string }): string[] {
+function podmanFlags(hostFlags: string[], files: { envFile: string; secretsFile: string; secretsDir: string; dataDir: string; name: string }): string[] {
   const out: string[] = [];
   for (let i = 0; i < hostFlags.length; i++) {
     const flag = hostFlags[i];
@@ -174,8 +174,9 @@ function podmanFlags(hostFlags: string[], files: { envFile: string; secretsFile:
       }
       case '--volume': {
         const v = value();
-        if (v !== `${MOUNT_POINT}/data:/data`) throw new Error(`host --volume ${v}: unknown to this test`);
-        out.push('--volume', `${files.dataDir}:/data`);
+        if (v === `${MOUNT_POINT}/data:/data`) out.push('--volume', `${files.dataDir}:/data`);
+        else if (v === `${SECRETS_DIR}:${CONTAINER_SECRETS_DIR}:ro`) out.push('--volume', `${files.secretsDir}:${CONTAINER_SECRETS_DIR}:ro`);
+        else throw new Error(`host --volume ${v}: unknown to this test`);
         break;
       }
       default:
@@ -213,7 +214,12 @@ describeImage('the container image (bridge/Dockerfile), built without a registry
     const secretsFile = join(lab.dir, `${run.name}-secrets.env`);
     writeFileSync(envFile, env.replace(/^SCIM_BRIDGE_PORT=.*$/m, `SCIM_BRIDGE_PORT=${run.port}`), { mode: 0o600 });
     writeFileSync(secretsFile, '', { mode: 0o600 });
-    const flags = podmanFlags(host.flags, { envFile, secretsFile, dataDir, name: run.name });
+    // What fetch-secrets writes on a host: root's directory and files, readable by the bridge's group only.
+    const secretsDir = join(lab.dir, `${run.name}-secrets`);
+    mkdirSync(secretsDir, { mode: 0o750 });
+    writeFileSync(join(secretsDir, 'token-sha256'), `${TOKEN_SHA256}\n`, { mode: 0o440 });
+    for (const p of [secretsDir, join(secretsDir, 'token-sha256')]) chownSync(p, 0, BRIDGE_UID);
+    const flags = podmanFlags(host.flags, { envFile, secretsFile, secretsDir, dataDir, name: run.name });
     await lab.podman(['run', '--detach', ...flags, IMAGE]);
     await poll(
       `${run.name} to answer /healthz on 127.0.0.1:${run.port}`,
@@ -440,7 +446,7 @@ describeImage('the container image (bridge/Dockerfile), built without a registry
     }, 90_000);
 
     test('without /data mounted, on its read-only root, it refuses to start rather than keep data nowhere', async () => {
-      const flags = podmanFlags(host.flags, { envFile: join(lab.dir, 'none.env'), secretsFile: join(lab.dir, 'none.env'), dataDir, name: 'scim-bridge-test-no-data' });
+      const flags = podmanFlags(host.flags, { envFile: join(lab.dir, 'none.env'), secretsFile: join(lab.dir, 'none.env'), secretsDir: lab.dir, dataDir, name: 'scim-bridge-test-no-data' });
       writeFileSync(join(lab.dir, 'none.env'), `SCIM_BRIDGE_HOST=127.0.0.1\nSCIM_BRIDGE_PORT=${await freePort()}\nSCIM_BRIDGE_TOKEN_SHA256=${TOKEN_SHA256}\n`);
       const withoutVolume = flags.filter((f, i) => f !== '--volume' && flags[i - 1] !== '--volume');
       await lab.podman(['run', '--detach', ...withoutVolume, IMAGE]);
