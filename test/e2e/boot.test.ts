@@ -193,7 +193,8 @@ async function render(target: Target, images: BootImages, lane: { pebble: Pebble
   const outputs = result.rawOutputs as Record<string, unknown>;
   // fetch-secrets: `value_N=$(gcp_secret REF)` (or aws_secret), then `check VARIABLE "$value_N"`.
   const secretRefs = new Map([...userData.matchAll(/value_\d+=\$\((?:gcp_secret|aws_secret) ([^\s)]+)\)\s*\n\s*check (SCIM_BRIDGE_\w+)/g)].map((m) => [m[1], m[2]]));
-  const tags = ((hosts[0].in.tags as string[] | undefined) ?? []).map(String);
+  // (GCP's and AWS's `tags` are other things: network tags, a key-value map.)
+  const tags = target === 'digitalocean' ? ((hosts[0].in.tags as string[] | undefined) ?? []).map(String) : [];
   return { target, ...lane, plan: result, userData, baseUrl: String(outputs.baseUrl), domain, dataDevice: device, secretRefs, tags };
 }
 
