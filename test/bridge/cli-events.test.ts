@@ -3,59 +3,13 @@
  * as the bridge signs them, in outbox order; events still pending are left to the bridge; dead letters the
  * receiver now accepts leave the dead-letter list.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DELIVERY_LEASE } from '../../bridge/src/delivery';
+import { Json, until, WEBHOOK_SECRET, WebhookReceiver as Receiver } from '../helpers/webhook-receiver';
 import { startBridge, TestBridge, userBody } from '../helpers/bridge';
 import { runCli } from '../helpers/cli';
 
-type Json = Record<string, any>;
-const SECRET = 'webhook-secret-0123456789abcdef';
-
-function verify(header: string | undefined, body: string): boolean {
-  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
-  if (!m) return false;
-  const expected = createHmac('sha256', SECRET).update(`${m[1]}.${body}`).digest();
-  return timingSafeEqual(expected, Buffer.from(m[2], 'hex')) && Math.abs(Date.now() / 1000 - Number(m[1])) < 300;
-}
-
-/** A downstream application: records what it accepts; `answer` decides the status of each delivery. */
-class Receiver {
-  readonly received: Json[] = [];
-  readonly badSignatures: string[] = [];
-  answer: (event: Json) => number = () => 200;
-  url = '';
-  private server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      if (!verify(req.headers['scim-bridge-signature'] as string, raw)) this.badSignatures.push(raw);
-      const event = JSON.parse(raw);
-      const status = this.answer(event);
-      if (status === 200) this.received.push(event);
-      res.writeHead(status).end();
-    });
-  });
-  async start() {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
-  }
-  stop() {
-    this.server.close();
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const SECRET = WEBHOOK_SECRET;
 
 let receiver: Receiver;
 let bridge: TestBridge;

@@ -2,57 +2,13 @@
  * Webhooks: every event reaches the downstream, signed, in order per resource, at least once, however the
  * downstream behaves for a while; what it refuses for good becomes a dead letter that can be replayed.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Json, until, WEBHOOK_SECRET, WebhookReceiver as Receiver } from '../helpers/webhook-receiver';
 import { patchBody, startBridge, TestBridge, userBody, GROUP_SCHEMA, STORES } from '../helpers/bridge';
 
-type Json = Record<string, any>;
-const SECRET = 'webhook-secret-0123456789abcdef';
-
-/** How an application verifies a delivery (README): recompute the HMAC over "<t>.<raw body>". */
-function verify(header: string | undefined, body: string): boolean {
-  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
-  if (!m) return false;
-  const expected = createHmac('sha256', SECRET).update(`${m[1]}.${body}`).digest();
-  return timingSafeEqual(expected, Buffer.from(m[2], 'hex')) && Math.abs(Date.now() / 1000 - Number(m[1])) < 300;
-}
-
-class Receiver {
-  readonly received: Json[] = [];
-  readonly badSignatures: string[] = [];
-  /** Answer for each delivery: 200 unless this says otherwise. */
-  answer: (event: Json) => number = () => 200;
-  private server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      if (!verify(req.headers['scim-bridge-signature'] as string, raw)) this.badSignatures.push(raw);
-      const event = JSON.parse(raw);
-      const status = this.answer(event);
-      if (status === 200) this.received.push(event);
-      res.writeHead(status).end();
-    });
-  });
-  url = '';
-  async start() {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
-  }
-  stop() {
-    this.server.close();
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const SECRET = WEBHOOK_SECRET;
 
 async function feed(b: TestBridge): Promise<Json[]> {
   return (await b.app.get('/api/v1/events?limit=1000').expect(200)).body.events;
