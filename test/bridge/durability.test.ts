@@ -7,11 +7,10 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
 import { readDocument, toUserWrite } from '../../bridge/src/scim/resource';
 import { resourceTypes } from '../../bridge/src/scim/schemas';
 import { ScimError } from '../../bridge/src/errors';
-import { STORAGE_FULL_RETRY_AFTER_SECONDS, SqlStore } from '../../bridge/src/store/sql-store';
+import { STORAGE_FULL_RETRY_AFTER_SECONDS } from '../../bridge/src/store/sql-store';
 import { JOURNAL_SIZE_LIMIT_BYTES, openSqlite, sqliteStore, WAL_AUTOCHECKPOINT_PAGES } from '../../bridge/src/store/sqlite';
 import { spawnBridge } from '../helpers/child';
 
@@ -34,23 +33,9 @@ describe('writes are acknowledged only once durable', () => {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'scim-bridge-durable-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** The production store on a file database, its WAL sync replaced by `makeDurable`. */
   function storeWithSync(makeDurable: () => Promise<void>) {
-    const db = new BetterSqlite3(join(dir, 'x.db'));
-    db.pragma('journal_mode = WAL');
-    return new SqlStore(new Kysely({ dialect: new SqliteDialect({ database: db }) }), {
-      name: 'sqlite',
-      maxParameters: 1000,
-      groupCommit: true,
-      makeDurable,
-      isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
-      explain: async () => [],
-      nowMs: `cast((julianday('now') - 2440587.5) * 86400000 as integer)`,
-      singleReplica: true,
-      substringIndex: 'fts5',
-      joinInOrder: 'cross join',
-      parameter: () => '?',
-      inProcess: true,
-    });
+    return sqliteStore(new BetterSqlite3(join(dir, 'x.db')), { makeDurable });
   }
 
   it('when the sync has not finished, then the create has not resolved; when it finishes, then it does', async () => {

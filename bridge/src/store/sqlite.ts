@@ -99,7 +99,7 @@ export const WAL_AUTOCHECKPOINT_PAGES = 1000;
 export const JOURNAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
 
 /** The store on an open better-sqlite3 database: its settings, the durable sync of its WAL, the dialect. */
-export function sqliteStore(db: BetterSqlite3.Database): SqlStore {
+export function sqliteStore(db: BetterSqlite3.Database, options: { makeDurable?: () => Promise<void> } = {}): SqlStore {
   const path = db.name;
   db.pragma('journal_mode = WAL');
   // Durability without stalling the server: commits write the WAL (synchronous=NORMAL: no fsync inside
@@ -126,7 +126,8 @@ export function sqliteStore(db: BetterSqlite3.Database): SqlStore {
     name: 'sqlite',
     maxParameters: 30000,
     groupCommit: true,
-    makeDurable: wal?.sync,
+    // The WAL's fdatasync; `options.makeDurable` stands in for it (tests hold or fail the sync).
+    makeDurable: options.makeDurable ?? wal?.sync,
     // Cheap when nothing changed; with fresh statistics (STAT4) a selective range uses its index.
     optimize: 'pragma optimize = 0x10002',
     isUniqueViolation: (e) => (e as { code?: string })?.code?.startsWith('SQLITE_CONSTRAINT_UNIQUE') === true,
