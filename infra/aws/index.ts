@@ -6,13 +6,16 @@
  * tcp 80/443 only; Route 53 A and CAA records in an existing hosted zone; the token and the webhook secret in
  * Secrets Manager; container logs in CloudWatch Logs; a Route 53 health check of https://<domain>/healthz whose
  * CloudWatch alarm (in the partition's Route 53 region, where health-check metrics live: us-east-1,
- * us-gov-west-1 or cn-northwest-1) emails through SNS; and EC2 auto-recovery when the system status check fails.
+ * us-gov-west-1 or cn-northwest-1) emails through SNS; alarms in the stack's region on the certificate's days left,
+ * webhook dead letters and the host's disk and memory use (published by the host itself); and EC2 auto-recovery
+ * when the system status check fails.
  * Every ARN and endpoint the program builds takes the partition (aws, aws-us-gov, aws-cn) from the provider.
  */
+import { gzipSync } from 'node:zlib';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
-import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
+import { bridgeHostSpec, HostBridgeArgs, HostSecret, MOUNT_POINT, renderUserData } from '../host';
 
 export interface AwsBridgeArgs extends HostBridgeArgs {
   region: string;
@@ -89,20 +92,32 @@ export function nvmeDevicePath(volumeId: string): string {
   return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
 }
 
+/** Where the host keeps the shell functions that call AWS (sourced by fetch-secrets and put-host-metrics). */
+export const AWS_FUNCTIONS_FILE = '/usr/local/lib/scim-bridge/aws-functions';
+/** The host's script that publishes its disk and memory use to CloudWatch, and its timer (every minute). */
+export const HOST_METRICS_SCRIPT = '/usr/local/lib/scim-bridge/put-host-metrics';
+export const HOST_METRICS_TIMER = 'scim-bridge-host-metrics.timer';
+const HOST_METRICS_SERVICE = 'scim-bridge-host-metrics.service';
+
 /**
- * Shell function for the host's fetch-secrets script: reads a Secrets Manager secret with curl alone (its own
- * SigV4 signing, curl >= 7.75: Debian 12 has 7.88) and jq, instead of the AWS CLI (~100 MB of Python to install at
- * first boot). The credentials are the instance role's, from the instance metadata service (IMDSv2: a session
- * token first); they reach curl on its standard input (-K -), never on a command line that `ps` shows. The call
- * is Secrets Manager's JSON API (POST / with X-Amz-Target: secretsmanager.GetSecretValue) at the partition's
- * endpoint. AWS_EC2_METADATA_SERVICE_ENDPOINT (the SDKs' own override) and SECRETS_MANAGER_ENDPOINT point it
- * elsewhere (tests use local fakes). The instance role may read the webhook secret and nothing else.
+ * Shell functions for the host's scripts, calling AWS with curl alone (its own SigV4 signing, curl >= 7.75: Debian
+ * 12 has 7.88) and jq, instead of the AWS CLI (~100 MB of Python to install at first boot). The credentials are the
+ * instance role's, from the instance metadata service (IMDSv2: a session token first); they reach curl on its
+ * standard input (-K -), never on a command line that `ps` shows. aws_secret reads a Secrets Manager secret (its
+ * JSON API: POST / with X-Amz-Target: secretsmanager.GetSecretValue); aws_put_metrics publishes percentages to
+ * CloudWatch (PutMetricData of its Query API), in the program's namespace with the domain as dimension.
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT (the SDKs' own override), SECRETS_MANAGER_ENDPOINT and CLOUDWATCH_ENDPOINT
+ * point them elsewhere (tests use local fakes). The instance role may read the token hashes and the webhook
+ * secret, and put metrics in that namespace, nothing else.
  */
-export function awsSecretFunction(region: string, dnsSuffix: string): string {
+export function awsFunctions(region: string, dnsSuffix: string, domain: string): string {
   const curl = 'curl -fsS --max-time 10 --retry 5 --retry-connrefused';
   return [
-    'aws_secret() {',
-    '  local imds imds_token role credentials endpoint',
+    '# shellcheck shell=bash',
+    '# Functions that call AWS with the instance role\'s credentials (sourced by the scim-bridge scripts).',
+    '# aws_credentials: the role\'s temporary credentials, as a curl config (user, session token header).',
+    'aws_credentials() {',
+    '  local imds imds_token role',
     '  imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}',
     '  imds=${imds%/}',
     `  imds_token=$(${curl} -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" \\`,
@@ -110,19 +125,103 @@ export function awsSecretFunction(region: string, dnsSuffix: string): string {
     `  role=$(${curl} -H "X-aws-ec2-metadata-token: $imds_token" \\`,
     '    "$imds/latest/meta-data/iam/security-credentials/") || return 1',
     '  role=${role%%[[:space:]]*}',
-    '  if [ -z "$role" ]; then echo "fetch-secrets: the instance has no role (instance profile)" >&2; return 1; fi',
-    '  # The role\'s temporary credentials, as a curl config (user, session token header) for its standard input.',
-    `  credentials=$(${curl} -H "X-aws-ec2-metadata-token: $imds_token" \\`,
+    '  if [ -z "$role" ]; then echo "scim-bridge: the instance has no role (instance profile)" >&2; return 1; fi',
+    `  ${curl} -H "X-aws-ec2-metadata-token: $imds_token" \\`,
     '    "$imds/latest/meta-data/iam/security-credentials/$role" | jq -er \'',
     '      if ([.AccessKeyId, .SecretAccessKey, .Token] | all(type == "string" and test("^[A-Za-z0-9/+=]+$")))',
     '      then "user = \\"\\(.AccessKeyId):\\(.SecretAccessKey)\\"\\nheader = \\"X-Amz-Security-Token: \\(.Token)\\""',
-    '      else error("the instance metadata service gave no usable credentials") end\') || return 1',
+    '      else error("the instance metadata service gave no usable credentials") end\'',
+    '}',
+    '# aws_secret ID: prints the secret\'s SecretString.',
+    'aws_secret() {',
+    '  local credentials endpoint',
+    '  credentials=$(aws_credentials) || return 1',
     `  endpoint=\${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.${region}.${dnsSuffix}}`,
     `  printf '%s\\n' "$credentials" | ${curl} -K - --aws-sigv4 "aws:amz:${region}:secretsmanager" \\`,
     '    -H "X-Amz-Target: secretsmanager.GetSecretValue" -H "Content-Type: application/x-amz-json-1.1" \\',
     '    --data-binary "$(jq -cn --arg id "$1" \'{SecretId: $id}\')" "${endpoint%/}/" | jq -er .SecretString',
     '}',
+    `# aws_put_metrics NAME=PERCENT...: one PutMetricData, namespace ${METRIC_NAMESPACE}, dimension Domain=${domain}.`,
+    'aws_put_metrics() {',
+    '  local credentials endpoint pair i=0',
+    `  local body="Action=PutMetricData&Version=2010-08-01&Namespace=${METRIC_NAMESPACE}"`,
+    '  for pair in "$@"; do',
+    '    i=$((i + 1))',
+    '    body+="&MetricData.member.$i.MetricName=${pair%%=*}&MetricData.member.$i.Value=${pair#*=}&MetricData.member.$i.Unit=Percent"',
+    `    body+="&MetricData.member.$i.Dimensions.member.1.Name=Domain&MetricData.member.$i.Dimensions.member.1.Value=${domain}"`,
+    '  done',
+    '  credentials=$(aws_credentials) || return 1',
+    `  endpoint=\${CLOUDWATCH_ENDPOINT:-https://monitoring.${region}.${dnsSuffix}}`,
+    `  printf '%s\\n' "$credentials" | ${curl} -o /dev/null -K - --aws-sigv4 "aws:amz:${region}:monitoring" \\`,
+    '    --data-binary "$body" "${endpoint%/}/"',
+    '}',
+    '',
   ].join('\n');
+}
+
+/**
+ * put-host-metrics MOUNT: the host's disk and memory use, as the CloudWatch agent names them (disk_used_percent of
+ * the data disk: used / (used + available), as df counts; mem_used_percent: (total - available) / total), published
+ * every minute by a timer. Debian has no CloudWatch agent package (Amazon's is a .deb from S3), and these two
+ * numbers need only /proc and df. A data disk not mounted yet gives no disk figure rather than the root disk's.
+ */
+export function hostMetricsScript(): string {
+  return [
+    '#!/bin/bash',
+    '# put-host-metrics MOUNT: the data disk\'s and the memory\'s use, to CloudWatch (every minute, by a timer).',
+    'set -euo pipefail',
+    'shopt -s inherit_errexit',
+    '# shellcheck source=/dev/null',
+    `. "\${SCIM_BRIDGE_AWS_FUNCTIONS:-${AWS_FUNCTIONS_FILE}}"`,
+    'mount=$1',
+    'meminfo=${SCIM_BRIDGE_MEMINFO:-/proc/meminfo}',
+    'metrics=()',
+    'mem=$(awk \'/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { if (t > 0 && a != "") printf "%.1f", 100 * (t - a) / t }\' "$meminfo")',
+    'if [ -n "$mem" ]; then metrics+=("mem_used_percent=$mem"); fi',
+    'if mountpoint -q "$mount"; then',
+    '  disk=$(df -P -k "$mount" | awk \'NR == 2 && $3 + $4 > 0 { printf "%.1f", 100 * $3 / ($3 + $4) }\')',
+    '  if [ -n "$disk" ]; then metrics+=("disk_used_percent=$disk"); fi',
+    'fi',
+    'if [ "${#metrics[@]}" -eq 0 ]; then echo "put-host-metrics: nothing to publish" >&2; exit 1; fi',
+    'aws_put_metrics "${metrics[@]}"',
+    '',
+  ].join('\n');
+}
+
+/** A file's content as cloud-init's `gz+b64` encoding takes it; the same text always gives the same bytes. */
+export function gzipBase64(text: string): string {
+  // Node writes no time or name into the gzip header: a change of the text is the only change of the user-data.
+  return gzipSync(Buffer.from(text, 'utf8'), { level: 9 }).toString('base64');
+}
+
+/** The host's units that run put-host-metrics every minute (the service is started by its timer only). */
+export function hostMetricsUnits(mount: string): { service: string; timer: string } {
+  return {
+    service: [
+      '[Unit]',
+      'Description=scim-bridge: publish the host\'s disk and memory use to CloudWatch',
+      'After=network-online.target',
+      'Wants=network-online.target',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      `ExecStart=${HOST_METRICS_SCRIPT} ${mount}`,
+      '',
+    ].join('\n'),
+    timer: [
+      '[Unit]',
+      'Description=scim-bridge: publish the host\'s disk and memory use every minute',
+      '',
+      '[Timer]',
+      'OnActiveSec=1min',
+      'OnUnitActiveSec=1min',
+      'AccuracySec=5s',
+      '',
+      '[Install]',
+      'WantedBy=timers.target',
+      '',
+    ].join('\n'),
+  };
 }
 
 /**
@@ -171,6 +270,12 @@ const PROVIDER_SECRET_SINKS: SecretSink[] = Object.keys(aws.config)
  * the health check's provider holds the stack's own aws: secrets.
  */
 export const AWS_SECRET_SINKS: SecretSink[] = [{ input: 'aws:secretsmanager/secretVersion:SecretVersion.secretString' }, ...PROVIDER_SECRET_SINKS];
+
+/** The alarms on the host's figures (put-host-metrics), with GCP's and DigitalOcean's thresholds. */
+export const HOST_ALARMS = [
+  { key: 'disk', metric: 'disk_used_percent', threshold: 85, what: 'a data disk above 85% full', fix: 'Raise dataDiskSizeGb and pulumi up (the filesystem grows at the next boot).' },
+  { key: 'memory', metric: 'mem_used_percent', threshold: 90, what: 'memory above 90%', fix: 'Choose a larger instance type (size).' },
+] as const;
 
 /** The bridge's log line for each event that became a dead letter (bridge/src/delivery). */
 export const DEAD_LETTER_LOG_LINE = 'webhook delivery: dead letter';
@@ -338,11 +443,12 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       neededAtBoot.push(new aws.secretsmanager.SecretVersion(`${name}-webhook-secret`, { secretId: webhookSecret.id, secretString: pulumi.secret(args.webhook.secret) }, parent));
     }
 
-    // The host's role: write its log group's streams, read the accepted token hashes and the webhook secret; nothing else.
+    // The host's role: write its log group's streams and its metrics, read the accepted token hashes and the webhook
+    // secret; nothing else.
     const role = new aws.iam.Role(
       `${name}-host`,
       {
-        description: `scim-bridge ${args.domain} host: writes its container logs, reads the accepted token hashes${args.webhook ? ' and the webhook secret' : ''}`,
+        description: `scim-bridge ${args.domain} host: writes its container logs and disk and memory metrics, reads the accepted token hashes${args.webhook ? ' and the webhook secret' : ''}`,
         // (ec2.amazonaws.com.cn in the China regions.)
         assumeRolePolicy: trustedBy(pulumi.interpolate`ec2.${partition.dnsSuffix}`),
         tags: tags('host'),
@@ -356,6 +462,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     if (webhookSecret) {
       statements.push({ Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret.arn });
     }
+    // put-host-metrics: PutMetricData has no resource to name; the condition keeps it to the program's namespace.
+    statements.push({ Sid: 'HostMetrics', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } } });
     const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.name, policy: policy(statements) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-host`, { role: role.name, tags: tags('host') }, parent);
     neededAtBoot.push(rolePolicy);
@@ -396,6 +504,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     const userData = pulumi
       .all([tokenSha256(appToken), volume.id, logGroup.name, tokenHashesSecret.arn, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
       .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix]) => {
+        const metricsUnits = hostMetricsUnits(MOUNT_POINT);
         // Secrets' ARNs, never their values: a rotation leaves the user-data (and the instance) as it is.
         const secrets: HostSecret[] = [
           { env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `aws_secret ${tokenHashesArn}` },
@@ -419,7 +528,15 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
             },
           },
           secrets,
-          secretFunctions: awsSecretFunction(region, dnsSuffix),
+          // One copy of the functions that call AWS on the host, for fetch-secrets and put-host-metrics.
+          secretFunctions: `# shellcheck source=/dev/null\n. "\${SCIM_BRIDGE_AWS_FUNCTIONS:-${AWS_FUNCTIONS_FILE}}"`,
+          // EC2 takes 16 KB of user-data: the two scripts travel gzipped.
+          extraFiles: [
+            { path: AWS_FUNCTIONS_FILE, permissions: '0644', encoding: 'gz+b64', content: gzipBase64(awsFunctions(region, dnsSuffix, args.domain)) },
+            { path: HOST_METRICS_SCRIPT, permissions: '0755', encoding: 'gz+b64', content: gzipBase64(hostMetricsScript()) },
+            { path: `/etc/systemd/system/${HOST_METRICS_SERVICE}`, permissions: '0644', content: metricsUnits.service },
+          ],
+          extraUnits: { [HOST_METRICS_TIMER]: metricsUnits.timer },
         });
         if (Buffer.byteLength(rendered) > USER_DATA_LIMIT) {
           throw new pulumi.RunError(`the host's user-data is ${Buffer.byteLength(rendered)} bytes; EC2 takes at most ${USER_DATA_LIMIT} (is acmeCaRoot a whole bundle? give the one root)`);
@@ -625,6 +742,31 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       },
       parent,
     );
+
+    // The host's own figures (put-host-metrics, every minute): as on GCP, a disk above 85% and memory above 90%,
+    // held for five minutes. No data (the host replaced or down) changes nothing: the down alarm speaks for that.
+    for (const alarm of HOST_ALARMS) {
+      new aws.cloudwatch.MetricAlarm(
+        `${name}-${alarm.key}`,
+        {
+          name: `scim-bridge ${args.domain} ${alarm.what}`,
+          alarmDescription: `The host ${name}-host of scim-bridge ${args.domain} has ${alarm.what}. ${alarm.fix} Logs: CloudWatch Logs group /scim-bridge/${args.domain}.`,
+          namespace: METRIC_NAMESPACE,
+          metricName: alarm.metric,
+          dimensions: { Domain: args.domain },
+          statistic: 'Minimum',
+          period: 60,
+          evaluationPeriods: 5,
+          threshold: alarm.threshold,
+          comparisonOperator: 'GreaterThanThreshold',
+          treatMissingData: 'missing',
+          alarmActions: [topic.arn],
+          okActions: [topic.arn],
+          tags: tags(alarm.key),
+        },
+        parent,
+      );
+    }
   }
 
   /**

@@ -77,8 +77,11 @@ export interface HostSpec {
   /** Shell functions the secret commands use (cloud-specific), and the packages they need. */
   secretFunctions?: string;
   extraPackages?: string[];
-  /** Files a target adds (root-only unless said otherwise), e.g. a secret where the cloud has no secret store. */
-  extraFiles?: Array<{ path: string; permissions: string; content: string }>;
+  /**
+   * Files a target adds (root-only unless said otherwise), e.g. a secret where the cloud has no secret store.
+   * `gz+b64`: the content is gzipped and base64-encoded (cloud-init decodes it), for a cloud that limits user-data.
+   */
+  extraFiles?: Array<{ path: string; permissions: string; content: string; encoding?: 'gz+b64' }>;
   /**
    * systemd units a target adds (name -> unit file), enabled and started without blocking after the bridge's
    * own; e.g. a cloud's log agent. Nothing of the bridge may depend on them.
@@ -419,6 +422,7 @@ interface WriteFile {
   permissions: string;
   owner?: string;
   content: string;
+  encoding?: 'gz+b64';
 }
 
 /** The `#cloud-config` document for the host. */
@@ -457,7 +461,7 @@ export function renderUserData(spec: HostSpec): string {
     // apparmor: Docker needs its parser where the kernel has AppArmor on, and it is only a Recommends of docker.io
     // (images that skip Recommends would fail every `docker run`). e2fsprogs: prepare-disk's mkfs and resize2fs.
     packages: ['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades', ...(spec.extraPackages ?? [])],
-    write_files: files.map((f) => ({ path: f.path, owner: f.owner ?? 'root:root', permissions: f.permissions, content: f.content })),
+    write_files: files.map((f) => ({ path: f.path, owner: f.owner ?? 'root:root', permissions: f.permissions, ...(f.encoding ? { encoding: f.encoding } : {}), content: f.content })),
     runcmd: [
       ['sh', '-c', APPLY_DOCKER_CONFIG],
       // enable reloads systemd's configuration itself (so it loads the units write_files put there): no

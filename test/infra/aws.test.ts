@@ -13,6 +13,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { architectureOf, certificateCheckSource, AWS_SECRET_SINKS, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, healthCheckRegionOf, nvmeDevicePath, partitionOf } from '../../infra/aws';
@@ -27,11 +28,18 @@ function userData(result: PlanResult): string {
 }
 /** A file the user-data writes on the host. */
 function hostFile(result: PlanResult, file: string): string {
-  const doc = parse(userData(result)) as { write_files: Array<{ path: string; content: string }> };
+  const doc = parse(userData(result)) as { write_files: Array<{ path: string; content: string; encoding?: string }> };
   const found = doc.write_files.find((f) => f.path === file);
   if (!found) throw new Error(`user-data writes no ${file}`);
+  // As cloud-init writes it: a gz+b64 file is decoded.
+  if (found.encoding === 'gz+b64') return gunzipSync(Buffer.from(found.content, 'base64')).toString('utf8');
+  if (found.encoding) throw new Error(`${file} has an encoding these tests do not know: ${found.encoding}`);
   return found.content;
 }
+const AWS_FUNCTIONS = '/usr/local/lib/scim-bridge/aws-functions';
+const HOST_METRICS = '/usr/local/lib/scim-bridge/put-host-metrics';
+/** The host's permission to publish its figures: PutMetricData in the program's namespace only. */
+const HOST_METRICS_STATEMENT = { Sid: 'HostMetrics', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': 'scim-bridge' } } };
 function statements(result: PlanResult): Array<{ Sid: string; Effect: string; Action: string | string[]; Resource: string }> {
   return JSON.parse(one(result, 'aws:iam/rolePolicy:RolePolicy', 'scim-bridge-host').in.policy).Statement;
 }
@@ -255,7 +263,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     }
   });
 
-  test('least privilege: the host\'s role writes its own log group and reads the accepted token hashes, nothing else without a webhook', () => {
+  test('least privilege: the host\'s role writes its own log group and metrics and reads the accepted token hashes, nothing else without a webhook', () => {
     const role = one(base, 'aws:iam/role:Role', 'scim-bridge-host');
     expect(JSON.parse(role.in.assumeRolePolicy).Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
     expect(one(base, 'aws:iam/instanceProfile:InstanceProfile').in.role).toBe(role.name);
@@ -263,6 +271,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(statements(base)).toEqual([
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${LOG_GROUP_ARN}:*` },
       { Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: TOKEN_HASHES_ARN },
+      HOST_METRICS_STATEMENT,
     ]);
     // No policy is attached to the host's role: only the snapshot role has a managed one.
     expect(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role)).toEqual(['scim-bridge-snapshots', 'scim-bridge-certificate-check']);
@@ -274,6 +283,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${LOG_GROUP_ARN}:*` },
       { Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: TOKEN_HASHES_ARN },
       { Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: WEBHOOK_ARN },
+      HOST_METRICS_STATEMENT,
     ]);
     const policies = all(withWebhook, 'aws:iam/rolePolicy:RolePolicy').map((p) => p.in.policy).join('\n');
     // The token's own secret never (only its hashes'): no ARN of the token's secret, nor any other token secret.
@@ -384,6 +394,29 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(alarm.alarmActions).toEqual([expect.stringMatching(/^arn:aws:sns:eu-west-1:/)]);
   });
 
+  test('a data disk above 85% and memory above 90% for five minutes alarm, from the figures the host publishes, to the stack\'s topic', () => {
+    const topic = 'arn:aws:sns:eu-west-1:123456789012:scim-bridge-alerts-local';
+    for (const [name, metric, threshold] of [['scim-bridge-disk', 'disk_used_percent', 85], ['scim-bridge-memory', 'mem_used_percent', 90]] as const) {
+      expect(one(base, 'aws:cloudwatch/metricAlarm:MetricAlarm', name).in).toMatchObject({
+        namespace: 'scim-bridge',
+        metricName: metric,
+        dimensions: { Domain: 'scim.example.com' },
+        statistic: 'Minimum',
+        period: 60,
+        evaluationPeriods: 5,
+        threshold,
+        comparisonOperator: 'GreaterThanThreshold',
+        alarmActions: [topic],
+        okActions: [topic],
+      });
+    }
+    // The names the host's script publishes (put-host-metrics) are the ones the alarms watch.
+    const functions = hostFile(base, AWS_FUNCTIONS);
+    expect(functions).toContain('Namespace=scim-bridge');
+    expect(functions).toContain('Dimensions.member.1.Value=scim.example.com');
+    expect(hostFile(base, HOST_METRICS)).toMatch(/mem_used_percent=.*disk_used_percent=/s);
+  });
+
   test('a Route 53 health check probes https://<domain>/healthz; its alarm in us-east-1 emails through SNS', () => {
     const check = one(base, 'aws:route53/healthCheck:HealthCheck');
     expect(check.in).toMatchObject({ type: 'HTTPS', fqdn: 'scim.example.com', port: 443, resourcePath: '/healthz', enableSni: true, requestInterval: 30, failureThreshold: 3 });
@@ -482,18 +515,21 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(ud).not.toContain(secret);
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
     const fetch = hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets');
-    expect(fetch).toContain('aws_secret() {');
+    // The functions that call AWS are one file on the host, which fetch-secrets (and put-host-metrics) source.
+    expect(fetch).toContain(`. "\${SCIM_BRIDGE_AWS_FUNCTIONS:-${AWS_FUNCTIONS}}"`);
+    const functions = hostFile(withWebhook, AWS_FUNCTIONS);
+    expect(functions).toContain('aws_secret() {');
     expect(fetch).toContain(`value_1=$(aws_secret ${WEBHOOK_ARN})\ncheck SCIM_BRIDGE_WEBHOOK_SECRET "$value_1"`);
     expect(fetch).toContain('put webhook-secret "$value_1"');
     // curl (with its own SigV4 signing) and jq read the secret: no AWS CLI, nor any other package, is installed for it.
     expect(parse(ud).packages).toEqual(parse(userData(base)).packages);
     expect(parse(ud).packages).toEqual(expect.arrayContaining(['curl', 'jq']));
     expect(parse(ud).packages).not.toContain('awscli');
-    expect(fetch).not.toMatch(/\baws secretsmanager\b/);
+    expect(`${fetch}${functions}`).not.toMatch(/\baws secretsmanager\b/);
     // Real endpoints unless overridden: IMDSv2 at its link-local address, Secrets Manager in the stack's region.
-    expect(fetch).toContain('imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}');
-    expect(fetch).toContain('endpoint=${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.eu-west-1.amazonaws.com}');
-    expect(fetch).toContain('--aws-sigv4 "aws:amz:eu-west-1:secretsmanager"');
+    expect(functions).toContain('imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}');
+    expect(functions).toContain('endpoint=${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.eu-west-1.amazonaws.com}');
+    expect(functions).toContain('--aws-sigv4 "aws:amz:eu-west-1:secretsmanager"');
     expect(Buffer.byteLength(ud)).toBeLessThan(16 * 1024);
   });
 
@@ -547,7 +583,7 @@ describe.each([
     expect(JSON.parse(host.in.assumeRolePolicy).Statement[0].Principal).toEqual({ Service: `ec2.${dnsSuffix}` });
     const webhookArn = `arn:${partition}:secretsmanager:${region}:123456789012:secret:scim-bridge-webhook-secret-AbCdEf`;
     const hashesArn = `arn:${partition}:secretsmanager:${region}:123456789012:secret:scim-bridge-token-sha256-AbCdEf`;
-    expect(statements(p).map((x) => x.Resource)).toEqual([`arn:${partition}:logs:${region}:123456789012:log-group:/scim-bridge/scim.example.com:*`, hashesArn, webhookArn]);
+    expect(statements(p).map((x) => x.Resource)).toEqual([`arn:${partition}:logs:${region}:123456789012:log-group:/scim-bridge/scim.example.com:*`, hashesArn, webhookArn, '*']);
     expect(p.plan.outputs.tokenReference).toContain(`arn:${partition}:secretsmanager:${region}:`);
   });
 
@@ -563,10 +599,12 @@ describe.each([
     }
   });
 
-  test('the host reads its secret from the partition\'s Secrets Manager endpoint, and logs to the stack\'s region', () => {
-    const fetch = hostFile(p, '/usr/local/lib/scim-bridge/fetch-secrets');
-    expect(fetch).toContain(`endpoint=\${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.${region}.${dnsSuffix}}`);
-    expect(fetch).toContain(`--aws-sigv4 "aws:amz:${region}:secretsmanager"`);
+  test('the host reads its secret from the partition\'s Secrets Manager endpoint, puts its metrics to its CloudWatch, and logs to the stack\'s region', () => {
+    const functions = hostFile(p, AWS_FUNCTIONS);
+    expect(functions).toContain(`endpoint=\${SECRETS_MANAGER_ENDPOINT:-https://secretsmanager.${region}.${dnsSuffix}}`);
+    expect(functions).toContain(`--aws-sigv4 "aws:amz:${region}:secretsmanager"`);
+    expect(functions).toContain(`endpoint=\${CLOUDWATCH_ENDPOINT:-https://monitoring.${region}.${dnsSuffix}}`);
+    expect(functions).toContain(`--aws-sigv4 "aws:amz:${region}:monitoring"`);
     expect(JSON.parse(hostFile(p, '/etc/docker/daemon.json'))['log-opts']['awslogs-region']).toBe(region);
   });
 });
@@ -587,15 +625,31 @@ describe('the host\'s scripts on AWS', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-  test('cloud-init\'s schema accepts the user-data, and shellcheck the fetch-secrets script', () => {
+  test('cloud-init\'s schema accepts the user-data, and shellcheck the fetch-secrets, aws-functions and put-host-metrics scripts', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-host-'));
     dirs.push(dir);
     const file = path.join(dir, 'user-data.yaml');
     fs.writeFileSync(file, userData(withWebhook));
     const schema = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
     expect(`${schema.status} ${schema.stdout}${schema.stderr}`).toMatch(/^0 /);
-    const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets') });
-    expect(`${check.status} ${check.stdout}`).toBe('0 ');
+    for (const script of ['/usr/local/lib/scim-bridge/fetch-secrets', AWS_FUNCTIONS, HOST_METRICS]) {
+      const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: hostFile(withWebhook, script) });
+      expect(`${script} ${check.status} ${check.stdout}`).toBe(`${script} 0 `);
+    }
+  });
+
+  test('the host publishes its disk and memory use every minute (a timer), from its first boot', () => {
+    const doc = parse(userData(base)) as { write_files: Array<{ path: string; permissions: string }>; runcmd: string[][] };
+    expect(doc.write_files.find((f) => f.path === HOST_METRICS)?.permissions).toBe('0755');
+    const timer = hostFile(base, '/etc/systemd/system/scim-bridge-host-metrics.timer');
+    expect(timer).toContain('OnUnitActiveSec=1min');
+    expect(timer).toContain('WantedBy=timers.target');
+    const service = hostFile(base, '/etc/systemd/system/scim-bridge-host-metrics.service');
+    expect(service).toContain(`ExecStart=${HOST_METRICS} /srv/scim-bridge`);
+    expect(service).toContain('Type=oneshot');
+    // The bridge's units never wait for it: the timer is enabled and started on its own, without blocking.
+    expect(doc.runcmd).toContainEqual(['systemctl', 'enable', '--now', '--no-block', 'scim-bridge-host-metrics.timer']);
+    expect(hostFile(base, '/etc/systemd/system/scim-bridge.service')).not.toContain('host-metrics');
   });
 });
 
@@ -714,7 +768,7 @@ function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: s
   });
 }
 
-describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager that checks SigV4', () => {
+describe('fetch-secrets and put-host-metrics on AWS, against a fake IMDSv2, Secrets Manager and CloudWatch that check SigV4', () => {
   const ROLE = 'scim-bridge-host-0a1b2c3';
   const KEY_ID = 'ASIAQEXAMPLE7EXAMPLE';
   const SECRET_KEY = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY';
@@ -725,6 +779,10 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
   const HASHES = `${'a'.repeat(64)},${'b'.repeat(64)}`;
   let imds: http.Server;
   let secretsManager: http.Server;
+  let cloudwatch: http.Server;
+  /** What the fake CloudWatch received: each PutMetricData's form, once its signature checked. */
+  let putMetricData: Array<Record<string, string>>;
+  let cloudwatchStatus: number;
   let env: NodeJS.ProcessEnv;
   let dir: string;
   let script: string;
@@ -805,15 +863,42 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
         awsJson(res, 200, { ARN: WEBHOOK_ARN, Name: 'scim-bridge-webhook-secret-AbCdEf', VersionId: 'v1', VersionStages: ['AWSCURRENT'], CreatedDate: 1767225600, ...smBody });
       });
     });
-    env = { PATH: process.env.PATH, AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${port(imds)}`, SECRETS_MANAGER_ENDPOINT: `http://127.0.0.1:${port(secretsManager)}` };
+    // CloudWatch's Query API (PutMetricData): a form, signed for the monitoring service with the session token.
+    cloudwatch = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const check = checkSigV4({ method: req.method!, url: req.url!, headers: req.headers, body }, SECRET_KEY);
+        seen.push(`cloudwatch ${req.method} ${req.url} ${check.ok ? `signed ${check.region}/${check.service}: ${check.signedHeaders.join(';')}` : check.problem}`);
+        if (!check.ok) return text(res, 403, `<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>${check.problem}</Message></Error></ErrorResponse>`);
+        if (check.keyId !== KEY_ID || req.headers['x-amz-security-token'] !== SESSION_TOKEN || !check.signedHeaders.includes('x-amz-security-token')) return text(res, 403, 'InvalidClientTokenId');
+        if (check.region !== 'eu-west-1' || check.service !== 'monitoring') return text(res, 403, `SignatureDoesNotMatch: scoped to ${check.region}/${check.service}`);
+        if (req.method !== 'POST' || req.url !== '/' || req.headers['content-type'] !== 'application/x-www-form-urlencoded') return text(res, 400, 'MalformedQueryString');
+        const form = Object.fromEntries(new URLSearchParams(body.toString('utf8')));
+        if (form.Action !== 'PutMetricData' || form.Version !== '2010-08-01') return text(res, 400, 'InvalidAction');
+        if (cloudwatchStatus !== 200) return text(res, cloudwatchStatus, 'Throttling');
+        putMetricData.push(form);
+        text(res, 200, '<PutMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PutMetricDataResponse>');
+      });
+    });
+    env = {
+      PATH: process.env.PATH,
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${port(imds)}`,
+      SECRETS_MANAGER_ENDPOINT: `http://127.0.0.1:${port(secretsManager)}`,
+      CLOUDWATCH_ENDPOINT: `http://127.0.0.1:${port(cloudwatch)}`,
+    };
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-fetch-secrets-'));
     // The script exactly as the host gets it from the user-data.
     script = path.join(dir, 'fetch-secrets');
     fs.writeFileSync(script, hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets'), { mode: 0o755 });
+    // The functions it sources, as the user-data writes them, where SCIM_BRIDGE_AWS_FUNCTIONS says.
+    env.SCIM_BRIDGE_AWS_FUNCTIONS = path.join(dir, 'aws-functions');
+    fs.writeFileSync(env.SCIM_BRIDGE_AWS_FUNCTIONS, hostFile(withWebhook, AWS_FUNCTIONS), { mode: 0o644 });
   });
 
   afterAll(async () => {
-    for (const server of [imds, secretsManager]) {
+    for (const server of [imds, secretsManager, cloudwatch]) {
       if (!server) continue;
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -829,6 +914,8 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
     issued = { AccessKeyId: KEY_ID, SecretAccessKey: SECRET_KEY, Token: SESSION_TOKEN };
     smStatuses = [];
     smBody = { SecretString: VALUE };
+    putMetricData = [];
+    cloudwatchStatus = 200;
     // Like /run/scim-bridge/secrets: the script makes the directory, one file per secret in it.
     outDir = path.join(fs.mkdtempSync(path.join(dir, 'run-')), 'secrets');
     out = path.join(outDir, 'webhook-secret');
@@ -956,6 +1043,68 @@ describe('fetch-secrets on AWS, against a fake IMDSv2 and a fake Secrets Manager
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('fetch-secrets: SCIM_BRIDGE_WEBHOOK_SECRET is empty or has a line break\n');
     expect(leftovers()).toEqual([]);
+  });
+
+  describe('put-host-metrics', () => {
+    let metricsScript: string;
+    let meminfo: string;
+    beforeAll(() => {
+      metricsScript = path.join(dir, 'put-host-metrics');
+      fs.writeFileSync(metricsScript, hostFile(withWebhook, HOST_METRICS), { mode: 0o755 });
+      // 2,000,000 kB of memory, 500,000 available: 75% used, as the CloudWatch agent counts it (total - available).
+      meminfo = path.join(dir, 'meminfo');
+      fs.writeFileSync(meminfo, 'MemTotal:        2000000 kB\nMemFree:          100000 kB\nMemAvailable:     500000 kB\nBuffers:           10000 kB\n');
+    });
+    const putHostMetrics = (mount: string) => runAsync('bash', [metricsScript, mount], { ...env, SCIM_BRIDGE_MEMINFO: meminfo });
+    /** The data disk's use as df counts it: used / (used + available). */
+    const diskPercent = (mount: string) => {
+      const [, , used, avail] = spawnSync('df', ['-P', '-k', mount], { encoding: 'utf8' }).stdout.trim().split('\n')[1].split(/\s+/).map(Number);
+      return (100 * used) / (used + avail);
+    };
+
+    test('one signed PutMetricData: memory and the data disk in percent, in the scim-bridge namespace, by domain', async () => {
+      const r = await putHostMetrics('/');
+      expect(`${r.code} ${r.stdout}${r.stderr}`).toBe('0 ');
+      expect(seen.filter((x) => x.startsWith('cloudwatch'))).toEqual([
+        'cloudwatch POST / signed eu-west-1/monitoring: host;x-amz-date;x-amz-security-token',
+      ]);
+      expect(putMetricData).toHaveLength(1);
+      const form = putMetricData[0];
+      expect(form).toMatchObject({
+        Namespace: 'scim-bridge',
+        'MetricData.member.1.MetricName': 'mem_used_percent',
+        'MetricData.member.1.Value': '75.0',
+        'MetricData.member.1.Unit': 'Percent',
+        'MetricData.member.1.Dimensions.member.1.Name': 'Domain',
+        'MetricData.member.1.Dimensions.member.1.Value': 'scim.example.com',
+        'MetricData.member.2.MetricName': 'disk_used_percent',
+        'MetricData.member.2.Unit': 'Percent',
+        'MetricData.member.2.Dimensions.member.1.Name': 'Domain',
+        'MetricData.member.2.Dimensions.member.1.Value': 'scim.example.com',
+      });
+      expect(Math.abs(Number(form['MetricData.member.2.Value']) - diskPercent('/'))).toBeLessThan(0.5);
+      expect(Object.keys(form)).toHaveLength(3 + 2 * 5);
+    });
+
+    test('a directory that is not a mount point (the data disk not attached yet) gives memory only, not the root disk', async () => {
+      const notMounted = fs.mkdtempSync(path.join(dir, 'srv-'));
+      const r = await putHostMetrics(notMounted);
+      expect(`${r.code} ${r.stderr}`).toBe('0 ');
+      expect(putMetricData.map((f) => Object.keys(f).filter((k) => k.endsWith('.MetricName')).map((k) => f[k]))).toEqual([['mem_used_percent']]);
+    });
+
+    test('CloudWatch refusing the call fails the run (the timer\'s service shows it failed), and so does a bad signature', async () => {
+      cloudwatchStatus = 400;
+      const r = await putHostMetrics('/');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/400/);
+      issued = { AccessKeyId: KEY_ID, SecretAccessKey: SECRET_KEY.replace('K7', 'K8'), Token: SESSION_TOKEN };
+      cloudwatchStatus = 200;
+      const bad = await putHostMetrics('/');
+      expect(bad.code).not.toBe(0);
+      expect(seen.at(-1)).toContain('does not match the signature');
+      expect(putMetricData).toEqual([]);
+    });
   });
 });
 
