@@ -54,7 +54,7 @@ export function bridgeToken(
   name: string,
   configured: pulumi.Input<string> | undefined,
   parent: pulumi.Resource,
-  purpose: 'token' | 'app-token' = 'token',
+  purpose: 'token' | 'app-token' | 'metrics-token' = 'token',
 ): pulumi.Output<string> {
   if (configured !== undefined) return pulumi.secret(configured);
   const generated = new random.RandomPassword(`${name}-${purpose}`, { length: 48, special: false }, { parent });

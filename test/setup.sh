@@ -33,8 +33,8 @@ install_missing() {
 }
 
 # Real peers for the infrastructure tests (TEST-PEERS.md): Caddy and pebble (TLS from a real ACME server),
-# Debian's cloud-init (user-data schema) and shellcheck (the host's scripts).
-install_missing required "the infrastructure tests" caddy:caddy pebble:pebble cloud-init:cloud-init shellcheck:shellcheck
+# Debian's cloud-init (user-data schema), shellcheck (the host's scripts), promtool (the Kubernetes alert rules).
+install_missing required "the infrastructure tests" caddy:caddy pebble:pebble cloud-init:cloud-init shellcheck:shellcheck promtool:prometheus
 # The container image test (test/e2e/image.test.ts) builds bridge/Dockerfile with buildah and runs it with podman
 # (runc as its runtime), with no Docker engine and no registry.
 install_missing required "the container image test and the boot test" buildah:buildah podman:podman runc:runc

@@ -6,7 +6,7 @@
  *   node tools/validate-k8s.mjs < objects.json      a JSON array of objects (apiVersion, kind, metadata, spec…)
  *
  * Each object goes through its model in the `kubernetes-models` packages (the Kubernetes API's OpenAPI schema,
- * and the cert-manager, Gateway API and CloudNativePG CRDs' schemas), compiled validators that check types,
+ * and the cert-manager, Gateway API, CloudNativePG and Prometheus Operator CRDs' schemas), compiled validators that check types,
  * required fields, enums and formats. Those schemas, like the API server's, do not refuse a field they do not
  * know (a misspelled `readinesProbe` passes, and the API server would drop it silently), so a second check of
  * our own does: every field of the object must be one the schema constrains. It asks the validator itself: a
@@ -24,6 +24,7 @@ const PACKAGES = {
   'acme.cert-manager.io': '@kubernetes-models/cert-manager',
   'gateway.networking.k8s.io': '@kubernetes-models/gateway-api',
   'postgresql.cnpg.io': '@kubernetes-models/cloudnative-pg',
+  'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
 };
 
 async function modelOf(apiVersion, kind) {

@@ -28,8 +28,11 @@ import {
   podEnvironment,
   podSecurityContext,
   podVolumes,
+  METRICS_TOKEN_FILE,
   POD_SECURITY_LABELS,
+  prometheusRules,
   SECRET_FILES,
+  serviceMonitorSpec,
   selectorOf,
   strategyOf,
   TERMINATION_GRACE_SECONDS,
@@ -71,13 +74,23 @@ export interface KubernetesBridgeArgs extends BridgeArgs {
   readonly ingressNamespace: pulumi.Input<string>;
   /** The certificate's issuer: an existing ClusterIssuer by name, or an ACME Issuer the stack declares. */
   readonly tls: { readonly clusterIssuer: pulumi.Input<string> } | { readonly acme: Acme };
+  /** A token accepted on /metrics only (a Pulumi secret); generated when the Prometheus Operator scrapes and none is given. */
+  readonly metricsToken?: pulumi.Input<string>;
+  /**
+   * The Prometheus Operator's objects (its CRDs must be installed): a ServiceMonitor with the metrics token and a
+   * PrometheusRule, labelled so the cluster's Prometheus selects them, which may reach the pods from its namespace.
+   */
+  readonly monitoring?: { readonly namespace: string; readonly labels: Readonly<Record<string, string>> };
 }
 
 /**
  * The only resource inputs that may hold a secret: the Secrets' data, and only what the pod needs in clear
  * (never the tokens, of which the pod gets the hashes).
  */
-export const KUBERNETES_SECRET_SINKS: SecretSink[] = [{ input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey'] }];
+export const KUBERNETES_SECRET_SINKS: SecretSink[] = [
+  // The metrics token in clear is the scraper's (a Secret the ServiceMonitor names); the pod gets its hash.
+  { input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey', 'metricsToken', 'scim-bridge-metrics-token'] },
+];
 
 /** The webhook URL's port, for the egress rule. */
 export function webhookPort(url: string): number {
@@ -116,6 +129,8 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     // The tokens in clear: only in Pulumi's encrypted state and the secret stack outputs.
     const token = bridgeToken(name, args.token, this);
     const appToken = bridgeToken(name, undefined, this, 'app-token');
+    // The scraper's token: given, or generated for the ServiceMonitor.
+    const metricsToken = args.metricsToken !== undefined || args.monitoring ? bridgeToken(name, args.metricsToken, this, 'metrics-token') : undefined;
 
     // The Secret the pod reads its credentials from, one file each.
     const files: Record<string, pulumi.Input<string>> = {
@@ -125,6 +140,7 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     };
     if (args.database.kind === 'postgres') files[SECRET_FILES.SCIM_BRIDGE_DATABASE_URL] = pulumi.secret(args.database.url);
     if (args.webhook) files[SECRET_FILES.SCIM_BRIDGE_WEBHOOK_SECRET] = pulumi.secret(args.webhook.secret);
+    if (metricsToken) files[METRICS_TOKEN_FILE] = tokenSha256(metricsToken);
     const settingsData = pulumi.output(files);
     const settings = new k8s.core.v1.Secret(`${name}-settings`, { metadata: meta('settings'), type: 'Opaque', stringData: settingsData }, parent);
     // A change of a credential (a new token, a rotated password) rolls the pods: its digest is on the template.
@@ -152,7 +168,7 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     const env = pulumi
       .all([args.domain, args.allowedDomains, tokenSha256(token), tokenSha256(appToken), args.webhook?.url])
       .apply(([domain, allowedDomains, hash, appHash, webhookUrl]) =>
-        podEnvironment({ domain, tokenSha256: [hash], appTokenSha256: [appHash], allowedDomains, ...(webhookUrl ? { webhookUrl } : {}), database, webhookSecret: !!args.webhook }),
+        podEnvironment({ domain, tokenSha256: [hash], appTokenSha256: [appHash], allowedDomains, ...(webhookUrl ? { webhookUrl } : {}), database, webhookSecret: !!args.webhook, metricsToken: !!metricsToken }),
       );
 
     const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta('sa'), automountServiceAccountToken: false }, parent);
@@ -191,8 +207,9 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     // The webhook's port is in its URL (an Input), so the bridge's own policy is written once the URL is known.
     const ingressNamespace = args.routing.kind === 'gateway' ? args.routing.namespace : args.ingressNamespace;
     const port: pulumi.Output<number | undefined> = args.webhook ? pulumi.output(args.webhook.url).apply(webhookPort) : pulumi.output(undefined);
-    for (const policy of networkPolicies({ name, ingressNamespace, database })) {
-      const spec = port.apply((webhook) => networkPolicies({ name, ingressNamespace, database, ...(webhook !== undefined ? { webhookPort: webhook } : {}) }).find((p) => p.name === policy.name)!.spec);
+    const scraper = args.monitoring ? { scraperNamespace: args.monitoring.namespace } : {};
+    for (const policy of networkPolicies({ name, ingressNamespace, database, ...scraper })) {
+      const spec = port.apply((webhook) => networkPolicies({ name, ingressNamespace, database, ...scraper, ...(webhook !== undefined ? { webhookPort: webhook } : {}) }).find((p) => p.name === policy.name)!.spec);
       new k8s.networking.v1.NetworkPolicy(policy.name, { metadata: { name: policy.name, namespace, labels: labelsOf(name, 'network') }, spec }, parent);
     }
 
@@ -226,7 +243,7 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
       );
       issuerRef = { name: issuer.metadata.name, kind: 'Issuer', group: 'cert-manager.io' };
     }
-    new k8s.apiextensions.CustomResource(
+    const certificate = new k8s.apiextensions.CustomResource(
       `${name}-certificate`,
       {
         apiVersion: 'cert-manager.io/v1',
@@ -285,6 +302,30 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
       );
       // The address is the Gateway's, which this stack does not own.
       this.ipAddress = pulumi.output('');
+    }
+
+    if (args.monitoring && metricsToken) {
+      const monitoring = args.monitoring;
+      const metaOf = (suffix: string) => ({ ...meta(suffix, 'monitoring'), labels: { ...labelsOf(name, 'monitoring'), ...monitoring.labels } });
+      // The scraper's token in clear, for Prometheus (the ServiceMonitor names it): the pods have its hash only.
+      const scrapeToken = new k8s.core.v1.Secret(`${name}-metrics-token`, { metadata: meta('metrics-token', 'monitoring'), type: 'Opaque', stringData: { token: metricsToken } }, parent);
+      new k8s.apiextensions.CustomResource(
+        `${name}-metrics`,
+        { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: metaOf('metrics'), spec: scrapeToken.metadata.name.apply((secret) => serviceMonitorSpec(name, secret)) },
+        parent,
+      );
+      new k8s.apiextensions.CustomResource(
+        `${name}-alerts`,
+        {
+          apiVersion: 'monitoring.coreos.com/v1',
+          kind: 'PrometheusRule',
+          metadata: metaOf('alerts'),
+          spec: pulumi
+            .all([namespace, service.metadata.name, certificate.metadata.name, pvc ? pvc.metadata.name : pulumi.output(undefined)])
+            .apply(([ns, svc, cert, claim]) => prometheusRules({ name, namespace: ns, service: svc, certificate: cert, database, ...(claim ? { pvc: claim } : {}) })),
+        },
+        parent,
+      );
     }
 
     this.token = token;

@@ -46,7 +46,12 @@ export function selectorOf(name: string): Record<string, string> {
 export interface PodEnvSpec extends Omit<BridgeEnvironmentSpec, 'databaseUrl'> {
   database: Database;
   webhookSecret: boolean;
+  /** The metrics token's hash is a file of the Secret (METRICS_TOKEN_FILE): /metrics accepts that token too. */
+  metricsToken?: boolean;
 }
+
+/** The metrics token's SHA-256 in the settings Secret (SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE). */
+export const METRICS_TOKEN_FILE = 'metrics-token-sha256';
 
 export type EnvVar = { name: string; value: string };
 
@@ -74,6 +79,7 @@ export function podEnvironment(spec: PodEnvSpec): EnvVar[] {
     env.push({ name: 'SCIM_BRIDGE_DATABASE_URL', value: '' }, { name: 'SCIM_BRIDGE_DATABASE_URL_FILE', value: `${SECRETS_DIR}/${SECRET_FILES.SCIM_BRIDGE_DATABASE_URL}` });
   }
   if (spec.webhookSecret) env.push({ name: `${WEBHOOK_SECRET_SETTING}_FILE`, value: `${SECRETS_DIR}/${SECRET_FILES[WEBHOOK_SECRET_SETTING]}` });
+  if (spec.metricsToken) env.push({ name: 'SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE', value: `${SECRETS_DIR}/${METRICS_TOKEN_FILE}` });
   return env;
 }
 
@@ -165,6 +171,8 @@ export interface PolicySpec {
   database: Database;
   /** The webhook's port, when a webhook is configured. */
   webhookPort?: number;
+  /** The namespace of the Prometheus that scrapes /metrics (a ServiceMonitor), when there is one. */
+  scraperNamespace?: pulumi.Input<string>;
 }
 
 /**
@@ -185,7 +193,10 @@ export function networkPolicies(p: PolicySpec): Array<{ name: string; spec: k8s.
       spec: {
         podSelector: bridge,
         policyTypes: ['Ingress', 'Egress'],
-        ingress: [{ from: [inNamespace(p.ingressNamespace)], ports: [port(BRIDGE_PORT)] }],
+        ingress: [
+          { from: [inNamespace(p.ingressNamespace)], ports: [port(BRIDGE_PORT)] },
+          ...(p.scraperNamespace !== undefined ? [{ from: [inNamespace(p.scraperNamespace)], ports: [port(BRIDGE_PORT)] }] : []),
+        ],
         egress,
       },
     },
@@ -223,4 +234,104 @@ export function networkPolicies(p: PolicySpec): Array<{ name: string; spec: k8s.
     });
   }
   return policies;
+}
+
+/** What the alert rules watch: see prometheusRules. */
+export interface MonitoringSpec {
+  name: string;
+  namespace: string;
+  /** The Service the ServiceMonitor selects: Prometheus labels its targets with `service`. */
+  service: string;
+  /** cert-manager's Certificate for the domain (its metric carries the name). */
+  certificate: string;
+  database: Database;
+  /** The SQLite volume's claim, when there is one. */
+  pvc?: string;
+}
+
+/** The bridge's memory limit in bytes (RESOURCES), the base of the memory alert. */
+export function memoryLimitBytes(limit = RESOURCES.limits.memory): number {
+  const m = /^(\d+)(Ki|Mi|Gi)$/.exec(limit);
+  if (!m) throw new Error(`kubernetes: memory limit ${limit} is not in Ki, Mi or Gi`);
+  return Number(m[1]) * 1024 ** (['Ki', 'Mi', 'Gi'].indexOf(m[2]) + 1);
+}
+
+/** The ServiceMonitor's spec: /metrics on the Service's http port, with the metrics token from a Secret. */
+export function serviceMonitorSpec(name: string, tokenSecret: string) {
+  return {
+    selector: { matchLabels: selectorOf(name) },
+    endpoints: [
+      {
+        port: 'http',
+        path: '/metrics',
+        scheme: 'http',
+        interval: '30s',
+        // The token opens /metrics only (SCIM_BRIDGE_METRICS_TOKEN_SHA256), never the SCIM API.
+        authorization: { type: 'Bearer', credentials: { name: tokenSecret, key: 'token' } },
+      },
+    ],
+  };
+}
+
+/**
+ * The alert rules (a PrometheusRule): the bridge down, its certificate within 14 days of expiry (cert-manager's
+ * metric), webhook dead letters, the data volume almost full (the kubelet's volume stats: the SQLite claim or the
+ * CloudNativePG instances' claims) and memory near the container's limit. The thresholds are the VM targets'.
+ */
+export function prometheusRules(m: MonitoringSpec) {
+  const of = `namespace="${m.namespace}", service="${m.service}"`;
+  const claims =
+    m.database.kind === 'sqlite' && m.pvc ? `persistentvolumeclaim="${m.pvc}"` : m.database.kind === 'cloudnative-pg' ? `persistentvolumeclaim=~"${m.database.cluster}-[0-9]+"` : undefined;
+  const annotations = (summary: string, description: string) => ({ summary, description });
+  const rules: Array<{ alert: string; expr: string; for: string; labels: Record<string, string>; annotations: Record<string, string> }> = [
+    {
+      alert: 'ScimBridgeDown',
+      expr: `sum(up{${of}}) == 0 or absent(up{${of}})`,
+      for: '3m',
+      labels: { severity: 'critical' },
+      annotations: annotations(
+        `scim-bridge in ${m.namespace} is down`,
+        `No replica of the bridge answers /metrics for 3 minutes, so the IdP cannot provision. kubectl -n ${m.namespace} get pods; kubectl -n ${m.namespace} logs deploy/${m.name}-server`,
+      ),
+    },
+    {
+      alert: 'ScimBridgeCertificateExpiresSoon',
+      expr: `certmanager_certificate_expiration_timestamp_seconds{namespace="${m.namespace}", name="${m.certificate}"} - time() < 14 * 86400`,
+      for: '1h',
+      labels: { severity: 'warning' },
+      annotations: annotations(
+        `The certificate of scim-bridge in ${m.namespace} expires within 14 days`,
+        `cert-manager renews 30 days ahead: kubectl -n ${m.namespace} describe certificate ${m.certificate} says why it has not.`,
+      ),
+    },
+    {
+      alert: 'ScimBridgeDeadLetters',
+      expr: `max(scim_bridge_dead_letters{${of}}) > 0`,
+      for: '1m',
+      labels: { severity: 'warning' },
+      annotations: annotations(
+        `scim-bridge in ${m.namespace} has webhook dead letters`,
+        'Events the webhook gave up on (GET /health lists them): fix the receiver, then POST /api/v1/dead-letters/replay.',
+      ),
+    },
+    ...(claims
+      ? [
+          {
+            alert: 'ScimBridgeVolumeAlmostFull',
+            expr: `max(kubelet_volume_stats_used_bytes{namespace="${m.namespace}", ${claims}} / kubelet_volume_stats_capacity_bytes{namespace="${m.namespace}", ${claims}}) > 0.85`,
+            for: '5m',
+            labels: { severity: 'warning' },
+            annotations: annotations(`A data volume of scim-bridge in ${m.namespace} is above 85% full`, 'Raise volumeSizeGb and pulumi up (the StorageClass must allow volume expansion).'),
+          },
+        ]
+      : []),
+    {
+      alert: 'ScimBridgeMemoryHigh',
+      expr: `max(container_memory_working_set_bytes{namespace="${m.namespace}", container="scim-bridge"}) / ${memoryLimitBytes()} > 0.9`,
+      for: '5m',
+      labels: { severity: 'warning' },
+      annotations: annotations(`scim-bridge in ${m.namespace} uses over 90% of its memory limit`, `A replica is near its limit of ${RESOURCES.limits.memory}, where it would be killed and restarted.`),
+    },
+  ];
+  return { groups: [{ name: 'scim-bridge', rules }] };
 }

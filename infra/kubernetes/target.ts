@@ -1,5 +1,6 @@
 /** The kubernetes target: its settings and defaults, its component, secret sinks and plan mocks. */
 import * as pulumi from '@pulumi/pulumi';
+import { list } from '../settings';
 import { defineTarget } from '../target';
 import { DatabaseArgs, KubernetesBridge, KUBERNETES_SECRET_SINKS } from './index';
 import { kubernetesPlanMocks } from './mocks';
@@ -24,7 +25,14 @@ export interface KubernetesSettings {
   gateway?: { namespace: string; name: string };
   ingressNamespace: string;
   clusterIssuer?: string;
+  /** A token accepted on /metrics only (a secret). */
+  metricsToken?: pulumi.Output<string>;
+  /** prometheus-operator: a ServiceMonitor and a PrometheusRule, for the Prometheus in `namespace` that selects `labels`. */
+  monitoring?: { namespace: string; labels: Record<string, string> };
 }
+
+export const MONITORING = ['none', 'prometheus-operator'] as const;
+export const DEFAULT_MONITORING_NAMESPACE = 'monitoring';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -46,6 +54,10 @@ const KEYS = {
   gateway: 'namespace/name of an existing Gateway: an HTTPRoute instead of an Ingress',
   ingressNamespace: "the ingress controller's namespace, allowed to reach the bridge",
   clusterIssuer: 'an existing cert-manager ClusterIssuer, instead of the ACME Issuer the stack declares',
+  metricsToken: "a token accepted on /metrics only, for a Prometheus scraper (--secret); generated with monitoring",
+  monitoring: `${MONITORING.join(' or ')}: a ServiceMonitor and a PrometheusRule (the operator's CRDs must be installed)`,
+  monitoringNamespace: "the namespace of the Prometheus that scrapes the bridge (allowed in by the NetworkPolicy)",
+  monitoringLabels: 'key=value labels your Prometheus selects ServiceMonitors and PrometheusRules by, e.g. release=kube-prometheus-stack',
 } as const;
 
 export const kubernetesTarget = defineTarget({
@@ -128,6 +140,32 @@ export const kubernetesTarget = defineTarget({
     if (clusterIssuer && !DNS_SUBDOMAIN.test(clusterIssuer)) r.fail('clusterIssuer', `"${clusterIssuer}" is not a ClusterIssuer name`);
     if (clusterIssuer && (r.get('acmeCa') || r.get('acmeCaRoot'))) r.fail('clusterIssuer', 'is set, so the ClusterIssuer decides the CA: remove acmeCa and acmeCaRoot (pulumi config rm acmeCa)');
 
+    // The scraper's token: its hash reaches the pods (a Secret: a rolling update), the token the ServiceMonitor.
+    const metricsRaw = r.raw('metricsToken');
+    let metricsToken: pulumi.Output<string> | undefined;
+    if (metricsRaw !== undefined) {
+      if (!r.isSecret('metricsToken')) r.fail('metricsToken', 'is stored in clear in the stack file: pulumi config set --secret metricsToken "$(openssl rand -hex 32)"');
+      else if (metricsRaw.length < 32 || /\s/.test(metricsRaw)) r.fail('metricsToken', 'must be at least 32 characters with no spaces (openssl rand -hex 32), or remove it to have one generated');
+      else metricsToken = r.secret(metricsRaw);
+    }
+    const monitoringRaw = r.get('monitoring') ?? 'none';
+    let monitoring: KubernetesSettings['monitoring'];
+    if (!(MONITORING as readonly string[]).includes(monitoringRaw)) r.fail('monitoring', `"${monitoringRaw}" is not one of ${MONITORING.join(', ')}`);
+    const monitoringNamespace = r.get('monitoringNamespace') ?? DEFAULT_MONITORING_NAMESPACE;
+    if (!DNS_LABEL.test(monitoringNamespace)) r.fail('monitoringNamespace', `"${monitoringNamespace}" is not a namespace name`);
+    const labelList = list(r.get('monitoringLabels'));
+    const monitoringLabels: Record<string, string> = {};
+    if (typeof labelList === 'string') r.fail('monitoringLabels', labelList);
+    else {
+      for (const item of labelList) {
+        const m = /^((?:[a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)=([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.exec(item);
+        if (!m) r.fail('monitoringLabels', `entry "${item}" is not key=value with a label's name and value (e.g. release=kube-prometheus-stack)`);
+        else monitoringLabels[m[1]] = m[3] ?? '';
+      }
+    }
+    if (monitoringRaw === 'prometheus-operator') monitoring = { namespace: monitoringNamespace, labels: monitoringLabels };
+    else for (const k of ['monitoringNamespace', 'monitoringLabels'] as const) if (r.get(k)) r.fail(k, `applies to monitoring prometheus-operator only; set it (pulumi config set monitoring prometheus-operator) or remove this: pulumi config rm ${k}`);
+
     const kubernetes: KubernetesSettings = {
       namespace,
       replicas,
@@ -141,6 +179,8 @@ export const kubernetesTarget = defineTarget({
       ...(gateway ? { gateway } : {}),
       ingressNamespace,
       ...(clusterIssuer ? { clusterIssuer } : {}),
+      ...(metricsToken ? { metricsToken } : {}),
+      ...(monitoring ? { monitoring } : {}),
     };
     return { kubernetes };
   },
@@ -176,6 +216,8 @@ export const kubernetesTarget = defineTarget({
       routing: k.gateway ? { kind: 'gateway', ...k.gateway } : { kind: 'ingress', ...(k.ingressClass ? { className: k.ingressClass } : {}) },
       ingressNamespace: k.ingressNamespace,
       tls: k.clusterIssuer ? { clusterIssuer: k.clusterIssuer } : { acme: c.acme },
+      ...(k.metricsToken ? { metricsToken: k.metricsToken } : {}),
+      ...(k.monitoring ? { monitoring: k.monitoring } : {}),
     });
   },
   secretSinks: KUBERNETES_SECRET_SINKS,

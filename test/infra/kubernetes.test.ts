@@ -14,7 +14,7 @@ import { parse } from 'yaml';
 import { readConfig } from '../../bridge/src/config';
 import { parseStackConfig, StackConfigError } from '../../infra/config';
 import { KubernetesBridge } from '../../infra/kubernetes';
-import { SECRETS_DIR } from '../../infra/kubernetes/manifests';
+import { prometheusRules, SECRETS_DIR } from '../../infra/kubernetes/manifests';
 import { inventedSecret, plan, PlanResult, unwrapSecrets } from '../../tools/plan';
 import { all, Inputs, one, sha256 } from '../helpers/plan';
 
@@ -37,6 +37,8 @@ const T = {
   referenceGrant: 'kubernetes:gateway.networking.k8s.io/v1beta1:ReferenceGrant',
   cluster: 'kubernetes:postgresql.cnpg.io/v1:Cluster',
   scheduledBackup: 'kubernetes:postgresql.cnpg.io/v1:ScheduledBackup',
+  serviceMonitor: 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor',
+  prometheusRule: 'kubernetes:monitoring.coreos.com/v1:PrometheusRule',
 };
 
 const WEBHOOK = { 'scim-bridge:webhookUrl': 'https://app.example.com:8443/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:x' } };
@@ -52,6 +54,7 @@ const VARIANTS: Record<string, Record<string, Any>> = {
     'scim-bridge:backupAccessKeyId': 'DO00EXAMPLEKEY',
     'scim-bridge:backupSecretAccessKey': { secure: 'v1:k' },
   },
+  monitoring: { ...SQLITE, 'scim-bridge:monitoring': 'prometheus-operator', 'scim-bridge:monitoringNamespace': 'observability', 'scim-bridge:monitoringLabels': ['release=kube-prometheus-stack'] },
   gateway: { 'scim-bridge:gateway': 'gateway-system/public', 'scim-bridge:ingressClass': null, 'scim-bridge:ingressNamespace': null, 'scim-bridge:acmeCa': null, 'scim-bridge:clusterIssuer': 'letsencrypt-prod' },
 };
 const plans: Record<string, PlanResult> = {};
@@ -320,6 +323,140 @@ describe('Gateway API and a named ClusterIssuer', () => {
   });
 });
 
+describe('monitoring prometheus-operator: a ServiceMonitor with the metrics token, and alert rules', () => {
+  const r = () => plans.monitoring;
+  const token = inventedSecret('scim-bridge-metrics-token');
+
+  test('the scraper\'s token (generated) is in a Secret of its own that the ServiceMonitor names; the pods get its hash only', () => {
+    expect(r().leaks).toEqual([]);
+    const scrape = all(r(), T.secret).find((x) => x.name === 'scim-bridge-metrics-token')!.in;
+    expect(scrape.stringData).toEqual({ token });
+    const monitor = one(r(), T.serviceMonitor).in;
+    expect(monitor.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack', 'app.kubernetes.io/component': 'monitoring' });
+    expect(monitor.spec).toEqual({
+      selector: { matchLabels: one(r(), T.service).in.spec.selector },
+      endpoints: [{ port: 'http', path: '/metrics', scheme: 'http', interval: '30s', authorization: { type: 'Bearer', credentials: { name: scrape.metadata.name, key: 'token' } } }],
+    });
+    // The selector finds the bridge's Service (its labels), and the Service's port is named http.
+    expect(one(r(), T.service).in.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+    expect(one(r(), T.service).in.spec.ports.map((p: Any) => p.name)).toContain('http');
+    const settings = all(r(), T.secret).find((x) => x.name === 'scim-bridge-settings')!.in.stringData;
+    expect(settings['metrics-token-sha256']).toBe(sha256(token));
+    expect(JSON.stringify(settings)).not.toContain(token);
+    expect(envOf(r()).SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE).toBe(`${SECRETS_DIR}/metrics-token-sha256`);
+  });
+
+  test('the bridge accepts the scraper\'s token on /metrics: its reader makes the same hash of the pod\'s file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-k8s-'));
+    try {
+      const secret = all(r(), T.secret).find((x) => x.name === 'scim-bridge-settings')!.in.stringData as Record<string, string>;
+      for (const [file, value] of Object.entries(secret)) writeFileSync(join(dir, file), value);
+      const podEnv = Object.fromEntries(Object.entries(envOf(r())).map(([k, v]) => [k, v.replace(SECRETS_DIR, dir)]));
+      expect(readConfig(podEnv)).toMatchObject({ metricsTokenHashes: [sha256(token)] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('Prometheus\'s namespace may reach the bridge\'s port; nothing else changes in the policies', () => {
+    const policy = all(r(), T.networkPolicy).find((x) => x.name === 'scim-bridge-bridge')!.in.spec;
+    expect(policy.ingress).toEqual([
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }], ports: [{ port: 8080, protocol: 'TCP' }] },
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }], ports: [{ port: 8080, protocol: 'TCP' }] },
+    ]);
+    expect(all(plans.sqlite, T.networkPolicy).find((x) => x.name === 'scim-bridge-bridge')!.in.spec.ingress).toHaveLength(1);
+  });
+
+  test('the rules: down, certificate within 14 days, dead letters, the SQLite volume above 85%, memory above 90% of the limit', () => {
+    const rule = one(r(), T.prometheusRule).in;
+    expect(rule.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+    const rules = rule.spec.groups[0].rules as Array<{ alert: string; expr: string }>;
+    const ns = one(r(), T.namespace).in.metadata.name;
+    expect(Object.fromEntries(rules.map((x) => [x.alert, x.expr]))).toEqual({
+      ScimBridgeDown: `sum(up{namespace="${ns}", service="scim-bridge-http"}) == 0 or absent(up{namespace="${ns}", service="scim-bridge-http"})`,
+      ScimBridgeCertificateExpiresSoon: `certmanager_certificate_expiration_timestamp_seconds{namespace="${ns}", name="scim-bridge-certificate"} - time() < 14 * 86400`,
+      ScimBridgeDeadLetters: `max(scim_bridge_dead_letters{namespace="${ns}", service="scim-bridge-http"}) > 0`,
+      ScimBridgeVolumeAlmostFull: `max(kubelet_volume_stats_used_bytes{namespace="${ns}", persistentvolumeclaim="scim-bridge-data"} / kubelet_volume_stats_capacity_bytes{namespace="${ns}", persistentvolumeclaim="scim-bridge-data"}) > 0.85`,
+      ScimBridgeMemoryHigh: `max(container_memory_working_set_bytes{namespace="${ns}", container="scim-bridge"}) / 536870912 > 0.9`,
+    });
+    // The names the rules use are the objects the stack declares.
+    expect(one(r(), T.pvc).in.metadata.name).toBe('scim-bridge-data');
+    expect(one(r(), T.certificate).in.metadata.name).toBe('scim-bridge-certificate');
+    expect(one(r(), T.service).in.metadata.name).toBe('scim-bridge-http');
+    expect(bridge(r()).resources.limits.memory).toBe('512Mi');
+  });
+
+  test('on CloudNativePG the volume rule watches the instances\' claims; on an external PostgreSQL there is no volume to watch', () => {
+    const base = { name: 'scim-bridge', namespace: 'ns', service: 'scim-bridge-http', certificate: 'scim-bridge-certificate' };
+    const alerts = (database: Any) => prometheusRules({ ...base, database }).groups[0].rules;
+    expect(alerts({ kind: 'cloudnative-pg', cluster: 'scim-bridge-postgres' }).find((x) => x.alert === 'ScimBridgeVolumeAlmostFull')!.expr).toContain('persistentvolumeclaim=~"scim-bridge-postgres-[0-9]+"');
+    expect(alerts({ kind: 'postgres' }).map((x) => x.alert)).toEqual(['ScimBridgeDown', 'ScimBridgeCertificateExpiresSoon', 'ScimBridgeDeadLetters', 'ScimBridgeMemoryHigh']);
+  });
+
+  test('promtool accepts the rules, and they fire on the series they watch (promtool test rules)', async () => {
+    const promtool = await run('sh', ['-c', 'command -v promtool']).then(() => true, () => false);
+    expect(promtool).toBe(true); // test/setup.sh installs Debian's prometheus package
+    const ns = one(r(), T.namespace).in.metadata.name;
+    const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-rules-'));
+    try {
+      writeFileSync(join(dir, 'rules.yaml'), JSON.stringify(one(r(), T.prometheusRule).in.spec));
+      const check = await run('promtool', ['check', 'rules', join(dir, 'rules.yaml')]);
+      expect(check.stdout).toMatch(/SUCCESS: 5 rules found/);
+      const of = `namespace="${ns}",service="scim-bridge-http"`;
+      const claim = `namespace="${ns}",persistentvolumeclaim="scim-bridge-data"`;
+      const tests = {
+        rule_files: ['rules.yaml'],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            input_series: [
+              { series: `up{${of},pod="a"}`, values: '1 1 0 0 0 0 0' },
+              { series: `scim_bridge_dead_letters{${of},pod="a"}`, values: '0 0 2 2 2 2 2' },
+              { series: `kubelet_volume_stats_used_bytes{${claim}}`, values: '90x10' },
+              { series: `kubelet_volume_stats_capacity_bytes{${claim}}`, values: '100x10' },
+              { series: `container_memory_working_set_bytes{namespace="${ns}",container="scim-bridge",pod="a"}`, values: '104857600x10' },
+              { series: `certmanager_certificate_expiration_timestamp_seconds{namespace="${ns}",name="scim-bridge-certificate"}`, values: `${10 * 86400}x100` },
+            ],
+            alert_rule_test: [
+              { eval_time: '1m', alertname: 'ScimBridgeDown', exp_alerts: [] },
+              { eval_time: '6m', alertname: 'ScimBridgeDown', exp_alerts: [{ exp_labels: { severity: 'critical' }, exp_annotations: expectAnnotations(one(r(), T.prometheusRule).in, 'ScimBridgeDown') }] },
+              { eval_time: '4m', alertname: 'ScimBridgeDeadLetters', exp_alerts: [{ exp_labels: { severity: 'warning' }, exp_annotations: expectAnnotations(one(r(), T.prometheusRule).in, 'ScimBridgeDeadLetters') }] },
+              { eval_time: '6m', alertname: 'ScimBridgeVolumeAlmostFull', exp_alerts: [{ exp_labels: { severity: 'warning' }, exp_annotations: expectAnnotations(one(r(), T.prometheusRule).in, 'ScimBridgeVolumeAlmostFull') }] },
+              // 100 MiB of a 512 MiB limit: no alert.
+              { eval_time: '6m', alertname: 'ScimBridgeMemoryHigh', exp_alerts: [] },
+              // Ten days left at the start (time() is 0): within 14 days for over an hour.
+              { eval_time: '70m', alertname: 'ScimBridgeCertificateExpiresSoon', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: ns, name: 'scim-bridge-certificate' }, exp_annotations: expectAnnotations(one(r(), T.prometheusRule).in, 'ScimBridgeCertificateExpiresSoon') }] },
+            ],
+          },
+        ],
+      };
+      writeFileSync(join(dir, 'tests.yaml'), JSON.stringify(tests));
+      const unit = await run('promtool', ['test', 'rules', join(dir, 'tests.yaml')]).catch((err: { stdout: string; stderr: string }) => ({ stdout: `${err.stdout}${err.stderr}` }));
+      expect(unit.stdout).toMatch(/SUCCESS/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('without monitoring: no ServiceMonitor, no rules, no metrics token anywhere; a metricsToken alone reaches the pods as a hash', async () => {
+    for (const variant of ['shipped', 'sqlite', 'cnpg', 'gateway']) {
+      expect(all(plans[variant], T.serviceMonitor)).toEqual([]);
+      expect(all(plans[variant], T.prometheusRule)).toEqual([]);
+      expect(envOf(plans[variant]).SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE).toBeUndefined();
+    }
+    const given = await plan('kubernetes', { config: { ...SQLITE, 'scim-bridge:metricsToken': { secure: 'v1:m' } } });
+    expect(given.leaks).toEqual([]);
+    expect(all(given, T.serviceMonitor)).toEqual([]);
+    expect(all(given, T.secret).map((x) => x.name)).not.toContain('scim-bridge-metrics-token');
+    expect(all(given, T.secret).find((x) => x.name === 'scim-bridge-settings')!.in.stringData['metrics-token-sha256']).toBe(sha256(inventedSecret('metricsToken')));
+  });
+});
+
+function expectAnnotations(rule: Any, alert: string): Record<string, string> {
+  return rule.spec.groups[0].rules.find((x: Any) => x.alert === alert).annotations;
+}
+
 describe('every object is valid against the Kubernetes and CRD schemas, with no unknown field (tools/validate-k8s.mjs)', () => {
   async function validate(objects: unknown[]): Promise<{ code: number; problems: string[]; objects: number }> {
     const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-k8s-'));
@@ -336,10 +473,10 @@ describe('every object is valid against the Kubernetes and CRD schemas, with no 
     }
   }
 
-  test('every variant\'s objects pass, the CRDs\' too (cert-manager, Gateway API, CloudNativePG)', async () => {
+  test('every variant\'s objects pass, the CRDs\' too (cert-manager, Gateway API, CloudNativePG, Prometheus Operator)', async () => {
     const objects = Object.values(plans).flatMap(kubernetesObjects);
     expect(new Set(objects.map((o) => o.kind))).toEqual(
-      new Set(['Namespace', 'ServiceAccount', 'Secret', 'PersistentVolumeClaim', 'Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy', 'Issuer', 'Certificate', 'Ingress', 'HTTPRoute', 'ReferenceGrant', 'Cluster', 'ScheduledBackup']),
+      new Set(['Namespace', 'ServiceAccount', 'Secret', 'PersistentVolumeClaim', 'Deployment', 'Service', 'PodDisruptionBudget', 'NetworkPolicy', 'Issuer', 'Certificate', 'Ingress', 'HTTPRoute', 'ReferenceGrant', 'Cluster', 'ScheduledBackup', 'ServiceMonitor', 'PrometheusRule']),
     );
     expect(await validate(objects)).toEqual({ code: 0, objects: objects.length, problems: [] });
   }, 60_000);
@@ -393,6 +530,11 @@ describe('the kubernetes settings: each problem names the key and the fix', () =
     ['a Gateway not given as namespace/name', { 'scim-bridge:gateway': 'public' }, [], /^scim-bridge:gateway "public" must be namespace\/name of an existing Gateway/],
     ['backup settings without CloudNativePG', { 'scim-bridge:backupDestination': 's3://scim-backups/x' }, [], /^scim-bridge:backupDestination applies to database cloudnative-pg only \(this stack's is sqlite\)/],
     ['a ClusterIssuer with an ACME directory', { 'scim-bridge:clusterIssuer': 'le', 'scim-bridge:acmeCa': 'staging' }, [], /^scim-bridge:clusterIssuer is set, so the ClusterIssuer decides the CA: remove acmeCa/],
+    ['a metrics token in clear', { 'scim-bridge:metricsToken': 'x'.repeat(40) }, [], /^scim-bridge:metricsToken is stored in clear in the stack file: pulumi config set --secret metricsToken/],
+    ['a short metrics token', { 'scim-bridge:metricsToken': 'short' }, ['scim-bridge:metricsToken'], /^scim-bridge:metricsToken must be at least 32 characters/],
+    ['an unknown monitoring', { 'scim-bridge:monitoring': 'datadog' }, [], /^scim-bridge:monitoring "datadog" is not one of none, prometheus-operator$/],
+    ['monitoring labels without monitoring', { 'scim-bridge:monitoringLabels': 'release=x' }, [], /^scim-bridge:monitoringLabels applies to monitoring prometheus-operator only/],
+    ['a monitoring label that is not key=value', { 'scim-bridge:monitoring': 'prometheus-operator', 'scim-bridge:monitoringLabels': 'release' }, [], /^scim-bridge:monitoringLabels entry "release" is not key=value/],
   ] as Array<[string, Record<string, string>, string[], RegExp]>)('%s', (_what, values, secrets, message) => {
     const found = problems(values, secrets);
     expect(found).toEqual([expect.stringMatching(message)]);
