@@ -77,7 +77,7 @@ export interface KubernetesBridgeArgs extends BridgeArgs {
  * The only resource inputs that may hold a secret: the Secrets' data, and only what the pod needs in clear
  * (never the tokens, of which the pod gets the hashes).
  */
-export const KUBERNETES_SECRET_SINKS: SecretSink[] = [{ input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey'] }];
+export const KUBERNETES_SECRET_SINKS: SecretSink[] = [{ input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey', 'googleWorkspaceKey'] }];
 
 /** The webhook URL's port, for the egress rule. */
 export function webhookPort(url: string): number {
@@ -125,6 +125,7 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     };
     if (args.database.kind === 'postgres') files[SECRET_FILES.SCIM_BRIDGE_DATABASE_URL] = pulumi.secret(args.database.url);
     if (args.webhook) files[SECRET_FILES.SCIM_BRIDGE_WEBHOOK_SECRET] = pulumi.secret(args.webhook.secret);
+    if (args.googleWorkspace) files[SECRET_FILES.SCIM_BRIDGE_GOOGLE_CREDENTIALS] = pulumi.secret(args.googleWorkspace.key);
     const settingsData = pulumi.output(files);
     const settings = new k8s.core.v1.Secret(`${name}-settings`, { metadata: meta('settings'), type: 'Opaque', stringData: settingsData }, parent);
     // A change of a credential (a new token, a rotated password) rolls the pods: its digest is on the template.
@@ -149,10 +150,21 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     }
     if (args.database.kind === 'cloudnative-pg') this.postgres(name, args.database, args, namespace, parent);
 
+    const gw = args.googleWorkspace;
+    const google = gw ? pulumi.all([gw.admin, gw.groups, gw.interval]).apply(([admin, groups, interval]) => ({ admin, groups, interval })) : pulumi.output(undefined);
     const env = pulumi
-      .all([args.domain, args.allowedDomains, tokenSha256(token), tokenSha256(appToken), args.webhook?.url])
-      .apply(([domain, allowedDomains, hash, appHash, webhookUrl]) =>
-        podEnvironment({ domain, tokenSha256: [hash], appTokenSha256: [appHash], allowedDomains, ...(webhookUrl ? { webhookUrl } : {}), database, webhookSecret: !!args.webhook }),
+      .all([args.domain, args.allowedDomains, tokenSha256(token), tokenSha256(appToken), args.webhook?.url, google])
+      .apply(([domain, allowedDomains, hash, appHash, webhookUrl, googleSettings]) =>
+        podEnvironment({
+          domain,
+          tokenSha256: [hash],
+          appTokenSha256: [appHash],
+          allowedDomains,
+          ...(webhookUrl ? { webhookUrl } : {}),
+          ...(googleSettings ? { google: googleSettings } : {}),
+          database,
+          webhookSecret: !!args.webhook,
+        }),
       );
 
     const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta('sa'), automountServiceAccountToken: false }, parent);
@@ -191,8 +203,11 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     // The webhook's port is in its URL (an Input), so the bridge's own policy is written once the URL is known.
     const ingressNamespace = args.routing.kind === 'gateway' ? args.routing.namespace : args.ingressNamespace;
     const port: pulumi.Output<number | undefined> = args.webhook ? pulumi.output(args.webhook.url).apply(webhookPort) : pulumi.output(undefined);
+    const googleApis = !!args.googleWorkspace;
     for (const policy of networkPolicies({ name, ingressNamespace, database })) {
-      const spec = port.apply((webhook) => networkPolicies({ name, ingressNamespace, database, ...(webhook !== undefined ? { webhookPort: webhook } : {}) }).find((p) => p.name === policy.name)!.spec);
+      const spec = port.apply(
+        (webhook) => networkPolicies({ name, ingressNamespace, database, googleApis, ...(webhook !== undefined ? { webhookPort: webhook } : {}) }).find((p) => p.name === policy.name)!.spec,
+      );
       new k8s.networking.v1.NetworkPolicy(policy.name, { metadata: { name: policy.name, namespace, labels: labelsOf(name, 'network') }, spec }, parent);
     }
 
