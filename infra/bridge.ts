@@ -23,6 +23,16 @@ export interface BridgeArgs {
   readonly allowedDomains: pulumi.Input<pulumi.Input<string>[]>;
   /** The downstream application's webhook and its signing secret (a Pulumi secret); the events feed only when absent. */
   readonly webhook?: { readonly url: pulumi.Input<string>; readonly secret: pulumi.Input<string> };
+  /**
+   * The Google Workspace connector: its settings, and the service account's JSON key on one line (a Pulumi
+   * secret, given to the bridge as a file like the webhook secret); off when absent.
+   */
+  readonly googleWorkspace?: {
+    readonly admin: pulumi.Input<string>;
+    readonly groups: pulumi.Input<pulumi.Input<string>[]>;
+    readonly interval: pulumi.Input<string>;
+    readonly key: pulumi.Input<string>;
+  };
   /** Who is told when the bridge is down or its certificate is about to expire. */
   readonly alertEmail: pulumi.Input<string>;
 }

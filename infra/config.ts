@@ -5,6 +5,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import bridgePackage from '../bridge/package.json';
+import { GOOGLE_WORKSPACE_KEYS, googleWorkspaceSettings } from './google-workspace';
 import { EMAIL, hostNameProblem, imageProblem, LETS_ENCRYPT, list, NAMESPACE, SettingsReader } from './settings';
 import type { Acme, CommonConfig, TargetDefinition } from './target';
 import { Target, TARGET_DEFINITIONS, TargetSettings } from './targets';
@@ -50,6 +51,7 @@ const COMMON_KEYS: Record<string, string> = {
   webhookSecret: 'the webhook signing secret (--secret)',
   token: 'the bearer token (--secret); generated when absent',
   previousToken: 'the token being rotated out (--secret): still accepted until removed',
+  ...GOOGLE_WORKSPACE_KEYS,
 };
 
 function closest(key: string, known: readonly string[]): string | undefined {
@@ -196,6 +198,8 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     else previousToken = secret(previousRaw);
   }
 
+  const googleWorkspace = googleWorkspaceSettings(reader);
+
   for (const full of raw.keys()) {
     if (!full.startsWith(`${NAMESPACE}:`)) continue;
     const k = full.slice(NAMESPACE.length + 1);
@@ -212,6 +216,7 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
     ...(webhook ? { webhook } : {}),
     ...(token ? { token } : {}),
     ...(previousToken ? { previousToken } : {}),
+    ...(googleWorkspace ? { googleWorkspace } : {}),
   };
   const own = definition.settings(reader, { ...common, domainValid });
 

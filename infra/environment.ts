@@ -22,10 +22,12 @@ export interface BridgeEnvironmentSpec {
   appTokenSha256?: string[];
   allowedDomains: string[];
   webhookUrl?: string;
+  /** The Google Workspace connector's plain settings (its key comes as a file, SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE). */
+  google?: { admin: string; groups: string[]; interval: string };
 }
 
 /** Settings whose value is a credential or what checks one: where the platform has secret files, they go there. */
-export const FILE_SETTINGS = ['SCIM_BRIDGE_DATABASE_URL', 'SCIM_BRIDGE_TOKEN_SHA256', 'SCIM_BRIDGE_APP_TOKEN_SHA256', 'SCIM_BRIDGE_WEBHOOK_SECRET'] as const;
+export const FILE_SETTINGS = ['SCIM_BRIDGE_DATABASE_URL', 'SCIM_BRIDGE_TOKEN_SHA256', 'SCIM_BRIDGE_APP_TOKEN_SHA256', 'SCIM_BRIDGE_WEBHOOK_SECRET', 'SCIM_BRIDGE_GOOGLE_CREDENTIALS'] as const;
 /** The secrets the bridge needs in clear, which no target may put in its plain settings. */
 export const WEBHOOK_SECRET_SETTING = 'SCIM_BRIDGE_WEBHOOK_SECRET';
 
@@ -45,5 +47,8 @@ export function bridgeSettings(spec: BridgeEnvironmentSpec): Array<[string, stri
   if (spec.appTokenSha256?.length) env.push(['SCIM_BRIDGE_APP_TOKEN_SHA256', spec.appTokenSha256.join(',')]);
   if (spec.allowedDomains.length) env.push(['SCIM_BRIDGE_ALLOWED_DOMAINS', spec.allowedDomains.join(',')]);
   if (spec.webhookUrl) env.push(['SCIM_BRIDGE_WEBHOOK_URL', spec.webhookUrl]);
+  if (spec.google) {
+    env.push(['SCIM_BRIDGE_GOOGLE_ADMIN', spec.google.admin], ['SCIM_BRIDGE_GOOGLE_GROUPS', spec.google.groups.join(',')], ['SCIM_BRIDGE_GOOGLE_INTERVAL', spec.google.interval]);
+  }
   return env;
 }

@@ -5,6 +5,7 @@
  */
 import type * as pulumi from '@pulumi/pulumi';
 import type { BridgeOutputs, PlanMocks, SecretSink } from './bridge';
+import type { GoogleWorkspace } from './google-workspace';
 import type { SettingsReader } from './settings';
 
 export interface Acme {
@@ -29,6 +30,8 @@ export interface CommonConfig {
   token?: pulumi.Output<string>;
   /** The token being rotated out (`previousToken`, a secret): accepted beside `token` until removed. */
   previousToken?: pulumi.Output<string>;
+  /** The Google Workspace connector (`googleWorkspace`, its key `googleWorkspaceKey` a secret); off when absent. */
+  googleWorkspace?: GoogleWorkspace;
 }
 
 /** What a target's component gives back; a target without a secret store also gives the tokens as secrets. */

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import type { PlanMocks, SecretSink } from '../infra/bridge';
+import { plannedServiceAccountKey } from '../infra/google-workspace';
 
 const ROOT = resolve(__dirname, '..');
 /** How Pulumi marks a secret in serialized inputs: `{ [SECRET_SIG_KEY]: SECRET_SIG, value }`. */
@@ -122,7 +123,9 @@ export function readStackConfig(stack: string, options: PlanOptions = {}): { con
     const hasSecure = JSON.stringify(value).includes('"secure"');
     if (hasSecure) {
       // Encrypted with the stack's secrets provider: the plan cannot decrypt it, so it invents a value.
-      config[key] = inventedSecret(key.split(':').slice(1).join(':'));
+      const name = key.split(':').slice(1).join(':');
+      // A JSON key is invented in its form, the invented text as its private key.
+      config[key] = key === `${project}:googleWorkspaceKey` ? plannedServiceAccountKey(inventedSecret(name), JSON.stringify(value)) : inventedSecret(name);
       secretKeys.push(key);
     } else config[key] = typeof value === 'string' ? value : JSON.stringify(value);
   }

@@ -2,14 +2,14 @@
  * The composition root: store -> directory -> SCIM service -> HTTP, started and stopped as one.
  * Tests start the real server in-process on port 0 through `start()`.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApplicationApi } from './api';
 import { BridgeConfig, sha256Hex } from './config';
-import { ApiTimings, GoogleConnector } from './connectors/google';
+import { ApiTimings, GOOGLE_SYNC_LEASE, GoogleConnector } from './connectors/google';
 import { WebhookDelivery, WebhookOptions } from './delivery';
 import { Directory } from './directory';
 import { createApp, LoadShedding, refusedRecord } from './http';
@@ -161,7 +161,7 @@ export interface StartOptions {
    * The Google connector's retry timings (tests make backoff short), and whether it syncs on its own (false: only when
    * a test calls `google.syncNow()`).
    */
-  google?: { timings?: Partial<ApiTimings>; schedule?: boolean };
+  google?: { timings?: Partial<ApiTimings>; schedule?: boolean; leaseTtlMs?: number; leaseRenewMs?: number };
   /** Metrics and status page settings (tests read the store's figures afresh at every scrape). */
   observe?: ObserverOptions;
 }
@@ -210,7 +210,22 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     );
   }
   // The connector feeds the directory as SCIM does (never the store); it starts once the server listens.
-  const google = config.google ? new GoogleConnector({ config: config.google, directory, logger, timings: options.google?.timings }) : undefined;
+  // One replica syncs at a time: the holder of the store's lease (on SQLite, one replica, always this one).
+  const googleHolder = `${process.pid}-${randomUUID()}`;
+  const google = config.google
+    ? new GoogleConnector({
+        config: config.google,
+        directory,
+        logger,
+        timings: options.google?.timings,
+        lease: {
+          acquire: async (ttlMs) => (await store.acquireLease(GOOGLE_SYNC_LEASE, googleHolder, ttlMs)).held,
+          release: () => store.releaseLease(GOOGLE_SYNC_LEASE, googleHolder),
+        },
+        ...(options.google?.leaseTtlMs !== undefined ? { leaseTtlMs: options.google.leaseTtlMs } : {}),
+        ...(options.google?.leaseRenewMs !== undefined ? { leaseRenewMs: options.google.leaseRenewMs } : {}),
+      })
+    : undefined;
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),

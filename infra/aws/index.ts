@@ -15,6 +15,7 @@ import { gzipSync } from 'node:zlib';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, MOUNT_POINT, renderUserData } from '../host';
 
 export interface AwsBridgeArgs extends HostBridgeArgs {
@@ -442,6 +443,16 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       );
       neededAtBoot.push(new aws.secretsmanager.SecretVersion(`${name}-webhook-secret`, { secretId: webhookSecret.id, secretString: pulumi.secret(args.webhook.secret) }, parent));
     }
+    // The Google Workspace connector's key, the same way: a new key is a new version, never a new instance.
+    let googleKey: aws.secretsmanager.Secret | undefined;
+    if (args.googleWorkspace) {
+      googleKey = new aws.secretsmanager.Secret(
+        `${name}-google-credentials`,
+        { description: `scim-bridge ${args.domain}: the Google Workspace connector's service account key, read by the host every minute`, recoveryWindowInDays: 7, tags: tags('google-credentials') },
+        parent,
+      );
+      neededAtBoot.push(new aws.secretsmanager.SecretVersion(`${name}-google-credentials`, { secretId: googleKey.id, secretString: pulumi.secret(args.googleWorkspace.key) }, parent));
+    }
 
     // The host's role: write its log group's streams and its metrics, read the accepted token hashes and the webhook
     // secret; nothing else.
@@ -464,6 +475,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     }
     // put-host-metrics: PutMetricData has no resource to name; the condition keeps it to the program's namespace.
     statements.push({ Sid: 'HostMetrics', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } } });
+    if (googleKey) statements.push({ Sid: 'GoogleCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: googleKey.arn });
     const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.name, policy: policy(statements) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-host`, { role: role.name, tags: tags('host') }, parent);
     neededAtBoot.push(rolePolicy);
@@ -502,13 +514,14 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
 
     const userData = pulumi
-      .all([tokenSha256(appToken), volume.id, logGroup.name, tokenHashesSecret.arn, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
-      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix]) => {
+      .all([tokenSha256(appToken), volume.id, logGroup.name, tokenHashesSecret.arn, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix, googleKey ? googleKey.arn : pulumi.output('')])
+      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix, googleKeyArn]) => {
         const metricsUnits = hostMetricsUnits(MOUNT_POINT);
         // Secrets' ARNs, never their values: a rotation leaves the user-data (and the instance) as it is.
         const secrets: HostSecret[] = [
           { env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `aws_secret ${tokenHashesArn}` },
           ...(webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : []),
+          ...(googleKeyArn ? [{ env: GOOGLE_CREDENTIALS_SETTING, command: `aws_secret ${googleKeyArn}` }] : []),
         ];
         const rendered = renderUserData({
           ...bridgeHostSpec(args, { appToken: appHash }),

@@ -26,6 +26,7 @@
 import * as digitalocean from '@pulumi/digitalocean';
 import * as pulumi from '@pulumi/pulumi';
 import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
 import { METADATA_ADDRESS } from '../host';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, HostSpec, renderUserData } from '../host';
 
@@ -44,6 +45,8 @@ export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
 export const DIGITALOCEAN_OS_IMAGE = 'ubuntu-24-04-x64';
 /** Where the webhook secret lands on the Droplet (root only) and how fetch-secrets reads it. */
 export const WEBHOOK_SECRET_FILE = '/etc/scim-bridge/secrets/webhook-secret';
+/** Where the Google Workspace connector's key lands on the Droplet (root only), the webhook secret's way. */
+export const GOOGLE_CREDENTIALS_FILE = '/etc/scim-bridge/secrets/google-credentials';
 /**
  * How long the Droplet's deletion may wait for the Droplet to be off after the shutdown request. The provider's
  * default is 60 s (its Delete timeout), less than the bridge's and Caddy's stop (up to 30 s each, see infra/host)
@@ -71,10 +74,10 @@ export const DROPLET_ALERTS = [
 ] as const;
 
 /**
- * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret (never
- * the token, of which the Droplet gets the hash).
+ * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret and the
+ * Google Workspace connector's key (never the token, of which the Droplet gets the hash).
  */
-export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret'] }];
+export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'googleWorkspaceKey'] }];
 
 /** The tag that carries one accepted token's hash: letters, digits, `-`, `_`, `:` only, at most 255. */
 export function tokenHashTag(prefix: string, hash: string): string {
@@ -200,22 +203,30 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
 
     const secrets: HostSecret[] = [{ env: 'SCIM_BRIDGE_TOKEN_SHA256', command: 'do_token_hashes' }];
     if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
-    const spec = (appHash: string, webhookSecret?: string): HostSpec => ({
+    // The Google Workspace connector's key travels as the webhook secret does: a new key replaces the Droplet.
+    if (args.googleWorkspace) secrets.push({ env: GOOGLE_CREDENTIALS_SETTING, command: `cat ${GOOGLE_CREDENTIALS_FILE}` });
+    const spec = (appHash: string, webhookSecret?: string, googleKey?: string): HostSpec => ({
       ...bridgeHostSpec(args, { appToken: appHash }),
       dataDevice: volumeDevice(dataVolume),
       // No log service on DigitalOcean: container logs stay in the Droplet's journal.
       logging: { driver: 'journald' },
       secrets,
       secretFunctions: digitalOceanSecretFunction(prefix),
-      ...(webhookSecret !== undefined ? { extraFiles: [{ path: WEBHOOK_SECRET_FILE, permissions: '0600', content: `${webhookSecret}\n` }] } : {}),
+      extraFiles: [
+        ...(webhookSecret !== undefined ? [{ path: WEBHOOK_SECRET_FILE, permissions: '0600', content: `${webhookSecret}\n` }] : []),
+        ...(googleKey !== undefined ? [{ path: GOOGLE_CREDENTIALS_FILE, permissions: '0600', content: `${googleKey}\n` }] : []),
+      ],
     });
-    // With a webhook the user-data carries its secret, so it is a secret itself; without one it holds nothing
-    // secret (the token's hash only) and stays readable in previews.
-    const userData = args.webhook
-      ? pulumi.secret(
-          pulumi.all([tokenSha256(appToken), pulumi.output(args.webhook.secret)]).apply(([appHash, secret]) => renderUserData(spec(appHash, secret))),
-        )
-      : tokenSha256(appToken).apply((appHash) => renderUserData(spec(appHash)));
+    // With a webhook or the Google Workspace connector the user-data carries their secrets, so it is a secret
+    // itself; without them it holds nothing secret (the token's hash only) and stays readable in previews.
+    const userData =
+      args.webhook || args.googleWorkspace
+        ? pulumi.secret(
+            pulumi
+              .all([tokenSha256(appToken), pulumi.output(args.webhook?.secret), pulumi.output(args.googleWorkspace?.key)])
+              .apply(([appHash, secret, googleKey]) => renderUserData(spec(appHash, secret, googleKey))),
+          )
+        : tokenSha256(appToken).apply((appHash) => renderUserData(spec(appHash)));
 
     const droplet = new digitalocean.Droplet(
       `${name}-host`,

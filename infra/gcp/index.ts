@@ -12,6 +12,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import * as time from '@pulumiverse/time';
 import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
 import { gcpHostLogging, gcpLogLocation } from './logging';
 import { secretId, serviceAccountId } from './names';
@@ -198,6 +199,18 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         after,
       );
       secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `gcp_secret projects/${project}/secrets/${webhookSecretId}` });
+    }
+    if (args.googleWorkspace) {
+      // The Google Workspace connector's key, the same way: a new key is a new version, never a new VM.
+      const googleKeyId = secretId(name, stack, 'google-credentials');
+      const googleKey = new gcp.secretmanager.Secret(`${name}-google-credentials`, { project, secretId: googleKeyId, replication: { auto: {} }, labels }, after);
+      new gcp.secretmanager.SecretVersion(`${name}-google-credentials`, { secret: googleKey.id, secretData: pulumi.secret(args.googleWorkspace.key) }, after);
+      new gcp.secretmanager.SecretIamMember(
+        `${name}-google-credentials-reader`,
+        { project, secretId: googleKey.secretId, role: 'roles/secretmanager.secretAccessor', member },
+        after,
+      );
+      secrets.push({ env: GOOGLE_CREDENTIALS_SETTING, command: `gcp_secret projects/${project}/secrets/${googleKeyId}` });
     }
 
     // The data disk is its own resource: replacing the VM (a new image, new settings) re-attaches it, and

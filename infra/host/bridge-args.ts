@@ -20,6 +20,8 @@ export interface HostBridgeArgs extends BridgeArgs {
   readonly allowedDomains: string[];
   /** The downstream webhook (its URL is in the host's settings) and its signing secret (a Pulumi secret). */
   readonly webhook?: { readonly url: string; readonly secret: pulumi.Input<string> };
+  /** The Google Workspace connector: its settings (in the host's settings) and its key (a Pulumi secret). */
+  readonly googleWorkspace?: { readonly admin: string; readonly groups: string[]; readonly interval: string; readonly key: pulumi.Input<string> };
   /** The existing DNS zone the A record goes in (its form is the target's: a zone name, a domain, an id). */
   readonly dnsZone: string;
   /** Machine type or size. */
@@ -50,7 +52,7 @@ export interface HostBridgeArgs extends BridgeArgs {
 export function bridgeHostSpec(
   args: HostBridgeArgs,
   hashes: { appToken: string },
-): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl' | 'rebootTime'> {
+): Pick<HostSpec, 'image' | 'caddyImage' | 'domain' | 'acme' | 'appTokenSha256' | 'allowedDomains' | 'webhookUrl' | 'google' | 'rebootTime'> {
   return {
     image: args.image,
     caddyImage: args.caddyImage,
@@ -60,5 +62,6 @@ export function bridgeHostSpec(
     allowedDomains: args.allowedDomains,
     ...(args.rebootTime ? { rebootTime: args.rebootTime } : {}),
     ...(args.webhook ? { webhookUrl: args.webhook.url } : {}),
+    ...(args.googleWorkspace ? { google: { admin: args.googleWorkspace.admin, groups: args.googleWorkspace.groups, interval: args.googleWorkspace.interval } } : {}),
   };
 }

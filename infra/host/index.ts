@@ -63,6 +63,8 @@ export interface HostSpec {
   appTokenSha256?: string[];
   allowedDomains: string[];
   webhookUrl?: string;
+  /** The Google Workspace connector's plain settings; its key is among `secrets` (SCIM_BRIDGE_GOOGLE_CREDENTIALS). */
+  google?: { admin: string; groups: string[]; interval: string };
   /**
    * When (HH:MM, UTC) unattended-upgrades may reboot the host for an update that needs it (a new kernel), or
    * `never`. Absent: never.
@@ -118,6 +120,7 @@ export function bridgeEnvironment(spec: HostSpec): string {
     ...(spec.appTokenSha256 ? { appTokenSha256: spec.appTokenSha256 } : {}),
     allowedDomains: spec.allowedDomains,
     ...(spec.webhookUrl ? { webhookUrl: spec.webhookUrl } : {}),
+    ...(spec.google ? { google: spec.google } : {}),
   });
   const files = spec.secrets.map((s): [string, string] => [`${s.env}_FILE`, `${CONTAINER_SECRETS_DIR}/${secretFileName(s.env)}`]);
   return [...env.filter(([k]) => !fetched.has(k)), ...files].map(([k, v]) => envLine(k, v)).join('\n') + '\n';

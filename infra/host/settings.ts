@@ -109,6 +109,7 @@ export function hostArgs(c: CommonConfig & HostSettings): HostBridgeArgs {
     acme: c.acme,
     allowedDomains: c.allowedDomains,
     ...(c.webhook ? { webhook: c.webhook } : {}),
+    ...(c.googleWorkspace ? { googleWorkspace: c.googleWorkspace } : {}),
     adminSourceRanges: c.adminSourceRanges,
     rebootTime: c.rebootTime,
   };

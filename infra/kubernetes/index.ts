@@ -89,7 +89,7 @@ export interface KubernetesBridgeArgs extends BridgeArgs {
  */
 export const KUBERNETES_SECRET_SINKS: SecretSink[] = [
   // The metrics token in clear is the scraper's (a Secret the ServiceMonitor names); the pod gets its hash.
-  { input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey', 'metricsToken', 'scim-bridge-metrics-token'] },
+  { input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey', 'metricsToken', 'scim-bridge-metrics-token', 'googleWorkspaceKey'] },
 ];
 
 /** The webhook URL's port, for the egress rule. */
@@ -141,6 +141,7 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     if (args.database.kind === 'postgres') files[SECRET_FILES.SCIM_BRIDGE_DATABASE_URL] = pulumi.secret(args.database.url);
     if (args.webhook) files[SECRET_FILES.SCIM_BRIDGE_WEBHOOK_SECRET] = pulumi.secret(args.webhook.secret);
     if (metricsToken) files[METRICS_TOKEN_FILE] = tokenSha256(metricsToken);
+    if (args.googleWorkspace) files[SECRET_FILES.SCIM_BRIDGE_GOOGLE_CREDENTIALS] = pulumi.secret(args.googleWorkspace.key);
     const settingsData = pulumi.output(files);
     const settings = new k8s.core.v1.Secret(`${name}-settings`, { metadata: meta('settings'), type: 'Opaque', stringData: settingsData }, parent);
     // A change of a credential (a new token, a rotated password) rolls the pods: its digest is on the template.
@@ -165,10 +166,22 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     }
     if (args.database.kind === 'cloudnative-pg') this.postgres(name, args.database, args, namespace, parent);
 
+    const gw = args.googleWorkspace;
+    const google = gw ? pulumi.all([gw.admin, gw.groups, gw.interval]).apply(([admin, groups, interval]) => ({ admin, groups, interval })) : pulumi.output(undefined);
     const env = pulumi
-      .all([args.domain, args.allowedDomains, tokenSha256(token), tokenSha256(appToken), args.webhook?.url])
-      .apply(([domain, allowedDomains, hash, appHash, webhookUrl]) =>
-        podEnvironment({ domain, tokenSha256: [hash], appTokenSha256: [appHash], allowedDomains, ...(webhookUrl ? { webhookUrl } : {}), database, webhookSecret: !!args.webhook, metricsToken: !!metricsToken }),
+      .all([args.domain, args.allowedDomains, tokenSha256(token), tokenSha256(appToken), args.webhook?.url, google])
+      .apply(([domain, allowedDomains, hash, appHash, webhookUrl, googleSettings]) =>
+        podEnvironment({
+          domain,
+          tokenSha256: [hash],
+          appTokenSha256: [appHash],
+          allowedDomains,
+          ...(webhookUrl ? { webhookUrl } : {}),
+          ...(googleSettings ? { google: googleSettings } : {}),
+          database,
+          webhookSecret: !!args.webhook,
+          metricsToken: !!metricsToken,
+        }),
       );
 
     const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta('sa'), automountServiceAccountToken: false }, parent);
@@ -208,8 +221,11 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
     const ingressNamespace = args.routing.kind === 'gateway' ? args.routing.namespace : args.ingressNamespace;
     const port: pulumi.Output<number | undefined> = args.webhook ? pulumi.output(args.webhook.url).apply(webhookPort) : pulumi.output(undefined);
     const scraper = args.monitoring ? { scraperNamespace: args.monitoring.namespace } : {};
-    for (const policy of networkPolicies({ name, ingressNamespace, database, ...scraper })) {
-      const spec = port.apply((webhook) => networkPolicies({ name, ingressNamespace, database, ...scraper, ...(webhook !== undefined ? { webhookPort: webhook } : {}) }).find((p) => p.name === policy.name)!.spec);
+    const googleApis = !!args.googleWorkspace;
+    for (const policy of networkPolicies({ name, ingressNamespace, database, googleApis, ...scraper })) {
+      const spec = port.apply(
+        (webhook) => networkPolicies({ name, ingressNamespace, database, googleApis, ...scraper, ...(webhook !== undefined ? { webhookPort: webhook } : {}) }).find((p) => p.name === policy.name)!.spec,
+      );
       new k8s.networking.v1.NetworkPolicy(policy.name, { metadata: { name: policy.name, namespace, labels: labelsOf(name, 'network') }, spec }, parent);
     }
 

@@ -14,6 +14,7 @@ export const SECRET_FILES: Readonly<Record<(typeof FILE_SETTINGS)[number], strin
   SCIM_BRIDGE_APP_TOKEN_SHA256: 'app-token-sha256',
   SCIM_BRIDGE_DATABASE_URL: 'database-url',
   SCIM_BRIDGE_WEBHOOK_SECRET: 'webhook-secret',
+  SCIM_BRIDGE_GOOGLE_CREDENTIALS: 'google-credentials',
 };
 const fileOf = (setting: string): string | undefined => (FILE_SETTINGS as readonly string[]).includes(setting) ? SECRET_FILES[setting as (typeof FILE_SETTINGS)[number]] : undefined;
 /** The pod's resources: what the VM hosts give the bridge's container (512 MiB), with a request that fits small nodes. */
@@ -67,6 +68,7 @@ export function podEnvironment(spec: PodEnvSpec): EnvVar[] {
     ...(spec.appTokenSha256 ? { appTokenSha256: spec.appTokenSha256 } : {}),
     allowedDomains: spec.allowedDomains,
     ...(spec.webhookUrl ? { webhookUrl: spec.webhookUrl } : {}),
+    ...(spec.google ? { google: spec.google } : {}),
   });
   const env: EnvVar[] = [];
   for (const [name, value] of settings) {
@@ -80,6 +82,8 @@ export function podEnvironment(spec: PodEnvSpec): EnvVar[] {
   }
   if (spec.webhookSecret) env.push({ name: `${WEBHOOK_SECRET_SETTING}_FILE`, value: `${SECRETS_DIR}/${SECRET_FILES[WEBHOOK_SECRET_SETTING]}` });
   if (spec.metricsToken) env.push({ name: 'SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE', value: `${SECRETS_DIR}/${METRICS_TOKEN_FILE}` });
+  // The Google Workspace connector's key is in the Secret exactly when the connector is on.
+  if (spec.google) env.push({ name: 'SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE', value: `${SECRETS_DIR}/${SECRET_FILES.SCIM_BRIDGE_GOOGLE_CREDENTIALS}` });
   return env;
 }
 
@@ -173,11 +177,13 @@ export interface PolicySpec {
   webhookPort?: number;
   /** The namespace of the Prometheus that scrapes /metrics (a ServiceMonitor), when there is one. */
   scraperNamespace?: pulumi.Input<string>;
+  /** The Google Workspace connector is on: out to Google's APIs (443). */
+  googleApis?: boolean;
 }
 
 /**
  * The namespace's NetworkPolicies: nothing in or out by default; the bridge reachable from the ingress
- * controller's namespace only; out to DNS, its database and the webhook. cert-manager's HTTP-01 solver and
+ * controller's namespace only; out to DNS, its database, the webhook and (the connector on) Google's APIs. cert-manager's HTTP-01 solver and
  * CloudNativePG's instances live in the namespace too and get what they need.
  */
 export function networkPolicies(p: PolicySpec): Array<{ name: string; spec: k8s.types.input.networking.v1.NetworkPolicySpec }> {
@@ -186,6 +192,8 @@ export function networkPolicies(p: PolicySpec): Array<{ name: string; spec: k8s.
   if (p.database.kind === 'postgres') egress.push({ to: anywhereButMetadata, ports: [port(5432)] });
   if (p.database.kind === 'cloudnative-pg') egress.push({ to: [{ podSelector: { matchLabels: { 'cnpg.io/cluster': p.database.cluster } } }], ports: [port(5432)] });
   if (p.webhookPort !== undefined) egress.push({ to: anywhereButMetadata, ports: [port(p.webhookPort)] });
+  // Google's token endpoint and Directory API: addresses of Google's that no list here could pin.
+  if (p.googleApis) egress.push({ to: anywhereButMetadata, ports: [port(443)] });
   const policies: Array<{ name: string; spec: k8s.types.input.networking.v1.NetworkPolicySpec }> = [
     { name: `${p.name}-default-deny`, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } },
     {

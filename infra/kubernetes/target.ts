@@ -207,6 +207,7 @@ export const kubernetesTarget = defineTarget({
       ...(c.previousToken ? { previousToken: c.previousToken } : {}),
       allowedDomains: c.allowedDomains,
       ...(c.webhook ? { webhook: c.webhook } : {}),
+      ...(c.googleWorkspace ? { googleWorkspace: c.googleWorkspace } : {}),
       alertEmail: c.alertEmail,
       namespace: k.namespace,
       replicas: k.replicas,

@@ -5,6 +5,10 @@
  *
  * One sync at a time; `syncNow()` queues one after the sync under way (the tests' trigger, and nothing outside the
  * process can call it). The last sync's time, counts and error show on /health.
+ *
+ * Several replicas on one PostgreSQL: only the one holding the sync lease syncs (a lease in the database, as webhook
+ * delivery's). The holder renews it on a timer of its own, through long syncs too; the others try for it as often,
+ * so when the holder dies another takes it within the lease's expiry and a renewal (about 25 s) and syncs at once.
  */
 import type { GoogleConfig } from '../../config';
 import type { Directory } from '../../directory';
@@ -16,12 +20,33 @@ export type { ApiTimings } from './api';
 export { SCOPES } from './api';
 export type { SyncCounts, SyncReport } from './sync';
 
+/** One holder at a time across replicas (the store's lease, under the connector's name). */
+export interface SyncLease {
+  /** Takes or renews the lease for `ttlMs` (by the database's clock); whether this replica holds it. */
+  acquire(ttlMs: number): Promise<boolean>;
+  /** Gives it up (a clean stop), so that another replica takes it without waiting for the expiry. */
+  release(): Promise<void>;
+}
+
+/**
+ * Defaults: a dead holder's lease expires within 20 s of its last renewal and another replica, trying every 4 s,
+ * takes it within 24 s (DESIGN.md: within 30 s, as webhook delivery).
+ */
+export const SYNC_LEASE_TTL_MS = 20_000;
+/** The lease's name in the store (webhook delivery's is another). */
+export const GOOGLE_SYNC_LEASE = 'google-sync';
+export const SYNC_LEASE_RENEW_MS = 4_000;
+
 export interface GoogleConnectorOptions {
   readonly config: GoogleConfig;
   readonly directory: Directory;
   readonly logger: Logger;
   /** Retry timings other than the defaults (tests make them short). */
   readonly timings?: Partial<ApiTimings>;
+  /** Several replicas: the lease that makes one of them the syncing one. Absent: this process always syncs. */
+  readonly lease?: SyncLease;
+  readonly leaseTtlMs?: number;
+  readonly leaseRenewMs?: number;
 }
 
 export class GoogleConnector {
@@ -34,15 +59,71 @@ export class GoogleConnector {
   private last?: SyncReport;
   private lastSuccessAt?: string;
   private nextAt?: number;
+  /** Syncs this replica ran (finished, failed or not). */
+  private syncs = 0;
+  /** Whether this replica holds the sync lease (always, without one), and when its last renewal started. */
+  private holding: boolean;
+  private renewedAt = 0;
+  private renewer?: NodeJS.Timeout;
+  private scheduled = false;
+  /** Ends the sync under way when the lease is lost. */
+  private current?: AbortController;
+  private readonly ttlMs: number;
+  private readonly renewMs: number;
 
   constructor(private readonly options: GoogleConnectorOptions) {
     const { serviceAccount, admin, apiUrl, tokenUrl } = options.config;
     this.api = new DirectoryApi({ serviceAccount, admin, apiUrl, tokenUrl, timings: options.timings });
+    this.holding = options.lease === undefined;
+    this.ttlMs = options.leaseTtlMs ?? SYNC_LEASE_TTL_MS;
+    this.renewMs = options.leaseRenewMs ?? SYNC_LEASE_RENEW_MS;
+    if (this.ttlMs < 2 * this.renewMs + 500) throw new Error('Google Workspace connector: leaseTtlMs must exceed 2 x leaseRenewMs + 500 ms');
   }
 
   /** The first sync at once, then one every interval after the previous one ends. */
   start(): void {
+    this.scheduled = true;
+    if (this.options.lease) {
+      // The holder renews, the others try: on a timer of its own, so a long sync never lets the lease lapse.
+      this.renewer = setInterval(() => void this.renewLease(), this.renewMs);
+      this.renewer.unref();
+    }
     this.schedule(0);
+  }
+
+  /**
+   * Takes or renews the sync lease. A replica that takes it over syncs at once (its holder may have died in the
+   * middle of a sync); one that loses it ends the sync under way.
+   */
+  private async renewLease(): Promise<boolean> {
+    const lease = this.options.lease;
+    if (lease === undefined) return true;
+    if (this.stopped) return false;
+    const startedAt = Date.now();
+    let held: boolean;
+    try {
+      held = await lease.acquire(this.ttlMs);
+    } catch (err) {
+      // The database did not answer: the lease is ours until it would expire, and not a moment longer.
+      this.options.logger.error({ err, connector: 'google' }, 'Google Workspace sync: renewing the lease failed');
+      held = this.holding && Date.now() < this.renewedAt + this.ttlMs - this.renewMs;
+    }
+    if (this.stopped) return false;
+    if (held && !this.holding) {
+      this.options.logger.info({ connector: 'google' }, 'Google Workspace sync: this replica syncs now (it holds the lease)');
+      this.holding = true;
+      // Taken over between syncs: the next one now, not an interval later.
+      if (this.scheduled && this.timer !== undefined) {
+        clearTimeout(this.timer);
+        this.schedule(0);
+      }
+    } else if (!held && this.holding) {
+      this.options.logger.warn({ connector: 'google' }, 'Google Workspace sync: the lease went to another replica; this one stops syncing');
+      this.holding = false;
+      this.current?.abort(new Error('the sync lease went to another replica'));
+    }
+    if (held) this.renewedAt = startedAt;
+    return held;
   }
 
   private schedule(delayMs: number): void {
@@ -63,6 +144,8 @@ export class GoogleConnector {
   }
 
   private async sync(): Promise<SyncReport> {
+    // Another replica holds the lease: it syncs; this one reports so and leaves its last sync as it was.
+    if (!this.stopped && !(await this.renewLease())) return standbyReport();
     const started = Date.now();
     const counts = emptyCounts();
     const warnings: string[] = [];
@@ -73,9 +156,10 @@ export class GoogleConnector {
     const requestsBefore = this.api.requests;
     let error: string | undefined;
     this.syncing = true;
+    const current = (this.current = new AbortController());
     try {
       if (this.stopped) throw new Error('the bridge is stopping');
-      const signal = this.abort.signal;
+      const signal = AbortSignal.any([this.abort.signal, current.signal]);
       // Everything is read before anything is written: a failure here leaves the directory as it was.
       const snapshot = await readDirectory(this.api, this.options.config.groups, signal);
       counts.groups = snapshot.groups.length;
@@ -86,9 +170,15 @@ export class GoogleConnector {
       if (snapshot.externalMembers > 0) warn(`${snapshot.externalMembers} members are not users of the domain (external accounts): not synced`);
       await applySnapshot(this.options.directory, snapshot, counts, warn, signal);
     } catch (err) {
-      error = this.stopped ? 'stopped with the bridge before it finished' : (err as Error).message;
+      error = this.stopped
+        ? 'stopped with the bridge before it finished'
+        : current.signal.aborted
+          ? 'the sync lease went to another replica before it finished'
+          : (err as Error).message;
     } finally {
       this.syncing = false;
+      this.current = undefined;
+      this.syncs++;
     }
     const finished = Date.now();
     const report: SyncReport = {
@@ -111,9 +201,11 @@ export class GoogleConnector {
   /** For /health: the connector's state and its last sync. */
   health(): Record<string, unknown> {
     const { admin, groups, intervalMs } = this.options.config;
-    const state = this.syncing ? 'syncing' : this.last === undefined ? 'starting' : this.last.ok ? 'ok' : 'failed';
+    // standby: another replica holds the sync lease and syncs.
+    const state = this.syncing ? 'syncing' : !this.holding && this.options.lease !== undefined && this.scheduled ? 'standby' : this.last === undefined ? 'starting' : this.last.ok ? 'ok' : 'failed';
     return {
       state,
+      syncs: this.syncs,
       admin,
       groups,
       intervalSeconds: intervalMs / 1000,
@@ -129,6 +221,18 @@ export class GoogleConnector {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.abort.abort(new Error('the bridge is stopping'));
+    if (this.renewer) clearInterval(this.renewer);
     await this.queue;
+    if (this.holding && this.options.lease) {
+      this.holding = false;
+      // Another replica takes over at once instead of after the expiry.
+      await this.options.lease.release().catch((err) => this.options.logger.error({ err, connector: 'google' }, 'Google Workspace sync: releasing the lease failed'));
+    }
   }
+}
+
+/** What syncNow() answers on a replica that does not hold the sync lease: nothing ran here. */
+function standbyReport(): SyncReport {
+  const now = new Date().toISOString();
+  return { startedAt: now, finishedAt: now, durationMs: 0, ok: true, standby: true, counts: emptyCounts(), requests: 0, warnings: [] };
 }

@@ -77,6 +77,8 @@ export interface SyncReport {
   readonly finishedAt: string;
   readonly durationMs: number;
   readonly ok: boolean;
+  /** Not run here: another replica holds the sync lease (syncNow() on a standby replica). */
+  readonly standby?: true;
   readonly counts: SyncCounts;
   /** Requests sent to Google (token requests and retries included). */
   readonly requests: number;
