@@ -27,7 +27,7 @@ import * as digitalocean from '@pulumi/digitalocean';
 import * as pulumi from '@pulumi/pulumi';
 import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
-import { METADATA_ADDRESS } from '../host';
+import { METADATA_ADDRESS, MOUNT_POINT } from '../host';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, HostSpec, renderUserData } from '../host';
 
 export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
@@ -78,6 +78,69 @@ export const DROPLET_ALERTS = [
  * Google Workspace connector's key (never the token, of which the Droplet gets the hash).
  */
 export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'googleWorkspaceKey'] }];
+
+/** The host's daily copy of the database (backup-database, a timer), and how many copies stay on the volume. */
+export const BACKUP_SCRIPT = '/usr/local/lib/scim-bridge/backup-database';
+export const BACKUP_TIMER = 'scim-bridge-backup.timer';
+const BACKUP_SERVICE = 'scim-bridge-backup.service';
+export const BACKUPS_KEPT = 14;
+
+/**
+ * backup-database KEEP: `scim-bridge backup` in the running bridge's container, daily, onto the data volume
+ * (data/backups, the container's /data/backups), keeping the newest KEEP copies. DigitalOcean schedules no volume
+ * snapshot and a Droplet's own backups leave volumes out (and go with the Droplet, which every update replaces):
+ * these copies undo a bad change (a wrong push from an IdP, an upgrade gone wrong); they do not survive the loss of
+ * the volume, which only a volume snapshot or a copy taken off the Droplet does (README).
+ */
+export function backupScript(): string {
+  return [
+    '#!/bin/bash',
+    '# backup-database KEEP: a consistent copy of the bridge\'s database onto the data volume (data/backups), taken',
+    '# while it runs; the newest KEEP copies stay. Run daily by scim-bridge-backup.timer.',
+    'set -euo pipefail',
+    'shopt -s inherit_errexit',
+    'keep=$1',
+    `dir=\${SCIM_BRIDGE_BACKUP_DIR:-${MOUNT_POINT}/data/backups}`,
+    'name="scim-bridge-$(date -u +%Y%m%dT%H%M%SZ).db"',
+    '# Inside the bridge\'s container, as its user: the backup reads the database the way the bridge opens it.',
+    'docker exec scim-bridge scim-bridge backup "/data/backups/$name"',
+    '# Names sort by time: everything after the newest KEEP goes.',
+    'mapfile -t copies < <(find "$dir" -maxdepth 1 -type f -name \'scim-bridge-*.db\' -printf \'%f\\n\' | sort -r)',
+    'for old in "${copies[@]:keep}"; do rm -f -- "${dir:?}/$old"; done',
+    'echo "backup-database: $name; $(( ${#copies[@]} < keep ? ${#copies[@]} : keep )) copies kept in $dir"',
+    '',
+  ].join('\n');
+}
+
+/** The timer (daily at 03:00 UTC, caught up after a downtime) and its service, which runs only beside a running bridge. */
+export function backupUnits(): { service: string; timer: string } {
+  return {
+    service: [
+      '[Unit]',
+      'Description=scim-bridge: a consistent copy of the database onto the data volume',
+      'Requisite=scim-bridge.service',
+      'After=scim-bridge.service',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      `ExecStart=${BACKUP_SCRIPT} ${BACKUPS_KEPT}`,
+      '',
+    ].join('\n'),
+    timer: [
+      '[Unit]',
+      'Description=scim-bridge: back the database up daily',
+      '',
+      '[Timer]',
+      'OnCalendar=*-*-* 03:00:00 UTC',
+      'Persistent=true',
+      'RandomizedDelaySec=10min',
+      '',
+      '[Install]',
+      'WantedBy=timers.target',
+      '',
+    ].join('\n'),
+  };
+}
 
 /** The tag that carries one accepted token's hash: letters, digits, `-`, `_`, `:` only, at most 255. */
 export function tokenHashTag(prefix: string, hash: string): string {
@@ -215,7 +278,10 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
       extraFiles: [
         ...(webhookSecret !== undefined ? [{ path: WEBHOOK_SECRET_FILE, permissions: '0600', content: `${webhookSecret}\n` }] : []),
         ...(googleKey !== undefined ? [{ path: GOOGLE_CREDENTIALS_FILE, permissions: '0600', content: `${googleKey}\n` }] : []),
+        { path: BACKUP_SCRIPT, permissions: '0755', content: backupScript() },
+        { path: `/etc/systemd/system/${BACKUP_SERVICE}`, permissions: '0644', content: backupUnits().service },
       ],
+      extraUnits: { [BACKUP_TIMER]: backupUnits().timer },
     });
     // With a webhook or the Google Workspace connector the user-data carries their secrets, so it is a secret
     // itself; without them it holds nothing secret (the token's hash only) and stays readable in previews.

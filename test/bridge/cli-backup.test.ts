@@ -1,16 +1,20 @@
 /**
  * `scim-bridge backup` and `restore`: a backup taken while IdPs write holds every user the bridge had
  * acknowledged (201) when it began, and restores into a fresh directory where a bridge starts and serves them;
- * restore refuses what would lose data or not work, before it touches anything.
+ * restore refuses what would lose data or not work, before it touches anything. The same on PostgreSQL, whose
+ * backup is the bridge's own logical export (one snapshot), restored into an empty database.
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { backupSqlite } from '../../bridge/src/cli/backup';
+import { backupPostgres } from '../../bridge/src/cli/postgres-backup';
 import { knownMigrations } from '../../bridge/src/cli/sqlite-file';
 import { startBridge, TestBridge, TOKEN, userBody } from '../helpers/bridge';
 import { runCli } from '../helpers/cli';
+import { adminClient, createTestDatabase } from '../helpers/postgres';
 
 const dirs: string[] = [];
 const bridges: TestBridge[] = [];
@@ -107,8 +111,8 @@ function usersIn(path: string): Map<string, string> {
   }
 }
 
-async function expectRestoredBridgeServes(target: string, expected: Map<string, string>, allowed: Set<string>): Promise<void> {
-  const restored = await bridgeOn(envFor(target));
+async function expectRestoredBridgeServes(target: string, expected: Map<string, string>, allowed: Set<string>, { store = 'sqlite' }: { store?: 'sqlite' | 'postgres' } = {}): Promise<void> {
+  const restored = await bridgeOn(store === 'postgres' ? { SCIM_BRIDGE_DATABASE_URL: target } : envFor(target));
   const page = await restored.bridge.store.listUsers({ offset: 0, limit: 100_000 });
   const names = new Map(page.items.map((u) => [u.userName, u.id]));
   const missing = [...expected].filter(([name, id]) => names.get(name) !== id);
@@ -257,7 +261,7 @@ describe('restore refuses, and changes nothing', () => {
     const target = join(scratch(), 'bridge.db');
     const refused = await runCli(['restore', file], { env: envFor(target) });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/is not a SQLite database.*pg_restore.*nothing was changed/);
+    expect(refused.stderr).toMatch(/is not a SQLite database.*a PostgreSQL backup restores into a postgres:\/\/ database.*nothing was changed/);
     expect(existsSync(target)).toBe(false);
   });
 
@@ -298,15 +302,159 @@ describe('restore refuses, and changes nothing', () => {
   });
 });
 
-describe('PostgreSQL', () => {
-  test('when the database is PostgreSQL, then backup and restore name pg_dump and pg_restore, and never print the password', async () => {
-    const env = { SCIM_BRIDGE_DATABASE_URL: 'postgres://bridge:s3cret-pw@db.example.com:5432/scim' };
-    const backup = await runCli(['backup', join(scratch(), 'x.dump')], { env });
+describe('PostgreSQL: a logical export in one snapshot, and its restore into an empty database', () => {
+  const pgEnv = (url: string) => ({ SCIM_BRIDGE_DATABASE_URL: url });
+  /** The users a PostgreSQL database holds, userName -> id. */
+  async function pgUsers(url: string): Promise<Map<string, string>> {
+    const client = await adminClient(url);
+    try {
+      return new Map((await client.query<{ user_name: string; id: string }>('select user_name, id from users')).rows.map((r) => [r.user_name, r.id]));
+    } finally {
+      await client.end();
+    }
+  }
+  /** The backup's lines, parsed. */
+  const linesOf = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+  test('when IdPs keep creating users during `backup`, then a fresh database restored from it serves every user acknowledged before it began', async () => {
+    const sourceUrl = await createTestDatabase('backup_source', { migrated: true });
+    const source = await bridgeOn(pgEnv(sourceUrl));
+    const seeded = await seed(source, 'seed', 300);
+    const load = writeLoad(source);
+    await load.waitFor(50);
+    const ackedBefore = new Map([...seeded, ...load.acked]);
+    const file = join(scratch(), 'backups', 'scim-bridge.jsonl');
+    const result = await runCli(['backup', file], { env: pgEnv(sourceUrl) });
+    const ackedWhenDone = load.acked.size;
+    await load.waitFor(ackedWhenDone + 20); // the bridge kept acknowledging: never paused
+    await load.stop();
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.stderr).toMatch(/^backup: \d+ rows exported$/m);
+    expect(result.stdout).toMatch(/^backup: .*scim-bridge\.jsonl \(\d+ bytes\): \d+ users, 0 groups, \d+ events \(0 dead letters\), schema 0\d+_/);
+    expect(readdirSync(join(file, '..'))).toEqual(['scim-bridge.jsonl']);
+    // One snapshot: every user in the copy has its user.created event in it, and no event names a user it lacks.
+    const lines = linesOf(file);
+    const rowsOf = (table: string) => {
+      const at = lines.findIndex((l) => l.table === table);
+      const columns: string[] = lines[at].columns;
+      const rows: Array<Record<string, unknown>> = [];
+      for (let i = at + 1; i < lines.length && 'row' in lines[i]; i++) rows.push(Object.fromEntries(columns.map((c, j) => [c, lines[i].row[j]])));
+      return rows;
+    };
+    const users = new Set(rowsOf('users').map((u) => u.id));
+    const created = new Set(rowsOf('events').filter((e) => e.type === 'user.created').map((e) => e.resource_id));
+    expect(created).toEqual(users);
+    expect(lines.at(-1)).toEqual({ end: true, rows: expect.objectContaining({ users: users.size }) });
+
+    const target = await createTestDatabase('restore_target');
+    const restored = await runCli(['restore', file], { env: pgEnv(target) });
+    expect(restored).toMatchObject({ code: 0 });
+    expect(restored.stdout).toMatch(new RegExp(`now holds ${users.size} users`));
+    await expectRestoredBridgeServes(target, ackedBefore, new Set([...seeded.keys(), ...load.attempted]), { store: 'postgres' });
+  });
+
+  test('when writes land between the pages the export reads, then the copy is the snapshot of its start, and a restored bridge goes on numbering', async () => {
+    const sourceUrl = await createTestDatabase('snapshot_source', { migrated: true });
+    const source = await bridgeOn(pgEnv(sourceUrl));
+    const seeded = await seed(source, 'seed', 200);
+    const file = join(scratch(), 'snapshot.jsonl');
+    let during = 0;
+    const out = createWriteStream(file);
+    const io = { stdin: process.stdin, stdout: { write: () => true }, stderr: { write: () => true }, env: {} };
+    // Pages of 50 rows: a user is created (and committed) between every two of them.
+    const summary = await backupPostgres(sourceUrl, out, io, {
+      rowsPerFetch: 50,
+      betweenPages: async () => {
+        expect((await createUser(source, `during.${during++}@example.com`)).status).toBe(201);
+      },
+    });
+    out.end();
+    await once(out, 'close');
+    expect(during).toBeGreaterThan(2);
+    expect(summary.users).toBe(seeded.size);
+    expect((await pgUsers(sourceUrl)).size).toBe(seeded.size + during);
+
+    const target = await createTestDatabase('snapshot_target');
+    expect((await runCli(['restore', file], { env: pgEnv(target) })).code).toBe(0);
+    expect(await pgUsers(target)).toEqual(seeded);
+    // The sequences continue after the restored rows: a new user and its event get numbers of their own.
+    const restored = await bridgeOn(pgEnv(target));
+    expect((await createUser(restored, 'after.restore@example.com')).status).toBe(201);
+    const events = await restored.bridge.store.listEvents(0, 100_000);
+    expect(new Set(events.map((e) => e.seq)).size).toBe(events.length);
+    expect(events.at(-1)!.type).toBe('user.created');
+  });
+
+  test('when the backup goes to stdout and comes back on stdin, then the restored database has the users', async () => {
+    const sourceUrl = await createTestDatabase('stdio_source', { migrated: true });
+    const source = await bridgeOn(pgEnv(sourceUrl));
+    const users = await seed(source, 'pipe', 40);
+    const backup = await runCli(['backup', '-'], { env: pgEnv(sourceUrl) });
+    expect(backup.code).toBe(0);
+    expect(backup.stderr).toMatch(/backup: postgres:\/\/.* to stdout: 40 users/);
+    const target = await createTestDatabase('stdio_target');
+    const restored = await runCli(['restore', '-'], { env: pgEnv(target), stdin: backup.stdoutBytes });
+    expect(restored).toMatchObject({ code: 0 });
+    expect(await pgUsers(target)).toEqual(users);
+  });
+
+  test('when the database holds users, then restore refuses without --force and with --force replaces them; while a replica runs it refuses', async () => {
+    const sourceUrl = await createTestDatabase('force_source', { migrated: true });
+    const source = await bridgeOn(pgEnv(sourceUrl));
+    const users = await seed(source, 'kept', 10);
+    const file = join(scratch(), 'force.jsonl');
+    expect((await runCli(['backup', file], { env: pgEnv(sourceUrl) })).code).toBe(0);
+
+    const busyUrl = await createTestDatabase('force_target', { migrated: true });
+    const busy = await bridgeOn(pgEnv(busyUrl));
+    const other = await seed(busy, 'other', 3);
+    const running = await runCli(['restore', file, '--force'], { env: pgEnv(busyUrl) });
+    expect(running.code).toBe(1);
+    expect(running.stderr).toMatch(/other sessions use .*Stop every replica first.*nothing was changed/);
+    await busy.stop();
+    bridges.splice(bridges.indexOf(busy), 1);
+
+    const refused = await runCli(['restore', file], { env: pgEnv(busyUrl) });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/is not empty \(3 users, 0 groups, 3 events\); restore goes into an empty database only.*--force.*nothing was changed/);
+    expect(await pgUsers(busyUrl)).toEqual(other);
+
+    const forced = await runCli(['restore', file, '--force'], { env: pgEnv(busyUrl) });
+    expect(forced).toMatchObject({ code: 0 });
+    expect(forced.stdout).toMatch(/now holds 10 users.*it replaced 3 users, 0 groups and 3 events/);
+    expect(await pgUsers(busyUrl)).toEqual(users);
+  });
+
+  test('when the file is cut off, damaged or not a PostgreSQL backup, then restore says so and changes nothing', async () => {
+    const sourceUrl = await createTestDatabase('damaged_source', { migrated: true });
+    const source = await bridgeOn(pgEnv(sourceUrl));
+    await seed(source, 'x', 5);
+    const file = join(scratch(), 'whole.jsonl');
+    expect((await runCli(['backup', file], { env: pgEnv(sourceUrl) })).code).toBe(0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    const target = await createTestDatabase('damaged_target', { migrated: true });
+    const before = await pgUsers(target);
+    const cases: Array<[string, string, RegExp]> = [
+      ['cut.jsonl', lines.slice(0, -3).join('\n') + '\n', /stops before its end \(a backup cut off: copy it again\); nothing was changed/],
+      ['row.jsonl', lines.map((l, i) => (i === 3 ? '{"row":[1]}' : l)).join('\n') + '\n', /has a damaged row in .*; nothing was changed/],
+      ['sqlite.db', 'SQLite format 3\0' + 'x'.repeat(100), /is not JSON: not a scim-bridge PostgreSQL backup/],
+      ['newer.jsonl', [JSON.stringify({ ...JSON.parse(lines[0]), migrations: [...JSON.parse(lines[0]).migrations, '9999_future'] }), ...lines.slice(1)].join('\n') + '\n', /comes from a newer scim-bridge \(schema 9999_future, unknown here\)/],
+    ];
+    const dir = scratch();
+    for (const [name, content, message] of cases) {
+      writeFileSync(join(dir, name), content);
+      const r = await runCli(['restore', join(dir, name)], { env: pgEnv(target) });
+      expect(`${name} ${r.code} ${r.stderr}`).toMatch(new RegExp(`^${name} 1 `));
+      expect(r.stderr).toMatch(message);
+    }
+    expect(await pgUsers(target)).toEqual(before);
+  });
+
+  test('when PostgreSQL cannot be reached, then backup says so without printing the password', async () => {
+    const env = { SCIM_BRIDGE_DATABASE_URL: 'postgres://bridge:s3cret-pw@127.0.0.1:1/scim' };
+    const backup = await runCli(['backup', join(scratch(), 'x.jsonl')], { env });
     expect(backup.code).toBe(1);
-    expect(backup.stderr).toMatch(/PostgreSQL.*Use pg_dump: pg_dump --format=custom/);
-    const restore = await runCli(['restore', join(scratch(), 'x.dump')], { env });
-    expect(restore.code).toBe(1);
-    expect(restore.stderr).toMatch(/pg_restore/);
-    expect(backup.stderr + restore.stderr).not.toContain('s3cret-pw');
+    expect(backup.stderr).toMatch(/cannot connect to postgres:\/\/bridge:\*\*\*@127\.0\.0\.1:1\/scim/);
+    expect(backup.stderr).not.toContain('s3cret-pw');
   });
 });

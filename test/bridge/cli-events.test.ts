@@ -1,13 +1,14 @@
 /**
  * `scim-bridge events replay`: beside a running bridge, events the webhook already had go to it again, signed
  * as the bridge signs them, in outbox order; events still pending are left to the bridge; dead letters the
- * receiver now accepts leave the dead-letter list.
+ * receiver now accepts leave the dead-letter list. On SQLite and on PostgreSQL.
  */
 import { join } from 'node:path';
 import { DELIVERY_LEASE } from '../../bridge/src/delivery';
 import { Json, until, WEBHOOK_SECRET, WebhookReceiver as Receiver } from '../helpers/webhook-receiver';
 import { startBridge, TestBridge, userBody } from '../helpers/bridge';
 import { runCli } from '../helpers/cli';
+import { createTestDatabase } from '../helpers/postgres';
 
 const SECRET = WEBHOOK_SECRET;
 
@@ -112,5 +113,38 @@ describe('events replay', () => {
     expect(await runCli(['events', 'replay'], { env })).toMatchObject({ code: 2, stderr: expect.stringMatching(/needs a range: --after <seq>/) });
     const noWebhook = await runCli(['events', 'replay', '--after', '0'], { env: { SCIM_BRIDGE_DATABASE_URL: env.SCIM_BRIDGE_DATABASE_URL } });
     expect(noWebhook).toMatchObject({ code: 1, stderr: expect.stringMatching(/no webhook is set/) });
+  });
+});
+
+describe('events replay on PostgreSQL (the replicas\' database)', () => {
+  let pgBridge: TestBridge;
+  let pgEnv: NodeJS.ProcessEnv;
+  beforeEach(async () => {
+    const url = await createTestDatabase('events_replay', { migrated: true });
+    pgBridge = await startBridge(
+      { SCIM_BRIDGE_DATABASE_URL: url, SCIM_BRIDGE_WEBHOOK_URL: receiver.url, SCIM_BRIDGE_WEBHOOK_SECRET: SECRET },
+      { delivery: { baseDelayMs: 10, maxDelayMs: 20, pollMs: 20 } },
+    );
+    pgEnv = { SCIM_BRIDGE_DATABASE_URL: url, SCIM_BRIDGE_WEBHOOK_URL: receiver.url, SCIM_BRIDGE_WEBHOOK_SECRET: SECRET };
+  });
+  afterEach(async () => {
+    await pgBridge.stop();
+  });
+
+  test('when replayed from cursor 0 beside the running replica, then the delivered events go again in order, and an accepted dead letter leaves the list', async () => {
+    receiver.answer = (e) => (e.data.userName === 'refused@example.com' ? 400 : 200);
+    for (const name of ['ada@example.com', 'refused@example.com', 'grace@example.com']) expect((await pgBridge.post('/Users', userBody(name))).status).toBe(201);
+    const all = await pgBridge.bridge.store.listEvents(0, 1000);
+    await until(async () => (await pgBridge.bridge.store.leaseCursor(DELIVERY_LEASE)) === all.at(-1)!.seq);
+    expect(await pgBridge.bridge.store.countDeadLetters()).toBe(1);
+    receiver.received.splice(0);
+    receiver.answer = () => 200;
+
+    const replay = await runCli(['events', 'replay', '--after', '0'], { env: pgEnv });
+    expect(replay).toMatchObject({ code: 0 });
+    expect(replay.stdout).toBe(`events replay: ${all.length} events sent, 1 of them dead letters (accepted now, off the list)\n`);
+    expect(receiver.received.map((e) => e.id)).toEqual(all.map((e) => e.id));
+    expect(receiver.badSignatures).toEqual([]);
+    expect(await pgBridge.bridge.store.countDeadLetters()).toBe(0);
   });
 });

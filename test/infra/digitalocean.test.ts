@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MockMonitor } from '@pulumi/pulumi/runtime/mocks';
 import { parse } from 'yaml';
-import { DIGITALOCEAN_SECRET_SINKS, DROPLET_DELETE_TIMEOUT, recordName, resourcePrefix, volumeName } from '../../infra/digitalocean';
+import { BACKUP_SCRIPT, DIGITALOCEAN_SECRET_SINKS, DROPLET_DELETE_TIMEOUT, recordName, resourcePrefix, volumeName } from '../../infra/digitalocean';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
 import { all, one, SECRET_SIG_KEY, sha256 } from '../helpers/plan';
 
@@ -513,4 +513,78 @@ describe('fetch-secrets on a Droplet, against a fake metadata service', () => {
     expect(r.stderr).toContain("fetch-secrets: no token hash among the Droplet's tags");
     expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A}\n`);
   });
+});
+
+describe('the daily database backup on a Droplet (backup-database, a timer)', () => {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const fs = require('node:fs') as typeof import('node:fs');
+  const os = require('node:os') as typeof import('node:os');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const ROOT = join(__dirname, '..', '..');
+  let files: Array<{ path: string; permissions: string; content: string }>;
+  let runcmd: string[][];
+  let dir: string;
+  beforeAll(async () => {
+    const doc = parse(userData(await plan('digitalocean'))) as { write_files: typeof files; runcmd: string[][] };
+    files = doc.write_files;
+    runcmd = doc.runcmd;
+    dir = fs.mkdtempSync(join(os.tmpdir(), 'do-backup-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = (path: string) => files.find((f) => f.path === path)!;
+
+  test('a timer runs it daily at 03:00 UTC (caught up after a downtime), only beside a running bridge; shellcheck passes', () => {
+    expect(file(BACKUP_SCRIPT).permissions).toBe('0755');
+    const timer = file('/etc/systemd/system/scim-bridge-backup.timer').content;
+    expect(timer).toContain('OnCalendar=*-*-* 03:00:00 UTC');
+    expect(timer).toContain('Persistent=true');
+    const service = file('/etc/systemd/system/scim-bridge-backup.service').content;
+    expect(service).toContain('Requisite=scim-bridge.service');
+    expect(service).toContain(`ExecStart=${BACKUP_SCRIPT} 14`);
+    expect(runcmd).toContainEqual(['systemctl', 'enable', '--now', '--no-block', 'scim-bridge-backup.timer']);
+    const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: file(BACKUP_SCRIPT).content });
+    expect(`${check.status} ${check.stdout}`).toBe('0 ');
+  });
+
+  test('run for real: the bridge\'s own `scim-bridge backup` (in place of `docker exec`) writes a whole copy; the newest 14 stay', async () => {
+    // The database a bridge would have, and the volume's backups directory with 15 older copies in it.
+    const database = join(dir, 'scim-bridge.db');
+    const { openStore } = await import('../../bridge/src/store');
+    const store = await openStore(`sqlite:${database}`);
+    await store.close();
+    const backups = join(dir, 'backups');
+    fs.mkdirSync(backups);
+    const older = Array.from({ length: 15 }, (_, i) => `scim-bridge-202601${String(i + 1).padStart(2, '0')}T030000Z.db`);
+    for (const name of older) fs.writeFileSync(join(backups, name), 'old');
+    fs.writeFileSync(join(backups, 'notes.txt'), 'not a backup: left alone');
+    // `docker exec scim-bridge scim-bridge backup /data/backups/<name>`: the same command, run by the real CLI, with
+    // the container's /data/backups being this directory.
+    const bin = join(dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(
+      join(bin, 'docker'),
+      [
+        '#!/bin/sh',
+        '[ "$1 $2 $3 $4" = "exec scim-bridge scim-bridge backup" ] || { echo "unexpected: $*" >&2; exit 2; }',
+        // The container's environment is the bridge's, not the host script's.
+        `exec env -u SCIM_BRIDGE_BACKUP_DIR node -r ts-node/register/transpile-only '${join(ROOT, 'bridge/src/cli/main.ts')}' backup "${backups}/\${5#/data/backups/}"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const script = join(dir, 'backup-database');
+    fs.writeFileSync(script, file(BACKUP_SCRIPT).content, { mode: 0o755 });
+    const run = await promisify(execFile)('bash', [script, '14'], {
+      cwd: ROOT,
+      env: { PATH: `${bin}:${process.env.PATH}`, SCIM_BRIDGE_BACKUP_DIR: backups, SCIM_BRIDGE_DATABASE_URL: `sqlite:${database}`, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
+    });
+    const left = fs.readdirSync(backups).sort();
+    const made = left.filter((f) => !older.includes(f) && f !== 'notes.txt');
+    expect(made).toEqual([expect.stringMatching(/^scim-bridge-\d{8}T\d{6}Z\.db$/)]);
+    expect(run.stdout).toContain(`backup-database: ${made[0]}; 14 copies kept in ${backups}`);
+    // The new copy is a whole scim-bridge database; of the older ones the two oldest went.
+    expect(fs.readFileSync(join(backups, made[0])).subarray(0, 15).toString()).toBe('SQLite format 3');
+    expect(left).toEqual([...older.slice(2), made[0], 'notes.txt'].sort());
+  }, 60_000);
 });

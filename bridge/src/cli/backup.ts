@@ -12,14 +12,17 @@
  * connection to the database; with a bridge attached SQLite answers "database is locked" (SQLITE_BUSY) and the
  * restore stops before it has changed anything.
  *
- * PostgreSQL: not done by this command (see `postgresNotHere`): pg_dump is the tool, and the image ships none.
+ * PostgreSQL: a logical export of the bridge's tables in one snapshot, and its import into an empty database
+ * (./postgres-backup.ts): the image ships no pg_dump, and a bridge's backup should restore with the bridge alone.
  */
 import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { configFor, DatabaseLocation, locate, redactUrl } from './database';
+import { tmpdir } from 'node:os';
+import { configFor, locate, redactUrl } from './database';
+import { backupPostgres, backupPostgresToFile, restorePostgres } from './postgres-backup';
 import { Args, CliError, CliIo, flag, progressReporter, usageError } from './io';
 import { contentOf, DatabaseSummary, describeSummary, fsyncPath, hasSqliteHeader, inspectScimBridgeDatabase, isEmpty } from './sqlite-file';
 
@@ -32,17 +35,6 @@ const PAGES_PER_STEP = 1024;
  */
 const RESTARTS_BEFORE_ONE_STEP = 2;
 const ALL_PAGES = 0x7fffffff;
-
-function postgresNotHere(command: 'backup' | 'restore', db: Extract<DatabaseLocation, { kind: 'postgres' }>): CliError {
-  const url = redactUrl(db.url);
-  return new CliError(
-    command === 'backup'
-      ? `backup: the database is PostgreSQL (${url}); this command copies the embedded SQLite database only. ` +
-          `Use pg_dump: pg_dump --format=custom --file=scim-bridge.dump '${url}' (or your provider's snapshots)`
-      : `restore: the database is PostgreSQL (${url}); this command restores SQLite backups only. ` +
-          `Use pg_restore on a pg_dump backup: pg_restore --clean --if-exists --no-owner --dbname='${url}' scim-bridge.dump, with every bridge replica stopped`,
-  );
-}
 
 function oneFile(args: Args, command: string): string {
   if (args.positionals.length !== 1) throw usageError(`${command} takes one file: npx scim-bridge ${command} <file>`);
@@ -58,8 +50,21 @@ function removeQuietly(path: string): void {
 export async function backup(io: CliIo, args: Args): Promise<number> {
   const toStdout = args.positionals.length === 1 && args.positionals[0] === '-';
   const file = toStdout ? '-' : oneFile(args, 'backup');
-  const db = locate(configFor(io, args).databaseUrl);
-  if (db.kind === 'postgres') throw postgresNotHere('backup', db);
+  const config = configFor(io, args);
+  const db = locate(config.databaseUrl);
+  if (db.kind === 'postgres') {
+    if (toStdout) {
+      if (io.stdout === process.stdout && process.stdout.isTTY) throw usageError('backup -: stdout is a terminal; redirect it to a file (> scim-bridge.jsonl)');
+      const out = stdoutStream(io);
+      const summary = await backupPostgres(db.url, out, io, { caPem: config.databaseCaPem });
+      io.stderr.write(`backup: ${redactUrl(db.url)} to stdout: ${describeSummary(summary)}\n`);
+      return 0;
+    }
+    mkdirSync(dirname(file), { recursive: true });
+    const summary = await backupPostgresToFile(db.url, file, io, config.databaseCaPem);
+    io.stdout.write(`backup: ${file} (${statSync(file).size} bytes): ${describeSummary(summary)}\n`);
+    return 0;
+  }
   if (!existsSync(db.path)) throw new CliError(`backup: there is no database at ${db.path}; check SCIM_BRIDGE_DATABASE_URL (or pass --database sqlite:<path>)`);
   if (toStdout) {
     // `-`: the copy goes to stdout (kubectl exec and docker exec carry it out of a container that has no tar or
@@ -157,8 +162,30 @@ export async function restore(io: CliIo, args: Args): Promise<number> {
   const fromStdin = args.positionals.length === 1 && args.positionals[0] === '-';
   const file = fromStdin ? '-' : oneFile(args, 'restore');
   const force = flag(args, 'force');
-  const db = locate(configFor(io, args).databaseUrl);
-  if (db.kind === 'postgres') throw postgresNotHere('restore', db);
+  const config = configFor(io, args);
+  const db = locate(config.databaseUrl);
+  if (db.kind === 'postgres') {
+    let result: Awaited<ReturnType<typeof restorePostgres>>;
+    if (fromStdin) {
+      // Read twice (checked whole, then loaded): received into a file first.
+      const received = join(tmpdir(), `scim-bridge-restore-${process.pid}.jsonl`);
+      try {
+        await pipeline(io.stdin, createWriteStream(received, { mode: 0o600 }));
+        result = await restorePostgres(db.url, received, io, { force, shownAs: 'the backup on stdin', caPem: config.databaseCaPem });
+      } finally {
+        removeQuietly(received);
+      }
+    } else {
+      if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`restore: there is no file ${file}`);
+      result = await restorePostgres(db.url, file, io, { force, caPem: config.databaseCaPem });
+    }
+    io.stdout.write(
+      `restore: ${redactUrl(db.url)} now holds ${describeSummary(result.restored)}` +
+        (result.replaced ? `; it replaced ${result.replaced.users} users, ${result.replaced.groups} groups and ${result.replaced.events} events` : '') +
+        '. Start the bridge.\n',
+    );
+    return 0;
+  }
   let result: RestoreResult;
   if (fromStdin) {
     // `-`: the backup comes on stdin (kubectl exec -i, docker run -i), received beside the database first.
@@ -192,7 +219,7 @@ export async function restoreSqlite(file: string, path: string, { force, shownAs
   if (!existsSync(file) || !statSync(file).isFile()) throw new CliError(`restore: there is no file ${file}`);
   if (statSync(file).size === 0) throw new CliError(`restore: ${shownAs} is empty; nothing was changed`);
   if (!hasSqliteHeader(file)) {
-    throw new CliError(`restore: ${shownAs} is not a SQLite database, so not a scim-bridge backup (a pg_dump file restores with pg_restore); nothing was changed`);
+    throw new CliError(`restore: ${shownAs} is not a SQLite database, so not a scim-bridge backup of one (a PostgreSQL backup restores into a postgres:// database); nothing was changed`);
   }
   if (resolve(file) === path) throw usageError('restore: the backup file is the database itself; give the backup');
   mkdirSync(dirname(path), { recursive: true });

@@ -21,6 +21,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { configFor, locate } from './database';
 import { Args, CliError, CliIo, flag, option, progressReporter, usageError } from './io';
+import { postgresSchema } from './postgres-backup';
 import { knownMigrations } from './sqlite-file';
 
 const PAGE = 500;
@@ -35,31 +36,34 @@ function parseTime(name: string, raw: string | undefined): number | undefined {
 }
 
 /**
- * The store, for a command that reads and writes through it beside a running bridge. Only at this version's own
- * schema, so that opening it (which brings a schema up to date) never migrates a database a bridge is using.
+ * The store (SQLite or PostgreSQL), for a command that reads and writes through it beside a running bridge. Only
+ * at this version's own schema, so that opening it (which brings a schema up to date) never migrates a database a
+ * bridge is using.
  */
-async function openStoreBeside(databaseUrl: string): Promise<Store> {
+async function openStoreBeside(databaseUrl: string, caPem: string | undefined): Promise<Store> {
   const db = locate(databaseUrl);
-  if (db.kind === 'postgres') {
-    throw new CliError('events replay: PostgreSQL is not supported by this version of the command; replay dead letters with POST /api/v1/dead-letters/replay (the application token)');
-  }
-  if (!existsSync(db.path)) throw new CliError(`events replay: there is no database at ${db.path}; check SCIM_BRIDGE_DATABASE_URL (or pass --database sqlite:<path>)`);
-  // The schema must be this version's: the command never migrates a database a bridge is using.
-  const raw = new BetterSqlite3(db.path, { fileMustExist: true });
   let last: string | undefined;
-  try {
-    raw.pragma('busy_timeout = 5000');
-    last = (raw.prepare('select max(name) as name from kysely_migration').get() as { name: string | null } | undefined)?.name ?? undefined;
-  } catch {
-    last = undefined;
-  } finally {
-    raw.close();
+  if (db.kind === 'postgres') {
+    last = await postgresSchema(db.url, caPem);
+  } else {
+    if (!existsSync(db.path)) throw new CliError(`events replay: there is no database at ${db.path}; check SCIM_BRIDGE_DATABASE_URL (or pass --database sqlite:<path>)`);
+    const raw = new BetterSqlite3(db.path, { fileMustExist: true });
+    try {
+      raw.pragma('busy_timeout = 5000');
+      last = (raw.prepare('select max(name) as name from kysely_migration').get() as { name: string | null } | undefined)?.name ?? undefined;
+    } catch {
+      last = undefined;
+    } finally {
+      raw.close();
+    }
   }
+  // The schema must be this version's: the command never migrates a database a bridge is using.
   const latest = (await knownMigrations()).at(-1);
   if (last !== latest) {
     throw new CliError(`events replay: the database's schema is ${last ?? 'none'}, this scim-bridge's ${latest}; run the command of the bridge's own version (inside its container)`);
   }
-  return openStore(databaseUrl);
+  // PostgreSQL: a small pool of its own beside the replicas'.
+  return openStore(databaseUrl, db.kind === 'postgres' ? { poolSize: 2, ...(caPem ? { caPem } : {}) } : {});
 }
 
 export async function eventsReplay(io: CliIo, args: Args): Promise<number> {
@@ -75,7 +79,7 @@ export async function eventsReplay(io: CliIo, args: Args): Promise<number> {
   }
   const config = configFor(io, args);
   if (!config.webhook && !dryRun) throw new CliError('events replay: no webhook is set (SCIM_BRIDGE_WEBHOOK_URL and SCIM_BRIDGE_WEBHOOK_SECRET); run it where the bridge runs (inside its container)');
-  const store = await openStoreBeside(config.databaseUrl);
+  const store = await openStoreBeside(config.databaseUrl, config.databaseCaPem);
   const delivery = config.webhook
     ? new WebhookDelivery(store, { url: config.webhook.url, secret: config.webhook.secret, retryWindowMs: 0 }, createLogger({ level: 'silent', pretty: false }))
     : undefined;
