@@ -9,6 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readConfig } from '../../bridge/src/config';
 import { startBridge, TestBridge, userBody, GROUP_SCHEMA, patchBody } from '../helpers/bridge';
+import { DirectoryApi } from '../../bridge/src/connectors/google/api';
+import { compactUser, expandUser, readDirectory } from '../../bridge/src/connectors/google/sync';
 import { SCOPES, serviceAccountKey, StandInGoogle } from '../helpers/google';
 
 type Json = Record<string, any>;
@@ -515,6 +517,44 @@ describe('a large directory', () => {
     expect(again).toMatchObject({ ok: true, counts: { usersCreated: 0, usersUpdated: 1, membersAdded: 0 } });
     expect(await s.events()).toEqual(['user.updated person.p42@acme.example']);
   }, 120_000);
+});
+
+describe('memory: what a sync keeps (the measured figure: npm run bench:google-memory)', () => {
+  it('when the directory is read, then each user is kept as one compact string until it is written', async () => {
+    const g = await new StandInGoogle(KEY, ADMIN).start();
+    try {
+      g.addUser('201', 'ada.lovelace@acme.example');
+      g.addUser('202', 'alan.turing@acme.example', { suspended: true });
+      g.addUser('203', 'no.one@acme.example'); // in no synced group: not kept
+      g.addGroup('g1', STAFF, 'Staff', ['201', '202']);
+      const api = new DirectoryApi({ serviceAccount: { clientEmail: KEY.clientEmail, privateKey: JSON.parse(KEY.json).private_key }, admin: ADMIN, apiUrl: g.url, tokenUrl: g.tokenUrl });
+      const snapshot = await readDirectory(api, [STAFF]);
+      api.close();
+      expect([...snapshot.users.keys()].sort()).toEqual(['201', '202']);
+      expect([...snapshot.users.values()].every((u) => typeof u === 'string')).toBe(true);
+      expect(expandUser('202', snapshot.users.get('202')!)).toEqual({ id: '202', email: 'alan.turing@acme.example', givenName: 'Alan', familyName: 'Turing', inactive: true });
+      expect(expandUser('9', compactUser({ email: 'x@acme.example', inactive: false }))).toEqual({ id: '9', email: 'x@acme.example', givenName: undefined, familyName: undefined, inactive: false });
+    } finally {
+      await g.stop();
+    }
+  });
+
+  it('when the connector talks to Google, then it never calls fetch (whose first use loads undici: ~10 MB resident)', async () => {
+    const original = globalThis.fetch;
+    const calls: string[] = [];
+    globalThis.fetch = ((input: unknown) => {
+      calls.push(String(input));
+      return Promise.reject(new Error('fetch is not for the connector'));
+    }) as typeof fetch;
+    try {
+      const s = await setup(smallDomain);
+      const report = await s.sync();
+      expect(report).toMatchObject({ ok: true, counts: { usersCreated: 2 } });
+      expect(calls).toEqual([]);
+    } finally {
+      globalThis.fetch = original;
+    }
+  });
 });
 
 describe('the interval', () => {

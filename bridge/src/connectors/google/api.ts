@@ -1,13 +1,17 @@
 /**
  * The Directory API as a service account with domain-wide delegation reads it: a signed JWT assertion (RS256,
  * `sub` = the impersonated administrator, read-only scopes) exchanged for an access token, then plain GETs.
- * node:crypto and fetch only: see README, "Google Workspace" (why not googleapis).
+ * node:crypto and node:https only: see README, "Google Workspace" (why not googleapis). Not fetch: its first use
+ * loads undici (and its WebAssembly HTTP parser) into the process, about 10 MB resident in the bridge, which the
+ * 128 MB budget does not have during a first sync (bench/google-sync-memory.ts).
  *
  * Robust the way Google asks clients to be: 429, 5xx and rate-limit 403s are retried with exponential backoff
  * (Retry-After honoured), a 401 fetches a new token once (a token that expired mid-sync), every request has a
  * timeout, and an abort (the bridge stopping) ends the wait at once.
  */
 import { createSign } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 
 /** Read-only, and no more than the sync reads: users, and groups with their members. */
 export const SCOPES = [
@@ -102,12 +106,62 @@ interface ErrorBody {
   error_description?: string;
 }
 
-async function errorBody(res: Response): Promise<ErrorBody> {
+function errorBody(res: Answer): ErrorBody {
   try {
-    return (await res.json()) as ErrorBody;
+    return res.json() as ErrorBody;
   } catch {
     return {};
   }
+}
+
+/** An HTTP answer read in full (Google's pages are a few hundred kB at most). */
+interface Answer {
+  readonly status: number;
+  readonly ok: boolean;
+  header(name: string): string | null;
+  json(): unknown;
+}
+
+/** One request over node:http(s), its body read in full; `signal` (the timeout, the bridge stopping) cuts it. */
+function request(url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; signal: AbortSignal; agents: Agents }): Promise<Answer> {
+  const secure = url.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (secure ? https : http).request(
+      url,
+      {
+        method: init.method,
+        headers: { ...init.headers, ...(init.body !== undefined ? { 'Content-Length': String(Buffer.byteLength(init.body)) } : {}) },
+        agent: secure ? init.agents.https : init.agents.http,
+        signal: init.signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          resolve({
+            status,
+            ok: status >= 200 && status < 300,
+            header: (name) => {
+              const v = res.headers[name.toLowerCase()];
+              return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+            },
+            json: () => JSON.parse(text),
+          });
+        });
+      },
+    );
+    req.on('error', (err) => reject(init.signal.aborted ? (init.signal.reason ?? err) : err));
+    req.end(init.body);
+  });
+}
+
+/** Kept-alive connections: one sync sends dozens of requests to the same two hosts. */
+interface Agents {
+  readonly http: http.Agent;
+  readonly https: https.Agent;
 }
 
 /** 403s that are rate limits, not refusals (Google sends both as 403). */
@@ -120,9 +174,16 @@ export class DirectoryApi {
   private token?: { value: string; expiresAt: number };
   /** Requests sent (token requests included), for the sync's counts. */
   requests = 0;
+  private readonly agents: Agents = { http: new http.Agent({ keepAlive: true, maxSockets: 2 }), https: new https.Agent({ keepAlive: true, maxSockets: 2 }) };
 
   constructor(private readonly options: DirectoryApiOptions) {
     this.timings = { ...API_TIMINGS, ...options.timings };
+  }
+
+  /** Closes the kept-alive connections (the bridge stopping). */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 
   /** One request with retries; `attempt` runs it once and says whether to retry and after how long. */
@@ -157,22 +218,22 @@ export class DirectoryApi {
     const { tokenUrl, admin, serviceAccount } = this.options;
     const value = await this.withRetries<{ value: string; expiresAt: number }>('the token endpoint', signal, async () => {
       this.requests++;
-      const res = await fetch(tokenUrl, {
+      const res = await request(new URL(tokenUrl), {
         method: 'POST',
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: signedAssertion(serviceAccount, admin, tokenUrl) }),
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: signedAssertion(serviceAccount, admin, tokenUrl) }).toString(),
         signal: this.requestSignal(signal),
+        agents: this.agents,
       });
       if (res.ok) {
-        const body = (await res.json()) as { access_token?: string; expires_in?: number };
+        const body = res.json() as { access_token?: string; expires_in?: number };
         if (typeof body.access_token !== 'string') throw new GoogleApiError(`the token endpoint ${tokenUrl} answered without an access_token`);
         return { done: { value: body.access_token, expiresAt: Date.now() + (Number(body.expires_in) || 3600) * 1000 } };
       }
       if (RETRIED_STATUSES.has(res.status)) {
-        await res.body?.cancel();
-        return { retryAfterMs: retryAfterMs(res.headers.get('retry-after')), error: `the token endpoint answered ${res.status}` };
+        return { retryAfterMs: retryAfterMs(res.header('retry-after')), error: `the token endpoint answered ${res.status}` };
       }
-      const body = await errorBody(res);
+      const body = errorBody(res);
       const code = typeof body.error === 'string' ? body.error : undefined;
       const description = body.error_description ? ` (${body.error_description})` : '';
       const fix =
@@ -204,28 +265,23 @@ export class DirectoryApi {
       for (;;) {
         const token = await this.accessToken(signal, false);
         this.requests++;
-        const res = await fetch(url, { headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' }, signal: this.requestSignal(signal) });
-        if (res.ok) return { done: (await res.json()) as T };
-        if (res.status === 404) {
-          await res.body?.cancel();
-          return { done: null };
-        }
+        const res = await request(url, { method: 'GET', headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' }, signal: this.requestSignal(signal), agents: this.agents });
+        if (res.ok) return { done: res.json() as T };
+        if (res.status === 404) return { done: null };
         if (res.status === 401 && !renewed) {
           // The token expired (or was revoked) since it was issued: one new token, one more try.
-          await res.body?.cancel();
           renewed = true;
           await this.accessToken(signal, true);
           continue;
         }
         if (RETRIED_STATUSES.has(res.status)) {
-          await res.body?.cancel();
-          return { retryAfterMs: retryAfterMs(res.headers.get('retry-after')), error: `GET ${path} answered ${res.status}` };
+          return { retryAfterMs: retryAfterMs(res.header('retry-after')), error: `GET ${path} answered ${res.status}` };
         }
-        const body = await errorBody(res);
+        const body = errorBody(res);
         const detail = typeof body.error === 'object' ? body.error : undefined;
         const reason = detail?.errors?.[0]?.reason;
         if (res.status === 403 && reason !== undefined && RATE_LIMIT_REASONS.has(reason)) {
-          return { retryAfterMs: retryAfterMs(res.headers.get('retry-after')), error: `GET ${path} answered 403 ${reason}` };
+          return { retryAfterMs: retryAfterMs(res.header('retry-after')), error: `GET ${path} answered 403 ${reason}` };
         }
         const fix =
           res.status === 403

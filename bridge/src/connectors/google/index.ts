@@ -223,6 +223,7 @@ export class GoogleConnector {
     this.abort.abort(new Error('the bridge is stopping'));
     if (this.renewer) clearInterval(this.renewer);
     await this.queue;
+    this.api.close();
     if (this.holding && this.options.lease) {
       this.holding = false;
       // Another replica takes over at once instead of after the expiry.
