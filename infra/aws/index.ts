@@ -13,6 +13,8 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
+import { BUILD_IMAGE } from '../image';
+import { awsBuiltImage } from './registry';
 
 export interface AwsBridgeArgs extends HostBridgeArgs {
   region: string;
@@ -356,6 +358,9 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     if (webhookSecret) {
       statements.push({ Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret.arn });
     }
+    // image: build: the checkout's image in the stack's ECR repository, which the role may pull from (infra/aws/registry.ts).
+    const built = args.image === BUILD_IMAGE ? awsBuiltImage(name, { architecture: architectureOf(args.size), tags: tags('images') }, parent) : undefined;
+    if (built) statements.push(...built.statements);
     const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.name, policy: policy(statements) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-host`, { role: role.name, tags: tags('host') }, parent);
     neededAtBoot.push(rolePolicy);
@@ -394,8 +399,17 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
 
     const userData = pulumi
-      .all([tokenSha256(appToken), volume.id, logGroup.name, tokenHashesSecret.arn, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix])
-      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix]) => {
+      .all([
+        tokenSha256(appToken),
+        volume.id,
+        logGroup.name,
+        tokenHashesSecret.arn,
+        webhookSecret ? webhookSecret.arn : pulumi.output(''),
+        partition.dnsSuffix,
+        built ? built.image : pulumi.output(args.image),
+        built ? built.repositoryUrl : pulumi.output(''),
+      ])
+      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix, image, repositoryUrl]) => {
         // Secrets' ARNs, never their values: a rotation leaves the user-data (and the instance) as it is.
         const secrets: HostSecret[] = [
           { env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `aws_secret ${tokenHashesArn}` },
@@ -403,6 +417,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
         ];
         const rendered = renderUserData({
           ...bridgeHostSpec(args, { appToken: appHash }),
+          image,
+          ...(built ? built.host(repositoryUrl) : {}),
           dataDevice: nvmeDevicePath(volumeId),
           logging: {
             driver: 'awslogs',
