@@ -28,6 +28,8 @@ import * as pulumi from '@pulumi/pulumi';
 import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { METADATA_ADDRESS } from '../host';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, HostSpec, renderUserData } from '../host';
+import { BUILD_IMAGE } from '../image';
+import { digitalOceanBuiltImage } from './registry';
 
 export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
   region: string;
@@ -39,6 +41,8 @@ export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
    * adminSourceRanges are set. Stack configuration: scim-bridge:sshKeys.
    */
   sshKeys?: string[];
+  /** image: build: the account's existing Container Registry (its name); the stack creates one when absent. */
+  containerRegistry?: string;
 }
 
 export const DIGITALOCEAN_OS_IMAGE = 'ubuntu-24-04-x64';
@@ -74,7 +78,7 @@ export const DROPLET_ALERTS = [
  * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret (never
  * the token, of which the Droplet gets the hash).
  */
-export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret'] }];
+export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'registryPullToken'] }];
 
 /** The tag that carries one accepted token's hash: letters, digits, `-`, `_`, `:` only, at most 255. */
 export function tokenHashTag(prefix: string, hash: string): string {
@@ -200,8 +204,15 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
 
     const secrets: HostSecret[] = [{ env: 'SCIM_BRIDGE_TOKEN_SHA256', command: 'do_token_hashes' }];
     if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
-    const spec = (appHash: string, webhookSecret?: string): HostSpec => ({
+    // image: build: the checkout's image in Container Registry, pulled with a read-only credential (./registry.ts).
+    const built =
+      args.image === BUILD_IMAGE
+        ? digitalOceanBuiltImage(name, { prefix, region, ...(args.containerRegistry ? { containerRegistry: args.containerRegistry } : {}) }, parent)
+        : undefined;
+    const spec = (appHash: string, image: string, webhookSecret?: string, dockerConfig?: string): HostSpec => ({
       ...bridgeHostSpec(args, { appToken: appHash }),
+      image,
+      ...(dockerConfig !== undefined ? { dockerConfig } : {}),
       dataDevice: volumeDevice(dataVolume),
       // No log service on DigitalOcean: container logs stay in the Droplet's journal.
       logging: { driver: 'journald' },
@@ -209,13 +220,17 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
       secretFunctions: digitalOceanSecretFunction(prefix),
       ...(webhookSecret !== undefined ? { extraFiles: [{ path: WEBHOOK_SECRET_FILE, permissions: '0600', content: `${webhookSecret}\n` }] } : {}),
     });
-    // With a webhook the user-data carries its secret, so it is a secret itself; without one it holds nothing
-    // secret (the token's hash only) and stays readable in previews.
-    const userData = args.webhook
-      ? pulumi.secret(
-          pulumi.all([tokenSha256(appToken), pulumi.output(args.webhook.secret)]).apply(([appHash, secret]) => renderUserData(spec(appHash, secret))),
-        )
-      : tokenSha256(appToken).apply((appHash) => renderUserData(spec(appHash)));
+    // With a webhook or a registry credential the user-data carries a secret, so it is a secret itself; without
+    // them it holds nothing secret (the token's hash only) and stays readable in previews.
+    const image = built ? built.image : pulumi.output(args.image);
+    const userData =
+      args.webhook || built
+        ? pulumi.secret(
+            pulumi
+              .all([tokenSha256(appToken), image, args.webhook ? pulumi.output(args.webhook.secret) : undefined, built?.pullConfig])
+              .apply(([appHash, ref, secret, dockerConfig]) => renderUserData(spec(appHash, ref, secret, dockerConfig))),
+          )
+        : pulumi.all([tokenSha256(appToken), image]).apply(([appHash, ref]) => renderUserData(spec(appHash, ref)));
 
     const droplet = new digitalocean.Droplet(
       `${name}-host`,
