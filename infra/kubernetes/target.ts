@@ -1,5 +1,6 @@
 /** The kubernetes target: its settings and defaults, its component, secret sinks and plan mocks. */
 import * as pulumi from '@pulumi/pulumi';
+import { BUILD_IMAGE, Platform } from '../image';
 import { defineTarget } from '../target';
 import { DatabaseArgs, KubernetesBridge, KUBERNETES_SECRET_SINKS } from './index';
 import { kubernetesPlanMocks } from './mocks';
@@ -24,6 +25,8 @@ export interface KubernetesSettings {
   gateway?: { namespace: string; name: string };
   ingressNamespace: string;
   clusterIssuer?: string;
+  /** image: build: where the image is pushed and pulled from, for which platform, with which login (if any). */
+  build?: { repository: string; platform: Platform; login?: { username: string; password: pulumi.Output<string> } };
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -46,12 +49,20 @@ const KEYS = {
   gateway: 'namespace/name of an existing Gateway: an HTTPRoute instead of an Ingress',
   ingressNamespace: "the ingress controller's namespace, allowed to reach the bridge",
   clusterIssuer: 'an existing cert-manager ClusterIssuer, instead of the ACME Issuer the stack declares',
+  registry: 'image build: the repository the image is pushed to and pulled from, e.g. registry.example.com/team/scim-bridge',
+  registryUsername: "image build: the registry's user (with registryPassword); none: your Docker's login pushes, the nodes' identity pulls",
+  registryPassword: "image build: the registry user's password or token (--secret)",
+  platform: "image build: the nodes' platform, linux/amd64 or linux/arm64",
 } as const;
+
+const PLATFORMS: readonly Platform[] = ['linux/amd64', 'linux/arm64'];
+/** A repository reference without tag or digest: registry host (with a dot or a port), then a path. */
+const REPOSITORY = /^[a-z0-9-]+(\.[a-z0-9-]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/;
 
 export const kubernetesTarget = defineTarget({
   name: 'kubernetes',
   keys: KEYS,
-  settings(r) {
+  settings(r, common) {
     const stack = pulumi.getStack() || 'dev';
     const namespace = r.get('namespace') ?? `scim-bridge-${stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 63).replace(/-+$/, '');
     if (!DNS_LABEL.test(namespace)) r.fail('namespace', `"${namespace}" is not a namespace name (lower-case letters, digits and inner hyphens, at most 63)`);
@@ -128,6 +139,27 @@ export const kubernetesTarget = defineTarget({
     if (clusterIssuer && !DNS_SUBDOMAIN.test(clusterIssuer)) r.fail('clusterIssuer', `"${clusterIssuer}" is not a ClusterIssuer name`);
     if (clusterIssuer && (r.get('acmeCa') || r.get('acmeCaRoot'))) r.fail('clusterIssuer', 'is set, so the ClusterIssuer decides the CA: remove acmeCa and acmeCaRoot (pulumi config rm acmeCa)');
 
+    // image: build pushes to a registry the stack names; its login (both or none) becomes the pods' pull secret.
+    const buildKeys = ['registry', 'registryUsername', 'registryPassword', 'platform'] as const;
+    let build: KubernetesSettings['build'];
+    if (common.image === BUILD_IMAGE) {
+      const repository = r.get('registry');
+      const username = r.get('registryUsername');
+      const password = r.raw('registryPassword');
+      const platform = (r.get('platform') ?? 'linux/amd64') as Platform;
+      if (!repository) r.fail('registry', 'is not set but image is build: the repository the image is pushed to and the cluster pulls from: pulumi config set registry registry.example.com/team/scim-bridge');
+      else if (!REPOSITORY.test(repository)) r.fail('registry', `"${repository}" is not a repository (registry host, then a path; no tag, no digest), like registry.example.com/team/scim-bridge`);
+      if (!PLATFORMS.includes(platform)) r.fail('platform', `"${platform}" must be ${PLATFORMS.join(' or ')} (the nodes' platform)`);
+      if (username && password === undefined) r.fail('registryPassword', 'is not set but registryUsername is: pulumi config set --secret registryPassword <token>');
+      if (!username && password !== undefined) r.fail('registryUsername', 'is not set but registryPassword is: set both, or neither to use your Docker login and the nodes\' identity');
+      if (password !== undefined && !r.isSecret('registryPassword')) r.fail('registryPassword', 'is stored in clear in the stack file: pulumi config set --secret registryPassword <token>');
+      if (repository && REPOSITORY.test(repository) && PLATFORMS.includes(platform)) {
+        build = { repository, platform, ...(username && password !== undefined && r.isSecret('registryPassword') ? { login: { username, password: r.secret(password) } } : {}) };
+      }
+    } else {
+      for (const k of buildKeys) if (r.raw(k) !== undefined) r.fail(k, `is for image build only (this stack's image is ${common.image}); remove it: pulumi config rm ${k}`);
+    }
+
     const kubernetes: KubernetesSettings = {
       namespace,
       replicas,
@@ -141,6 +173,7 @@ export const kubernetesTarget = defineTarget({
       ...(gateway ? { gateway } : {}),
       ingressNamespace,
       ...(clusterIssuer ? { clusterIssuer } : {}),
+      ...(build ? { build } : {}),
     };
     return { kubernetes };
   },
@@ -162,6 +195,7 @@ export const kubernetesTarget = defineTarget({
           : { kind: 'sqlite' };
     return new KubernetesBridge(name, {
       image: c.image,
+      ...(k.build ? { build: k.build } : {}),
       domain: c.domain,
       ...(c.token ? { token: c.token } : {}),
       ...(c.previousToken ? { previousToken: c.previousToken } : {}),
