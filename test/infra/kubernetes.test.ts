@@ -386,7 +386,16 @@ describe('the kubernetes settings: each problem names the key and the fix', () =
   test('the defaults: SQLite, one replica, an Ingress of the default class, ingress-nginx let in, an ACME Issuer', () => {
     const all = { ...BASE };
     const c = parseStackConfig({ get: (k) => all[k as keyof typeof all], isSecret: () => false, keys: () => Object.keys(all) }, (v) => pulumi.secret(v));
-    expect(c.kubernetes).toEqual({ namespace: expect.stringMatching(/^scim-bridge-/), replicas: 1, database: 'sqlite', volumeSizeGb: 10, postgresInstances: 2, ingressNamespace: 'ingress-nginx' });
+    expect(c.kubernetes).toEqual({
+      namespace: expect.stringMatching(/^scim-bridge-/),
+      replicas: 1,
+      database: 'sqlite',
+      volumeSizeGb: 10,
+      postgresInstances: 2,
+      ingressNamespace: 'ingress-nginx',
+      // image build (the default): pushed to the registry named, for linux/amd64 nodes, with no login of its own.
+      build: { repository: 'registry.example.com/platform/scim-bridge', platform: 'linux/amd64' },
+    });
   });
 
   test.each([
