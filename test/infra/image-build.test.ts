@@ -102,6 +102,12 @@ describe.each(['gcp', 'digitalocean', 'aws', 'kubernetes'])('image build on %s',
     expect(JSON.stringify(r().plan)).not.toContain('PLAN-SECRET-');
   });
 
+  test('a push credential the cloud issues reaches the build\'s registries only', () => {
+    const holders = r().raw.filter((x) => JSON.stringify(x.inputs).includes(inventedSecret('registryPushToken'))).map((x) => `${x.type} ${x.name}`);
+    // Kubernetes pushes with your Docker's login unless the stack names one (registryPassword, tested below).
+    expect(holders).toEqual(stack === 'kubernetes' ? [] : [`${IMAGE} scim-bridge-image`]);
+  });
+
   test('an unchanged checkout plans the same digest again (no change for Pulumi)', async () => {
     const again = await plan(stack);
     expect(build(again).reference).toBe(build(r()).reference);
@@ -260,6 +266,9 @@ describe('DigitalOcean: Container Registry, read with a read-only credential kep
     expect(Buffer.from(auth, 'base64').toString()).toBe(`${inventedSecret('registryPullToken')}:${inventedSecret('registryPullToken')}`);
     expect(userData).not.toContain(Buffer.from(`${inventedSecret('registryPushToken')}:${inventedSecret('registryPushToken')}`).toString('base64'));
     expect(userData).toContain('Environment=DOCKER_CONFIG=/etc/scim-bridge/docker');
+    // The read-only credential is in the Droplet's user-data and nowhere else the plan can see.
+    const holders = r().raw.filter((x) => JSON.stringify(x.inputs).includes(inventedSecret('registryPullToken'))).map((x) => `${x.type} ${x.name}`);
+    expect(holders).toEqual([`${HOSTS.digitalocean.type} scim-bridge-host`]);
   });
 
   test('containerRegistry with a published image is refused', async () => {
@@ -294,6 +303,8 @@ describe('Kubernetes: the registry the stack names', () => {
     const spec = one(withLogin, 'kubernetes:apps/v1:Deployment').in.spec.template.spec;
     expect(spec.imagePullSecrets).toEqual([{ name: pull.in.metadata.name }]);
     expect(pull.in.metadata.namespace).toBe(one(withLogin, 'kubernetes:apps/v1:Deployment').in.metadata.namespace);
+    const holders = withLogin.raw.filter((x) => JSON.stringify(x.inputs).includes(password)).map((x) => `${x.type} ${x.name}`);
+    expect(holders.sort()).toEqual([`${IMAGE} scim-bridge-image`, 'kubernetes:core/v1:Secret scim-bridge-registry']);
   });
 
   test('registry is required with image build; a half login, a password in clear, a bad platform are refused', async () => {
