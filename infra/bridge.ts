@@ -11,7 +11,10 @@ import * as random from '@pulumi/random';
  * Kubernetes target's in infra/kubernetes).
  */
 export interface BridgeArgs {
-  /** The bridge's container image, pinned to a version or a digest. */
+  /**
+   * The bridge's container image, pinned to a version or a digest; or `build` (infra/image.ts): the target builds
+   * this checkout, pushes it to a registry in its own cloud and runs it by digest.
+   */
   readonly image: pulumi.Input<string>;
   /** The host name the IdP reaches, e.g. scim.example.com; the Base URL is https://<domain>. */
   readonly domain: pulumi.Input<string>;

@@ -6,6 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import bridgePackage from '../bridge/package.json';
 import { GOOGLE_WORKSPACE_KEYS, googleWorkspaceSettings } from './google-workspace';
+import { BUILD_IMAGE, defaultImage } from './image';
 import { EMAIL, hostNameProblem, imageProblem, LETS_ENCRYPT, list, NAMESPACE, SettingsReader } from './settings';
 import type { Acme, CommonConfig, TargetDefinition } from './target';
 import { Target, TARGET_DEFINITIONS, TargetSettings } from './targets';
@@ -16,7 +17,10 @@ export type { Acme, Target };
 /** The targets' names, in the registry's order. */
 export const TARGETS: readonly Target[] = TARGET_DEFINITIONS.map((t) => t.name);
 
-/** The published image of the bridge, pinned to the release of the checked-out code. */
+/**
+ * The published image of the bridge, pinned to the release of the checked-out code. The default `image` once that
+ * release is published (infra/image.ts PUBLISHED_IMAGES); until then the default is `build`.
+ */
 export const DEFAULT_IMAGE = `ghcr.io/scim-bridge/scim-bridge:${bridgePackage.version}`;
 
 /** The stack's configuration: the common settings, and the chosen target's own. */
@@ -41,7 +45,7 @@ export class StackConfigError extends Error {
 const COMMON_KEYS: Record<string, string> = {
   target: 'where the bridge runs: ' + TARGETS.join(', '),
   domain: "the bridge's host name, e.g. scim.example.com",
-  image: 'the bridge image, pinned to a version or a digest',
+  image: 'build (this checkout, pushed to the target\'s registry), or an image pinned to a version or a digest',
   alertEmail: 'who is told when the bridge is down',
   acmeEmail: "the ACME account's contact",
   acmeCa: 'production, staging or an ACME directory URL',
@@ -114,8 +118,8 @@ export function parseStackConfig(raw: RawConfig, secret: (value: string) => pulu
   }
   const domainValid = !!domain && !hostNameProblem(domain);
 
-  const image = get('image') ?? DEFAULT_IMAGE;
-  const imageIssue = imageProblem(image);
+  const image = get('image') ?? defaultImage();
+  const imageIssue = image === BUILD_IMAGE ? undefined : imageProblem(image);
   if (imageIssue) fail('image', `"${image}" ${imageIssue}`);
 
   const alertEmail = get('alertEmail') ?? '';

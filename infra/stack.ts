@@ -5,6 +5,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { PlanMocks, SecretSink } from './bridge';
 import { loadStackConfig, StackConfig } from './config';
+import { IMAGE_SECRET_SINKS, imagePlanMocks } from './image';
 import type { TargetDefinition } from './target';
 import { Target, TARGET_DEFINITIONS } from './targets';
 
@@ -24,9 +25,9 @@ export interface StackOutputs {
 export const BRIDGE_NAME = 'scim-bridge';
 
 /** The inputs allowed to hold a secret: the secret stores' (checked by the offline plan). */
-export const SECRET_SINKS: SecretSink[] = TARGET_DEFINITIONS.flatMap((t) => [...t.secretSinks]);
+export const SECRET_SINKS: SecretSink[] = [...TARGET_DEFINITIONS.flatMap((t) => [...t.secretSinks]), ...IMAGE_SECRET_SINKS];
 /** What the clouds compute, for the offline plan. */
-export const PLAN_MOCKS: PlanMocks[] = TARGET_DEFINITIONS.flatMap((t) => (t.planMocks ? [t.planMocks] : []));
+export const PLAN_MOCKS: PlanMocks[] = [...TARGET_DEFINITIONS.flatMap((t) => (t.planMocks ? [t.planMocks] : [])), imagePlanMocks];
 
 export function deploy(config: StackConfig = loadStackConfig()): StackOutputs {
   const definition = TARGET_DEFINITIONS.find((t) => t.name === config.target) as TargetDefinition<Target, object>;

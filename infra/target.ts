@@ -21,6 +21,7 @@ export interface Acme {
 /** The settings every target reads (validated by infra/config.ts before the target's own). */
 export interface CommonConfig {
   domain: string;
+  /** `build` (this checkout, built and pushed to the target's registry), or an image pinned to a version or a digest. */
   image: string;
   alertEmail: string;
   acme: Acme;

@@ -17,6 +17,8 @@ import * as pulumi from '@pulumi/pulumi';
 import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, MOUNT_POINT, renderUserData } from '../host';
+import { BUILD_IMAGE } from '../image';
+import { awsBuiltImage } from './registry';
 
 export interface AwsBridgeArgs extends HostBridgeArgs {
   region: string;
@@ -476,6 +478,9 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     // put-host-metrics: PutMetricData has no resource to name; the condition keeps it to the program's namespace.
     statements.push({ Sid: 'HostMetrics', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } } });
     if (googleKey) statements.push({ Sid: 'GoogleCredentials', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: googleKey.arn });
+    // image: build: the checkout's image in the stack's ECR repository, which the role may pull from (infra/aws/registry.ts).
+    const built = args.image === BUILD_IMAGE ? awsBuiltImage(name, { architecture: architectureOf(args.size), tags: tags('images') }, parent) : undefined;
+    if (built) statements.push(...built.statements);
     const rolePolicy = new aws.iam.RolePolicy(`${name}-host`, { role: role.name, policy: policy(statements) }, parent);
     const profile = new aws.iam.InstanceProfile(`${name}-host`, { role: role.name, tags: tags('host') }, parent);
     neededAtBoot.push(rolePolicy);
@@ -514,8 +519,18 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
 
     const userData = pulumi
-      .all([tokenSha256(appToken), volume.id, logGroup.name, tokenHashesSecret.arn, webhookSecret ? webhookSecret.arn : pulumi.output(''), partition.dnsSuffix, googleKey ? googleKey.arn : pulumi.output('')])
-      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix, googleKeyArn]) => {
+      .all([
+        tokenSha256(appToken),
+        volume.id,
+        logGroup.name,
+        tokenHashesSecret.arn,
+        webhookSecret ? webhookSecret.arn : pulumi.output(''),
+        partition.dnsSuffix,
+        googleKey ? googleKey.arn : pulumi.output(''),
+        built ? built.image : pulumi.output(args.image),
+        built ? built.repositoryUrl : pulumi.output(''),
+      ])
+      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix, googleKeyArn, image, repositoryUrl]) => {
         const metricsUnits = hostMetricsUnits(MOUNT_POINT);
         // Secrets' ARNs, never their values: a rotation leaves the user-data (and the instance) as it is.
         const secrets: HostSecret[] = [
@@ -525,6 +540,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
         ];
         const rendered = renderUserData({
           ...bridgeHostSpec(args, { appToken: appHash }),
+          image,
+          ...(built ? built.host(repositoryUrl) : {}),
           dataDevice: nvmeDevicePath(volumeId),
           logging: {
             driver: 'awslogs',

@@ -56,6 +56,12 @@ export const awsPlanMocks: PlanMocks = {
         // The health check's alerts are in the partition's Route 53 region with its metrics; the others
         // (-alerts-local: the certificate, dead letters) in the stack's region.
         return { arn: arn('sns', `${name.endsWith('-alerts-local') ? region() : healthCheckRegionOf(region())}:${ACCOUNT}`, physical) };
+      case 'aws:ecr/repository:Repository':
+        return {
+          arn: arn('ecr', `${region()}:${ACCOUNT}`, `repository/${physical}`),
+          registryId: ACCOUNT,
+          repositoryUrl: `${ACCOUNT}.dkr.ecr.${region()}.${partition().dnsSuffix}/${physical}`,
+        };
       case 'aws:route53/healthCheck:HealthCheck':
         return { id: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' };
       default:
@@ -71,6 +77,16 @@ export const awsPlanMocks: PlanMocks = {
       }
       case 'aws:route53/getZone:getZone':
         return { id: PLAN_ZONE_ID, zoneId: PLAN_ZONE_ID, name: inputs.name, privateZone: false, arn: arn('route53', ':', `hostedzone/${PLAN_ZONE_ID}`) };
+      // A push token for the built image: a secret the plan cannot know.
+      case 'aws:ecr/getAuthorizationToken:getAuthorizationToken':
+        return {
+          id: region(),
+          userName: 'AWS',
+          password: 'PLAN-SECRET-registryPushToken'.padEnd(40, '_'),
+          authorizationToken: '',
+          proxyEndpoint: `https://${ACCOUNT}.dkr.ecr.${region()}.${partition().dnsSuffix}`,
+          expiresAt: '2025-01-01T12:00:00Z',
+        };
       case 'aws:index/getPartition:getPartition':
         return { id: partition().partition, ...partition() };
       default:

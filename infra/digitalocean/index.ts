@@ -29,6 +29,8 @@ import { baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '
 import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
 import { METADATA_ADDRESS, MOUNT_POINT } from '../host';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, HostSpec, renderUserData } from '../host';
+import { BUILD_IMAGE } from '../image';
+import { digitalOceanBuiltImage } from './registry';
 
 export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
   region: string;
@@ -40,6 +42,8 @@ export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
    * adminSourceRanges are set. Stack configuration: scim-bridge:sshKeys.
    */
   sshKeys?: string[];
+  /** image: build: the account's existing Container Registry (its name); the stack creates one when absent. */
+  containerRegistry?: string;
 }
 
 export const DIGITALOCEAN_OS_IMAGE = 'ubuntu-24-04-x64';
@@ -77,7 +81,7 @@ export const DROPLET_ALERTS = [
  * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret and the
  * Google Workspace connector's key (never the token, of which the Droplet gets the hash).
  */
-export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'googleWorkspaceKey'] }];
+export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'googleWorkspaceKey', 'registryPullToken'] }];
 
 /** The host's daily copy of the database (backup-database, a timer), and how many copies stay on the volume. */
 export const BACKUP_SCRIPT = '/usr/local/lib/scim-bridge/backup-database';
@@ -268,8 +272,15 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
     // The Google Workspace connector's key travels as the webhook secret does: a new key replaces the Droplet.
     if (args.googleWorkspace) secrets.push({ env: GOOGLE_CREDENTIALS_SETTING, command: `cat ${GOOGLE_CREDENTIALS_FILE}` });
-    const spec = (appHash: string, webhookSecret?: string, googleKey?: string): HostSpec => ({
+    // image: build: the checkout's image in Container Registry, pulled with a read-only credential (./registry.ts).
+    const built =
+      args.image === BUILD_IMAGE
+        ? digitalOceanBuiltImage(name, { prefix, region, ...(args.containerRegistry ? { containerRegistry: args.containerRegistry } : {}) }, parent)
+        : undefined;
+    const spec = (appHash: string, image: string, webhookSecret?: string, googleKey?: string, dockerConfig?: string): HostSpec => ({
       ...bridgeHostSpec(args, { appToken: appHash }),
+      image,
+      ...(dockerConfig !== undefined ? { dockerConfig } : {}),
       dataDevice: volumeDevice(dataVolume),
       // No log service on DigitalOcean: container logs stay in the Droplet's journal.
       logging: { driver: 'journald' },
@@ -283,16 +294,17 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
       ],
       extraUnits: { [BACKUP_TIMER]: backupUnits().timer },
     });
-    // With a webhook or the Google Workspace connector the user-data carries their secrets, so it is a secret
-    // itself; without them it holds nothing secret (the token's hash only) and stays readable in previews.
+    // With a webhook, the Google Workspace connector or a registry credential the user-data carries a secret, so it
+    // is a secret itself; without them it holds nothing secret (the token's hash only) and stays readable in previews.
+    const image = built ? built.image : pulumi.output(args.image);
     const userData =
-      args.webhook || args.googleWorkspace
+      args.webhook || args.googleWorkspace || built
         ? pulumi.secret(
             pulumi
-              .all([tokenSha256(appToken), pulumi.output(args.webhook?.secret), pulumi.output(args.googleWorkspace?.key)])
-              .apply(([appHash, secret, googleKey]) => renderUserData(spec(appHash, secret, googleKey))),
+              .all([tokenSha256(appToken), image, pulumi.output(args.webhook?.secret), pulumi.output(args.googleWorkspace?.key), built?.pullConfig])
+              .apply(([appHash, ref, secret, googleKey, dockerConfig]) => renderUserData(spec(appHash, ref, secret, googleKey, dockerConfig))),
           )
-        : tokenSha256(appToken).apply((appHash) => renderUserData(spec(appHash)));
+        : pulumi.all([tokenSha256(appToken), image]).apply(([appHash, ref]) => renderUserData(spec(appHash, ref)));
 
     const droplet = new digitalocean.Droplet(
       `${name}-host`,

@@ -5,8 +5,17 @@ import type { PlanMocks } from '../bridge';
 const DROPLET_ID = '424242424';
 
 export const digitalOceanPlanMocks: PlanMocks = {
-  outputs(type, name) {
+  outputs(type, name, inputs) {
     switch (type) {
+      // A registry login (a Docker config), read-only or not: secrets the plan cannot know. The login is base64, where
+      // the leak check cannot read it: the invented secret is also in the config in clear (a key Docker ignores), so
+      // the check follows the credential wherever the program puts it.
+      case 'digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials': {
+        const secret = `PLAN-SECRET-${inputs.write ? 'registryPushToken' : 'registryPullToken'}`.padEnd(40, '_');
+        return {
+          dockerCredentials: JSON.stringify({ auths: { 'registry.digitalocean.com': { auth: Buffer.from(`${secret}:${secret}`).toString('base64') } }, planSecret: secret }),
+        };
+      }
       case 'digitalocean:index/droplet:Droplet':
         return { id: DROPLET_ID, dropletUrn: `do:droplet:${DROPLET_ID}`, ipv4Address: '198.51.100.20' };
       case 'digitalocean:index/reservedIp:ReservedIp':

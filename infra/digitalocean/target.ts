@@ -1,5 +1,6 @@
 /** The digitalocean target: its settings and defaults, its component, secret sinks and plan mocks. */
 import { hostArgs, HOST_KEYS, readHostSettings, zoneByDomainProblem } from '../host/settings';
+import { BUILD_IMAGE } from '../image';
 import { list } from '../settings';
 import { defineTarget } from '../target';
 import { DigitalOceanBridge, DIGITALOCEAN_SECRET_SINKS } from './index';
@@ -9,11 +10,13 @@ export interface DigitalOceanSettings {
   region: string;
   /** Ids or fingerprints of SSH keys in the team, for root; without any, DigitalOcean emails a root password. */
   sshKeys?: string[];
+  /** image: build: the account's existing Container Registry; the stack creates one when absent. */
+  containerRegistry?: string;
 }
 
 export const digitalOceanTarget = defineTarget({
   name: 'digitalocean',
-  keys: { ...HOST_KEYS, region: 'DigitalOcean region, e.g. fra1', sshKeys: 'DigitalOcean SSH key ids or fingerprints for root' },
+  keys: { ...HOST_KEYS, region: 'DigitalOcean region, e.g. fra1', sshKeys: 'DigitalOcean SSH key ids or fingerprints for root', containerRegistry: "image build: the account's existing Container Registry (its name)" },
   settings(r, common) {
     const host = readHostSettings(r, common, {
       defaultSize: 's-1vcpu-1gb',
@@ -32,7 +35,12 @@ export const digitalOceanTarget = defineTarget({
         if (!/^\d+$/.test(k) && !/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/.test(k)) r.fail('sshKeys', `entry "${k}" is not a key id or an MD5 fingerprint (doctl compute ssh-key list)`);
       }
     }
-    const digitalocean: DigitalOceanSettings | undefined = region && /^[a-z]{3}\d$/.test(region) ? { region, ...(sshKeys.length ? { sshKeys } : {}) } : undefined;
+    // An account has one registry: a second stack names the first one's (doctl registry get).
+    const containerRegistry = r.get('containerRegistry');
+    if (containerRegistry && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(containerRegistry)) r.fail('containerRegistry', `"${containerRegistry}" is not a Container Registry name (doctl registry get)`);
+    if (containerRegistry && common.image !== BUILD_IMAGE) r.fail('containerRegistry', `is for image build only (this stack's image is ${common.image}); remove it: pulumi config rm containerRegistry`);
+    const digitalocean: DigitalOceanSettings | undefined =
+      region && /^[a-z]{3}\d$/.test(region) ? { region, ...(sshKeys.length ? { sshKeys } : {}), ...(containerRegistry ? { containerRegistry } : {}) } : undefined;
     return { ...host, ...(digitalocean ? { digitalocean } : {}) } as typeof host & { digitalocean: DigitalOceanSettings };
   },
   build: (name, c) => new DigitalOceanBridge(name, { ...hostArgs(c), ...c.digitalocean }),

@@ -14,8 +14,10 @@ import * as time from '@pulumiverse/time';
 import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
 import { bridgeHostSpec, HostBridgeArgs, HostSecret, renderUserData } from '../host';
+import { BUILD_IMAGE } from '../image';
 import { gcpHostLogging, gcpLogLocation } from './logging';
 import { secretId, serviceAccountId } from './names';
+import { gcpBuiltImage, GCP_IMAGE_API } from './registry';
 
 export interface GcpBridgeArgs extends HostBridgeArgs {
   project: string;
@@ -96,13 +98,15 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     const { project, region, zone } = args;
     const stack = pulumi.getStack();
 
-    const apis = GCP_APIS.map(
+    // image: build adds Artifact Registry's API (infra/gcp/registry.ts).
+    const services = args.image === BUILD_IMAGE ? [...GCP_APIS, GCP_IMAGE_API] : GCP_APIS;
+    const apis = services.map(
       (service) => new gcp.projects.Service(`${name}-${service.split('.')[0]}`, { project, service, disableOnDestroy: false }, parent),
     );
     // Every resource of a Google API waits for this: the APIs enabled, then time for that to propagate.
     const apisReady = new time.Sleep(
       `${name}-apis-ready`,
-      { createDuration: GCP_API_PROPAGATION, triggers: { project, services: GCP_APIS.join(' ') } },
+      { createDuration: GCP_API_PROPAGATION, triggers: { project, services: services.join(' ') } },
       { parent: this, dependsOn: apis },
     );
     const after = { parent: this, dependsOn: [apisReady] };
@@ -254,16 +258,23 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
     );
     new gcp.compute.DiskResourcePolicyAttachment(`${name}-data-snapshots`, { project, zone, disk: disk.name, name: snapshots.name }, after);
 
+    // image: build: the checkout's image in the stack's Artifact Registry repository, pulled by digest.
+    const built = args.image === BUILD_IMAGE ? gcpBuiltImage(name, { project, region, machineType: args.size, member, labels }, after) : undefined;
+    const image = built ? built.image : pulumi.output(args.image);
+
     // Nothing of the IdP token is in it: a rotation leaves it (and the VM) as it is.
-    const userData = tokenSha256(appToken).apply((appHash) =>
-      renderUserData({
+    const userData = pulumi.all([tokenSha256(appToken), image]).apply(([appHash, imageRef]) => {
+      const logging = gcpHostLogging();
+      return renderUserData({
         ...bridgeHostSpec(args, { appToken: appHash }),
+        image: imageRef,
         dataDevice: `/dev/disk/by-id/google-${DATA_DEVICE}`,
-        ...gcpHostLogging(),
+        ...logging,
+        ...(built ? { dockerConfig: built.host.dockerConfig, extraFiles: [...(logging.extraFiles ?? []), ...built.host.extraFiles] } : {}),
         secrets,
         secretFunctions: GCP_SECRET_FUNCTION,
-      }),
-    );
+      });
+    });
 
     const instance = new gcp.compute.Instance(
       `${name}-host`,
@@ -284,7 +295,8 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
       },
       // A new image or setting means a new VM: the old one goes first, since the disk and the address can be
       // attached to one VM at a time.
-      { ...after, deleteBeforeReplace: true, replaceOnChanges: ['metadata'] },
+      // (With image: build, it may pull its image once its service account may read the repository.)
+      { ...after, dependsOn: [apisReady, ...(built ? built.readers : [])], deleteBeforeReplace: true, replaceOnChanges: ['metadata'] },
     );
 
     new gcp.dns.RecordSet(

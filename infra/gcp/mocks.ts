@@ -22,4 +22,9 @@ export const gcpPlanMocks: PlanMocks = {
         return undefined;
     }
   },
+  invoke(token) {
+    // The provider's access token, which pushes the built image (a secret the plan cannot know).
+    if (token === 'gcp:organizations/getClientConfig:getClientConfig') return { id: 'plan', project: 'plan-project', accessToken: 'PLAN-SECRET-registryPushToken'.padEnd(40, '_') };
+    return undefined;
+  },
 };

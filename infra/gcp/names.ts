@@ -49,3 +49,12 @@ export function serviceAccountId(name: string, stack: string): string {
 export function secretId(name: string, stack: string, purpose: string): string {
   return scopedId(name, stack, purpose, SECRET);
 }
+
+/** Artifact Registry repository ids: lowercase letters, digits and hyphens, a letter first, no hyphen last, at most 63. */
+export const REPOSITORY_ID = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const REPOSITORY: IdRule = { max: 63, valid: REPOSITORY_ID, invalid: /[^a-z0-9-]+/g, lowercase: true };
+
+/** The stack's Artifact Registry repository (image: build). */
+export function repositoryId(name: string, stack: string): string {
+  return scopedId(name, stack, 'images', REPOSITORY);
+}

@@ -33,6 +33,8 @@ const LIB = '/usr/local/lib/scim-bridge';
 const ETC = '/etc/scim-bridge';
 /** Where fetch-secrets writes one file per secret on the host, and where the bridge's container sees them. */
 export const SECRETS_DIR = '/run/scim-bridge/secrets';
+/** The Docker CLI's configuration the bridge's image is pulled with (HostSpec.dockerConfig). */
+export const DOCKER_CONFIG_DIR = `${ETC}/docker`;
 export const CONTAINER_SECRETS_DIR = '/run/secrets';
 /** The timer that fetches the secrets again every minute, and its service (started by the timer only). */
 export const SECRETS_TIMER = 'scim-bridge-secrets.timer';
@@ -84,6 +86,12 @@ export interface HostSpec {
    * `gz+b64`: the content is gzipped and base64-encoded (cloud-init decodes it), for a cloud that limits user-data.
    */
   extraFiles?: Array<{ path: string; permissions: string; content: string; encoding?: 'gz+b64' }>;
+  /**
+   * How the host's Docker logs in to a private registry (the image built by `image: build`): the content of the
+   * Docker CLI's config.json (credential helpers, or a read-only credential), root's only; the bridge's unit points
+   * DOCKER_CONFIG at it. Absent for a public image.
+   */
+  dockerConfig?: string;
   /**
    * systemd units a target adds (name -> unit file), enabled and started without blocking after the bridge's
    * own; e.g. a cloud's log agent. Nothing of the bridge may depend on them.
@@ -343,6 +351,8 @@ export function systemdUnits(spec: HostSpec): Record<string, string> {
         ...restart,
         // docker stop sends SIGTERM: the bridge finishes what is in flight and exits.
         'TimeoutStopSec=30',
+        // The pull of a private image logs in as this config says (DOCKER_CONFIG: no HOME to guess under systemd).
+        ...(spec.dockerConfig !== undefined ? [`Environment=DOCKER_CONFIG=${DOCKER_CONFIG_DIR}`] : []),
         'ExecStartPre=-/usr/bin/docker rm -f scim-bridge',
         `ExecStartPre=${LIB}/fetch-secrets ${SECRETS_DIR}`,
         `ExecStart=${bridge}`,
@@ -447,6 +457,7 @@ export function renderUserData(spec: HostSpec): string {
     { path: `${ETC}/bridge.env`, permissions: '0644', content: bridgeEnvironment(spec) },
     { path: `${ETC}/Caddyfile`, permissions: '0644', content: hostCaddyfile(spec) },
     ...(spec.acme.caRoot ? [{ path: `${ETC}/acme-ca-root.pem`, permissions: '0644', content: spec.acme.caRoot.trimEnd() + '\n' }] : []),
+    ...(spec.dockerConfig !== undefined ? [{ path: `${DOCKER_CONFIG_DIR}/config.json`, permissions: '0600', content: spec.dockerConfig.trimEnd() + '\n' }] : []),
     { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
     { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
     { path: `${LIB}/prepare-network`, permissions: '0755', content: prepareNetworkScript() },

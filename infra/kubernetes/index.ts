@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { acceptedTokenHashes, baseUrlOf, BridgeArgs, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
+import { BUILD_IMAGE, buildBridgeImage, Platform, registryHost } from '../image';
 import type { Acme } from '../target';
 import {
   container,
@@ -59,6 +60,12 @@ export type DatabaseArgs =
     };
 
 export interface KubernetesBridgeArgs extends BridgeArgs {
+  /**
+   * With image `build`: the repository the checkout's image is pushed to and the pods pull from, the nodes'
+   * platform, and a login (its password a Pulumi secret) that pushes and becomes the pods' imagePullSecret. Without
+   * a login, the user's Docker login pushes and the nodes' own identity pulls (GKE from Artifact Registry, EKS from ECR).
+   */
+  readonly build?: { readonly repository: string; readonly platform: Platform; readonly login?: { readonly username: string; readonly password: pulumi.Input<string> } };
   /** The Namespace the stack creates for the bridge (cluster-wide: one per stack). */
   readonly namespace: string;
   /** Bridge replicas: 1 on SQLite; 2 or more on PostgreSQL. */
@@ -89,7 +96,7 @@ export interface KubernetesBridgeArgs extends BridgeArgs {
  */
 export const KUBERNETES_SECRET_SINKS: SecretSink[] = [
   // The metrics token in clear is the scraper's (a Secret the ServiceMonitor names); the pod gets its hash.
-  { input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey', 'metricsToken', 'scim-bridge-metrics-token', 'googleWorkspaceKey'] },
+  { input: 'kubernetes:core/v1:Secret.stringData', only: ['webhookSecret', 'databaseUrl', 'backupSecretAccessKey', 'metricsToken', 'scim-bridge-metrics-token', 'googleWorkspaceKey', 'registryPassword'] },
 ];
 
 /** The webhook URL's port, for the egress rule. */
@@ -184,6 +191,24 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
         }),
       );
 
+    // image: build: the checkout's image in the stack's registry, run by digest; its login as the pods' pull secret.
+    let image: pulumi.Input<string> = args.image;
+    let pullSecret: k8s.core.v1.Secret | undefined;
+    if (args.image === BUILD_IMAGE) {
+      if (!args.build) throw new pulumi.RunError('kubernetes: image build needs a registry to push to: pulumi config set registry registry.example.com/team/scim-bridge');
+      const { repository, platform, login } = args.build;
+      const address = registryHost(repository);
+      image = buildBridgeImage(name, { repository, platform, ...(login ? { login: { address, ...login } } : {}) }, { parent: this });
+      if (login) {
+        const dockerConfig = pulumi.secret(
+          pulumi.output(login.password).apply((password) =>
+            JSON.stringify({ auths: { [address]: { username: login.username, password, auth: Buffer.from(`${login.username}:${password}`).toString('base64') } } }),
+          ),
+        );
+        pullSecret = new k8s.core.v1.Secret(`${name}-registry`, { metadata: meta('registry'), type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': dockerConfig } }, parent);
+      }
+    }
+
     const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, { metadata: meta('sa'), automountServiceAccountToken: false }, parent);
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-server`,
@@ -202,7 +227,8 @@ export class KubernetesBridge extends pulumi.ComponentResource implements Bridge
               securityContext: podSecurityContext(),
               terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
               topologySpreadConstraints: topologySpread(name),
-              containers: [container(args.image, env, database)],
+              ...(pullSecret ? { imagePullSecrets: [{ name: pullSecret.metadata.name }] } : {}),
+              containers: [container(image, env, database)],
               volumes: podVolumes(settings.metadata.name, database, pvc?.metadata.name),
             },
           },

@@ -1,6 +1,7 @@
 /** The kubernetes target: its settings and defaults, its component, secret sinks and plan mocks. */
 import * as pulumi from '@pulumi/pulumi';
 import { list } from '../settings';
+import { BUILD_IMAGE, Platform } from '../image';
 import { defineTarget } from '../target';
 import { DatabaseArgs, KubernetesBridge, KUBERNETES_SECRET_SINKS } from './index';
 import { kubernetesPlanMocks } from './mocks';
@@ -29,6 +30,8 @@ export interface KubernetesSettings {
   metricsToken?: pulumi.Output<string>;
   /** prometheus-operator: a ServiceMonitor and a PrometheusRule, for the Prometheus in `namespace` that selects `labels`. */
   monitoring?: { namespace: string; labels: Record<string, string> };
+  /** image: build: where the image is pushed and pulled from, for which platform, with which login (if any). */
+  build?: { repository: string; platform: Platform; login?: { username: string; password: pulumi.Output<string> } };
 }
 
 export const MONITORING = ['none', 'prometheus-operator'] as const;
@@ -58,12 +61,20 @@ const KEYS = {
   monitoring: `${MONITORING.join(' or ')}: a ServiceMonitor and a PrometheusRule (the operator's CRDs must be installed)`,
   monitoringNamespace: "the namespace of the Prometheus that scrapes the bridge (allowed in by the NetworkPolicy)",
   monitoringLabels: 'key=value labels your Prometheus selects ServiceMonitors and PrometheusRules by, e.g. release=kube-prometheus-stack',
+  registry: 'image build: the repository the image is pushed to and pulled from, e.g. registry.example.com/team/scim-bridge',
+  registryUsername: "image build: the registry's user (with registryPassword); none: your Docker's login pushes, the nodes' identity pulls",
+  registryPassword: "image build: the registry user's password or token (--secret)",
+  platform: "image build: the nodes' platform, linux/amd64 or linux/arm64",
 } as const;
+
+const PLATFORMS: readonly Platform[] = ['linux/amd64', 'linux/arm64'];
+/** A repository reference without tag or digest: registry host (with a dot or a port), then a path. */
+const REPOSITORY = /^[a-z0-9-]+(\.[a-z0-9-]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/;
 
 export const kubernetesTarget = defineTarget({
   name: 'kubernetes',
   keys: KEYS,
-  settings(r) {
+  settings(r, common) {
     const stack = pulumi.getStack() || 'dev';
     const namespace = r.get('namespace') ?? `scim-bridge-${stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 63).replace(/-+$/, '');
     if (!DNS_LABEL.test(namespace)) r.fail('namespace', `"${namespace}" is not a namespace name (lower-case letters, digits and inner hyphens, at most 63)`);
@@ -165,6 +176,26 @@ export const kubernetesTarget = defineTarget({
     }
     if (monitoringRaw === 'prometheus-operator') monitoring = { namespace: monitoringNamespace, labels: monitoringLabels };
     else for (const k of ['monitoringNamespace', 'monitoringLabels'] as const) if (r.get(k)) r.fail(k, `applies to monitoring prometheus-operator only; set it (pulumi config set monitoring prometheus-operator) or remove this: pulumi config rm ${k}`);
+    // image: build pushes to a registry the stack names; its login (both or none) becomes the pods' pull secret.
+    const buildKeys = ['registry', 'registryUsername', 'registryPassword', 'platform'] as const;
+    let build: KubernetesSettings['build'];
+    if (common.image === BUILD_IMAGE) {
+      const repository = r.get('registry');
+      const username = r.get('registryUsername');
+      const password = r.raw('registryPassword');
+      const platform = (r.get('platform') ?? 'linux/amd64') as Platform;
+      if (!repository) r.fail('registry', 'is not set but image is build: the repository the image is pushed to and the cluster pulls from: pulumi config set registry registry.example.com/team/scim-bridge');
+      else if (!REPOSITORY.test(repository)) r.fail('registry', `"${repository}" is not a repository (registry host, then a path; no tag, no digest), like registry.example.com/team/scim-bridge`);
+      if (!PLATFORMS.includes(platform)) r.fail('platform', `"${platform}" must be ${PLATFORMS.join(' or ')} (the nodes' platform)`);
+      if (username && password === undefined) r.fail('registryPassword', 'is not set but registryUsername is: pulumi config set --secret registryPassword <token>');
+      if (!username && password !== undefined) r.fail('registryUsername', 'is not set but registryPassword is: set both, or neither to use your Docker login and the nodes\' identity');
+      if (password !== undefined && !r.isSecret('registryPassword')) r.fail('registryPassword', 'is stored in clear in the stack file: pulumi config set --secret registryPassword <token>');
+      if (repository && REPOSITORY.test(repository) && PLATFORMS.includes(platform)) {
+        build = { repository, platform, ...(username && password !== undefined && r.isSecret('registryPassword') ? { login: { username, password: r.secret(password) } } : {}) };
+      }
+    } else {
+      for (const k of buildKeys) if (r.raw(k) !== undefined) r.fail(k, `is for image build only (this stack's image is ${common.image}); remove it: pulumi config rm ${k}`);
+    }
 
     const kubernetes: KubernetesSettings = {
       namespace,
@@ -181,6 +212,7 @@ export const kubernetesTarget = defineTarget({
       ...(clusterIssuer ? { clusterIssuer } : {}),
       ...(metricsToken ? { metricsToken } : {}),
       ...(monitoring ? { monitoring } : {}),
+      ...(build ? { build } : {}),
     };
     return { kubernetes };
   },
@@ -202,6 +234,7 @@ export const kubernetesTarget = defineTarget({
           : { kind: 'sqlite' };
     return new KubernetesBridge(name, {
       image: c.image,
+      ...(k.build ? { build: k.build } : {}),
       domain: c.domain,
       ...(c.token ? { token: c.token } : {}),
       ...(c.previousToken ? { previousToken: c.previousToken } : {}),

@@ -4,6 +4,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { DEFAULT_IMAGE, parseStackConfig, RawConfig, StackConfigError } from '../../infra/config';
+import { defaultImage } from '../../infra/image';
 
 const GOOD: Record<string, string> = {
   'gcp:project': 'my-project',
@@ -47,7 +48,8 @@ describe('a good configuration', () => {
       target: 'gcp',
       domain: 'scim.example.com',
       dnsZone: 'example-com',
-      image: DEFAULT_IMAGE,
+      // No published image of this version is known yet: the stack builds this checkout.
+      image: 'build',
       size: 'e2-small',
       dataDiskSizeGb: 10,
       alertEmail: 'ops@example.com',
@@ -61,9 +63,11 @@ describe('a good configuration', () => {
     expect(c.webhook).toBeUndefined();
   });
 
-  test('the default image is the published one, pinned to this checkout\'s release', () => {
+  test('the published image is named after this checkout\'s release; it is the default once published (by digest), build until then', () => {
     const version = require('../../bridge/package.json').version as string;
     expect(DEFAULT_IMAGE).toBe(`ghcr.io/scim-bridge/scim-bridge:${version}`);
+    expect(parse({}).image).toBe(defaultImage());
+    expect(defaultImage(version, { [version]: `sha256:${'c'.repeat(64)}` })).toBe(`${DEFAULT_IMAGE}@sha256:${'c'.repeat(64)}`);
   });
 
   test('Let\'s Encrypt staging, a private ACME directory with its root, and acmeEmail', () => {

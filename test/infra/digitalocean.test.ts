@@ -98,8 +98,8 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     }
     // The Droplet attaches the volume itself (volumeIds): no VolumeAttachment, which a replacement would delete first.
     expect(types).not.toContain(VOLUME_ATTACHMENT);
-    // Nothing of another cloud, and no stray secret store.
-    expect([...types].filter((t) => !/^(digitalocean:|random:|scim-bridge:digitalocean:)/.test(t))).toEqual([]);
+    // Nothing of another cloud, and no stray secret store (docker-build builds the image on your machine).
+    expect([...types].filter((t) => !/^(digitalocean:|random:|docker-build:|scim-bridge:digitalocean:)/.test(t))).toEqual([]);
     expect(base.leaks).toEqual([]);
   });
 
@@ -226,7 +226,8 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     expect(userData(base).startsWith('#cloud-config\n')).toBe(true);
     // No log service on DigitalOcean: container logs go to the journal.
     expect(JSON.parse(doc.write_files.find((f) => f.path === '/etc/docker/daemon.json')!.content)).toEqual({ 'log-driver': 'journald' });
-    expect(userData(base)).toContain('ghcr.io/scim-bridge/scim-bridge:0.1.0');
+    // The shipped stack builds the image (image: build) and runs it from Container Registry by digest.
+    expect(userData(base)).toMatch(/ registry\.digitalocean\.com\/scim-bridge-digitalocean\/scim-bridge-digitalocean@sha256:[0-9a-f]{64}\n/);
     // No SSH key unless configured (DigitalOcean then emails a root password; the firewall keeps SSH closed).
     expect(droplet.in.sshKeys).toBeUndefined();
   });
@@ -314,7 +315,7 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     expect(userData(base)).toContain(`SCIM_BRIDGE_APP_TOKEN_SHA256=${sha256(appToken)}`);
   });
 
-  test('a generated token is in no resource; the Droplet gets its SHA-256 as a tag its host reads, in user-data that is not a secret', () => {
+  test('a generated token is in no resource; the Droplet gets its SHA-256 as a tag its host reads, in user-data that is not a secret with a published image', async () => {
     const token = inventedSecret('scim-bridge-token');
     expect(base.raw.filter((r) => JSON.stringify(r.inputs).includes(token)).map((r) => `${r.type} ${r.name}`)).toEqual([]);
     // The hash travels as a tag of the Droplet (changed in place by a rotation), read by fetch-secrets from the
@@ -324,8 +325,11 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     expect(userData(base)).toContain('SCIM_BRIDGE_TOKEN_SHA256_FILE=/run/secrets/token-sha256\n');
     expect(userData(base)).toContain('value_0=$(do_token_hashes)');
     expect(userData(base)).toContain("sed -n 's/^scim-bridge-digitalocean:token-sha256:\\([0-9a-f]\\{64\\}\\)$/\\1/p'");
-    // No secret in it, so it stays readable in previews; fetch-secrets has nothing to fetch.
-    expect(typeof one(base, DROPLET).inputs.userData).toBe('string');
+    // With a published image no secret is in it, so it stays readable in previews; fetch-secrets has nothing to
+    // fetch. (The shipped stack's holds the registry's read-only credential: test/infra/image-build.test.ts.)
+    const published = await plan('digitalocean', { config: { 'scim-bridge:image': 'ghcr.io/scim-bridge/scim-bridge:0.1.0' } });
+    expect(typeof one(published, DROPLET).inputs.userData).toBe('string');
+    expect(userData(published)).not.toContain('webhook-secret');
     expect(userData(base)).not.toContain('webhook-secret');
     expect(one(base, 'random:index/randomPassword:RandomPassword', 'scim-bridge-token').in).toMatchObject({ length: 48, special: false });
     expect(JSON.stringify(base.plan)).not.toContain('PLAN-SECRET-');
@@ -367,9 +371,9 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     const token = inventedSecret('scim-bridge-token');
     expect(ud).not.toContain(token);
     expect(ud).not.toContain(sha256(token));
-    // The leak check lets the user-data hold the webhook secret (and the Google Workspace connector's key, which
-    // travels the same way) and nothing else the plan invents.
-    expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret', 'googleWorkspaceKey'] }]);
+    // The leak check lets the user-data hold the webhook secret, the Google Workspace connector's key (which
+    // travels the same way) and the registry's read-only credential (image: build), and nothing else the plan invents.
+    expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret', 'googleWorkspaceKey', 'registryPullToken'] }]);
   });
 
   test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {

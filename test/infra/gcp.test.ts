@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { MockMonitor } from '@pulumi/pulumi/runtime/mocks';
 import { parse } from 'yaml';
 import { byAddressFamily, GCP_APIS, GCP_DISK_IGNORED } from '../../infra/gcp';
+import { GCP_IMAGE_API } from '../../infra/gcp/registry';
 import { GCP_LOG_RECEIVER, LOG_AGENT_SCRIPT, LOG_AGENT_UNIT, OPS_AGENT_CONFIG } from '../../infra/gcp/logging';
 import { SECRET_ID, secretId, SERVICE_ACCOUNT_ID, serviceAccountId } from '../../infra/gcp/names';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
@@ -420,13 +421,15 @@ describe('the APIs the program enables are waited for before anything uses them'
   }
   /** The API each Google resource type needs; IAM grants need cloudresourcemanager, a prerequisite (README). */
   const apiOf = (type: string): string | undefined =>
-    ({ compute: 'compute', dns: 'dns', secretmanager: 'secretmanager', monitoring: 'monitoring', serviceaccount: 'iam', logging: 'logging' } as Record<string, string>)[
+    ({ compute: 'compute', dns: 'dns', secretmanager: 'secretmanager', monitoring: 'monitoring', serviceaccount: 'iam', logging: 'logging', artifactregistry: 'artifactregistry' } as Record<string, string>)[
       type.split(':')[1].split('/')[0]
     ];
 
   test('a wait follows every API the program enables, and lasts long enough for enabling to propagate', () => {
     const services = regs.filter((r) => r.type === 'gcp:projects/service:Service');
-    expect(services.map((r) => r.name.replace(/^scim-bridge-/, '')).sort()).toEqual(GCP_APIS.map((a) => a.split('.')[0]).sort());
+    // The stack builds its image (image: build, the default): Artifact Registry's API too.
+    const enabled = [...GCP_APIS, GCP_IMAGE_API];
+    expect(services.map((r) => r.name.replace(/^scim-bridge-/, '')).sort()).toEqual(enabled.map((a) => a.split('.')[0]).sort());
     const waits = regs.filter((r) => r.type === 'time:index/sleep:Sleep');
     expect(waits).toHaveLength(1);
     expect(closure(waits[0].urn)).toEqual(new Set(services.map((s) => s.urn)));
@@ -435,7 +438,7 @@ describe('the APIs the program enables are waited for before anything uses them'
     expect(seconds).toBeGreaterThanOrEqual(60);
     expect(seconds).toBeLessThanOrEqual(180);
     // A change of the list of APIs waits again (the time provider re-runs a sleep whose triggers change).
-    expect(sleep.in.triggers.services.split(' ').sort()).toEqual([...GCP_APIS].sort());
+    expect(sleep.in.triggers.services.split(' ').sort()).toEqual([...enabled].sort());
   });
 
   test('every resource of a Google API depends, through the wait, on its API being enabled', () => {
@@ -452,6 +455,11 @@ describe('the APIs the program enables are waited for before anything uses them'
     expect(missing).toEqual([]);
     // The grants on the project need cloudresourcemanager, enabled before the program runs, and wait all the same.
     expect([...new Set(google.filter((r) => !apiOf(r.type)).map((r) => r.type))]).toEqual(['gcp:projects/iAMMember:IAMMember']);
+    // The repository's read grant waits for Artifact Registry's API like the repository.
+    expect(google.filter((r) => r.type.startsWith('gcp:artifactregistry/')).map((r) => r.type).sort()).toEqual([
+      'gcp:artifactregistry/repository:Repository',
+      'gcp:artifactregistry/repositoryIamMember:RepositoryIamMember',
+    ]);
   });
 });
 

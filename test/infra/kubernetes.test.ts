@@ -182,10 +182,13 @@ describe('the shipped stack: two replicas on PostgreSQL', () => {
   });
 
   test('a new image is a rolling update of the Deployment and changes nothing else', async () => {
-    const updated = await plan('kubernetes', { config: { ...VARIANTS.shipped, 'scim-bridge:image': 'ghcr.io/scim-bridge/scim-bridge:9.9.9' } });
+    // From one published image to another (a new build is a new digest the same way: image-build.test.ts).
+    const pinned = (image: string) => plan('kubernetes', { config: { ...VARIANTS.shipped, 'scim-bridge:image': image, 'scim-bridge:registry': null } });
+    const before = await pinned('ghcr.io/scim-bridge/scim-bridge:9.9.8');
+    const updated = await pinned('ghcr.io/scim-bridge/scim-bridge:9.9.9');
     expect(bridge(updated).image).toBe('ghcr.io/scim-bridge/scim-bridge:9.9.9');
     const others = (p: PlanResult) => p.raw.filter((x) => x.type !== T.deployment).map((x) => [x.type, x.name, JSON.stringify(x.inputs)]);
-    expect(others(updated)).toEqual(others(r()));
+    expect(others(updated)).toEqual(others(before));
   });
 
   test('a token rotation is a rolling update: the Secret holds both hashes while previousToken is set, and its digest rolls the pods', async () => {
@@ -504,6 +507,8 @@ describe('the kubernetes settings: each problem names the key and the fix', () =
     'scim-bridge:target': 'kubernetes',
     'scim-bridge:domain': 'scim.example.com',
     'scim-bridge:alertEmail': 'ops@example.com',
+    // The default image is build, which pushes to the registry the stack names.
+    'scim-bridge:registry': 'registry.example.com/platform/scim-bridge',
   };
   function problems(values: Record<string, string>, secrets: string[] = []): string[] {
     const all = { ...BASE, ...values };
@@ -518,7 +523,16 @@ describe('the kubernetes settings: each problem names the key and the fix', () =
   test('the defaults: SQLite, one replica, an Ingress of the default class, ingress-nginx let in, an ACME Issuer', () => {
     const all = { ...BASE };
     const c = parseStackConfig({ get: (k) => all[k as keyof typeof all], isSecret: () => false, keys: () => Object.keys(all) }, (v) => pulumi.secret(v));
-    expect(c.kubernetes).toEqual({ namespace: expect.stringMatching(/^scim-bridge-/), replicas: 1, database: 'sqlite', volumeSizeGb: 10, postgresInstances: 2, ingressNamespace: 'ingress-nginx' });
+    expect(c.kubernetes).toEqual({
+      namespace: expect.stringMatching(/^scim-bridge-/),
+      replicas: 1,
+      database: 'sqlite',
+      volumeSizeGb: 10,
+      postgresInstances: 2,
+      ingressNamespace: 'ingress-nginx',
+      // image build (the default): pushed to the registry named, for linux/amd64 nodes, with no login of its own.
+      build: { repository: 'registry.example.com/platform/scim-bridge', platform: 'linux/amd64' },
+    });
   });
 
   test.each([
