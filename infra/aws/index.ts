@@ -560,7 +560,8 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
           secrets,
           // One copy of the functions that call AWS on the host, for fetch-secrets and put-host-metrics.
           secretFunctions: `# shellcheck source=/dev/null\n. "\${SCIM_BRIDGE_AWS_FUNCTIONS:-${AWS_FUNCTIONS_FILE}}"`,
-          // EC2 takes 16 KB of user-data: the two scripts travel gzipped.
+          // EC2 takes 16 KB of user-data: the scripts travel gzipped (the host's own and these two).
+          compressScripts: true,
           extraFiles: [
             { path: AWS_FUNCTIONS_FILE, permissions: '0644', encoding: 'gz+b64', content: gzipBase64(awsFunctions(region, dnsSuffix, args.domain)) },
             { path: HOST_METRICS_SCRIPT, permissions: '0755', encoding: 'gz+b64', content: gzipBase64(hostMetricsScript()) },

@@ -21,6 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
 import { BRIDGE_PORT, BRIDGE_UID, bridgeSettings, SQLITE_URL } from '../environment';
 import { renderCaddyfile } from './caddy';
@@ -81,6 +82,11 @@ export interface HostSpec {
   /** Shell functions the secret commands use (cloud-specific), and the packages they need. */
   secretFunctions?: string;
   extraPackages?: string[];
+  /**
+   * The host's own scripts (prepare-disk, fetch-secrets, prepare-network) travel gzipped (cloud-init's `gz+b64`),
+   * for a cloud whose user-data limit the whole recipe would pass (EC2: 16 KB).
+   */
+  compressScripts?: boolean;
   /**
    * Files a target adds (root-only unless said otherwise), e.g. a secret where the cloud has no secret store.
    * `gz+b64`: the content is gzipped and base64-encoded (cloud-init decodes it), for a cloud that limits user-data.
@@ -438,6 +444,11 @@ interface WriteFile {
   encoding?: 'gz+b64';
 }
 
+/** A file's content as cloud-init's `gz+b64` encoding takes it; Node writes no time into the header, so the same text gives the same bytes. */
+function gzipText(text: string): string {
+  return gzipSync(Buffer.from(text, 'utf8'), { level: 9 }).toString('base64');
+}
+
 /** The `#cloud-config` document for the host. */
 export function renderUserData(spec: HostSpec): string {
   const ownUnits = systemdUnits(spec);
@@ -458,9 +469,11 @@ export function renderUserData(spec: HostSpec): string {
     { path: `${ETC}/Caddyfile`, permissions: '0644', content: hostCaddyfile(spec) },
     ...(spec.acme.caRoot ? [{ path: `${ETC}/acme-ca-root.pem`, permissions: '0644', content: spec.acme.caRoot.trimEnd() + '\n' }] : []),
     ...(spec.dockerConfig !== undefined ? [{ path: `${DOCKER_CONFIG_DIR}/config.json`, permissions: '0600', content: spec.dockerConfig.trimEnd() + '\n' }] : []),
-    { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
-    { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
-    { path: `${LIB}/prepare-network`, permissions: '0755', content: prepareNetworkScript() },
+    ...[
+      { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
+      { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
+      { path: `${LIB}/prepare-network`, permissions: '0755', content: prepareNetworkScript() },
+    ].map((f): WriteFile => (spec.compressScripts ? { ...f, encoding: 'gz+b64', content: gzipText(f.content) } : f)),
     ...Object.entries({ ...ownUnits, ...spec.extraUnits }).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
     ...(spec.extraFiles ?? []),
   ];
