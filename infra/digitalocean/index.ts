@@ -75,8 +75,8 @@ export const DROPLET_ALERTS = [
 ] as const;
 
 /**
- * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret (never
- * the token, of which the Droplet gets the hash).
+ * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret and the
+ * registry's read-only login of image build (never the token, of which the Droplet gets the hash).
  */
 export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'registryPullToken'] }];
 
