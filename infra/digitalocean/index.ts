@@ -75,10 +75,11 @@ export const DROPLET_ALERTS = [
 ] as const;
 
 /**
- * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret and the
- * registry's read-only login of image build (never the token, of which the Droplet gets the hash).
+ * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret (never
+ * the token, of which the Droplet gets the hash). The registry's read-only login of image build is there too, base64
+ * as Docker keeps it (infra/digitalocean/registry.ts).
  */
-export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'registryPullToken'] }];
+export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret'] }];
 
 /** The tag that carries one accepted token's hash: letters, digits, `-`, `_`, `:` only, at most 255. */
 export function tokenHashTag(prefix: string, hash: string): string {

@@ -371,9 +371,8 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     const token = inventedSecret('scim-bridge-token');
     expect(ud).not.toContain(token);
     expect(ud).not.toContain(sha256(token));
-    // The leak check lets the user-data hold the webhook secret and the registry's read-only credential (image:
-    // build), and nothing else the plan invents.
-    expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret', 'registryPullToken'] }]);
+    // The leak check lets the user-data hold the webhook secret and nothing else the plan invents.
+    expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret'] }]);
   });
 
   test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {
