@@ -79,9 +79,10 @@ export const DROPLET_ALERTS = [
 
 /**
  * The only resource input that may hold a secret: the Droplet's user-data, and only the webhook secret and the
- * Google Workspace connector's key (never the token, of which the Droplet gets the hash).
+ * Google Workspace connector's key (never the token, of which the Droplet gets the hash). The registry's read-only
+ * login of image build is there too, base64 as Docker keeps it (infra/digitalocean/registry.ts).
  */
-export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'googleWorkspaceKey', 'registryPullToken'] }];
+export const DIGITALOCEAN_SECRET_SINKS: SecretSink[] = [{ input: 'digitalocean:index/droplet:Droplet.userData', only: ['webhookSecret', 'googleWorkspaceKey'] }];
 
 /** The host's daily copy of the database (backup-database, a timer), and how many copies stay on the volume. */
 export const BACKUP_SCRIPT = '/usr/local/lib/scim-bridge/backup-database';

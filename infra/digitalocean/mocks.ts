@@ -7,14 +7,12 @@ const DROPLET_ID = '424242424';
 export const digitalOceanPlanMocks: PlanMocks = {
   outputs(type, name, inputs) {
     switch (type) {
-      // A registry login (a Docker config), read-only or not: secrets the plan cannot know. The login is base64, where
-      // the leak check cannot read it: the invented secret is also in the config in clear (a key Docker ignores), so
-      // the check follows the credential wherever the program puts it.
+      // A registry login (a Docker config, its login base64 as DigitalOcean gives it), read-only or not: secrets the
+      // plan cannot know. The push login is decoded by the program, so the leak check follows it; the pull login
+      // stays base64 (tests follow it: test/infra/image-build.test.ts).
       case 'digitalocean:index/containerRegistryDockerCredentials:ContainerRegistryDockerCredentials': {
         const secret = `PLAN-SECRET-${inputs.write ? 'registryPushToken' : 'registryPullToken'}`.padEnd(40, '_');
-        return {
-          dockerCredentials: JSON.stringify({ auths: { 'registry.digitalocean.com': { auth: Buffer.from(`${secret}:${secret}`).toString('base64') } }, planSecret: secret }),
-        };
+        return { dockerCredentials: JSON.stringify({ auths: { 'registry.digitalocean.com': { auth: Buffer.from(`${secret}:${secret}`).toString('base64') } } }) };
       }
       case 'digitalocean:index/droplet:Droplet':
         return { id: DROPLET_ID, dropletUrn: `do:droplet:${DROPLET_ID}`, ipv4Address: '198.51.100.20' };

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
+import { ECR_PULL_ACTIONS } from '../../infra/aws/registry';
 import { architectureOf, certificateCheckSource, AWS_SECRET_SINKS, AwsBridge, AwsBridgeArgs, DEBIAN_AMI_OWNER, healthCheckRegionOf, nvmeDevicePath, partitionOf } from '../../infra/aws';
 import { awsPlanMocks, PLAN_AMI_ID, PLAN_VOLUME_ID, PLAN_ZONE_ID } from '../../infra/aws/mocks';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
@@ -48,6 +49,11 @@ const TOKEN_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bri
 const WEBHOOK_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-webhook-secret-AbCdEf';
 const TOKEN_HASHES_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:scim-bridge-token-sha256-AbCdEf';
 const LOG_GROUP_ARN = 'arn:aws:logs:eu-west-1:123456789012:log-group:/scim-bridge/scim.example.com';
+/** image: build (the shipped stack's default): the role pulls the built image from the stack's ECR repository only. */
+const IMAGE_PULL = (partition = 'aws', region = 'eu-west-1') => [
+  { Sid: 'ImageRegistryToken', Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
+  { Sid: 'ImagePull', Effect: 'Allow', Action: ECR_PULL_ACTIONS, Resource: `arn:${partition}:ecr:${region}:123456789012:repository/scim-bridge-aws` },
+];
 
 let base: PlanResult;
 let withWebhook: PlanResult;
@@ -166,8 +172,8 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
       rootBlockDevice: { encrypted: true, volumeType: 'gp3', volumeSize: 16, deleteOnTermination: true },
       maintenanceOptions: { autoRecovery: 'default' },
     });
-    // The host recipe's packages are Debian's.
-    expect(parse(userData(base)).packages).toEqual(['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades']);
+    // The host recipe's packages are Debian's (with image build, Debian's ECR credential helper too).
+    expect(parse(userData(base)).packages).toEqual(['docker.io', 'apparmor', 'curl', 'jq', 'e2fsprogs', 'unattended-upgrades', 'amazon-ecr-credential-helper']);
   });
 
   test('a Xen instance type is refused before anything is declared (its volumes are no NVMe devices)', async () => {
@@ -263,7 +269,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     }
   });
 
-  test('least privilege: the host\'s role writes its own log group and metrics and reads the accepted token hashes, nothing else without a webhook', () => {
+  test('least privilege: the host\'s role writes its own log group and metrics, reads the accepted token hashes and pulls its image, nothing else without a webhook', () => {
     const role = one(base, 'aws:iam/role:Role', 'scim-bridge-host');
     expect(JSON.parse(role.in.assumeRolePolicy).Statement).toEqual([{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }]);
     expect(one(base, 'aws:iam/instanceProfile:InstanceProfile').in.role).toBe(role.name);
@@ -272,6 +278,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
       { Sid: 'ContainerLogs', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: `${LOG_GROUP_ARN}:*` },
       { Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: TOKEN_HASHES_ARN },
       HOST_METRICS_STATEMENT,
+      ...IMAGE_PULL(),
     ]);
     // No policy is attached to the host's role: only the snapshot role has a managed one.
     expect(all(base, 'aws:iam/rolePolicyAttachment:RolePolicyAttachment').map((a) => a.in.role)).toEqual(['scim-bridge-snapshots', 'scim-bridge-certificate-check']);
@@ -284,6 +291,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
       { Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: TOKEN_HASHES_ARN },
       { Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: WEBHOOK_ARN },
       HOST_METRICS_STATEMENT,
+      ...IMAGE_PULL(),
     ]);
     const policies = all(withWebhook, 'aws:iam/rolePolicy:RolePolicy').map((p) => p.in.policy).join('\n');
     // The token's own secret never (only its hashes'): no ARN of the token's secret, nor any other token secret.
@@ -583,7 +591,13 @@ describe.each([
     expect(JSON.parse(host.in.assumeRolePolicy).Statement[0].Principal).toEqual({ Service: `ec2.${dnsSuffix}` });
     const webhookArn = `arn:${partition}:secretsmanager:${region}:123456789012:secret:scim-bridge-webhook-secret-AbCdEf`;
     const hashesArn = `arn:${partition}:secretsmanager:${region}:123456789012:secret:scim-bridge-token-sha256-AbCdEf`;
-    expect(statements(p).map((x) => x.Resource)).toEqual([`arn:${partition}:logs:${region}:123456789012:log-group:/scim-bridge/scim.example.com:*`, hashesArn, webhookArn, '*']);
+    expect(statements(p).map((x) => x.Resource)).toEqual([
+      `arn:${partition}:logs:${region}:123456789012:log-group:/scim-bridge/scim.example.com:*`,
+      hashesArn,
+      webhookArn,
+      '*',
+      ...IMAGE_PULL(partition, region).map((x) => x.Resource),
+    ]);
     expect(p.plan.outputs.tokenReference).toContain(`arn:${partition}:secretsmanager:${region}:`);
   });
 

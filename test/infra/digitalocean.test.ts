@@ -371,9 +371,9 @@ describe('the digitalocean stack (stacks/Pulumi.digitalocean.yaml)', () => {
     const token = inventedSecret('scim-bridge-token');
     expect(ud).not.toContain(token);
     expect(ud).not.toContain(sha256(token));
-    // The leak check lets the user-data hold the webhook secret, the Google Workspace connector's key (which
-    // travels the same way) and the registry's read-only credential (image: build), and nothing else the plan invents.
-    expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret', 'googleWorkspaceKey', 'registryPullToken'] }]);
+    // The leak check lets the user-data hold the webhook secret and the Google Workspace connector's key (which
+    // travels the same way), and nothing else the plan invents.
+    expect(DIGITALOCEAN_SECRET_SINKS).toEqual([{ input: `${DROPLET}.userData`, only: ['webhookSecret', 'googleWorkspaceKey'] }]);
   });
 
   test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {

@@ -266,8 +266,8 @@ describe('DigitalOcean: Container Registry, read with a read-only credential kep
     expect(Buffer.from(auth, 'base64').toString()).toBe(`${inventedSecret('registryPullToken')}:${inventedSecret('registryPullToken')}`);
     expect(userData).not.toContain(Buffer.from(`${inventedSecret('registryPushToken')}:${inventedSecret('registryPushToken')}`).toString('base64'));
     expect(userData).toContain('Environment=DOCKER_CONFIG=/etc/scim-bridge/docker');
-    // The read-only credential is in the Droplet's user-data and nowhere else the plan can see.
-    const holders = r().raw.filter((x) => JSON.stringify(x.inputs).includes(inventedSecret('registryPullToken'))).map((x) => `${x.type} ${x.name}`);
+    // The read-only login (base64, as Docker keeps it) is in the Droplet's user-data and in no other input.
+    const holders = r().raw.filter((x) => JSON.stringify(x.inputs).includes(auth)).map((x) => `${x.type} ${x.name}`);
     expect(holders).toEqual([`${HOSTS.digitalocean.type} scim-bridge-host`]);
   });
 
