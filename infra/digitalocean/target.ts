@@ -1,6 +1,7 @@
 /** The digitalocean target: its settings and defaults, its component, secret sinks and plan mocks. */
 import { hostArgs, HOST_KEYS, readHostSettings, zoneByDomainProblem } from '../host/settings';
-import { list } from '../settings';
+import type * as pulumi from '@pulumi/pulumi';
+import { list, readMetricsToken } from '../settings';
 import { defineTarget } from '../target';
 import { DigitalOceanBridge, DIGITALOCEAN_SECRET_SINKS } from './index';
 import { digitalOceanPlanMocks } from './mocks';
@@ -9,11 +10,18 @@ export interface DigitalOceanSettings {
   region: string;
   /** Ids or fingerprints of SSH keys in the team, for root; without any, DigitalOcean emails a root password. */
   sshKeys?: string[];
+  /** A token accepted on /metrics only (a secret): its hash is a tag of the Droplet, like the token's. */
+  metricsToken?: pulumi.Output<string>;
 }
 
 export const digitalOceanTarget = defineTarget({
   name: 'digitalocean',
-  keys: { ...HOST_KEYS, region: 'DigitalOcean region, e.g. fra1', sshKeys: 'DigitalOcean SSH key ids or fingerprints for root' },
+  keys: {
+    ...HOST_KEYS,
+    region: 'DigitalOcean region, e.g. fra1',
+    sshKeys: 'DigitalOcean SSH key ids or fingerprints for root',
+    metricsToken: 'a token accepted on /metrics only, for a Prometheus scraper (--secret)',
+  },
   settings(r, common) {
     const host = readHostSettings(r, common, {
       defaultSize: 's-1vcpu-1gb',
@@ -32,7 +40,9 @@ export const digitalOceanTarget = defineTarget({
         if (!/^\d+$/.test(k) && !/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/.test(k)) r.fail('sshKeys', `entry "${k}" is not a key id or an MD5 fingerprint (doctl compute ssh-key list)`);
       }
     }
-    const digitalocean: DigitalOceanSettings | undefined = region && /^[a-z]{3}\d$/.test(region) ? { region, ...(sshKeys.length ? { sshKeys } : {}) } : undefined;
+    const metricsToken = readMetricsToken(r);
+    const digitalocean: DigitalOceanSettings | undefined =
+      region && /^[a-z]{3}\d$/.test(region) ? { region, ...(sshKeys.length ? { sshKeys } : {}), ...(metricsToken ? { metricsToken } : {}) } : undefined;
     return { ...host, ...(digitalocean ? { digitalocean } : {}) } as typeof host & { digitalocean: DigitalOceanSettings };
   },
   build: (name, c) => new DigitalOceanBridge(name, { ...hostArgs(c), ...c.digitalocean }),
