@@ -75,6 +75,19 @@ export function list(raw: string | undefined): string[] | string {
   return text.split(',').map((x) => x.trim()).filter(Boolean);
 }
 
+/**
+ * `metricsToken`: a token accepted on /metrics only, for a Prometheus scraper (a secret, long and random, as its
+ * SHA-256 is what the bridge gets). The targets that take it list it among their keys.
+ */
+export function readMetricsToken(r: SettingsReader): pulumi.Output<string> | undefined {
+  const raw = r.raw('metricsToken');
+  if (raw === undefined) return undefined;
+  if (!r.isSecret('metricsToken')) r.fail('metricsToken', 'is stored in clear in the stack file: pulumi config set --secret metricsToken "$(openssl rand -hex 32)"');
+  else if (raw.length < 32 || /\s/.test(raw)) r.fail('metricsToken', 'must be at least 32 characters with no spaces (openssl rand -hex 32), or remove it to have one generated');
+  else return r.secret(raw);
+  return undefined;
+}
+
 /** What a target is handed to read and validate its own settings (keys of the scim-bridge namespace). */
 export interface SettingsReader {
   /** The value of `scim-bridge:<key>`, trimmed; undefined when unset or blank. */

@@ -1,12 +1,14 @@
 /**
- * Secrets given as files (`SCIM_BRIDGE_TOKEN_SHA256_FILE`, `SCIM_BRIDGE_TOKEN_FILE`, `SCIM_BRIDGE_WEBHOOK_SECRET_FILE`)
+ * Secrets given as files (`SCIM_BRIDGE_TOKEN_SHA256_FILE`, `SCIM_BRIDGE_TOKEN_FILE`, `SCIM_BRIDGE_WEBHOOK_SECRET_FILE`,
+ * `SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE`)
  * are read again when a file changes, without a restart: how a token is rotated on a running host (its
  * fetch-secrets timer rewrites the files) or in a pod (the kubelet swaps a Secret volume's files).
  *
  * The check is a stat of each file every second (size, mtime, inode: a file replaced by a rename, or a Secret
  * volume's symlink swap, has a new inode), cheap enough to run forever; the files are read only when that
  * changes. The whole configuration is then read again with the same reader as at start, and only the values that
- * may change while running are taken from it: the accepted token hashes and the webhook's signing secret. A file
+ * may change while running are taken from it: the accepted token hashes, the metrics token's and the webhook's
+ * signing secret. A file
  * that does not read well (caught half-written, empty) changes nothing: the values in use stay and the check runs
  * again at the next tick. The accepted hashes are a live list that the authentication reads at each request
  * (http/auth.ts): it is replaced in one synchronous step, so a request sees the old list or the new one, never a
@@ -17,7 +19,7 @@ import { BridgeConfig, ConfigError, readConfig } from './config';
 import type { Logger } from './log';
 
 /** The settings whose file is watched: what can change while the bridge runs. */
-export const RELOADED_FILE_SETTINGS = ['SCIM_BRIDGE_TOKEN_SHA256_FILE', 'SCIM_BRIDGE_TOKEN_FILE', 'SCIM_BRIDGE_WEBHOOK_SECRET_FILE'] as const;
+export const RELOADED_FILE_SETTINGS = ['SCIM_BRIDGE_TOKEN_SHA256_FILE', 'SCIM_BRIDGE_TOKEN_FILE', 'SCIM_BRIDGE_WEBHOOK_SECRET_FILE', 'SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE'] as const;
 export const SECRET_FILE_CHECK_MS = 1_000;
 
 /** What the running bridge uses and a reload replaces: the hashes' array is changed in place. */
@@ -26,6 +28,8 @@ export interface LiveSecrets {
   readonly tokenHashes: string[];
   /** The webhook's signing secret, when a webhook is set. */
   webhookSecret?: string;
+  /** The metrics token's hashes (/metrics only); the same array object for the bridge's life. */
+  readonly metricsTokenHashes: string[];
 }
 
 function fingerprint(path: string): string {
@@ -67,6 +71,11 @@ export function watchSecretFiles(
     if (hashes.length > 0 && hashes.join(',') !== secrets.tokenHashes.join(',')) {
       secrets.tokenHashes.splice(0, secrets.tokenHashes.length, ...hashes);
       changed.push('tokenHashes');
+    }
+    const metrics = config.metricsTokenHashes;
+    if (env.SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE && metrics.length > 0 && metrics.join(',') !== secrets.metricsTokenHashes.join(',')) {
+      secrets.metricsTokenHashes.splice(0, secrets.metricsTokenHashes.length, ...metrics);
+      changed.push('metricsTokenHashes');
     }
     const secret = config.webhook?.secret;
     if (secrets.webhookSecret !== undefined && secret !== undefined && secret !== secrets.webhookSecret) {

@@ -175,7 +175,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { hashes, generated } = await tokenHashes(config, store);
   // What a change of a secret file replaces while the bridge runs: read at each request and each delivery.
-  const live: LiveSecrets = { tokenHashes: [...hashes], ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}) };
+  const live: LiveSecrets = { tokenHashes: [...hashes], metricsTokenHashes: [...config.metricsTokenHashes], ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}) };
   const delivery = config.webhook
     ? new WebhookDelivery(
         store,
@@ -232,7 +232,7 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     appTokenHashes: config.appTokenHashes,
     logger,
     tokenHashes: live.tokenHashes,
-    metricsTokenHashes: config.metricsTokenHashes,
+    metricsTokenHashes: live.metricsTokenHashes,
     observer,
     trustProxy: config.trustedProxies,
     publicUrl: config.publicUrl,

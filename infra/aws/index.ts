@@ -25,6 +25,8 @@ export interface AwsBridgeArgs extends HostBridgeArgs {
   availabilityZone: string;
   /** An EC2 key pair for SSH as `admin` (with adminSourceRanges); none by default. */
   keyName?: string;
+  /** A token accepted on /metrics only (a Pulumi secret): its hash is a secret the host reads every minute. */
+  metricsToken?: pulumi.Input<string>;
 }
 
 /** Debian's own AWS account, which publishes the official Debian AMIs. */
@@ -456,6 +458,20 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
       neededAtBoot.push(new aws.secretsmanager.SecretVersion(`${name}-google-credentials`, { secretId: googleKey.id, secretString: pulumi.secret(args.googleWorkspace.key) }, parent));
     }
 
+    // The metrics token's hash, read by the host every minute like the token's: a new token changes this secret's
+    // version, never the instance.
+    let metricsHashSecret: aws.secretsmanager.Secret | undefined;
+    if (args.metricsToken !== undefined) {
+      metricsHashSecret = new aws.secretsmanager.Secret(
+        `${name}-metrics-token-sha256`,
+        { description: `scim-bridge ${args.domain}: the SHA-256 of the token accepted on /metrics, read by the host every minute`, recoveryWindowInDays: 7, tags: tags('metrics-token-sha256') },
+        parent,
+      );
+      neededAtBoot.push(
+        new aws.secretsmanager.SecretVersion(`${name}-metrics-token-sha256`, { secretId: metricsHashSecret.id, secretString: tokenSha256(pulumi.output(args.metricsToken)) }, parent),
+      );
+    }
+
     // The host's role: write its log group's streams and its metrics, read the accepted token hashes and the webhook
     // secret; nothing else.
     const role = new aws.iam.Role(
@@ -474,6 +490,9 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
     statements.push({ Sid: 'TokenHashes', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: tokenHashesSecret.arn });
     if (webhookSecret) {
       statements.push({ Sid: 'WebhookSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: webhookSecret.arn });
+    }
+    if (metricsHashSecret) {
+      statements.push({ Sid: 'MetricsTokenHash', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: metricsHashSecret.arn });
     }
     // put-host-metrics: PutMetricData has no resource to name; the condition keeps it to the program's namespace.
     statements.push({ Sid: 'HostMetrics', Effect: 'Allow', Action: 'cloudwatch:PutMetricData', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } } });
@@ -529,14 +548,16 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
         googleKey ? googleKey.arn : pulumi.output(''),
         built ? built.image : pulumi.output(args.image),
         built ? built.repositoryUrl : pulumi.output(''),
+        metricsHashSecret ? metricsHashSecret.arn : pulumi.output(''),
       ])
-      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix, googleKeyArn, image, repositoryUrl]) => {
+      .apply(([appHash, volumeId, logGroupName, tokenHashesArn, webhookSecretArn, dnsSuffix, googleKeyArn, image, repositoryUrl, metricsHashArn]) => {
         const metricsUnits = hostMetricsUnits(MOUNT_POINT);
         // Secrets' ARNs, never their values: a rotation leaves the user-data (and the instance) as it is.
         const secrets: HostSecret[] = [
           { env: 'SCIM_BRIDGE_TOKEN_SHA256', command: `aws_secret ${tokenHashesArn}` },
           ...(webhookSecretArn ? [{ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `aws_secret ${webhookSecretArn}` }] : []),
           ...(googleKeyArn ? [{ env: GOOGLE_CREDENTIALS_SETTING, command: `aws_secret ${googleKeyArn}` }] : []),
+          ...(metricsHashArn ? [{ env: 'SCIM_BRIDGE_METRICS_TOKEN_SHA256', command: `aws_secret ${metricsHashArn}` }] : []),
         ];
         const rendered = renderUserData({
           ...bridgeHostSpec(args, { appToken: appHash }),

@@ -1,5 +1,7 @@
 /** The aws target: its settings and defaults, its component, secret sinks and plan mocks. */
 import { hostArgs, HOST_KEYS, readHostSettings, zoneByDomainProblem } from '../host/settings';
+import type * as pulumi from '@pulumi/pulumi';
+import { readMetricsToken } from '../settings';
 import { defineTarget } from '../target';
 import { AwsBridge, AWS_SECRET_SINKS } from './index';
 import { awsPlanMocks } from './mocks';
@@ -9,11 +11,18 @@ export interface AwsSettings {
   availabilityZone: string;
   /** An EC2 key pair of the region, for SSH as `admin` from adminSourceRanges. */
   keyName?: string;
+  /** A token accepted on /metrics only (a secret): its hash reaches the host like the token's. */
+  metricsToken?: pulumi.Output<string>;
 }
 
 export const awsTarget = defineTarget({
   name: 'aws',
-  keys: { ...HOST_KEYS, availabilityZone: 'AWS availability zone, e.g. eu-west-1a', keyName: 'an EC2 key pair for SSH (aws)' },
+  keys: {
+    ...HOST_KEYS,
+    availabilityZone: 'AWS availability zone, e.g. eu-west-1a',
+    keyName: 'an EC2 key pair for SSH (aws)',
+    metricsToken: 'a token accepted on /metrics only, for a Prometheus scraper (--secret)',
+  },
   settings(r, common) {
     const host = readHostSettings(r, common, {
       defaultSize: 't3.small',
@@ -27,6 +36,7 @@ export const awsTarget = defineTarget({
       diskId: [/^vol-[0-9a-f]{8,17}$/, "the volume's id, vol-… (aws ec2 describe-volumes)"],
     });
     let aws: AwsSettings | undefined;
+    const metricsToken = readMetricsToken(r);
     const region = r.other('aws:region');
     if (!region) r.problem('aws:region is not set: the AWS region to deploy in: pulumi config set aws:region eu-west-1');
     else if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) r.problem(`aws:region "${region}" is not an AWS region (like eu-west-1)`);
@@ -37,7 +47,7 @@ export const awsTarget = defineTarget({
       } else {
         const keyName = r.get('keyName');
         if (keyName && !/^[\x20-\x7e]{1,255}$/.test(keyName)) r.fail('keyName', `"${keyName}" is not an EC2 key pair name (aws ec2 describe-key-pairs)`);
-        else aws = { region, availabilityZone: az, ...(keyName ? { keyName } : {}) };
+        else aws = { region, availabilityZone: az, ...(keyName ? { keyName } : {}), ...(metricsToken ? { metricsToken } : {}) };
       }
     }
     return { ...host, ...(aws ? { aws } : {}) } as typeof host & { aws: AwsSettings };

@@ -44,6 +44,8 @@ export interface DigitalOceanBridgeArgs extends HostBridgeArgs {
   sshKeys?: string[];
   /** image: build: the account's existing Container Registry (its name); the stack creates one when absent. */
   containerRegistry?: string;
+  /** A token accepted on /metrics only (a Pulumi secret): its hash is a tag of the Droplet, read every minute. */
+  metricsToken?: pulumi.Input<string>;
 }
 
 export const DIGITALOCEAN_OS_IMAGE = 'ubuntu-24-04-x64';
@@ -159,8 +161,9 @@ export function tokenHashTag(prefix: string, hash: string): string {
  * bridge does not start without a token; on the timer, the files in use stay). DO_METADATA_ENDPOINT points it
  * elsewhere (tests use a local fake).
  */
-export function digitalOceanSecretFunction(prefix: string): string {
+export function digitalOceanSecretFunction(prefix: string, { metricsToken = false }: { metricsToken?: boolean } = {}): string {
   const marker = `${prefix.slice(0, 160)}:token-sha256:`;
+  const metricsMarker = `${prefix.slice(0, 160)}:metrics-token-sha256:`;
   return [
     'do_token_hashes() {',
     '  local tags hashes',
@@ -169,7 +172,25 @@ export function digitalOceanSecretFunction(prefix: string): string {
     '  if [ -z "$hashes" ]; then echo "fetch-secrets: no token hash among the Droplet\'s tags" >&2; return 1; fi',
     '  printf \'%s\\n\' "$hashes"',
     '}',
+    // The metrics token's hash, the same way (only with a metrics token: the function is part of the user-data).
+    ...(metricsToken
+      ? [
+          'do_metrics_hash() {',
+          '  local tags hashes',
+          `  tags=$(curl -fsS --max-time 10 --retry 5 --retry-connrefused "\${DO_METADATA_ENDPOINT:-http://${METADATA_ADDRESS}}/metadata/v1/tags/") || return 1`,
+          `  hashes=$(printf '%s\\n' "$tags" | sed -n 's/^${metricsMarker}\\([0-9a-f]\\{64\\}\\)$/\\1/p' | sort -u | paste -sd, -)`,
+          '  if [ -z "$hashes" ]; then echo "fetch-secrets: no metrics token hash among the Droplet\'s tags" >&2; return 1; fi',
+          '  printf \'%s\\n\' "$hashes"',
+          '}',
+        ]
+      : []),
   ].join('\n');
+}
+
+/** The tag that carries the metrics token's SHA-256 (not a secret, as the token's own). */
+export function metricsHashTag(prefix: string, hash: string): string {
+  if (!/^[0-9a-f]{64}$/.test(hash)) throw new Error('digitalocean: a token hash must be a hex SHA-256 digest');
+  return `${prefix.slice(0, 160)}:metrics-token-sha256:${hash}`;
 }
 
 /** `name-stack` as DigitalOcean accepts it in names and tags: lower case letters, digits and hyphens. */
@@ -269,6 +290,11 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
     const hashes = [tokenSha256(token), ...(args.previousToken !== undefined ? [tokenSha256(pulumi.output(args.previousToken))] : [])];
     const hashTags = hashes.map((hash, i) => new digitalocean.Tag(`${name}-token-sha256${i ? '-previous' : ''}`, { name: hash.apply((h) => tokenHashTag(prefix, h)) }, parent));
 
+    if (args.metricsToken !== undefined) {
+      const metricsHash = tokenSha256(pulumi.output(args.metricsToken));
+      hashTags.push(new digitalocean.Tag(`${name}-metrics-token-sha256`, { name: metricsHash.apply((h) => metricsHashTag(prefix, h)) }, parent));
+    }
+
     const secrets: HostSecret[] = [{ env: 'SCIM_BRIDGE_TOKEN_SHA256', command: 'do_token_hashes' }];
     if (args.webhook) secrets.push({ env: 'SCIM_BRIDGE_WEBHOOK_SECRET', command: `cat ${WEBHOOK_SECRET_FILE}` });
     // The Google Workspace connector's key travels as the webhook secret does: a new key replaces the Droplet.
@@ -278,6 +304,7 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
       args.image === BUILD_IMAGE
         ? digitalOceanBuiltImage(name, { prefix, region, ...(args.containerRegistry ? { containerRegistry: args.containerRegistry } : {}) }, parent)
         : undefined;
+    if (args.metricsToken !== undefined) secrets.push({ env: 'SCIM_BRIDGE_METRICS_TOKEN_SHA256', command: 'do_metrics_hash' });
     const spec = (appHash: string, image: string, webhookSecret?: string, googleKey?: string, dockerConfig?: string): HostSpec => ({
       ...bridgeHostSpec(args, { appToken: appHash }),
       image,
@@ -286,7 +313,7 @@ export class DigitalOceanBridge extends pulumi.ComponentResource implements Brid
       // No log service on DigitalOcean: container logs stay in the Droplet's journal.
       logging: { driver: 'journald' },
       secrets,
-      secretFunctions: digitalOceanSecretFunction(prefix),
+      secretFunctions: digitalOceanSecretFunction(prefix, { metricsToken: args.metricsToken !== undefined }),
       extraFiles: [
         ...(webhookSecret !== undefined ? [{ path: WEBHOOK_SECRET_FILE, permissions: '0600', content: `${webhookSecret}\n` }] : []),
         ...(googleKey !== undefined ? [{ path: GOOGLE_CREDENTIALS_FILE, permissions: '0600', content: `${googleKey}\n` }] : []),

@@ -1,7 +1,8 @@
 /** The digitalocean target: its settings and defaults, its component, secret sinks and plan mocks. */
 import { hostArgs, HOST_KEYS, readHostSettings, zoneByDomainProblem } from '../host/settings';
+import type * as pulumi from '@pulumi/pulumi';
 import { BUILD_IMAGE } from '../image';
-import { list } from '../settings';
+import { list, readMetricsToken } from '../settings';
 import { defineTarget } from '../target';
 import { DigitalOceanBridge, DIGITALOCEAN_SECRET_SINKS } from './index';
 import { digitalOceanPlanMocks } from './mocks';
@@ -12,11 +13,19 @@ export interface DigitalOceanSettings {
   sshKeys?: string[];
   /** image: build: the account's existing Container Registry; the stack creates one when absent. */
   containerRegistry?: string;
+  /** A token accepted on /metrics only (a secret): its hash is a tag of the Droplet, like the token's. */
+  metricsToken?: pulumi.Output<string>;
 }
 
 export const digitalOceanTarget = defineTarget({
   name: 'digitalocean',
-  keys: { ...HOST_KEYS, region: 'DigitalOcean region, e.g. fra1', sshKeys: 'DigitalOcean SSH key ids or fingerprints for root', containerRegistry: "image build: the account's existing Container Registry (its name)" },
+  keys: {
+    ...HOST_KEYS,
+    region: 'DigitalOcean region, e.g. fra1',
+    sshKeys: 'DigitalOcean SSH key ids or fingerprints for root',
+    containerRegistry: "image build: the account's existing Container Registry (its name)",
+    metricsToken: 'a token accepted on /metrics only, for a Prometheus scraper (--secret)',
+  },
   settings(r, common) {
     const host = readHostSettings(r, common, {
       defaultSize: 's-1vcpu-1gb',
@@ -39,8 +48,11 @@ export const digitalOceanTarget = defineTarget({
     const containerRegistry = r.get('containerRegistry');
     if (containerRegistry && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(containerRegistry)) r.fail('containerRegistry', `"${containerRegistry}" is not a Container Registry name (doctl registry get)`);
     if (containerRegistry && common.image !== BUILD_IMAGE) r.fail('containerRegistry', `is for image build only (this stack's image is ${common.image}); remove it: pulumi config rm containerRegistry`);
+    const metricsToken = readMetricsToken(r);
     const digitalocean: DigitalOceanSettings | undefined =
-      region && /^[a-z]{3}\d$/.test(region) ? { region, ...(sshKeys.length ? { sshKeys } : {}), ...(containerRegistry ? { containerRegistry } : {}) } : undefined;
+      region && /^[a-z]{3}\d$/.test(region)
+        ? { region, ...(sshKeys.length ? { sshKeys } : {}), ...(containerRegistry ? { containerRegistry } : {}), ...(metricsToken ? { metricsToken } : {}) }
+        : undefined;
     return { ...host, ...(digitalocean ? { digitalocean } : {}) } as typeof host & { digitalocean: DigitalOceanSettings };
   },
   build: (name, c) => new DigitalOceanBridge(name, { ...hostArgs(c), ...c.digitalocean }),

@@ -25,6 +25,8 @@ export interface GcpBridgeArgs extends HostBridgeArgs {
   zone: string;
   /** The boot image: a distribution with cloud-init (GCP's Debian images have none; Ubuntu's do). */
   osImage?: string;
+  /** A token accepted on /metrics only (a Pulumi secret): its hash is a secret the host reads every minute. */
+  metricsToken?: pulumi.Input<string>;
 }
 
 export const GCP_OS_IMAGE = 'ubuntu-os-cloud/ubuntu-2404-lts-amd64';
@@ -215,6 +217,18 @@ export class GcpBridge extends pulumi.ComponentResource implements BridgeOutputs
         after,
       );
       secrets.push({ env: GOOGLE_CREDENTIALS_SETTING, command: `gcp_secret projects/${project}/secrets/${googleKeyId}` });
+    }
+    if (args.metricsToken !== undefined) {
+      // The metrics token's hash, read every minute like the token's: a new token changes its version, not the VM.
+      const metricsHashId = secretId(name, stack, 'metrics-token-sha256');
+      const metricsHash = new gcp.secretmanager.Secret(`${name}-metrics-token-sha256`, { project, secretId: metricsHashId, replication: { auto: {} }, labels }, after);
+      new gcp.secretmanager.SecretVersion(`${name}-metrics-token-sha256`, { secret: metricsHash.id, secretData: tokenSha256(pulumi.output(args.metricsToken)) }, after);
+      new gcp.secretmanager.SecretIamMember(
+        `${name}-metrics-token-sha256-reader`,
+        { project, secretId: metricsHash.secretId, role: 'roles/secretmanager.secretAccessor', member },
+        after,
+      );
+      secrets.push({ env: 'SCIM_BRIDGE_METRICS_TOKEN_SHA256', command: `gcp_secret projects/${project}/secrets/${metricsHashId}` });
     }
 
     // The data disk is its own resource: replacing the VM (a new image, new settings) re-attaches it, and

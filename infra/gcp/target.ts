@@ -1,5 +1,7 @@
 /** The gcp target: its settings and defaults, its component, secret sinks and plan mocks. */
 import { hostArgs, HOST_KEYS, readHostSettings } from '../host/settings';
+import type * as pulumi from '@pulumi/pulumi';
+import { readMetricsToken } from '../settings';
 import { defineTarget } from '../target';
 import { GcpBridge, GCP_SECRET_SINKS } from './index';
 import { gcpPlanMocks } from './mocks';
@@ -8,11 +10,13 @@ export interface GcpSettings {
   project: string;
   region: string;
   zone: string;
+  /** A token accepted on /metrics only (a secret): its hash reaches the host like the token's. */
+  metricsToken?: pulumi.Output<string>;
 }
 
 export const gcpTarget = defineTarget({
   name: 'gcp',
-  keys: { ...HOST_KEYS, zone: 'GCP zone, e.g. europe-west1-b' },
+  keys: { ...HOST_KEYS, zone: 'GCP zone, e.g. europe-west1-b', metricsToken: 'a token accepted on /metrics only, for a Prometheus scraper (--secret)' },
   settings(r, common) {
     const host = readHostSettings(r, common, {
       defaultSize: 'e2-small',
@@ -31,7 +35,8 @@ export const gcpTarget = defineTarget({
     const zone = r.get('zone') ?? '';
     if (!zone) r.fail('zone', `is not set: the GCP zone for the host: ${r.set('zone', 'europe-west1-b')}`);
     else if (!/^[a-z]+-[a-z]+\d+-[a-z]$/.test(zone)) r.fail('zone', `"${zone}" is not a GCP zone (like europe-west1-b; a region such as europe-west1 is not enough)`);
-    const gcp: GcpSettings | undefined = project && zone ? { project, zone, region: zone.replace(/-[a-z]$/, '') } : undefined;
+    const metricsToken = readMetricsToken(r);
+    const gcp: GcpSettings | undefined = project && zone ? { project, zone, region: zone.replace(/-[a-z]$/, ''), ...(metricsToken ? { metricsToken } : {}) } : undefined;
     return { ...host, ...(gcp ? { gcp } : {}) } as typeof host & { gcp: GcpSettings };
   },
   build: (name, c) => new GcpBridge(name, { ...hostArgs(c), ...c.gcp }),

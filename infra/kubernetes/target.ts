@@ -1,7 +1,7 @@
 /** The kubernetes target: its settings and defaults, its component, secret sinks and plan mocks. */
 import * as pulumi from '@pulumi/pulumi';
-import { list } from '../settings';
 import { BUILD_IMAGE, Platform } from '../image';
+import { list, readMetricsToken } from '../settings';
 import { defineTarget } from '../target';
 import { DatabaseArgs, KubernetesBridge, KUBERNETES_SECRET_SINKS } from './index';
 import { kubernetesPlanMocks } from './mocks';
@@ -152,13 +152,7 @@ export const kubernetesTarget = defineTarget({
     if (clusterIssuer && (r.get('acmeCa') || r.get('acmeCaRoot'))) r.fail('clusterIssuer', 'is set, so the ClusterIssuer decides the CA: remove acmeCa and acmeCaRoot (pulumi config rm acmeCa)');
 
     // The scraper's token: its hash reaches the pods (a Secret: a rolling update), the token the ServiceMonitor.
-    const metricsRaw = r.raw('metricsToken');
-    let metricsToken: pulumi.Output<string> | undefined;
-    if (metricsRaw !== undefined) {
-      if (!r.isSecret('metricsToken')) r.fail('metricsToken', 'is stored in clear in the stack file: pulumi config set --secret metricsToken "$(openssl rand -hex 32)"');
-      else if (metricsRaw.length < 32 || /\s/.test(metricsRaw)) r.fail('metricsToken', 'must be at least 32 characters with no spaces (openssl rand -hex 32), or remove it to have one generated');
-      else metricsToken = r.secret(metricsRaw);
-    }
+    const metricsToken = readMetricsToken(r);
     const monitoringRaw = r.get('monitoring') ?? 'none';
     let monitoring: KubernetesSettings['monitoring'];
     if (!(MONITORING as readonly string[]).includes(monitoringRaw)) r.fail('monitoring', `"${monitoringRaw}" is not one of ${MONITORING.join(', ')}`);

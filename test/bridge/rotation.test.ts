@@ -184,3 +184,35 @@ it('when a hash file is caught empty or broken, then the hashes in use stay, and
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('when the metrics token\'s hash file changes, then /metrics takes the new token and refuses the old one, without a restart; it opens nothing else', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-rotation-'));
+  const hashFile = join(dir, 'token-sha256');
+  const metricsFile = join(dir, 'metrics-token-sha256');
+  const METRICS_OLD = 'metrics-old-token-0123456789abcdef';
+  const METRICS_NEW = 'metrics-new-token-fedcba9876543210';
+  replaceFile(hashFile, `${sha(OLD)}\n`);
+  replaceFile(metricsFile, `${sha(METRICS_OLD)}\n`);
+  let child: ChildBridge | undefined;
+  try {
+    child = await spawnBridge({
+      SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'x.db')}`,
+      SCIM_BRIDGE_TOKEN_SHA256_FILE: hashFile,
+      SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE: metricsFile,
+      LOG_LEVEL: 'info',
+    });
+    const url = child.url;
+    const get = async (path: string, token: string) => (await fetch(`${url}${path}`, { headers: { Authorization: `Bearer ${token}` } })).status;
+    expect(await get('/metrics', METRICS_OLD)).toBe(200);
+    replaceFile(metricsFile, `${sha(METRICS_NEW)}\n`);
+    await child.waitForOutput(/secret files changed/, 5_000);
+    expect(await get('/metrics', METRICS_NEW)).toBe(200);
+    expect(await get('/metrics', METRICS_OLD)).toBe(401);
+    expect(await get('/ServiceProviderConfig', METRICS_NEW)).toBe(401);
+    expect(await get('/ServiceProviderConfig', OLD)).toBe(200);
+  } finally {
+    child?.kill();
+    if (child) await child.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

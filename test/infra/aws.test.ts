@@ -541,6 +541,27 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(Buffer.byteLength(ud)).toBeLessThan(16 * 1024);
   });
 
+  test('a metrics token: its SHA-256 in a Secrets Manager secret of its own that the host reads every minute; a new one replaces no instance', async () => {
+    const withMetrics = await plan('aws', { config: { 'scim-bridge:metricsToken': { secure: 'v1:m' } } });
+    expect(withMetrics.leaks).toEqual([]);
+    const token = inventedSecret('metricsToken');
+    const version = one(withMetrics, 'aws:secretsmanager/secretVersion:SecretVersion', 'scim-bridge-metrics-token-sha256').in;
+    expect(version.secretString).toBe(sha256(token));
+    const arn = version.secretId;
+    expect(JSON.stringify(withMetrics.raw)).not.toContain(`"${token}"`);
+    // The host may read it, and the bridge gets it as a file kept up to date (SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE).
+    expect(statements(withMetrics)).toContainEqual({ Sid: 'MetricsTokenHash', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: arn });
+    expect(hostFile(withMetrics, '/usr/local/lib/scim-bridge/fetch-secrets')).toContain(`value_1=$(aws_secret ${arn})\ncheck SCIM_BRIDGE_METRICS_TOKEN_SHA256 "$value_1"`);
+    expect(hostFile(withMetrics, '/etc/scim-bridge/bridge.env')).toContain('SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE=/run/secrets/metrics-token-sha256\n');
+    // Another token changes only the secret's version: the user-data (so the instance) holds its ARN, nothing of
+    // the token or its hash.
+    expect(userData(withMetrics)).not.toContain(sha256(token));
+    expect(userData(withMetrics)).not.toContain(token);
+    // Without one, nothing of it: no secret, no permission, no file.
+    expect(all(base, 'aws:secretsmanager/secret:Secret').map((x) => x.name)).not.toContain('scim-bridge-metrics-token-sha256');
+    expect(userData(base)).not.toContain('METRICS_TOKEN');
+  });
+
   test('ACME: Let\'s Encrypt staging keeps the CAA record; a private directory drops it and ships its root', async () => {
     const staging = await plan('aws', { config: { 'scim-bridge:acmeCa': 'staging' } });
     expect(userData(staging)).toContain(`acme_ca ${LETS_ENCRYPT.staging}`);

@@ -592,3 +592,59 @@ describe('the daily database backup on a Droplet (backup-database, a timer)', ()
     expect(left).toEqual([...older.slice(2), made[0], 'notes.txt'].sort());
   }, 60_000);
 });
+
+describe('a metrics token on DigitalOcean: its SHA-256 a tag of the Droplet, read every minute like the token\'s', () => {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const fs = require('node:fs') as typeof import('node:fs');
+  const http = require('node:http') as typeof import('node:http');
+  const os = require('node:os') as typeof import('node:os');
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  let p: PlanResult;
+  beforeAll(async () => {
+    p = await plan('digitalocean', { config: { 'scim-bridge:metricsToken': { secure: 'v1:m' } } });
+  });
+
+  test('the tag, on the Droplet; the user-data names the tag\'s kind only, so a new token changes a tag, not the Droplet', async () => {
+    expect(p.leaks).toEqual([]);
+    const token = inventedSecret('metricsToken');
+    const tag = one(p, 'digitalocean:index/tag:Tag', 'scim-bridge-metrics-token-sha256').in.name;
+    expect(tag).toBe(`scim-bridge-digitalocean:metrics-token-sha256:${sha256(token)}`);
+    expect(one(p, DROPLET).in.tags).toContain(tag);
+    const ud = userData(p);
+    expect(ud).not.toContain(sha256(token));
+    expect(ud).toContain('SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE=/run/secrets/metrics-token-sha256');
+    expect(ud).toContain('value_1=$(do_metrics_hash)');
+    // Without one, the user-data is as before (no Droplet replaced by this version).
+    expect(userData(await plan('digitalocean'))).not.toContain('metrics');
+  });
+
+  test('fetch-secrets, run against a fake metadata service, writes the token hashes and the metrics hash each to its file', async () => {
+    const ud = parse(userData(p)) as { write_files: Array<{ path: string; content: string }> };
+    const content = ud.write_files.find((f) => f.path === '/usr/local/lib/scim-bridge/fetch-secrets')!.content;
+    const check = spawnSync('shellcheck', ['-s', 'bash', '-S', 'style', '-'], { encoding: 'utf8', input: content });
+    expect(`${check.status} ${check.stdout}`).toBe('0 ');
+    const A = 'a'.repeat(64);
+    const M = 'c'.repeat(64);
+    const tags = ['scim-bridge-digitalocean', `scim-bridge-digitalocean:token-sha256:${A}`, `scim-bridge-digitalocean:metrics-token-sha256:${M}`];
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/metadata/v1/tags/') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(tags.join('\n'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const dir = fs.mkdtempSync(join(os.tmpdir(), 'do-metrics-'));
+    try {
+      const script = join(dir, 'fetch-secrets');
+      fs.writeFileSync(script, content, { mode: 0o755 });
+      const out = join(dir, 'secrets');
+      const env = { PATH: process.env.PATH, DO_METADATA_ENDPOINT: `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}` };
+      const run = await promisify(execFile)('bash', [script, out], { env });
+      expect(run.stdout).toBe('fetch-secrets: token-sha256 updated\nfetch-secrets: metrics-token-sha256 updated\n');
+      expect(fs.readFileSync(join(out, 'token-sha256'), 'utf8')).toBe(`${A}\n`);
+      expect(fs.readFileSync(join(out, 'metrics-token-sha256'), 'utf8')).toBe(`${M}\n`);
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

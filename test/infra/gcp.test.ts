@@ -240,6 +240,25 @@ describe('the gcp stack (stacks/Pulumi.gcp.yaml)', () => {
     expect(p.leaks).toEqual([]);
   });
 
+  test('a metrics token: its SHA-256 in a Secret Manager secret the VM reads every minute; the user-data names the secret only', async () => {
+    const p = await plan('gcp', { config: { 'scim-bridge:metricsToken': { secure: 'v1:m' } } });
+    expect(p.leaks).toEqual([]);
+    const token = inventedSecret('metricsToken');
+    expect(one(p, 'gcp:secretmanager/secretVersion:SecretVersion', 'scim-bridge-metrics-token-sha256').in.secretData).toBe(sha256(token));
+    expect(one(p, 'gcp:secretmanager/secretIamMember:SecretIamMember', 'scim-bridge-metrics-token-sha256-reader').in).toMatchObject({
+      secretId: 'scim-bridge-gcp-metrics-token-sha256',
+      role: 'roles/secretmanager.secretAccessor',
+      member: 'serviceAccount:scim-bridge-gcp-host@my-gcp-project.iam.gserviceaccount.com',
+    });
+    const ud = userData(p);
+    expect(ud).toContain('value_1=$(gcp_secret projects/my-gcp-project/secrets/scim-bridge-gcp-metrics-token-sha256)');
+    expect(ud).toContain('SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE=/run/secrets/metrics-token-sha256');
+    // A new token changes the secret's version only: nothing of it (nor its hash) is in the user-data.
+    expect(ud).not.toContain(token);
+    expect(ud).not.toContain(sha256(token));
+    expect(userData(base)).not.toContain('METRICS_TOKEN');
+  });
+
   test('a webhook: its secret in Secret Manager, readable by the VM\'s account only, fetched at start', async () => {
     const p = await plan('gcp', {
       config: { 'scim-bridge:webhookUrl': 'https://app.example.com/hooks/scim', 'scim-bridge:webhookSecret': { secure: 'v1:xyz' } },
