@@ -193,15 +193,6 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     : undefined;
   const deliveryBacklog = async (): Promise<DeliveryBacklog> =>
     delivery ? { webhook: 'on', ...(await delivery.backlog()) } : { webhook: 'off', pending: 0, lagSeconds: 0, deadLetters: 0 };
-  const observer = new Observer(
-    {
-      version: VERSION,
-      storeHealth: () => store.ping(),
-      directoryCounts: async () => ({ users: await store.countUsersByStatus(), groups: await store.countGroups() }),
-      deliveryBacklog,
-    },
-    options.observe,
-  );
   const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains, logger });
   if (config.allowedDomains.length > 0) {
     logger.info(
@@ -224,8 +215,19 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
         },
         ...(options.google?.leaseTtlMs !== undefined ? { leaseTtlMs: options.google.leaseTtlMs } : {}),
         ...(options.google?.leaseRenewMs !== undefined ? { leaseRenewMs: options.google.leaseRenewMs } : {}),
+        onSync: (report) => observer.recordSync('google', report.ok),
       })
     : undefined;
+  const observer = new Observer(
+    {
+      version: VERSION,
+      storeHealth: () => store.ping(),
+      directoryCounts: async () => ({ users: await store.countUsersByStatus(), groups: await store.countGroups() }),
+      deliveryBacklog,
+      ...(google ? { connectors: () => ({ google: google.health() }) } : {}),
+    },
+    options.observe,
+  );
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),

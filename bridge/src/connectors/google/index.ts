@@ -45,8 +45,24 @@ export interface GoogleConnectorOptions {
   readonly timings?: Partial<ApiTimings>;
   /** Several replicas: the lease that makes one of them the syncing one. Absent: this process always syncs. */
   readonly lease?: SyncLease;
+  /** Told of each sync this replica ran (not of a standby's), for /metrics. */
+  readonly onSync?: (report: SyncReport) => void;
   readonly leaseTtlMs?: number;
   readonly leaseRenewMs?: number;
+}
+
+/** The connector on /health (`google`), /status.json and /metrics. */
+export interface GoogleHealth {
+  /** starting, syncing, ok, failed, or standby (another replica holds the sync lease). */
+  readonly state: 'starting' | 'syncing' | 'ok' | 'failed' | 'standby';
+  /** Syncs this replica ran since it started. */
+  readonly syncs: number;
+  readonly admin: string;
+  readonly groups: readonly string[];
+  readonly intervalSeconds: number;
+  readonly lastSync: SyncReport | null;
+  readonly lastSuccessAt: string | null;
+  readonly nextSyncAt: string | null;
 }
 
 export class GoogleConnector {
@@ -193,13 +209,14 @@ export class GoogleConnector {
     };
     this.last = report;
     if (report.ok) this.lastSuccessAt = report.finishedAt;
+    this.options.onSync?.(report);
     if (error === undefined) this.options.logger.info({ connector: 'google', counts, ms: report.durationMs, requests: report.requests }, 'Google Workspace sync done');
     else this.options.logger.error({ connector: 'google', counts, ms: report.durationMs, error }, `Google Workspace sync failed: ${error}`);
     return report;
   }
 
-  /** For /health: the connector's state and its last sync. */
-  health(): Record<string, unknown> {
+  /** For /health, the status page and /metrics: the connector's state and its last sync. */
+  health(): GoogleHealth {
     const { admin, groups, intervalMs } = this.options.config;
     // standby: another replica holds the sync lease and syncs.
     const state = this.syncing ? 'syncing' : !this.holding && this.options.lease !== undefined && this.scheduled ? 'standby' : this.last === undefined ? 'starting' : this.last.ok ? 'ok' : 'failed';
