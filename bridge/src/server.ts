@@ -175,7 +175,11 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { hashes, generated } = await tokenHashes(config, store);
   // What a change of a secret file replaces while the bridge runs: read at each request and each delivery.
-  const live: LiveSecrets = { tokenHashes: [...hashes], ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}) };
+  const live: LiveSecrets = {
+    tokenHashes: [...hashes],
+    ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}),
+    ...(config.google ? { googleServiceAccount: config.google.serviceAccount } : {}),
+  };
   const delivery = config.webhook
     ? new WebhookDelivery(
         store,
@@ -205,7 +209,13 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   const googleHolder = `${process.pid}-${randomUUID()}`;
   const google = config.google
     ? new GoogleConnector({
-        config: config.google,
+        // A new key in its file (a rotation) signs the next token request.
+        config: {
+          ...config.google,
+          get serviceAccount() {
+            return live.googleServiceAccount!;
+          },
+        },
         directory,
         logger,
         timings: options.google?.timings,

@@ -88,8 +88,18 @@ export class GoogleConnector {
   private readonly renewMs: number;
 
   constructor(private readonly options: GoogleConnectorOptions) {
-    const { serviceAccount, admin, apiUrl, tokenUrl } = options.config;
-    this.api = new DirectoryApi({ serviceAccount, admin, apiUrl, tokenUrl, timings: options.timings });
+    const { admin, apiUrl, tokenUrl } = options.config;
+    const config = options.config;
+    // Read at each token request: a key replaced while the bridge runs (secret-files) is used from then on.
+    this.api = new DirectoryApi({
+      get serviceAccount() {
+        return config.serviceAccount;
+      },
+      admin,
+      apiUrl,
+      tokenUrl,
+      timings: options.timings,
+    });
     this.holding = options.lease === undefined;
     this.ttlMs = options.leaseTtlMs ?? SYNC_LEASE_TTL_MS;
     this.renewMs = options.leaseRenewMs ?? SYNC_LEASE_RENEW_MS;
