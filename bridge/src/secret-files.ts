@@ -1,25 +1,25 @@
 /**
  * Secrets given as files (`SCIM_BRIDGE_TOKEN_SHA256_FILE`, `SCIM_BRIDGE_TOKEN_FILE`, `SCIM_BRIDGE_WEBHOOK_SECRET_FILE`,
- * `SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE`)
- * are read again when a file changes, without a restart: how a token is rotated on a running host (its
+ * `SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE`, `SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE`) are read again when a file changes, without
+ * a restart: how a token is rotated on a running host (its
  * fetch-secrets timer rewrites the files) or in a pod (the kubelet swaps a Secret volume's files).
  *
  * The check is a stat of each file every second (size, mtime, inode: a file replaced by a rename, or a Secret
  * volume's symlink swap, has a new inode), cheap enough to run forever; the files are read only when that
  * changes. The whole configuration is then read again with the same reader as at start, and only the values that
- * may change while running are taken from it: the accepted token hashes, the metrics token's and the webhook's
- * signing secret. A file
+ * may change while running are taken from it: the accepted token hashes, the metrics token's, the webhook's signing
+ * secret and the Google Workspace connector's key. A file
  * that does not read well (caught half-written, empty) changes nothing: the values in use stay and the check runs
  * again at the next tick. The accepted hashes are a live list that the authentication reads at each request
  * (http/auth.ts): it is replaced in one synchronous step, so a request sees the old list or the new one, never a
  * mix; during a rotation both lists hold the token in use (DESIGN.md: two hashes during a rotation).
  */
 import { statSync } from 'node:fs';
-import { BridgeConfig, ConfigError, readConfig } from './config';
+import { BridgeConfig, ConfigError, GoogleConfig, readConfig } from './config';
 import type { Logger } from './log';
 
 /** The settings whose file is watched: what can change while the bridge runs. */
-export const RELOADED_FILE_SETTINGS = ['SCIM_BRIDGE_TOKEN_SHA256_FILE', 'SCIM_BRIDGE_TOKEN_FILE', 'SCIM_BRIDGE_WEBHOOK_SECRET_FILE', 'SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE'] as const;
+export const RELOADED_FILE_SETTINGS = ['SCIM_BRIDGE_TOKEN_SHA256_FILE', 'SCIM_BRIDGE_TOKEN_FILE', 'SCIM_BRIDGE_WEBHOOK_SECRET_FILE', 'SCIM_BRIDGE_METRICS_TOKEN_SHA256_FILE', 'SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE'] as const;
 export const SECRET_FILE_CHECK_MS = 1_000;
 
 /** What the running bridge uses and a reload replaces: the hashes' array is changed in place. */
@@ -30,6 +30,8 @@ export interface LiveSecrets {
   webhookSecret?: string;
   /** The metrics token's hashes (/metrics only); the same array object for the bridge's life. */
   readonly metricsTokenHashes: string[];
+  /** The Google Workspace connector's service account key, when the connector is on (its next token uses it). */
+  googleServiceAccount?: GoogleConfig['serviceAccount'];
 }
 
 function fingerprint(path: string): string {
@@ -81,6 +83,11 @@ export function watchSecretFiles(
     if (secrets.webhookSecret !== undefined && secret !== undefined && secret !== secrets.webhookSecret) {
       secrets.webhookSecret = secret;
       changed.push('webhookSecret');
+    }
+    const account = config.google?.serviceAccount;
+    if (secrets.googleServiceAccount !== undefined && account !== undefined && JSON.stringify(account) !== JSON.stringify(secrets.googleServiceAccount)) {
+      secrets.googleServiceAccount = account;
+      changed.push('googleServiceAccount');
     }
     if (changed.length) logger.info({ changed, acceptedTokens: secrets.tokenHashes.length }, 'secret files changed: the new values are in use');
   };

@@ -175,7 +175,12 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   });
   const { hashes, generated } = await tokenHashes(config, store);
   // What a change of a secret file replaces while the bridge runs: read at each request and each delivery.
-  const live: LiveSecrets = { tokenHashes: [...hashes], metricsTokenHashes: [...config.metricsTokenHashes], ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}) };
+  const live: LiveSecrets = {
+    tokenHashes: [...hashes],
+    metricsTokenHashes: [...config.metricsTokenHashes],
+    ...(config.webhook ? { webhookSecret: config.webhook.secret } : {}),
+    ...(config.google ? { googleServiceAccount: config.google.serviceAccount } : {}),
+  };
   const delivery = config.webhook
     ? new WebhookDelivery(
         store,
@@ -193,15 +198,6 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
     : undefined;
   const deliveryBacklog = async (): Promise<DeliveryBacklog> =>
     delivery ? { webhook: 'on', ...(await delivery.backlog()) } : { webhook: 'off', pending: 0, lagSeconds: 0, deadLetters: 0 };
-  const observer = new Observer(
-    {
-      version: VERSION,
-      storeHealth: () => store.ping(),
-      directoryCounts: async () => ({ users: await store.countUsersByStatus(), groups: await store.countGroups() }),
-      deliveryBacklog,
-    },
-    options.observe,
-  );
   const directory = new Directory(store, eventPresenter, { allowedDomains: config.allowedDomains, logger });
   if (config.allowedDomains.length > 0) {
     logger.info(
@@ -214,7 +210,13 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   const googleHolder = `${process.pid}-${randomUUID()}`;
   const google = config.google
     ? new GoogleConnector({
-        config: config.google,
+        // A new key in its file (a rotation) signs the next token request.
+        config: {
+          ...config.google,
+          get serviceAccount() {
+            return live.googleServiceAccount!;
+          },
+        },
         directory,
         logger,
         timings: options.google?.timings,
@@ -224,8 +226,19 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
         },
         ...(options.google?.leaseTtlMs !== undefined ? { leaseTtlMs: options.google.leaseTtlMs } : {}),
         ...(options.google?.leaseRenewMs !== undefined ? { leaseRenewMs: options.google.leaseRenewMs } : {}),
+        onSync: (report) => observer.recordSync('google', report.ok),
       })
     : undefined;
+  const observer = new Observer(
+    {
+      version: VERSION,
+      storeHealth: () => store.ping(),
+      directoryCounts: async () => ({ users: await store.countUsersByStatus(), groups: await store.countGroups() }),
+      deliveryBacklog,
+      ...(google ? { connectors: () => ({ google: google.health() }) } : {}),
+    },
+    options.observe,
+  );
   const app = createApp({
     service: new ScimService(directory),
     api: new ApplicationApi(directory),

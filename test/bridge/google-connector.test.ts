@@ -5,10 +5,11 @@
  * application sees on its events feed what SCIM would have caused. Syncs are triggered with `google.syncNow()`
  * (an in-process hook, no endpoint), except where the interval itself is tested.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readConfig } from '../../bridge/src/config';
-import { startBridge, TestBridge, userBody, GROUP_SCHEMA, patchBody } from '../helpers/bridge';
+import { startBridge, TestBridge, TOKEN, userBody, GROUP_SCHEMA, patchBody } from '../helpers/bridge';
 import { DirectoryApi } from '../../bridge/src/connectors/google/api';
 import { compactUser, expandUser, readDirectory } from '../../bridge/src/connectors/google/sync';
 import { SCOPES, serviceAccountKey, StandInGoogle } from '../helpers/google';
@@ -517,6 +518,45 @@ describe('a large directory', () => {
     expect(again).toMatchObject({ ok: true, counts: { usersCreated: 0, usersUpdated: 1, membersAdded: 0 } });
     expect(await s.events()).toEqual(['user.updated person.p42@acme.example']);
   }, 120_000);
+});
+
+describe('a new key', () => {
+  it('when the key\'s file is replaced while the bridge runs (a rotation), then the next token request is signed with the new key, no restart', async () => {
+    const oldKey = serviceAccountKey();
+    const newKey = serviceAccountKey();
+    // Google knows the new key only (the old one was deleted in the Cloud console).
+    const google = await new StandInGoogle(newKey, ADMIN).start();
+    smallDomain(google);
+    const dir = mkdtempSync(join(tmpdir(), 'scim-bridge-google-key-'));
+    const file = join(dir, 'google-credentials');
+    writeFileSync(file, `${oldKey.json}\n`);
+    const env = {
+      SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE: file,
+      SCIM_BRIDGE_GOOGLE_ADMIN: ADMIN,
+      SCIM_BRIDGE_GOOGLE_GROUPS: STAFF,
+      SCIM_BRIDGE_GOOGLE_API_URL: google.url,
+      SCIM_BRIDGE_GOOGLE_TOKEN_URL: google.tokenUrl,
+    };
+    const bridge = await startBridge(env, { google: { timings: { retryBaseDelayMs: 10, retryMaxDelayMs: 20, maxAttempts: 2 }, schedule: false }, secretFilesEnv: { ...env, SCIM_BRIDGE_TOKEN: TOKEN } });
+    try {
+      expect(await bridge.bridge.google!.syncNow()).toMatchObject({ ok: false, error: expect.stringContaining('Invalid JWT Signature') });
+      // fetch-secrets (or the kubelet) replaces the file by a rename.
+      writeFileSync(`${file}.tmp`, `${newKey.json}\n`);
+      renameSync(`${file}.tmp`, file);
+      const deadline = Date.now() + 10_000;
+      let report = await bridge.bridge.google!.syncNow();
+      while (!report.ok && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 300));
+        report = await bridge.bridge.google!.syncNow();
+      }
+      expect(report).toMatchObject({ ok: true, counts: { usersCreated: 2 } });
+      expect(google.assertions.length).toBeGreaterThan(0);
+    } finally {
+      await bridge.stop();
+      await google.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('memory: what a sync keeps (the measured figure: npm run bench:google-memory)', () => {

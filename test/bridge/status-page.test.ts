@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Browser, chromium, ConsoleMessage, Page } from 'playwright-core';
 import { GROUP_SCHEMA, startBridge, TestBridge, TOKEN, userBody } from '../helpers/bridge';
+import { serviceAccountKey, StandInGoogle } from '../helpers/google';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(__dirname, '../../test-artifacts');
@@ -110,6 +111,8 @@ describe('the status page in chromium', () => {
     expect(await text('webhook')).toBe('on');
     expect(await text('dead-letters')).toBe('0');
     expect(await text('idps')).toMatch(/No identity provider has called yet/);
+    // No connector configured: no Google Workspace section.
+    expect(await page.locator('#google').isVisible()).toBe(false);
     const storage = await page.evaluate(() => ({ session: { ...(globalThis as any).sessionStorage }, local: { ...(globalThis as any).localStorage }, cookie: (globalThis as any).document.cookie }));
     expect(storage).toEqual({ session: { [KEY]: TOKEN }, local: {}, cookie: '' });
     // The token never travels in a URL.
@@ -187,5 +190,101 @@ describe('the status page in chromium', () => {
     await page.locator('#sign-in').waitFor({ state: 'visible' });
     expect(await storedToken()).toBeNull();
     expect(await page.locator('#dashboard').isVisible()).toBe(false);
+  });
+});
+
+/**
+ * The Google Workspace connector's sync (DESIGN.md, "Connectors": the last sync, its counts and its error show on
+ * /health, the status page and /metrics): a bridge syncing from the stand-in Google, once well, once refused.
+ */
+describe('the Google Workspace sync on the status page, /status.json and /metrics', () => {
+  const ADMIN = 'admin@acme.example';
+  const KEY_ = serviceAccountKey();
+  let google: StandInGoogle;
+  let b: TestBridge;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: Error[] = [];
+
+  beforeAll(async () => {
+    google = await new StandInGoogle(KEY_, ADMIN).start();
+    google.addUser('101', 'ada.lovelace@acme.example');
+    google.addUser('102', 'alan.turing@acme.example');
+    google.addGroup('g1', 'staff@acme.example', 'Staff', ['101', '102']);
+    b = await startBridge(
+      {
+        SCIM_BRIDGE_GOOGLE_CREDENTIALS: KEY_.json,
+        SCIM_BRIDGE_GOOGLE_ADMIN: ADMIN,
+        SCIM_BRIDGE_GOOGLE_GROUPS: 'staff@acme.example',
+        SCIM_BRIDGE_GOOGLE_API_URL: google.url,
+        SCIM_BRIDGE_GOOGLE_TOKEN_URL: google.tokenUrl,
+      },
+      { google: { timings: { retryBaseDelayMs: 10, retryMaxDelayMs: 20, maxAttempts: 2 }, schedule: false }, observe: { statsMaxAgeMs: 0 } },
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    page = await (await browser.newContext({ viewport: { width: 1100, height: 900 } })).newPage();
+    page.on('pageerror', (e) => pageErrors.push(e));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await b?.stop();
+    await google?.stop();
+  });
+
+  const metric = (body: string, line: RegExp) => body.split('\n').find((l) => line.test(l));
+  const text = (id: string) => page.locator(`#${id}`).innerText();
+
+  it('when a sync has run, then /status.json and /metrics show its time, counts and result', async () => {
+    const before = (await b.get('/status.json').expect(200)).body;
+    expect(before.connectors.google).toMatchObject({ state: 'starting', lastSync: null, lastSuccessAt: null });
+    const zero = (await b.get('/metrics').expect(200)).text;
+    expect(metric(zero, /^scim_bridge_connector_syncs_total\{connector="google",result="failed"\} /)).toMatch(/ 0$/);
+
+    expect(await b.bridge.google!.syncNow()).toMatchObject({ ok: true });
+    const status = (await b.get('/status.json').expect(200)).body;
+    const g = status.connectors.google;
+    expect(g).toMatchObject({ state: 'ok', lastSync: { ok: true, counts: { users: 2, usersCreated: 2, groupsCreated: 1, membersAdded: 2 } } });
+    expect(Date.parse(g.lastSync.finishedAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(g.lastSuccessAt).toBe(g.lastSync.finishedAt);
+    // The key never shows.
+    expect(JSON.stringify(status)).not.toContain('PRIVATE KEY');
+
+    const body = (await b.get('/metrics').expect(200)).text;
+    expect(metric(body, /^scim_bridge_connector_syncs_total\{connector="google",result="ok"\} /)).toMatch(/ 1$/);
+    expect(metric(body, /^scim_bridge_connector_last_sync_ok\{connector="google"\} /)).toMatch(/ 1$/);
+    expect(metric(body, /^scim_bridge_connector_last_sync_changes\{connector="google",count="usersCreated"\} /)).toMatch(/ 2$/);
+    expect(metric(body, /^scim_bridge_connector_standby\{connector="google"\} /)).toMatch(/ 0$/);
+    const success = Number(metric(body, /^scim_bridge_connector_last_success_timestamp_seconds\{connector="google"\} /)!.split(' ').pop());
+    expect(success).toBeCloseTo(Date.parse(g.lastSuccessAt) / 1000, 0);
+  });
+
+  it('when the page is open, then its Google Workspace section shows the last sync and what it changed', async () => {
+    await page.goto(`${b.url}/`);
+    await page.fill('#token', TOKEN);
+    await page.click('#sign-in button[type=submit]');
+    await page.locator('#google').waitFor({ state: 'visible' });
+    expect(await text('google-state')).toBe('ok');
+    expect(await text('google-result')).toBe('ok');
+    expect(await text('google-changes')).toBe('2 users in 1 group: 2 created, 0 updated, 0 deprovisioned, 2 members added, 0 removed');
+    expect(await text('google-last')).not.toBe('-');
+  });
+
+  it('when a sync fails, then its error shows on the page, /status.json and /metrics; the last success stays', async () => {
+    const succeededAt = (await b.get('/status.json').expect(200)).body.connectors.google.lastSuccessAt;
+    // The delegation was withdrawn: the token endpoint refuses.
+    google.expireTokens();
+    google.fault = (req) => (req.path === '/token' ? { status: 401, body: { error: 'unauthorized_client', error_description: 'Client is unauthorized' } } : undefined);
+    const report = await b.bridge.google!.syncNow();
+    expect(report).toMatchObject({ ok: false, error: expect.stringContaining('unauthorized_client') });
+    const g = (await b.get('/status.json').expect(200)).body.connectors.google;
+    expect(g).toMatchObject({ state: 'failed', lastSync: { ok: false, error: expect.stringContaining('unauthorized_client') }, lastSuccessAt: succeededAt });
+    const body = (await b.get('/metrics').expect(200)).text;
+    expect(metric(body, /^scim_bridge_connector_syncs_total\{connector="google",result="failed"\} /)).toMatch(/ 1$/);
+    expect(metric(body, /^scim_bridge_connector_last_sync_ok\{connector="google"\} /)).toMatch(/ 0$/);
+    await page.click('#refresh');
+    await page.waitForFunction(() => (globalThis as any).document.getElementById('google-state').textContent === 'failed', undefined, { timeout: 10_000 });
+    expect(await text('google-result')).toMatch(/^failed: .*unauthorized_client/);
+    expect(await page.locator('#google-result').getAttribute('class')).toBe('bad');
+    expect(pageErrors).toEqual([]);
   });
 });

@@ -23,6 +23,23 @@ export interface DeliveryBacklog {
   readonly deadLetters: number;
 }
 
+/** A connector's sync as the status page and /metrics show it (the Google Workspace connector's /health object). */
+export interface ConnectorStatus {
+  /** starting, syncing, ok, failed, or standby (another replica holds the sync lease). */
+  readonly state: string;
+  readonly lastSync: {
+    readonly startedAt: string;
+    readonly finishedAt: string;
+    readonly durationMs: number;
+    readonly ok: boolean;
+    readonly counts: Readonly<Record<string, number>>;
+    readonly error?: string;
+    readonly warnings: readonly string[];
+  } | null;
+  readonly lastSuccessAt: string | null;
+  readonly nextSyncAt: string | null;
+}
+
 /** Where the figures come from (the composition root wires the store and delivery in). */
 export interface ObserverSources {
   readonly version: string;
@@ -30,6 +47,8 @@ export interface ObserverSources {
   storeHealth(): Promise<void>;
   directoryCounts(): Promise<DirectoryCounts>;
   deliveryBacklog(): Promise<DeliveryBacklog>;
+  /** The connectors' syncs by name (`google`); none when no connector is configured. */
+  connectors?(): Record<string, ConnectorStatus>;
 }
 
 export interface ObserverOptions {
@@ -80,7 +99,11 @@ export interface StatusReport {
   readonly delivery?: DeliveryBacklog & { readonly sinceStart: Record<DeliveryResult, number> };
   readonly idps: LastRequest[];
   readonly recentErrors: RecentError[];
+  /** The connectors' syncs (the Google Workspace connector as `google`), when configured. */
+  readonly connectors?: Record<string, ConnectorStatus>;
 }
+
+const SYNC_RESULTS = ['ok', 'failed'] as const;
 
 export class Observer {
   private readonly registry = new Registry();
@@ -89,6 +112,7 @@ export class Observer {
   private readonly durations: Histogram<'method' | 'route'>;
   private readonly deliveries: Counter<'result'>;
   private readonly lastRequest: Gauge<'idp'>;
+  private syncs?: Counter<'connector' | 'result'>;
   private readonly deliveryCounts: Record<DeliveryResult, number> = { delivered: 0, failed: 0, dead_letter: 0 };
   private readonly startedAt = new Date().toISOString();
   private readonly maxAgeMs: number;
@@ -127,6 +151,70 @@ export class Observer {
       labelNames: ['idp'],
       registers,
     });
+    // The connectors' families only where a connector is configured.
+    if (sources.connectors) {
+      this.syncs = new Counter({
+        name: `${PREFIX}connector_syncs_total`,
+        help: 'Syncs of a connector (google) this replica ran, by result: ok, failed (its error is on /health and the status page).',
+        labelNames: ['connector', 'result'],
+        registers,
+      });
+      const connectors = () => sources.connectors?.() ?? {};
+      // Both results from the start (0), so that a rate or an alert on failures has a series before the first one.
+      for (const connector of Object.keys(connectors())) for (const result of SYNC_RESULTS) this.syncs.inc({ connector, result }, 0);
+      new Gauge({
+        name: `${PREFIX}connector_last_sync_timestamp_seconds`,
+        help: "When a connector's last sync on this replica ended (Unix time), whatever its result; absent until the first.",
+        labelNames: ['connector'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [connector, c] of Object.entries(connectors())) if (c.lastSync) this.set({ connector }, Date.parse(c.lastSync.finishedAt) / 1000);
+        },
+      });
+      new Gauge({
+        name: `${PREFIX}connector_last_success_timestamp_seconds`,
+        help: "When a connector's last successful sync on this replica ended (Unix time): alert when it is older than a few intervals.",
+        labelNames: ['connector'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [connector, c] of Object.entries(connectors())) if (c.lastSuccessAt) this.set({ connector }, Date.parse(c.lastSuccessAt) / 1000);
+        },
+      });
+      new Gauge({
+        name: `${PREFIX}connector_last_sync_ok`,
+        help: "1 when a connector's last sync succeeded, 0 when it failed; absent until the first.",
+        labelNames: ['connector'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [connector, c] of Object.entries(connectors())) if (c.lastSync) this.set({ connector }, c.lastSync.ok ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: `${PREFIX}connector_last_sync_changes`,
+        help: "What a connector's last sync counted and changed (users, groups, usersCreated, membersAdded, skipped, ...), by count.",
+        labelNames: ['connector', 'count'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [connector, c] of Object.entries(connectors())) {
+            for (const [count, n] of Object.entries(c.lastSync?.counts ?? {})) this.set({ connector, count }, n);
+          }
+        },
+      });
+      new Gauge({
+        name: `${PREFIX}connector_standby`,
+        help: 'Several replicas: 1 when another replica holds the sync lease and syncs, 0 when this one does.',
+        labelNames: ['connector'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [connector, c] of Object.entries(connectors())) this.set({ connector }, c.state === 'standby' ? 1 : 0);
+        },
+      });
+    }
     const snapshot = () => this.snapshot();
     new Gauge({
       name: `${PREFIX}users`,
@@ -186,6 +274,11 @@ export class Observer {
     this.deliveries.inc({ result });
   }
 
+  /** Counts a connector's sync (the connector calls it after each one it ran). */
+  recordSync(connector: string, ok: boolean): void {
+    this.syncs?.inc({ connector, result: ok ? 'ok' : 'failed' });
+  }
+
   /** The Prometheus text exposition: the bridge's families, then Node's process metrics. */
   async metrics(): Promise<{ contentType: string; body: string }> {
     const [own, process] = await Promise.all([this.registry.metrics(), defaultMetrics().metrics()]);
@@ -206,6 +299,7 @@ export class Observer {
       delivery: s.delivery ? { ...s.delivery, sinceStart: { ...this.deliveryCounts } } : undefined,
       idps: this.activity.lastRequests(),
       recentErrors: this.activity.recentErrors(),
+      ...(this.sources.connectors ? { connectors: this.sources.connectors() } : {}),
     };
   }
 

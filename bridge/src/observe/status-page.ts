@@ -66,6 +66,17 @@ export const STATUS_HTML = `<!doctype html>
         <dt>Since start</dt><dd id="deliveries">-</dd>
       </dl>
     </section>
+    <section id="google" hidden>
+      <h2>Google Workspace sync</h2>
+      <dl>
+        <dt>State</dt><dd id="google-state">-</dd>
+        <dt>Last sync</dt><dd id="google-last">-</dd>
+        <dt>Result</dt><dd id="google-result">-</dd>
+        <dt>Changes</dt><dd id="google-changes">-</dd>
+        <dt>Last success</dt><dd id="google-success">-</dd>
+        <dt>Next sync</dt><dd id="google-next">-</dd>
+      </dl>
+    </section>
     <section class="wide">
       <h2>Identity providers</h2>
       <table>
@@ -193,6 +204,22 @@ export const STATUS_JS = `'use strict';
     text('dead-letters', d ? d.deadLetters : undefined);
     $('dead-letters').className = d && d.deadLetters > 0 ? 'bad' : '';
     text('deliveries', d ? d.sinceStart.delivered + ' delivered, ' + d.sinceStart.failed + ' failed, ' + count(d.sinceStart.dead_letter, 'dead letter') : undefined);
+    // The Google Workspace connector, when configured: its last sync, what it changed, its error.
+    var g = s.connectors && s.connectors.google;
+    $('google').hidden = !g;
+    if (g) {
+      var last = g.lastSync;
+      text('google-state', g.state === 'standby' ? 'standby (another replica syncs)' : g.state);
+      $('google-state').className = g.state === 'failed' ? 'bad' : g.state === 'ok' ? 'ok' : '';
+      text('google-last', last ? when(last.finishedAt) + ' (' + duration(Math.round(last.durationMs / 1000)) + ')' : undefined);
+      text('google-result', last ? (last.ok ? 'ok' : 'failed: ' + last.error) + (last.warnings.length ? ', ' + count(last.warnings.length, 'warning') : '') : undefined);
+      $('google-result').className = last ? (last.ok ? 'ok' : 'bad') : '';
+      var c = last && last.counts;
+      text('google-changes', c ? count(c.users, 'user') + ' in ' + count(c.groups, 'group') + ': ' + c.usersCreated + ' created, ' + c.usersUpdated + ' updated, ' + c.usersDeprovisioned + ' deprovisioned, ' +
+        c.membersAdded + ' members added, ' + c.membersRemoved + ' removed' + (c.skipped ? ', ' + c.skipped + ' skipped' : '') : undefined);
+      text('google-success', when(g.lastSuccessAt));
+      text('google-next', when(g.nextSyncAt));
+    }
     rows('idps', s.idps, function (r) {
       return [[r.idp], [when(r.at)], [r.method + ' ' + r.route], [String(r.status), r.status < 400 ? 'ok' : 'bad']];
     }, 'No identity provider has called yet.');

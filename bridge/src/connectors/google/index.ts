@@ -45,8 +45,24 @@ export interface GoogleConnectorOptions {
   readonly timings?: Partial<ApiTimings>;
   /** Several replicas: the lease that makes one of them the syncing one. Absent: this process always syncs. */
   readonly lease?: SyncLease;
+  /** Told of each sync this replica ran (not of a standby's), for /metrics. */
+  readonly onSync?: (report: SyncReport) => void;
   readonly leaseTtlMs?: number;
   readonly leaseRenewMs?: number;
+}
+
+/** The connector on /health (`google`), /status.json and /metrics. */
+export interface GoogleHealth {
+  /** starting, syncing, ok, failed, or standby (another replica holds the sync lease). */
+  readonly state: 'starting' | 'syncing' | 'ok' | 'failed' | 'standby';
+  /** Syncs this replica ran since it started. */
+  readonly syncs: number;
+  readonly admin: string;
+  readonly groups: readonly string[];
+  readonly intervalSeconds: number;
+  readonly lastSync: SyncReport | null;
+  readonly lastSuccessAt: string | null;
+  readonly nextSyncAt: string | null;
 }
 
 export class GoogleConnector {
@@ -72,8 +88,18 @@ export class GoogleConnector {
   private readonly renewMs: number;
 
   constructor(private readonly options: GoogleConnectorOptions) {
-    const { serviceAccount, admin, apiUrl, tokenUrl } = options.config;
-    this.api = new DirectoryApi({ serviceAccount, admin, apiUrl, tokenUrl, timings: options.timings });
+    const { admin, apiUrl, tokenUrl } = options.config;
+    const config = options.config;
+    // Read at each token request: a key replaced while the bridge runs (secret-files) is used from then on.
+    this.api = new DirectoryApi({
+      get serviceAccount() {
+        return config.serviceAccount;
+      },
+      admin,
+      apiUrl,
+      tokenUrl,
+      timings: options.timings,
+    });
     this.holding = options.lease === undefined;
     this.ttlMs = options.leaseTtlMs ?? SYNC_LEASE_TTL_MS;
     this.renewMs = options.leaseRenewMs ?? SYNC_LEASE_RENEW_MS;
@@ -193,13 +219,14 @@ export class GoogleConnector {
     };
     this.last = report;
     if (report.ok) this.lastSuccessAt = report.finishedAt;
+    this.options.onSync?.(report);
     if (error === undefined) this.options.logger.info({ connector: 'google', counts, ms: report.durationMs, requests: report.requests }, 'Google Workspace sync done');
     else this.options.logger.error({ connector: 'google', counts, ms: report.durationMs, error }, `Google Workspace sync failed: ${error}`);
     return report;
   }
 
-  /** For /health: the connector's state and its last sync. */
-  health(): Record<string, unknown> {
+  /** For /health, the status page and /metrics: the connector's state and its last sync. */
+  health(): GoogleHealth {
     const { admin, groups, intervalMs } = this.options.config;
     // standby: another replica holds the sync lease and syncs.
     const state = this.syncing ? 'syncing' : !this.holding && this.options.lease !== undefined && this.scheduled ? 'standby' : this.last === undefined ? 'starting' : this.last.ok ? 'ok' : 'failed';

@@ -75,7 +75,8 @@ export interface Snapshot {
   readonly externalMembers: number;
 }
 
-export interface SyncCounts {
+// A type (not an interface), so that it is a record of numbers to whoever shows it (/metrics).
+export type SyncCounts = {
   groups: number;
   users: number;
   usersCreated: number;
@@ -88,7 +89,7 @@ export interface SyncCounts {
   membersRemoved: number;
   /** Users and groups left alone: another source holds the name, or the directory refused them (the warnings say why). */
   skipped: number;
-}
+};
 
 export interface SyncReport {
   readonly startedAt: string;
