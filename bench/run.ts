@@ -357,7 +357,9 @@ async function idleLoad(seconds: number): Promise<number> {
  * transaction, one after another. A bridge that commits each POST on its own cannot beat this.
  */
 function commitFloor(dir: string, seconds: number): { perS: number; p50ms: number; p99ms: number } {
-  const db = new BetterSqlite3(join(dir, 'floor.db'));
+  // A database of its own each time (measured at the start and again before the POSTs), removed after.
+  const file = join(dir, `floor-${randomBytes(4).toString('hex')}.db`);
+  const db = new BetterSqlite3(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec('create table t (id text primary key, doc text not null)');
@@ -373,6 +375,7 @@ function commitFloor(dir: string, seconds: number): { perS: number; p50ms: numbe
     lat.push(performance.now() - t);
   }
   db.close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   return { perS: n / seconds, p50ms: quantile(lat, 0.5), p99ms: quantile(lat, 0.99) };
 }
 
@@ -568,6 +571,10 @@ async function main(): Promise<void> {
         });
         const expressAfter = await expressCeiling('after the bridge');
         const express = (expressBefore.result.rps + expressAfter.result.rps) / 2;
+        // On a shared machine the rates follow the CPU each server was given: the CPU per request (server cores over
+        // the rate) says what each costs whatever it got. Its share is the same comparison with the machine's noise out.
+        const cpuPerRequest = (m: Measured) => m.serverCores / m.result.rps;
+        const expressCpu = (cpuPerRequest(expressBefore) + cpuPerRequest(expressAfter)) / 2;
         const expressBad = expressBefore.result.bad + expressAfter.result.bad;
         rows.push({
           metric: `GET on Express 5 with one empty route (req/s, before / after)`,
@@ -584,11 +591,12 @@ async function main(): Promise<void> {
           ['GET /Users?filter=userName eq', gets.filter.bridge, ISSUE18.filterOfExpress],
         ] as const) {
           const share = m.result.rps / express;
+          const cpuShare = expressCpu / cpuPerRequest(m);
           rows.push({
             metric: `${label} vs Express's empty route (req/s)`,
             bridge: int(m.result.rps),
             baseline: int(express),
-            target: `${share.toFixed(2)} / >= ${target}`,
+            target: `${share.toFixed(2)} (by CPU per request ${cpuShare.toFixed(2)}: ${(cpuPerRequest(m) * 1e6).toFixed(0)} vs ${(expressCpu * 1e6).toFixed(0)} µs) / >= ${target}`,
             verdict: m.result.bad || expressBad ? 'ERR' : share >= target ? 'pass' : 'miss',
           });
         }
