@@ -8,7 +8,8 @@
  * path (request log, router, auth, query parsing, SQL, JSON...) in µs of CPU per request, with the top functions.
  *
  * Knobs: PROFILE_USERS (20,000), PROFILE_SECONDS (8), PROFILE_PATHS (healthz,id,filter,post16,post1),
- * PROFILE_INTERVAL_US (200), PROFILE_KEEP=1 (keep the work dir and its .cpuprofile files, to open in DevTools).
+ * PROFILE_INTERVAL_US (200), PROFILE_BRIDGE_MAIN (another build's main.js), PROFILE_NODE_OPTIONS (the bridge's node flags,
+ * `npm start`'s by default), PROFILE_KEEP=1 (keep the work dir and its .cpuprofile files, to open in DevTools).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,8 @@ import { chooseGenerator, LoadGenerator, LoadKind, NAME_PLACEHOLDER } from './li
 import { attributeProfile, formatRequestProfile, RequestProfile } from './lib/profile';
 
 const ROOT = resolve(__dirname, '..');
-const BRIDGE_MAIN = join(ROOT, 'bridge', 'dist', 'main.js');
+const BRIDGE_MAIN = process.env.PROFILE_BRIDGE_MAIN ? resolve(process.env.PROFILE_BRIDGE_MAIN) : join(ROOT, 'bridge', 'dist', 'main.js');
+const NODE_OPTIONS = (process.env.PROFILE_NODE_OPTIONS ?? '--max-semi-space-size=2').split(/\s+/).filter(Boolean);
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]!.replace(/_/g, '')) : fallback);
 const USERS = num('PROFILE_USERS', 20_000);
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   const bridge = await ChildServer.start({
     name: 'bridge',
-    args: ['--max-semi-space-size=2', '-r', hook, BRIDGE_MAIN],
+    args: [...NODE_OPTIONS, '-r', hook, BRIDGE_MAIN],
     cwd: work,
     port,
     logPath: join(work, 'bridge.log'),
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
       SCIM_BRIDGE_TOKEN_SHA256: '',
     },
   });
-  log(`profile: bridge pid ${bridge.pid} (${BRIDGE_MAIN}), work dir ${work}; load before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`profile: bridge pid ${bridge.pid} (node ${NODE_OPTIONS.join(' ')} ${BRIDGE_MAIN}), work dir ${work}; load before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
   const client = new HttpClient(port, token, 16);
   const seeded: { id: string; userName: string }[] = new Array(USERS);

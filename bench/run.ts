@@ -30,7 +30,7 @@
  * BENCH_CONNECTIONS, BENCH_POST_SECONDS, BENCH_BIG_GROUP, BENCH_PATCH_OPS, BENCH_SYNC_USERS,
  * BENCH_SYNC_GROUPS, BENCH_SYNC_GROUP_MEMBERS; BENCH_GENERATOR=node (skip wrk); BENCH_PROFILE=1 (restart
  * the bridge under --cpu-prof for each phase and print where its time went; figures then mean nothing);
- * BENCH_KEEP=1 (keep the temp dir); BENCH_BRIDGE_NODE_OPTIONS (node flags for the bridge, e.g.
+ * BENCH_KEEP=1 (keep the temp dir); BENCH_BRIDGE_MAIN (another build's main.js, e.g. an older commit's, to compare); BENCH_BRIDGE_NODE_OPTIONS (node flags for the bridge, e.g.
  * --max-semi-space-size=2).
  */
 import { spawnSync } from 'node:child_process';
@@ -40,7 +40,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import BetterSqlite3 from 'better-sqlite3';
 import { ChildServer, cpuSecondsOf, treeCpuSeconds, freePort, killChildrenOnExit, machineBusySeconds, Memory, selfAndEndedChildrenCpuSeconds, unexpectedExits } from './lib/children';
@@ -51,7 +51,8 @@ import { createTestDatabase, startPostgresServer } from '../test/helpers/postgre
 import { probed, WORST_FILTER } from './lib/worst-filter';
 
 const ROOT = resolve(__dirname, '..');
-const BRIDGE_MAIN = join(ROOT, 'bridge', 'dist', 'main.js');
+// BENCH_BRIDGE_MAIN: another build of the bridge (an older commit's, say), measured the same way.
+const BRIDGE_MAIN = process.env.BENCH_BRIDGE_MAIN ? resolve(process.env.BENCH_BRIDGE_MAIN) : join(ROOT, 'bridge', 'dist', 'main.js');
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -182,7 +183,7 @@ const addMembers = (ids: readonly string[]) => ({
 
 /** The durability the built bridge asks SQLite for, read from its code, to be stated beside the POST figures. */
 function durability(): string {
-  const file = join(ROOT, 'bridge', 'dist', 'store', 'sqlite.js');
+  const file = join(dirname(BRIDGE_MAIN), 'store', 'sqlite.js');
   if (!existsSync(file)) return 'unknown (bridge/dist/store/sqlite.js not found)';
   const text = readFileSync(file, 'utf8');
   const journal = /journal_mode\s*=\s*(\w+)/i.exec(text)?.[1] ?? 'default';
@@ -458,7 +459,7 @@ async function main(): Promise<void> {
   const token = randomBytes(24).toString('hex');
 
   const revision = bridgeRevision();
-  log(`SCIM bridge benchmark: bridge ${revision}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}`);
+  log(`SCIM bridge benchmark: bridge ${process.env.BENCH_BRIDGE_MAIN ? BRIDGE_MAIN : revision}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), node ${process.version}`);
   log(`  work dir ${work} (${fs}); bridge SQLite: ${durability()}`);
   const generator = chooseGenerator(log, process.env.BENCH_GENERATOR);
   const load = new LoadGenerator(generator, work);
