@@ -266,7 +266,7 @@ export function createApp(options: AppOptions): express.Express {
   // The status page's files hold no figures: open. Metrics: the IdP's token, or the metrics token (that one opens
   // nothing else); the page's figures (/status.json): the IdP's token. Each checked on its route, so that a refusal
   // is counted under the route's label.
-  app.use(statusPage());
+  statusPage(app);
   // A getter: the IdP's accepted hashes change in place during a token rotation (secret-files.ts).
   app.get('/metrics', bearerAuth({ get tokenHashes() { return [...options.tokenHashes, ...options.metricsTokenHashes]; }, limiter }), metricsHandler(options.observer));
   app.get('/status.json', bearerAuth({ tokenHashes: options.tokenHashes, limiter }), statusReportHandler(options.observer));

@@ -407,8 +407,11 @@ export class SqlStore implements Store {
    */
   private durableSeq = Number.MAX_SAFE_INTEGER;
 
+  /** Built once: it runs after every group commit. */
+  private readonly lastSeqQuery = new Prepared<{ seq: number | string | null }>(() => this.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')));
+
   private async lastEventSeq(db: Db): Promise<number> {
-    const row = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    const [row] = await this.lastSeqQuery.run(db, {});
     return Number(row?.seq ?? 0);
   }
 
