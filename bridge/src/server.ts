@@ -291,10 +291,13 @@ export async function start(config: BridgeConfig, options: StartOptions = {}): P
   // client learns the connection is going without a request of its own being cut off.
   const inFlight = new Set<ServerResponse>();
   let closing = false;
+  function answered(this: ServerResponse): void {
+    inFlight.delete(this);
+  }
   server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
     if (closing) res.setHeader('Connection', 'close');
     inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
+    res.on('close', answered);
   });
   const { port } = server.address() as AddressInfo;
   await delivery?.start();

@@ -134,6 +134,25 @@ describe.each(STORES)('lists over HTTP on %s', (store) => {
       expectEnvelope(groups.body, 3, 1, 0);
     });
 
+    it('when a filter is eq on a unique attribute, then paging treats its one match as any list does', async () => {
+      // userName, id and a group's displayName are looked up by their unique index alone: the page and the total
+      // must still follow startIndex and count.
+      const name = created[3].userName.toUpperCase();
+      for (const filter of [`userName eq "${name}"`, `id eq "${created[3].id}"`]) {
+        const one = await b.get('/Users').query({ filter }).expect(200);
+        expectEnvelope(one.body, 1, 1, 1);
+        expect(one.body.Resources[0].id).toBe(created[3].id);
+        expectEnvelope((await b.get('/Users').query({ filter, count: 0 }).expect(200)).body, 1, 1, 0);
+        expectEnvelope((await b.get('/Users').query({ filter, startIndex: 2 }).expect(200)).body, 1, 2, 0);
+      }
+      expectEnvelope((await b.get('/Users').query({ filter: 'userName eq "nobody@example.com"' }).expect(200)).body, 0, 1, 0);
+      const group = Object.keys(groupIds)[0];
+      const g = await b.get('/Groups').query({ filter: `displayName eq "${group.toLowerCase()}"` }).expect(200);
+      expectEnvelope(g.body, 1, 1, 1);
+      expect(g.body.Resources[0].id).toBe(groupIds[group]);
+      expectEnvelope((await b.get('/Groups').query({ filter: `displayName eq "${group}"`, startIndex: 2, count: 5 }).expect(200)).body, 1, 2, 0);
+    });
+
     it('when count is negative, then it is taken as 0', async () => {
       const res = await b.get('/Users').query({ count: -5 }).expect(200);
       expectEnvelope(res.body, 25, 1, 0);

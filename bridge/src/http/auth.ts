@@ -41,9 +41,9 @@ declare module 'express-serve-static-core' {
 export function matchToken(presented: string, hashes: readonly Buffer[]): number {
   const digest = createHash('sha256').update(presented, 'utf8').digest();
   let found = -1;
-  hashes.forEach((h, i) => {
-    if (timingSafeEqual(digest, h) && found < 0) found = i;
-  });
+  for (let i = 0; i < hashes.length; i++) {
+    if (timingSafeEqual(digest, hashes[i]) && found < 0) found = i;
+  }
   return found;
 }
 
@@ -78,12 +78,15 @@ export function failedAuthLimiter(options: LimiterOptions = {}): RequestHandler 
 }
 
 export function bearerAuth(options: AuthOptions): RequestHandler {
-  // The digests as buffers, made again only when the list's content changed (two short strings compared).
-  let key = '';
+  // The digests as buffers, made again only when the list's content changed (a rotation replaces it in place, and
+  // the metrics door's getter builds a new list each time): its hex strings compared with the last ones seen.
+  let seen: readonly string[] = [];
   let hashes: Buffer[] = [];
   const current = (): Buffer[] => {
-    const now = options.tokenHashes.join(',');
-    if (now !== key) [key, hashes] = [now, options.tokenHashes.map((h) => Buffer.from(h, 'hex'))];
+    const now = options.tokenHashes;
+    let same = now.length === seen.length;
+    for (let i = 0; same && i < now.length; i++) same = now[i] === seen[i];
+    if (!same) [seen, hashes] = [[...now], now.map((h) => Buffer.from(h, 'hex'))];
     return hashes;
   };
   const limiter = options.limiter ?? failedAuthLimiter(options);

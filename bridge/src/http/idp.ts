@@ -20,8 +20,14 @@ export function idpOf(userAgent: string | undefined, adscimVersion?: string): st
 
 /** The caller as a metrics label: a known IdP, `other` or `unknown` (no User-Agent); never the header's own text. */
 export function idpLabel(userAgent: string | undefined, adscimVersion?: string): string {
-  const idp = idpOf(userAgent, adscimVersion);
-  return idp === 'unknown' || KNOWN_IDPS.some(([, name]) => name === idp) ? idp : 'other';
+  return labelOfIdp(idpOf(userAgent, adscimVersion));
+}
+
+const KNOWN_NAMES = new Set(['unknown', ...KNOWN_IDPS.map(([, name]) => name)]);
+
+/** idpLabel of what idpOf said (when the request log has it already). */
+export function labelOfIdp(idp: string): string {
+  return KNOWN_NAMES.has(idp) ? idp : 'other';
 }
 
 /** Every value idpLabel gives. */

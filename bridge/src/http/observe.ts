@@ -3,8 +3,7 @@
  * page GET / with its files (open: they hold no figures), and GET /status.json (the IdP's token) that the page reads.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request, RequestHandler, Response, Router } from 'express';
-import express from 'express';
+import type { Express, Request, RequestHandler, Response } from 'express';
 import type { Observer, RequestRecord } from '../observe';
 import { idpLabel } from './idp';
 import { STATUS_CSS, STATUS_HTML, STATUS_ICON, STATUS_JS, STATUS_PAGE_CSP } from '../observe';
@@ -49,19 +48,20 @@ export function refusedRecord(req: IncomingMessage, res: ServerResponse): Reques
   };
 }
 
-/** The status page and its files: open, cacheable by no one (the security headers say no-store already). */
-export function statusPage(): Router {
-  const r = express.Router();
+/**
+ * The status page and its files: open, cacheable by no one (the security headers say no-store already). Routes of
+ * the app itself, not a router mounted at `/`: every request would enter and leave that router on its way to SCIM.
+ */
+export function statusPage(app: Express): void {
   const file = (type: string, body: string, csp?: string): RequestHandler => (_req, res) => {
     if (csp) res.setHeader('Content-Security-Policy', csp);
     res.setHeader('Content-Type', type);
     res.end(body);
   };
-  r.get('/', file('text/html; charset=utf-8', STATUS_HTML, STATUS_PAGE_CSP));
-  r.get('/status.js', file('text/javascript; charset=utf-8', STATUS_JS));
-  r.get('/status.css', file('text/css; charset=utf-8', STATUS_CSS));
-  r.get('/status.svg', file('image/svg+xml', STATUS_ICON));
-  return r;
+  app.get('/', file('text/html; charset=utf-8', STATUS_HTML, STATUS_PAGE_CSP));
+  app.get('/status.js', file('text/javascript; charset=utf-8', STATUS_JS));
+  app.get('/status.css', file('text/css; charset=utf-8', STATUS_CSS));
+  app.get('/status.svg', file('image/svg+xml', STATUS_ICON));
 }
 
 export function metricsHandler(observer: Observer): RequestHandler {

@@ -38,6 +38,10 @@ export class LoadShedding {
   private dropped = 0;
   private window?: NodeJS.Timeout;
 
+  private readonly release = (): void => {
+    this.inFlight--;
+  };
+
   constructor(private readonly options: LoadSheddingOptions) {}
 
   /** `app` behind the cap. */
@@ -53,7 +57,8 @@ export class LoadShedding {
         return;
       }
       this.inFlight++;
-      res.once('close', () => this.inFlight--);
+      // One listener for all responses ('close' comes once per response), not a closure each.
+      res.on('close', this.release);
       app(req, res);
     };
   }

@@ -44,19 +44,38 @@ export interface RecentError {
 /** How many errors the status page shows, at most. */
 export const RECENT_ERRORS = 50;
 
+/** A last request as kept: its time as a number, written as text only when the status page asks. */
+interface Kept {
+  method: string;
+  route: string;
+  status: number;
+  at: number;
+}
+
 export class Activity {
-  private readonly lastByIdp = new Map<string, LastRequest>();
+  /** Updated in place on every request: one entry per IdP label. */
+  private readonly lastByIdp = new Map<string, Kept>();
   /** A ring: `next` is where the next error goes; once full, it overwrites the oldest. */
   private readonly errors: RecentError[] = [];
   private next = 0;
 
   constructor(private readonly capacity = RECENT_ERRORS) {}
 
-  record(r: RequestRecord): void {
-    const at = new Date(r.at).toISOString();
-    if (r.fromIdp) this.lastByIdp.set(r.idp, { idp: r.idp, at, method: r.method, route: r.route, status: r.status });
+  /** `method`: as the metrics label it (GET, POST… or OTHER), which the caller has worked out already. */
+  record(r: RequestRecord, method = r.method): void {
+    if (r.fromIdp) {
+      const kept = this.lastByIdp.get(r.idp);
+      if (kept) {
+        kept.method = method;
+        kept.route = r.route;
+        kept.status = r.status;
+        kept.at = r.at;
+      } else {
+        this.lastByIdp.set(r.idp, { method, route: r.route, status: r.status, at: r.at });
+      }
+    }
     if (r.status < 400) return;
-    const error: RecentError = { at, idp: r.idp, method: r.method, route: r.route, status: r.status, ...(r.scimType ? { scimType: r.scimType } : {}) };
+    const error: RecentError = { at: new Date(r.at).toISOString(), idp: r.idp, method, route: r.route, status: r.status, ...(r.scimType ? { scimType: r.scimType } : {}) };
     if (this.errors.length < this.capacity) this.errors.push(error);
     else this.errors[this.next] = error;
     this.next = (this.next + 1) % this.capacity;
@@ -64,7 +83,9 @@ export class Activity {
 
   /** Each IdP's last request, most recent first. */
   lastRequests(): LastRequest[] {
-    return [...this.lastByIdp.values()].sort((a, b) => b.at.localeCompare(a.at));
+    return [...this.lastByIdp]
+      .sort(([, a], [, b]) => b.at - a.at)
+      .map(([idp, k]) => ({ idp, at: new Date(k.at).toISOString(), method: k.method, route: k.route, status: k.status }));
   }
 
   /** The last errors, most recent first. */

@@ -265,7 +265,7 @@ export class Observer {
     this.requests.inc({ method, route: r.route, status: String(r.status), idp: r.idp });
     if (r.seconds !== undefined) this.durations.observe({ method, route: r.route }, r.seconds);
     if (r.fromIdp) this.lastRequest.set({ idp: r.idp }, r.at / 1000);
-    this.activity.record({ ...r, method });
+    this.activity.record(r, method);
   }
 
   /** Counts a webhook send (delivery calls it). */

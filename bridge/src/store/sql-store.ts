@@ -407,8 +407,11 @@ export class SqlStore implements Store {
    */
   private durableSeq = Number.MAX_SAFE_INTEGER;
 
+  /** Built once: it runs after every group commit. */
+  private readonly lastSeqQuery = new Prepared<{ seq: number | string | null }>(() => this.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')));
+
   private async lastEventSeq(db: Db): Promise<number> {
-    const row = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    const [row] = await this.lastSeqQuery.run(db, {});
     return Number(row?.seq ?? 0);
   }
 
@@ -779,8 +782,31 @@ export class SqlStore implements Store {
     };
   }
 
+  /** The row whose unique column equals a value, by table and column (`userName eq "x"`, the IdPs' lookup before a create). */
+  private readonly uniqueLookups = new Map<string, Prepared<unknown>>();
+
+  private uniqueLookup(table: 'users' | 'groups', column: string): Prepared<unknown> {
+    const key = `${table}.${column}`;
+    let q = this.uniqueLookups.get(key);
+    if (!q) {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      q = new Prepared((slot) => (this.db.selectFrom(table).selectAll() as any).where(column, '=', slot('v')));
+      this.uniqueLookups.set(key, q);
+    }
+    return q;
+  }
+
   private async listRows<Row>(target: FilterTarget, query: ListQuery): Promise<{ total: number; rows: Row[] }> {
     refuseNulInFilter(query.filter);
+    const f = query.filter;
+    const unique = f?.kind === 'compare' && f.op === 'eq' ? target.columns[f.path] : undefined;
+    if (f?.kind === 'compare' && unique?.unique && unique.kind === 'text') {
+      // One row at most, by a unique index: the plan below (candidates, page, rows) comes to the same answer in
+      // three queries built anew each time; this is one prepared statement. The page is that row, unless the
+      // list starts past it or asks for none (the total says it is there all the same).
+      const rows = (await this.uniqueLookup(target.table, unique.sql).run(this.db, { v: f.value })) as Row[];
+      return { total: rows.length, rows: query.offset === 0 && query.limit > 0 ? rows : [] };
+    }
     const plan = query.filter ? await this.listPlan(target, query.filter) : undefined;
     let page: PageRow[];
     let total: number;
