@@ -168,7 +168,7 @@ async function runSize(work: string, load: LoadGenerator, token: string, users: 
     client.close();
     const afterGroup = server.memory();
     log(`  GET /Groups/{id} of ${int(group.members)} members: ${mb(group.mb)} in ${ms(group.ms)} (best of 3)`);
-    log(`  bridge memory: ${mb(afterReads.rssMB)} resident after the reads, ${mb(afterGroup.rssMB)} after the group; peak (VmHWM) ${mb(afterGroup.peakMB)}`);
+    log(`  bridge memory: ${mb(afterReads.rssMB)} resident after the reads (peak so far ${mb(afterReads.peakMB)}), ${mb(afterGroup.rssMB)} after the group; peak (VmHWM) ${mb(afterGroup.peakMB)}`);
     if (group.members !== Math.min(CFG.bigGroup, users)) throw new Error(`the group lists ${group.members} members, not ${Math.min(CFG.bigGroup, users)}`);
     return { users, seedS: seeded.seconds, dbMB, byId: byId.result, filter: filter.result, group, afterStart, afterReads, afterGroup, cpu: { bridgeCoresById: byId.bridgeCores, otherCores: Math.max(byId.otherCores, filter.otherCores) } };
   } finally {
