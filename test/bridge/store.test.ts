@@ -76,6 +76,56 @@ describe.each(STORES)('the store on %s', (kind: StoreKind) => {
     });
   });
 
+  describe('members', () => {
+    it('when members are added, then only those not there yet are added, typed, in the order asked, with one event each', async () => {
+      const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => store.createUser(user(`${n}@example.com`))));
+      const sub = await store.createGroup(group('Sub'), []);
+      const g = await store.createGroup(group('Top'), [b.id]);
+      const events = (_before: GroupRecord, after: GroupRecord, delta: { added: readonly string[] }) =>
+        delta.added.map((value) => ({ type: 'group.member_added', resourceId: after.id, data: { member: { value } } }));
+      const cursor = (await store.listEvents(0, 1000)).at(-1)?.seq ?? 0;
+      // b is there already and c is asked twice: the delta is c, sub, a, in the order asked.
+      await store.updateGroup(g.id, (cur) => ({ group: cur, members: [{ op: 'add', ids: [c.id, b.id, sub.id, c.id, a.id] }] }), undefined, events);
+      const added = (await store.listEvents(cursor, 1000)).filter((e) => e.resourceId === g.id);
+      expect(added.map((e) => (e.data as { member: { value: string } }).member.value)).toEqual([c.id, sub.id, a.id]);
+      expect(added.map((e) => e.seq)).toEqual([...added.map((e) => e.seq)].sort((x, y) => x - y));
+      const members = (await store.getGroup(g.id, true))!.members!;
+      expect(members.map((m) => [m.value, m.type]).sort()).toEqual([[a.id, 'User'], [b.id, 'User'], [c.id, 'User'], [sub.id, 'Group']].sort());
+      // Adding only members already there changes nothing and writes no member event.
+      const after = await store.updateGroup(g.id, (cur) => ({ group: cur, members: [{ op: 'add', ids: [a.id, sub.id] }] }), undefined, events);
+      expect(after!.version).toBe(3);
+      expect((await store.listEvents(added.at(-1)!.seq, 1000)).filter((e) => e.type === 'group.member_added')).toEqual([]);
+    });
+
+    it('when an added id names nothing or the group itself, then 400 invalidValue naming it, and nothing of the change is written', async () => {
+      const a = await store.createUser(user('a@example.com'));
+      const g = await store.createGroup(group('G'), []);
+      const add = (ids: string[]) => store.updateGroup(g.id, (cur) => ({ group: cur, members: [{ op: 'add', ids }] }));
+      await expect(add([a.id, 'no-such-id', 'other-unknown'])).rejects.toMatchObject({ status: 400, scimType: 'invalidValue', detail: expect.stringContaining("'no-such-id'") });
+      await expect(add([a.id, g.id])).rejects.toMatchObject({ status: 400, scimType: 'invalidValue', detail: 'A group cannot be a member of itself.' });
+      await expect(store.createGroup(group('H'), [a.id, 'missing'])).rejects.toMatchObject({ status: 400, detail: expect.stringContaining("'missing'") });
+      expect((await store.getGroup(g.id, true))!).toMatchObject({ version: 1, members: [] });
+      expect((await store.listGroups({ offset: 0, limit: 10 }, false)).items.map((x) => x.displayName)).toEqual(['G']);
+    });
+
+    it('when members are read by pages, then the pages follow each other in member id order and together are the group', async () => {
+      const users = await Promise.all(Array.from({ length: 7 }, (_, i) => store.createUser(user(`p${i}@example.com`, i % 2 ? { displayName: `P ${i}` } : {}))));
+      const g = await store.createGroup(group('Paged'), users.map((u) => u.id));
+      const pages: string[][] = [];
+      for (let after: string | null = null; ; ) {
+        const page = await store.groupMembers(g.id, after, 3);
+        if (page.length === 0) break;
+        pages.push(page.map((m) => m.value));
+        after = page[page.length - 1].value;
+      }
+      expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+      const whole = (await store.getGroup(g.id, true))!.members!;
+      expect(pages.flat()).toEqual(whole.map((m) => m.value));
+      expect(await store.groupMembers(g.id, null, 100)).toEqual(whole);
+      expect(await store.groupMembers('no-such-group', null, 10)).toEqual([]);
+    });
+  });
+
   describe('rule 1: userName and displayName are unique case-insensitively, also under concurrent creates', () => {
     it('when 16 creates of one userName in different cases race, then exactly one succeeds and the others are 409 uniqueness', async () => {
       const names = Array.from({ length: 16 }, (_, i) => (i % 2 ? 'Race.Winner@Example.COM' : 'race.winner@example.com').replace('r', i % 3 ? 'r' : 'R'));

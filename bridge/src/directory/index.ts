@@ -20,6 +20,7 @@ import type {
   GroupWrite,
   ListQuery,
   MemberChange,
+  MemberRef,
   MembershipDelta,
   NewEvent,
   Page,
@@ -334,6 +335,10 @@ export class Directory {
   }
   listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>> {
     return this.store.listGroups(query, withMembers);
+  }
+  /** A page of the group's members (see Store.groupMembers): a big group is read, and served, page by page. */
+  groupMembers(groupId: string, after: string | null, limit: number): Promise<MemberRef[]> {
+    return this.store.groupMembers(groupId, after, limit);
   }
 
   private groupEvents(before: GroupRecord | null, after: GroupRecord, delta: MembershipDelta): NewEvent[] {

@@ -42,16 +42,52 @@ export interface AppOptions {
   readonly connectors?: () => Record<string, unknown>;
 }
 
-function send(res: Response, r: ScimResponse): void {
+function send(res: Response, r: ScimResponse): void | Promise<void> {
   if (r.etag) res.setHeader('ETag', r.etag);
   if (r.location) res.setHeader('Location', r.location);
   res.status(r.status);
+  if (r.chunks) {
+    res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
+    return sendChunks(res, r.chunks);
+  }
   if (r.body === undefined) {
     res.end();
     return;
   }
   res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
   res.end(JSON.stringify(r.body));
+}
+
+/**
+ * A body in pieces (a big group's members, page by page): each piece is written as it comes, waiting while the
+ * client's socket is full, so that a slow client holds one page in memory, not the body. A failure midway cuts
+ * the connection (the status went out already): the client sees the body incomplete, never a truncated JSON
+ * that ends cleanly; the error goes on to the error handler, which logs what is unexpected.
+ */
+async function sendChunks(res: Response, chunks: AsyncIterable<string>): Promise<void> {
+  try {
+    for await (const chunk of chunks) {
+      // The client went away: stop reading pages.
+      if (res.destroyed) return;
+      if (!res.write(chunk)) await drainedOrClosed(res);
+    }
+    res.end();
+  } catch (error) {
+    res.destroy();
+    throw error;
+  }
+}
+
+function drainedOrClosed(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 const JSON_TYPES = ['application/json', 'application/scim+json'];

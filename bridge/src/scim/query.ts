@@ -208,6 +208,16 @@ function exclude(value: unknown, tree: KeyTree, top: boolean): unknown {
   return out;
 }
 
+/**
+ * What `project` does to each element of the top-level multi-valued attribute `key` (e.g. "members"), for a
+ * resource whose elements are written out one page at a time instead of projected as one array.
+ */
+export function projectElement(p: Projection, key: string): (element: unknown) => unknown {
+  const node = p.mode === 'all' ? undefined : p.tree.get(key);
+  if (node === undefined || node === true) return (element) => element;
+  return p.mode === 'include' ? (element) => include(element, node) : (element) => exclude(element, node, false);
+}
+
 export function project(resource: Record<string, unknown>, p: Projection): Record<string, unknown> {
   if (p.mode === 'all') return resource;
   if (p.mode === 'exclude') return exclude(resource, p.tree, true) as Record<string, unknown>;

@@ -311,18 +311,20 @@ export function renderUser(rec: UserRecord, groups: { id: string; displayName: s
   return out;
 }
 
-export function renderGroup(rec: GroupRecord, baseUrl: string): Json {
+/** `membersSlot`: put this where the members go (a group whose members are written out page by page). */
+export function renderGroup(rec: GroupRecord, baseUrl: string, membersSlot?: unknown): Json {
   const { externalId, displayName, ...rest } = rec.doc;
   const out: Json = { schemas: schemasOf(groupType, rec.doc), id: rec.id };
   if (externalId !== undefined) out.externalId = externalId;
   out.displayName = displayName;
   Object.assign(out, rest);
-  if (rec.members !== undefined && rec.members.length > 0) out.members = rec.members.map((m) => renderMember(m, baseUrl));
+  if (membersSlot !== undefined) out.members = membersSlot;
+  else if (rec.members !== undefined && rec.members.length > 0) out.members = rec.members.map((m) => renderMember(m, baseUrl));
   out.meta = meta('Group', rec, baseUrl);
   return out;
 }
 
-function renderMember(m: MemberRef, baseUrl: string): Json {
+export function renderMember(m: MemberRef, baseUrl: string): Json {
   const out: Json = { value: m.value, $ref: `${baseUrl}/${m.type}s/${m.value}`, type: m.type };
   if (m.display !== null) out.display = m.display;
   return out;

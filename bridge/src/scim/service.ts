@@ -2,16 +2,23 @@
  * The SCIM operations, independent of HTTP: each takes what the request said and returns a status and a
  * body. The HTTP layer only maps requests onto these.
  */
-import { notFound } from '../errors';
-import type { Directory, GroupRecord, UserRecord } from '../directory';
+import { randomUUID } from 'node:crypto';
+import { notFound, ScimError } from '../errors';
+import type { Directory, GroupRecord, MemberRef, UserRecord } from '../directory';
 import { applyPatch } from './patch';
-import { ALL, parseListParams, parseProjection, project, Projection, wants, ListParams, MAX_PAGE_SIZE } from './query';
-import { etag, locationOf, readDocument, renderGroup, renderUser, toGroupWrite, toUserWrite } from './resource';
+import { ALL, parseListParams, parseProjection, project, projectElement, Projection, wants, ListParams, MAX_PAGE_SIZE } from './query';
+import { etag, locationOf, readDocument, renderGroup, renderMember, renderUser, toGroupWrite, toUserWrite } from './resource';
 import { allSchemas, resourceTypes, ResourceKind, URN, AttributeDef } from './schemas';
 
 export interface ScimResponse {
   readonly status: number;
   readonly body?: unknown;
+  /**
+   * The body's JSON text in pieces, instead of `body`: a group of many members, written out as its pages are read.
+   * The pieces joined are what JSON.stringify(body) would be. Rejects (the response is cut off, so the client
+   * sees it incomplete) when the resource changed while it was being written.
+   */
+  readonly chunks?: AsyncIterable<string>;
   readonly etag?: string;
   /** The URL of the one resource a response carries (201, and 200s as in RFC 7644 §3.4.1, §3.5.1 examples). */
   readonly location?: string;
@@ -47,6 +54,12 @@ function projectionOf(kind: ResourceKind, params: ReadParams): Projection {
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   return parseProjection(resourceTypes[kind], str(params.attributes), str(params.excludedAttributes));
 }
+
+/**
+ * Members read per page: a group that fits in one is answered as one body; a bigger one is written out page
+ * by page, so that serving a group of 50,000 members holds one page in memory, not the group (issue 18).
+ */
+export const MEMBER_PAGE = 1000;
 
 function missing(kind: ResourceKind, id: string): never {
   throw notFound(`No ${kind.toLowerCase()} has the id '${id}'; it may have been deleted.`);
@@ -125,11 +138,44 @@ export class ScimService {
     return listResponse(page.total, startIndex, page.items.map((g) => project(renderGroup(g, baseUrl), projection)));
   }
 
+  /**
+   * The group with its members when the projection wants them, read a page at a time: one page or less is one
+   * body, as groupResponse makes it; more is streamed (the JSON text around the members first, then each page's
+   * members as it is read). The stream checks at its end that the group's version has not moved meanwhile (every
+   * change of its members moves it): pages read across a change could show a membership that never was, and
+   * the response is cut off instead, which a client sees as a failed request and asks again.
+   */
+  private async groupWithMembers(rec: GroupRecord, status: number, projection: Projection, baseUrl: string): Promise<ScimResponse> {
+    if (!wants(projection, 'members')) return this.groupResponse(rec, status, projection, baseUrl);
+    const first = await this.directory.groupMembers(rec.id, null, MEMBER_PAGE);
+    if (first.length < MEMBER_PAGE) return this.groupResponse({ ...rec, members: first }, status, projection, baseUrl);
+    // A slot no document can hold (a random marker), projected like the members it stands for, found in the text.
+    const slot = `members-${randomUUID()}`;
+    const text = JSON.stringify(project(renderGroup(rec, baseUrl, slot), projection));
+    const at = text.indexOf(JSON.stringify(slot));
+    const head = text.slice(0, at);
+    const tail = text.slice(at + slot.length + 2);
+    const member = projectElement(projection, 'members');
+    const page = (members: readonly MemberRef[]) => members.map((m) => JSON.stringify(member(renderMember(m, baseUrl)))).join(',');
+    const directory = this.directory;
+    async function* chunks(): AsyncGenerator<string> {
+      yield `${head}[${page(first)}`;
+      for (let last = first; last.length === MEMBER_PAGE; ) {
+        last = await directory.groupMembers(rec.id, last[last.length - 1].value, MEMBER_PAGE);
+        if (last.length > 0) yield `,${page(last)}`;
+      }
+      const now = await directory.getGroup(rec.id, false);
+      if (now?.version !== rec.version) throw new ScimError(409, `The group '${rec.id}' changed while its members were being sent; ask again.`);
+      yield `]${tail}`;
+    }
+    return { status, chunks: chunks(), etag: etag(rec.version), location: locationOf('Group', rec.id, baseUrl) };
+  }
+
   async getGroup(id: string, params: ReadParams, ifNoneMatch: string | undefined, baseUrl: string): Promise<ScimResponse> {
     const projection = projectionOf('Group', params);
-    const rec = (await this.directory.getGroup(id, wants(projection, 'members'))) ?? missing('Group', id);
+    const rec = (await this.directory.getGroup(id, false)) ?? missing('Group', id);
     if (notModified(ifNoneMatch, rec.version)) return { status: 304, etag: etag(rec.version) };
-    return this.groupResponse(rec, 200, projection, baseUrl);
+    return this.groupWithMembers(rec, 200, projection, baseUrl);
   }
 
   async createGroup(body: unknown, params: ReadParams, baseUrl: string): Promise<ScimResponse> {
@@ -170,9 +216,7 @@ export class ScimService {
   }
 
   private async groupAfterWrite(rec: GroupRecord, projection: Projection, baseUrl: string, status: number): Promise<ScimResponse> {
-    if (!wants(projection, 'members')) return this.groupResponse(rec, status, projection, baseUrl);
-    const full = (await this.directory.getGroup(rec.id, true)) ?? missing('Group', rec.id);
-    return this.groupResponse(full, status, projection, baseUrl);
+    return this.groupWithMembers(rec, status, projection, baseUrl);
   }
 
   async deleteGroup(id: string, ifMatch: string | undefined): Promise<ScimResponse> {

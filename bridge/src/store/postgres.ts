@@ -6,7 +6,7 @@
  * concurrent commits into one WAL flush itself, so every write is its own transaction.
  */
 import { readFileSync } from 'node:fs';
-import { CompiledQuery, Kysely, PostgresDialect, sql, Transaction } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import { Client, Pool, PoolConfig } from 'pg';
 import { SqlStore } from './sql-store';
 
@@ -124,6 +124,7 @@ export function openPostgres(databaseUrl: string, options: PostgresOptions = {})
       substringIndex: 'pg_trgm',
       joinInOrder: 'join',
       parameter: (n) => `$${n}`,
+      idList: (ids) => sql`(select unnest(${ids}::text[]) as id)`,
       inProcess: false,
       // unique_violation
       isUniqueViolation: (e) => code(e) === '23505',
@@ -150,9 +151,7 @@ export function openPostgres(databaseUrl: string, options: PostgresOptions = {})
             select case when is_called then last_value else last_value - 1 end as horizon from events_seq_seq`.execute(trx);
           return Number(rows[0].horizon);
         }),
-      beforeEvents: async (trx: Transaction<any>) => {
-        await sql`select pg_advisory_xact_lock_shared(${EVENTS_LOCK.toString()}::bigint)`.execute(trx);
-      },
+      eventsLock: sql`(select true from (select pg_advisory_xact_lock_shared(${EVENTS_LOCK.toString()}::bigint)) as l)`,
       /**
        * A session lock on a connection of its own, outside the pool (a pool of one must still run the migrator):
        * replicas starting together wait here, and each finds the schema up to date once it has the lock.

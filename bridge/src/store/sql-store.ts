@@ -115,8 +115,12 @@ export interface SqlDialect {
    * seq order is commit order (SQLite has one writer; durableSeq covers the sync).
    */
   eventHorizon?(db: Kysely<any>): Promise<number>;
-  /** Run by a transaction before it appends events (PostgreSQL: the shared lock eventHorizon waits for). */
-  beforeEvents?(trx: Transaction<any>): Promise<void>;
+  /**
+   * A condition that takes the lock eventHorizon waits for (PostgreSQL: EVENTS_LOCK, shared): the insert of a
+   * transaction's events is filtered by it, so that the lock is held before the first seq is drawn, in the same
+   * round trip. Absent where seq order is commit order.
+   */
+  readonly eventsLock?: RawBuilder<unknown>;
   /** ORDER BY says where NULLs go (PostgreSQL puts them last; SQLite, whose order is the contract, first). */
   readonly explicitNulls?: boolean;
   /**
@@ -129,6 +133,8 @@ export interface SqlDialect {
    * hint (its CROSS JOIN takes no ON) and plans a plain JOIN by its statistics.
    */
   readonly joinInOrder: 'cross join' | 'join';
+  /** A list of ids as a table of one column `id`, bound as one parameter whatever its length (`from … as w`). */
+  idList(ids: readonly string[]): RawBuilder<unknown>;
   /** The n-th (from 1) bound parameter in raw SQL: `?` on SQLite, `$n` on PostgreSQL. */
   parameter(n: number): string;
   /**
@@ -246,6 +252,14 @@ function toUser(row: Selectable<UsersTable>, index: readonly IndexRow[] = []): U
     created: row.created,
     lastModified: row.last_modified,
     version: Number(row.version),
+  };
+}
+
+function memberOf(r: { member_id: string; member_type: string; user_display: string | null; user_name: string | null; group_display: string | null }): MemberRef {
+  return {
+    value: r.member_id,
+    type: r.member_type === 'group' ? 'Group' : 'User',
+    display: (r.member_type === 'group' ? r.group_display : r.user_display ?? r.user_name) ?? null,
   };
 }
 
@@ -1036,11 +1050,23 @@ export class SqlStore implements Store {
    */
   private async appendEvents(db: Transaction<Database>, events: readonly NewEvent[] | undefined): Promise<void> {
     if (!events || events.length === 0) return;
-    await this.dialect.beforeEvents?.(db);
     const now = new Date().toISOString();
-    for (const e of events) {
-      await this.q.insertEvent.run(db, { id: timeOrderedId(), type: e.type, resource_id: e.resourceId, occurred_at: now, data: JSON.stringify(e.data) });
+    const rows = events.map((e) => ({ id: timeOrderedId(), type: e.type, resource_id: e.resourceId, occurred_at: now, data: JSON.stringify(e.data) }));
+    if (!this.dialect.eventsLock) {
+      // In process (SQLite), a prepared insert per event is a function call.
+      for (const row of rows) await this.q.insertEvent.run(db, row);
+      return;
     }
+    // One statement for all of them (a PATCH adding 1,000 members writes 1,000 events), which takes the events
+    // lock first: across a network every statement is a round trip. The rows of one VALUES list draw their seq
+    // in the list's order, after the filter (the lock) has passed.
+    const lock = this.dialect.eventsLock;
+    await this.chunked(rows, 5, (chunk) =>
+      sql`insert into events (id, type, resource_id, occurred_at, data)
+        select v.id, v.type, v.resource_id, v.occurred_at, v.data
+        from (values ${sql.join(chunk.map((r) => sql`(${r.id}, ${r.type}, ${r.resource_id}, ${r.occurred_at}, ${r.data})`))}) as v (id, type, resource_id, occurred_at, data)
+        where ${lock}`.execute(db),
+    );
   }
 
   async updateUser(
@@ -1160,6 +1186,19 @@ export class SqlStore implements Store {
 
   // ---- groups ----
 
+  async groupMembers(groupId: string, after: string | null, limit: number): Promise<MemberRef[]> {
+    if (hasNul(groupId) || (after !== null && hasNul(after))) return [];
+    let q = this.db
+      .selectFrom('group_members as m')
+      .leftJoin('users as u', 'u.id', 'm.member_id')
+      .leftJoin('groups as g', 'g.id', 'm.member_id')
+      .select(['m.member_id', 'm.member_type', 'u.display_name as user_display', 'u.user_name', 'g.display_name as group_display'])
+      .where('m.group_id', '=', groupId);
+    if (after !== null) q = q.where('m.member_id', '>', after);
+    const rows = await q.orderBy('m.member_id').limit(limit).execute();
+    return rows.map(memberOf);
+  }
+
   private async membersOf(db: Db, groupIds: readonly string[]): Promise<Map<string, MemberRef[]>> {
     const result = new Map<string, MemberRef[]>(groupIds.map((id) => [id, []]));
     if (groupIds.length === 0) return result;
@@ -1174,11 +1213,7 @@ export class SqlStore implements Store {
         .orderBy('m.member_id')
         .execute();
       for (const r of rows) {
-        result.get(r.group_id)!.push({
-          value: r.member_id,
-          type: r.member_type === 'group' ? 'Group' : 'User',
-          display: (r.member_type === 'group' ? r.group_display : r.user_display ?? r.user_name) ?? null,
-        });
+        result.get(r.group_id)!.push(memberOf(r));
       }
     });
     return result;
@@ -1197,25 +1232,6 @@ export class SqlStore implements Store {
     return { total, items: rows.map((r) => toGroup(r, members?.get(r.id))) };
   }
 
-  /** Which of these ids are users and which groups; 400 invalidValue naming the first that is neither. */
-  private async memberTypes(db: Db, ids: readonly string[], groupId: string): Promise<{ member_id: string; member_type: string }[]> {
-    const found = new Map<string, string>();
-    await this.chunked(ids.filter((id) => !hasNul(id)), 1, async (chunk) => {
-      const users = await db.selectFrom('users').select('id').where('id', 'in', chunk).execute();
-      for (const u of users) found.set(u.id, 'user');
-      if (users.length < chunk.length) {
-        const groups = await db.selectFrom('groups').select('id').where('id', 'in', chunk).execute();
-        for (const g of groups) found.set(g.id, 'group');
-      }
-    });
-    const missing = ids.find((id) => !found.has(id));
-    if (missing !== undefined) {
-      throw badRequest('invalidValue', `The member '${missing}' is neither a user nor a group of this bridge; members[].value takes an id returned by /Users or /Groups.`);
-    }
-    if (found.has(groupId)) throw badRequest('invalidValue', 'A group cannot be a member of itself.');
-    return ids.map((id) => ({ member_id: id, member_type: found.get(id)! }));
-  }
-
   /** Which of `ids` are members of the group already: a lookup on the primary key, whatever the group's size. */
   private async existingMembers(db: Db, groupId: string, ids: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
@@ -1226,14 +1242,38 @@ export class SqlStore implements Store {
     return found;
   }
 
-  /** Adds the members that are not in the group yet; returns those. */
+  /**
+   * Adds the members that are not in the group yet; returns those, in the order asked. One statement does it
+   * (each id typed by a primary-key lookup in users, then groups; a member already there is a conflict that does
+   * nothing), so adding costs one round trip to PostgreSQL. Only when some id was not added does a second query
+   * tell members already there from ids that name nothing (400 invalidValue naming the first) or the group itself.
+   */
   private async addMembers(db: Db, groupId: string, ids: readonly string[]): Promise<string[]> {
     const unique = [...new Set(ids)];
     if (unique.length === 0) return [];
-    const existing = await this.existingMembers(db, groupId, unique);
-    const typed = await this.memberTypes(db, unique.filter((id) => !existing.has(id)), groupId);
-    await this.chunked(typed, 3, (chunk) => db.insertInto('group_members').values(chunk.map((m) => ({ group_id: groupId, ...m }))).execute());
-    return typed.map((m) => m.member_id);
+    const valid = unique.filter((id) => !hasNul(id));
+    const isUser = (alias: string) => sql`exists (select 1 from users u where u.id = ${sql.ref(alias)})`;
+    const inserted = new Set<string>();
+    if (valid.length > 0) {
+      const { rows } = await sql<{ member_id: string }>`
+        insert into group_members (group_id, member_id, member_type)
+        select ${groupId}, w.id, case when ${isUser('w.id')} then 'user' else 'group' end
+        from ${this.dialect.idList(valid)} as w
+        where w.id <> ${groupId} and (${isUser('w.id')} or exists (select 1 from groups g where g.id = w.id))
+        on conflict do nothing
+        returning member_id`.execute(db);
+      for (const r of rows) inserted.add(r.member_id);
+    }
+    if (inserted.size < unique.length) {
+      const existing = await this.existingMembers(db, groupId, unique.filter((id) => !inserted.has(id)));
+      const refused = unique.filter((id) => !inserted.has(id) && !existing.has(id));
+      const missing = refused.find((id) => id !== groupId);
+      if (missing !== undefined) {
+        throw badRequest('invalidValue', `The member '${missing}' is neither a user nor a group of this bridge; members[].value takes an id returned by /Users or /Groups.`);
+      }
+      if (refused.length > 0) throw badRequest('invalidValue', 'A group cannot be a member of itself.');
+    }
+    return inserted.size === unique.length ? unique : unique.filter((id) => inserted.has(id));
   }
 
   private async removeMembers(db: Db, groupId: string, ids: readonly string[]): Promise<string[]> {

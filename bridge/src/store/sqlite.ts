@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { FileHandle, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { CompiledQuery, DatabaseConnection, Driver, Kysely, SqliteDialect, SqliteDatabase, SqliteDriver, SqliteStatement } from 'kysely';
+import { CompiledQuery, DatabaseConnection, Driver, Kysely, SqliteDialect, SqliteDatabase, SqliteDriver, SqliteStatement, sql } from 'kysely';
 import { SqlStore } from './sql-store';
 
 const STATEMENT_CACHE_SIZE = 256;
@@ -139,6 +139,7 @@ export function sqliteStore(db: BetterSqlite3.Database, options: { makeDurable?:
     substringIndex: 'fts5',
     joinInOrder: 'cross join',
     parameter: () => '?',
+    idList: (ids) => sql`(select value as id from json_each(${JSON.stringify(ids)}))`,
     inProcess: true,
   }, async () => wal?.close());
 }

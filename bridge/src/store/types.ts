@@ -206,6 +206,12 @@ export interface Store {
   getGroup(id: string, withMembers: boolean): Promise<GroupRecord | null>;
   listGroups(query: ListQuery, withMembers: boolean): Promise<Page<GroupRecord>>;
   /**
+   * One page of the group's members in the order getGroup lists them (by member id): those after `after` (null:
+   * from the first), at most `limit`. A group of 50,000 members is read in pages, so that it is never whole in
+   * memory. Empty when no group has this id.
+   */
+  groupMembers(groupId: string, after: string | null, limit: number): Promise<MemberRef[]>;
+  /**
    * Creates a group with these members. 409 uniqueness when the folded displayName is taken;
    * 400 invalidValue when a member id names neither a user nor a group.
    */
