@@ -375,6 +375,11 @@ export function seedImage(dir: string, name: string, instanceId: string, userDat
 // ---------------------------------------------------------------------------------------------------------
 // QEMU
 
+/** SEAM emulation: the CPU model QEMU emulates (to be measured; see bench/vm-emulation.ts). */
+export const GUEST_CPU = 'qemu64';
+/** SEAM emulation: kernel arguments for a cheaper emulated guest (to be measured; see bench/vm-emulation.ts). */
+export const EMULATION_KERNEL_ARGS: string[] = [];
+
 /** A counting semaphore: at most `size` holders at once, the others wait in order. */
 export class Slots {
   private waiting: Array<() => void> = [];
@@ -418,6 +423,10 @@ export interface VmOptions {
   memoryMb?: number;
   /** Virtual CPUs (default 1: several TCG guests share this machine's cores; more vCPUs than cores only spin). */
   cpus?: number;
+  /** The emulated CPU model (default GUEST_CPU; SEAM emulation). */
+  cpuModel?: string;
+  /** The kernel arguments that make the emulated guest cheaper (default EMULATION_KERNEL_ARGS; SEAM emulation). */
+  emulationKernelArgs?: string[];
 }
 
 /** One JSON exchange over a unix socket speaking newline-delimited JSON (QMP or the guest agent). */
@@ -514,7 +523,7 @@ export class Vm {
       '-name', o.name,
       '-machine', 'pc',
       '-accel', 'tcg,thread=multi',
-      '-cpu', 'qemu64',
+      '-cpu', o.cpuModel ?? GUEST_CPU,
       '-smp', String(o.cpus ?? 1),
       '-m', String(o.memoryMb ?? 2048),
       '-display', 'none',
@@ -523,7 +532,7 @@ export class Vm {
       '-kernel', o.base.kernel,
       '-initrd', o.base.initrd,
       // quiet: every character on the emulated serial port costs emulated CPU (the test reads the guest through its agent).
-      '-append', ['root=LABEL=root rw console=ttyS0 quiet', `scimtest.datadisk=${o.dataDevice}`, ...(o.kernelArgs ?? [])].join(' '),
+      '-append', ['root=LABEL=root rw console=ttyS0 quiet', `scimtest.datadisk=${o.dataDevice}`, ...(o.emulationKernelArgs ?? EMULATION_KERNEL_ARGS), ...(o.kernelArgs ?? [])].join(' '),
       '-drive', `file=${o.root},if=virtio,format=qcow2,cache=unsafe`,
       '-drive', `file=${o.seed},if=virtio,format=raw,readonly=on`,
       '-drive', `file=${o.kit},if=virtio,format=raw,readonly=on`,
