@@ -19,7 +19,7 @@ import { poll, stopAllProcesses } from '../test/helpers/pebble';
 
 const USER_DATA = `#cloud-config
 runcmd:
-  - [sh, -c, "systemctl start docker && docker run --rm --entrypoint node $(docker images --format '{{.Repository}}:{{.Tag}}' | grep bridge | head -1) -e 'process.exit(0)' && i=0 && while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done"]
+  - [sh, -c, "systemctl start docker && docker run --rm --entrypoint /nodejs/bin/node $(docker images --format '{{.Repository}}:{{.Tag}}' | grep bridge | head -1) -e 'process.exit(0)' && i=0 && while [ $i -lt 500 ]; do /bin/true; i=$((i+1)); done"]
 `;
 
 interface Result {

@@ -20,6 +20,9 @@
  *    QEMU's virtio disk has its own. A udev rule in the image adds the target's name (given on the kernel command
  *    line) to the disk whose serial is `scim-bridge-data`.
  *  - SEAM datasource: cloud-init is told its datasource is NoCloud, so it never probes the fake metadata server.
+ *  - SEAM emulation: the CPU model QEMU emulates and the kernel arguments of the guest (GUEST_CPU,
+ *    EMULATION_KERNEL_ARGS) are the test's, chosen for what an emulated guest costs, not for what a cloud gives;
+ *    bench/vm-emulation.ts measures a choice in QEMU CPU-seconds. See GUEST_CPU for what was measured.
  *  - SEAM clouds: a fake metadata server answers on 169.254.169.254 as GCP and AWS do (guestfwd), and a fake
  *    secret store answers as Secret Manager and Secrets Manager on their real host names (the kit adds them to
  *    /etc/hosts and adds the test CA that signs their certificate to the VM's trust store).
@@ -375,9 +378,18 @@ export function seedImage(dir: string, name: string, instanceId: string, userDat
 // ---------------------------------------------------------------------------------------------------------
 // QEMU
 
-/** SEAM emulation: the CPU model QEMU emulates (to be measured; see bench/vm-emulation.ts). */
+/**
+ * SEAM emulation: the CPU model QEMU emulates. qemu64 is an AMD model, so the guest kernel already counts it as not
+ * affected by Meltdown (no page-table isolation, the costly part under TCG: every CR3 switch flushes QEMU's TLB) and
+ * only turns on retpolines. Measured with bench/vm-emulation.ts (boot, cloud-init, Docker start; machine loaded by
+ * five other jobs): qemu64 153 CPU-s to cloud-init done, `max` with mitigations=off 160 CPU-s: no gain, so it
+ * stays qemu64.
+ */
 export const GUEST_CPU = 'qemu64';
-/** SEAM emulation: kernel arguments for a cheaper emulated guest (to be measured; see bench/vm-emulation.ts). */
+/**
+ * SEAM emulation: kernel arguments for a cheaper emulated guest. None for now: mitigations=off gave nothing
+ * measurable (see GUEST_CPU). Any added here goes on every VM's command line, never into the user-data.
+ */
 export const EMULATION_KERNEL_ARGS: string[] = [];
 
 /** A counting semaphore: at most `size` holders at once, the others wait in order. */
