@@ -5,8 +5,11 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   testTimeout: 30000,
-  // One PostgreSQL server for the run; each test file makes its own database on it (test/helpers/postgres.ts).
-  globalSetup: '<rootDir>/test/postgres-global-setup.ts',
+  // The VM boot test first, the image test last (test/sequencer.js says why).
+  testSequencer: '<rootDir>/test/sequencer.js',
+  // The bridge built for the tests that start it as a process (test/helpers/bridge-build.ts), and one PostgreSQL
+  // server for the run; each test file makes its own database on it (test/helpers/postgres.ts).
+  globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/postgres-global-teardown.ts',
   // At least two workers even on two cores: the VM boot test spends most of its time in QEMU, not in jest, and
   // the other suites run beside it (jest's default there would be one worker, everything in a row).

@@ -16,6 +16,7 @@ import {
   SECRET_VARIABLES,
   SUPPORTED_VARIABLES,
 } from '../../bridge/src/config';
+import { bridgeCommand } from '../helpers/bridge-build';
 import { serviceAccountKeyJson } from '../helpers/google';
 
 const ROOT = resolve(__dirname, '../..');
@@ -267,7 +268,7 @@ describe('the command line', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const runMain = (vars: Record<string, string>) =>
-    spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'], {
+    spawnSync(bridgeCommand()[0], [bridgeCommand()[1]], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`, SCIM_BRIDGE_PORT: '0', ...vars },
       encoding: 'utf8',

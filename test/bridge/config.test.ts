@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { ConfigError, readConfig } from '../../bridge/src/config';
+import { bridgeCommand } from '../helpers/bridge-build';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const ROOT = resolve(__dirname, '../..');
@@ -180,9 +181,10 @@ describe('the command line', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** Runs bridge/src/main.ts with only the given variables (and PATH); killed if it does not stop by itself. */
+  /** Runs the bridge (bridge/src/main.ts, from the tests' build) with only the given variables (and PATH); killed if it does not stop by itself. */
   function runMain(vars: Record<string, string>) {
-    return spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'], {
+    const [node, main] = bridgeCommand();
+    return spawnSync(node, [main], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, SCIM_BRIDGE_DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`, SCIM_BRIDGE_HOST: '127.0.0.1', ...vars },
       encoding: 'utf8',

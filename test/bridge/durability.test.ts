@@ -129,7 +129,7 @@ describe('a crash right after an answer', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000); // jest's limit, not the bridge's: two ts-node starts of the bridge, 5-10 s apiece beside the VM boot test
+  }, 120_000); // jest's limit, not the bridge's: two starts of the bridge, slow on a machine the VM boot test fills
 });
 
 describe('a crash right after the first start prints its token', () => {
@@ -150,7 +150,7 @@ describe('a crash right after the first start prints its token', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000); // jest's limit, not the bridge's: two ts-node starts of the bridge, 5-10 s apiece beside the VM boot test
+  }, 120_000); // jest's limit, not the bridge's: two starts of the bridge, slow on a machine the VM boot test fills
 });
 
 describe('the WAL sync on a database reopened after a clean stop', () => {

@@ -13,6 +13,7 @@ import { openStore } from '../../bridge/src/store';
 import { connectionConfig, openPostgres } from '../../bridge/src/store/postgres';
 import { readDocument, toUserWrite } from '../../bridge/src/scim/resource';
 import { resourceTypes } from '../../bridge/src/scim/schemas';
+import { bridgeCommand } from '../helpers/bridge-build';
 import { LineSink } from '../helpers/line-sink';
 import { adminClient, createTestDatabase, postgresServer } from '../helpers/postgres';
 
@@ -189,7 +190,8 @@ describe('the database password', () => {
     const good = await createTestDatabase('secret', { role: 'password' });
     const wrong = good.replace(encodeURIComponent(PASSWORD), 'wrong-' + encodeURIComponent(PASSWORD));
     const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'], {
+    const [node, main] = bridgeCommand();
+    const child = spawn(node, [main], {
       env: { ...process.env, SCIM_BRIDGE_PORT: '0', SCIM_BRIDGE_DATABASE_URL: wrong, SCIM_BRIDGE_TOKEN: 'secret-test-token-0123456789', LOG_LEVEL: 'debug' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

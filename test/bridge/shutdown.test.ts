@@ -240,8 +240,8 @@ async function spawn(env: Record<string, string>): Promise<ChildBridge> {
 
 /**
  * Jest's limit on each test, not a bound the bridge must meet (those are asserted inside: exit within 10 s, the
- * grace period): each test spawns the bridge two or three times through ts-node, which takes 5-10 s apiece while
- * the VM boot test fills both cores.
+ * grace period): each test spawns the bridge two or three times, and each start is slow while the VM boot test
+ * fills both cores.
  */
 const HARNESS_TIMEOUT_MS = 120_000;
 

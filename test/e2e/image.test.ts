@@ -19,6 +19,7 @@ import { BRIDGE_UID, bridgeEnvironment, CONTAINER_SECRETS_DIR, DOCKER_NETWORK, H
 import { probe, probeAddress } from '../../bridge/src/healthcheck';
 import { startBridge, TestBridge, USER_SCHEMA } from '../helpers/bridge';
 import { bridgeImageCache, gitRevision } from '../helpers/boot-images';
+import { bridgeCommand } from '../helpers/bridge-build';
 import { BUILD_BASE, ContainerLab, containerToolsUnavailable, ImageInspect, RUNTIME_BASE, tail } from '../helpers/image';
 import { freePort, GiveUp, httpRequest, poll, Response } from '../helpers/pebble';
 
@@ -69,11 +70,12 @@ describe('the image\'s health check (bridge/src/healthcheck.ts)', () => {
     const port = Number(new URL(bridge!.url).port);
     expect(await probe('127.0.0.1', port)).toBe(200);
     // Asynchronously: the bridge answers from this process's event loop.
+    const [node, healthcheck] = bridgeCommand('healthcheck');
     const run = (env: Record<string, string>) =>
       new Promise<{ status: number | null; stderr: string }>((resolve) => {
         const child = execFile(
-          process.execPath,
-          ['-r', 'ts-node/register/transpile-only', 'bridge/src/healthcheck.ts'],
+          node,
+          [healthcheck],
           { cwd: ROOT, env: { ...process.env, SCIM_BRIDGE_HOST: '', SCIM_BRIDGE_PORT: '', ...env } },
           (_err, _stdout, stderr) => resolve({ status: child.exitCode, stderr }),
         );

@@ -1,6 +1,7 @@
 /** The bridge as a child process (`npm start`'s entry point), for tests that kill it or stop it with a signal. */
 import { spawn, ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { bridgeCommand } from './bridge-build';
 
 export interface ChildExit {
   readonly code: number | null;
@@ -27,13 +28,13 @@ export interface ChildBridge {
 }
 
 /**
- * Starts bridge/src/main.ts with `env` and resolves once it prints where it listens. `wrapper` is a command that
+ * Starts the bridge (bridge/src/main.ts, from the tests' build: bridge-build.ts) with `env` and resolves once it prints where it listens. `wrapper` is a command that
  * runs the bridge's command line given as its last arguments (e.g. `unshare` with a mount of its own); it must
  * exec it, so that the child's pid is the bridge's.
  */
 export function spawnBridge(env: Record<string, string | undefined>, wrapper: readonly string[] = []): Promise<ChildBridge> {
   return new Promise((resolve, reject) => {
-    const bridge = [process.execPath, '-r', 'ts-node/register/transpile-only', 'bridge/src/main.ts'];
+    const bridge = bridgeCommand();
     const [command, ...args] = [...wrapper, ...bridge];
     const child = spawn(command, args, {
       env: { ...process.env, SCIM_BRIDGE_PORT: '0', LOG_LEVEL: 'silent', ...env },

@@ -1,6 +1,6 @@
 /**
  * A real PostgreSQL for the tests, as they already run the real Caddy and pebble: one server per jest run
- * (test/postgres-global-setup.ts starts it before the workers, test/postgres-global-teardown.ts stops it), and one
+ * (test/global-setup.ts starts it before the workers, test/postgres-global-teardown.ts stops it), and one
  * database per test file, so that files run in parallel without seeing each other's rows; a database that needs the
  * schema is a file copy of the template the global setup migrated once (MIGRATED_TEMPLATE).
  *

@@ -20,6 +20,9 @@
  *    QEMU's virtio disk has its own. A udev rule in the image adds the target's name (given on the kernel command
  *    line) to the disk whose serial is `scim-bridge-data`.
  *  - SEAM datasource: cloud-init is told its datasource is NoCloud, so it never probes the fake metadata server.
+ *  - SEAM emulation: the CPU model QEMU emulates and the kernel arguments of the guest (GUEST_CPU,
+ *    EMULATION_KERNEL_ARGS) are the test's, chosen for what an emulated guest costs, not for what a cloud gives;
+ *    bench/vm-emulation.ts measures a choice in QEMU CPU-seconds. See GUEST_CPU for what was measured.
  *  - SEAM clouds: a fake metadata server answers on 169.254.169.254 as GCP and AWS do (guestfwd), and a fake
  *    secret store answers as Secret Manager and Secrets Manager on their real host names (the kit adds them to
  *    /etc/hosts and adds the test CA that signs their certificate to the VM's trust store).
@@ -375,6 +378,20 @@ export function seedImage(dir: string, name: string, instanceId: string, userDat
 // ---------------------------------------------------------------------------------------------------------
 // QEMU
 
+/**
+ * SEAM emulation: the CPU model QEMU emulates. qemu64 is an AMD model, so the guest kernel already counts it as not
+ * affected by Meltdown (no page-table isolation, the costly part under TCG: every CR3 switch flushes QEMU's TLB) and
+ * only turns on retpolines. Measured with bench/vm-emulation.ts (boot, cloud-init, Docker start; machine loaded by
+ * five other jobs): qemu64 153 CPU-s to cloud-init done, `max` with mitigations=off 160 CPU-s: no gain, so it
+ * stays qemu64.
+ */
+export const GUEST_CPU = 'qemu64';
+/**
+ * SEAM emulation: kernel arguments for a cheaper emulated guest. None for now: mitigations=off gave nothing
+ * measurable (see GUEST_CPU). Any added here goes on every VM's command line, never into the user-data.
+ */
+export const EMULATION_KERNEL_ARGS: string[] = [];
+
 /** A counting semaphore: at most `size` holders at once, the others wait in order. */
 export class Slots {
   private waiting: Array<() => void> = [];
@@ -418,6 +435,10 @@ export interface VmOptions {
   memoryMb?: number;
   /** Virtual CPUs (default 1: several TCG guests share this machine's cores; more vCPUs than cores only spin). */
   cpus?: number;
+  /** The emulated CPU model (default GUEST_CPU; SEAM emulation). */
+  cpuModel?: string;
+  /** The kernel arguments that make the emulated guest cheaper (default EMULATION_KERNEL_ARGS; SEAM emulation). */
+  emulationKernelArgs?: string[];
 }
 
 /** One JSON exchange over a unix socket speaking newline-delimited JSON (QMP or the guest agent). */
@@ -514,7 +535,7 @@ export class Vm {
       '-name', o.name,
       '-machine', 'pc',
       '-accel', 'tcg,thread=multi',
-      '-cpu', 'qemu64',
+      '-cpu', o.cpuModel ?? GUEST_CPU,
       '-smp', String(o.cpus ?? 1),
       '-m', String(o.memoryMb ?? 2048),
       '-display', 'none',
@@ -523,7 +544,7 @@ export class Vm {
       '-kernel', o.base.kernel,
       '-initrd', o.base.initrd,
       // quiet: every character on the emulated serial port costs emulated CPU (the test reads the guest through its agent).
-      '-append', ['root=LABEL=root rw console=ttyS0 quiet', `scimtest.datadisk=${o.dataDevice}`, ...(o.kernelArgs ?? [])].join(' '),
+      '-append', ['root=LABEL=root rw console=ttyS0 quiet', `scimtest.datadisk=${o.dataDevice}`, ...(o.emulationKernelArgs ?? EMULATION_KERNEL_ARGS), ...(o.kernelArgs ?? [])].join(' '),
       '-drive', `file=${o.root},if=virtio,format=qcow2,cache=unsafe`,
       '-drive', `file=${o.seed},if=virtio,format=raw,readonly=on`,
       '-drive', `file=${o.kit},if=virtio,format=raw,readonly=on`,
