@@ -132,7 +132,8 @@ test('aws: the host\'s role may read the key\'s secret, and the user-data names 
   const policy = JSON.parse(all(on, 'aws:iam/rolePolicy:RolePolicy').find((p) => p.name === 'scim-bridge-host')!.in.policy);
   const statement = policy.Statement.find((s: Any) => s.Sid === 'GoogleCredentials');
   expect(statement).toMatchObject({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue' });
-  expect(VMS.aws.userData(one(on, VMS.aws.host).in)).toContain(`aws_secret ${statement.Resource}`);
+  const { files } = hostFiles(VMS.aws.userData(one(on, VMS.aws.host).in));
+  expect(files.find((f) => f.path === '/usr/local/lib/scim-bridge/fetch-secrets')!.content).toContain(`aws_secret ${statement.Resource}`);
 });
 
 describe('the kubernetes target with googleWorkspace', () => {

@@ -12,7 +12,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type {
   EnforcementLevel,
   Policy,
@@ -626,7 +626,10 @@ describe(`${NO_SECRETS_IN_USER_DATA}: no secret-looking value in instance metada
     expect(gcp).toMatch(/value_1=\$\(gcp_secret projects\/my-gcp-project\/secrets\/scim-bridge-gcp-webhook-secret\)/);
     expect(gcp).toMatch(/access_token=\$\(curl /);
     expect(gcp).toContain('put webhook-secret "$value_1"');
-    const aws = userDataOf(host('aws with a webhook and SSH from admin ranges', T.awsInstance));
+    // AWS's scripts travel gzipped (EC2's 16 KB): read them as cloud-init writes them, which the policy does too.
+    const awsUserData = userDataOf(host('aws with a webhook and SSH from admin ranges', T.awsInstance));
+    const awsFiles = (parse(awsUserData) as { write_files: Array<{ content: string; encoding?: string }> }).write_files;
+    const aws = awsFiles.map((f) => (f.encoding === 'gz+b64' ? gunzipSync(Buffer.from(f.content, 'base64')).toString('utf8') : f.content)).join('\n');
     expect(aws).toMatch(/value_1=\$\(aws_secret arn:aws:secretsmanager:/);
     const doUserData = userDataOf(host('digitalocean with a webhook and SSH from admin ranges', T.doDroplet));
     expect(doUserData).toContain(`value_1=$(cat ${WEBHOOK_SECRET_FILE})`);
