@@ -1,8 +1,8 @@
 /**
  * The Google Workspace connector's stack settings (DESIGN.md, "Connectors"): `googleWorkspace` ({ admin, groups,
  * interval }, plain) and `googleWorkspaceKey`, the service account's JSON key (a Pulumi secret). Every target
- * gives the first as the bridge's SCIM_BRIDGE_GOOGLE_* settings and the key as a file
- * (SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE), the way it gives the webhook secret.
+ * gives the first as SCIM_BRIDGE_GOOGLE_ADMIN, SCIM_BRIDGE_GOOGLE_GROUPS and SCIM_BRIDGE_GOOGLE_INTERVAL, and the
+ * key as a file (SCIM_BRIDGE_GOOGLE_CREDENTIALS_FILE), the way it gives the webhook secret.
  */
 import { createHash } from 'node:crypto';
 import type * as pulumi from '@pulumi/pulumi';
