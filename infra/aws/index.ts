@@ -177,9 +177,9 @@ export function hostMetricsScript(): string {
     'set -euo pipefail',
     'shopt -s inherit_errexit',
     '# shellcheck source=/dev/null',
-    `. "\${SCIM_BRIDGE_AWS_FUNCTIONS:-${AWS_FUNCTIONS_FILE}}"`,
+    `. "\${HOST_AWS_FUNCTIONS:-${AWS_FUNCTIONS_FILE}}"`,
     'mount=$1',
-    'meminfo=${SCIM_BRIDGE_MEMINFO:-/proc/meminfo}',
+    'meminfo=${HOST_MEMINFO:-/proc/meminfo}',
     'metrics=()',
     'mem=$(awk \'/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { if (t > 0 && a != "") printf "%.1f", 100 * (t - a) / t }\' "$meminfo")',
     'if [ -n "$mem" ]; then metrics+=("mem_used_percent=$mem"); fi',
@@ -580,7 +580,7 @@ export class AwsBridge extends pulumi.ComponentResource implements BridgeOutputs
           },
           secrets,
           // One copy of the functions that call AWS on the host, for fetch-secrets and put-host-metrics.
-          secretFunctions: `# shellcheck source=/dev/null\n. "\${SCIM_BRIDGE_AWS_FUNCTIONS:-${AWS_FUNCTIONS_FILE}}"`,
+          secretFunctions: `# shellcheck source=/dev/null\n. "\${HOST_AWS_FUNCTIONS:-${AWS_FUNCTIONS_FILE}}"`,
           // EC2 takes 16 KB of user-data: the scripts travel gzipped (the host's own and these two).
           compressScripts: true,
           extraFiles: [

@@ -107,7 +107,7 @@ export function backupScript(): string {
     'set -euo pipefail',
     'shopt -s inherit_errexit',
     'keep=$1',
-    `dir=\${SCIM_BRIDGE_BACKUP_DIR:-${MOUNT_POINT}/data/backups}`,
+    `dir=\${HOST_BACKUP_DIR:-${MOUNT_POINT}/data/backups}`,
     'name="scim-bridge-$(date -u +%Y%m%dT%H%M%SZ).db"',
     '# Inside the bridge\'s container, as its user: the backup reads the database the way the bridge opens it.',
     'docker exec scim-bridge scim-bridge backup "/data/backups/$name"',

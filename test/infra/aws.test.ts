@@ -524,7 +524,7 @@ describe('the aws stack (stacks/Pulumi.aws.yaml)', () => {
     expect(ud).toContain('SCIM_BRIDGE_WEBHOOK_URL=https://app.example.com/hooks/scim');
     const fetch = hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets');
     // The functions that call AWS are one file on the host, which fetch-secrets (and put-host-metrics) source.
-    expect(fetch).toContain(`. "\${SCIM_BRIDGE_AWS_FUNCTIONS:-${AWS_FUNCTIONS}}"`);
+    expect(fetch).toContain(`. "\${HOST_AWS_FUNCTIONS:-${AWS_FUNCTIONS}}"`);
     const functions = hostFile(withWebhook, AWS_FUNCTIONS);
     expect(functions).toContain('aws_secret() {');
     expect(fetch).toContain(`value_1=$(aws_secret ${WEBHOOK_ARN})\ncheck SCIM_BRIDGE_WEBHOOK_SECRET "$value_1"`);
@@ -927,9 +927,9 @@ describe('fetch-secrets and put-host-metrics on AWS, against a fake IMDSv2, Secr
     // The script exactly as the host gets it from the user-data.
     script = path.join(dir, 'fetch-secrets');
     fs.writeFileSync(script, hostFile(withWebhook, '/usr/local/lib/scim-bridge/fetch-secrets'), { mode: 0o755 });
-    // The functions it sources, as the user-data writes them, where SCIM_BRIDGE_AWS_FUNCTIONS says.
-    env.SCIM_BRIDGE_AWS_FUNCTIONS = path.join(dir, 'aws-functions');
-    fs.writeFileSync(env.SCIM_BRIDGE_AWS_FUNCTIONS, hostFile(withWebhook, AWS_FUNCTIONS), { mode: 0o644 });
+    // The functions it sources, as the user-data writes them, where HOST_AWS_FUNCTIONS says.
+    env.HOST_AWS_FUNCTIONS = path.join(dir, 'aws-functions');
+    fs.writeFileSync(env.HOST_AWS_FUNCTIONS, hostFile(withWebhook, AWS_FUNCTIONS), { mode: 0o644 });
   });
 
   afterAll(async () => {
@@ -1090,7 +1090,7 @@ describe('fetch-secrets and put-host-metrics on AWS, against a fake IMDSv2, Secr
       meminfo = path.join(dir, 'meminfo');
       fs.writeFileSync(meminfo, 'MemTotal:        2000000 kB\nMemFree:          100000 kB\nMemAvailable:     500000 kB\nBuffers:           10000 kB\n');
     });
-    const putHostMetrics = (mount: string) => runAsync('bash', [metricsScript, mount], { ...env, SCIM_BRIDGE_MEMINFO: meminfo });
+    const putHostMetrics = (mount: string) => runAsync('bash', [metricsScript, mount], { ...env, HOST_MEMINFO: meminfo });
     /** The data disk's use as df counts it: used / (used + available). */
     const diskPercent = (mount: string) => {
       const [, , used, avail] = spawnSync('df', ['-P', '-k', mount], { encoding: 'utf8' }).stdout.trim().split('\n')[1].split(/\s+/).map(Number);

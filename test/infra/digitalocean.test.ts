@@ -572,7 +572,7 @@ describe('the daily database backup on a Droplet (backup-database, a timer)', ()
         '#!/bin/sh',
         '[ "$1 $2 $3 $4" = "exec scim-bridge scim-bridge backup" ] || { echo "unexpected: $*" >&2; exit 2; }',
         // The container's environment is the bridge's, not the host script's.
-        `exec env -u SCIM_BRIDGE_BACKUP_DIR node -r ts-node/register/transpile-only '${join(ROOT, 'bridge/src/cli/main.ts')}' backup "${backups}/\${5#/data/backups/}"`,
+        `exec env -u HOST_BACKUP_DIR node -r ts-node/register/transpile-only '${join(ROOT, 'bridge/src/cli/main.ts')}' backup "${backups}/\${5#/data/backups/}"`,
         '',
       ].join('\n'),
       { mode: 0o755 },
@@ -581,7 +581,7 @@ describe('the daily database backup on a Droplet (backup-database, a timer)', ()
     fs.writeFileSync(script, file(BACKUP_SCRIPT).content, { mode: 0o755 });
     const run = await promisify(execFile)('bash', [script, '14'], {
       cwd: ROOT,
-      env: { PATH: `${bin}:${process.env.PATH}`, SCIM_BRIDGE_BACKUP_DIR: backups, SCIM_BRIDGE_DATABASE_URL: `sqlite:${database}`, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
+      env: { PATH: `${bin}:${process.env.PATH}`, HOST_BACKUP_DIR: backups, SCIM_BRIDGE_DATABASE_URL: `sqlite:${database}`, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
     });
     const left = fs.readdirSync(backups).sort();
     const made = left.filter((f) => !older.includes(f) && f !== 'notes.txt');
