@@ -18,6 +18,7 @@ import ts from 'typescript';
 import { ChildServer, cpuSecondsOf, freePort, killChildrenOnExit } from './lib/children';
 import { HttpClient, pool, quantile } from './lib/client';
 import { chooseGenerator, LoadGenerator } from './lib/load';
+import { userBody } from './lib/users';
 
 const ROOT = resolve(__dirname, '..');
 const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]!.replace(/_/g, '')) : fallback);
@@ -33,16 +34,6 @@ const BUILDS = (process.env.AB_BUILDS ?? `this=${join(ROOT, 'bridge', 'dist', 'm
 const TARGETS: Record<string, number> = { healthz: 0.85, id: 0.6, filter: 0.5 };
 const log = (line = '') => process.stdout.write(line + '\n');
 
-const userBody = (n: string) => ({
-  schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-  userName: `${n}@example.com`,
-  externalId: `ext-${n}`,
-  name: { givenName: 'Bench', familyName: `User ${n}`, formatted: `Bench User ${n}` },
-  displayName: `Bench User ${n}`,
-  emails: [{ value: `${n}@example.com`, type: 'work', primary: true }],
-  title: 'Engineer',
-  active: true,
-});
 
 function shuffle<T>(items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {

@@ -20,27 +20,17 @@ import { ChildServer, cpuSecondsOf, freePort, killChildrenOnExit } from './lib/c
 import { HttpClient, pool } from './lib/client';
 import { chooseGenerator, LoadGenerator, LoadKind, NAME_PLACEHOLDER } from './lib/load';
 import { attributeProfile, formatRequestProfile, RequestProfile } from './lib/profile';
+import { userBody } from './lib/users';
 
 const ROOT = resolve(__dirname, '..');
 const BRIDGE_MAIN = process.env.PROFILE_BRIDGE_MAIN ? resolve(process.env.PROFILE_BRIDGE_MAIN) : join(ROOT, 'bridge', 'dist', 'main.js');
 const NODE_OPTIONS = (process.env.PROFILE_NODE_OPTIONS ?? '--max-semi-space-size=2').split(/\s+/).filter(Boolean);
-const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]!.replace(/_/g, '')) : fallback);
 const USERS = num('PROFILE_USERS', 20_000);
 const SECONDS = num('PROFILE_SECONDS', 8);
 const PATHS = (process.env.PROFILE_PATHS ?? 'healthz,id,filter,post16,post1').split(',').map((s) => s.trim()).filter(Boolean);
 const log = (line = '') => process.stdout.write(line + '\n');
 
-const userBody = (n: string) => ({
-  schemas: [USER_SCHEMA],
-  userName: `${n}@example.com`,
-  externalId: `ext-${n}`,
-  name: { givenName: 'Bench', familyName: `User ${n}`, formatted: `Bench User ${n}` },
-  displayName: `Bench User ${n}`,
-  emails: [{ value: `${n}@example.com`, type: 'work', primary: true }],
-  title: 'Engineer',
-  active: true,
-});
 
 function workDir(): string {
   let base = os.tmpdir();

@@ -49,11 +49,11 @@ import { chooseGenerator, LoadGenerator, LoadResult, LoadSpec, NAME_PLACEHOLDER 
 import { formatProfile, summarizeProfile } from './lib/profile';
 import { createTestDatabase, startPostgresServer } from '../test/helpers/postgres';
 import { probed, WORST_FILTER } from './lib/worst-filter';
+import { userBody } from './lib/users';
 
 const ROOT = resolve(__dirname, '..');
 // BENCH_BRIDGE_MAIN: another build of the bridge (an older commit's, say), measured the same way.
 const BRIDGE_MAIN = process.env.BENCH_BRIDGE_MAIN ? resolve(process.env.BENCH_BRIDGE_MAIN) : join(ROOT, 'bridge', 'dist', 'main.js');
-const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const TMPFS_MAGIC = 0x01021994;
@@ -159,18 +159,6 @@ interface Seeded {
   userName: string;
 }
 
-function userBody(n: string): Record<string, unknown> {
-  return {
-    schemas: [USER_SCHEMA],
-    userName: `${n}@example.com`,
-    externalId: `ext-${n}`,
-    name: { givenName: 'Bench', familyName: `User ${n}`, formatted: `Bench User ${n}` },
-    displayName: `Bench User ${n}`,
-    emails: [{ value: `${n}@example.com`, type: 'work', primary: true }],
-    title: 'Engineer',
-    active: true,
-  };
-}
 
 const seedName = (i: number) => `user${String(i).padStart(6, '0')}`;
 const syncName = (i: number) => `sync${String(i).padStart(6, '0')}`;

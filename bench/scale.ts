@@ -25,10 +25,10 @@ import { resourceTypes } from '../bridge/src/scim/schemas';
 import { ChildServer, cpuSecondsOf, freePort, killChildrenOnExit, machineBusySeconds, Memory, selfAndEndedChildrenCpuSeconds } from './lib/children';
 import { HttpClient } from './lib/client';
 import { chooseGenerator, LoadGenerator, LoadResult } from './lib/load';
+import { userBody } from './lib/users';
 
 const ROOT = resolve(__dirname, '..');
 const BRIDGE_MAIN = join(ROOT, 'bridge', 'dist', 'main.js');
-const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const TMPFS_MAGIC = 0x01021994;
 const BATCH = 10_000;
 const TARGET = { rssMB: 128, p99Ratio: 2 };
@@ -57,19 +57,6 @@ const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('e
 const ms = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(2) : n.toFixed(1)) + ' ms' : 'n/a');
 const mb = (n: number) => `${n.toFixed(1)} MB`;
 
-/** What POST /Users is sent in bench/run.ts, so that both benches hold the same documents. */
-function userBody(n: string): Record<string, unknown> {
-  return {
-    schemas: [USER_SCHEMA],
-    userName: `${n}@example.com`,
-    externalId: `ext-${n}`,
-    name: { givenName: 'Bench', familyName: `User ${n}`, formatted: `Bench User ${n}` },
-    displayName: `Bench User ${n}`,
-    emails: [{ value: `${n}@example.com`, type: 'work', primary: true }],
-    title: 'Engineer',
-    active: true,
-  };
-}
 const seedName = (i: number) => `user${String(i).padStart(7, '0')}`;
 
 interface SizeResult {

@@ -11,12 +11,11 @@
  * when the system status check fails.
  * Every ARN and endpoint the program builds takes the partition (aws, aws-us-gov, aws-cn) from the provider.
  */
-import { gzipSync } from 'node:zlib';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { acceptedTokenHashes, baseUrlOf, BridgeOutputs, bridgeToken, SecretSink, tokenSha256 } from '../bridge';
 import { GOOGLE_CREDENTIALS_SETTING } from '../google-workspace';
-import { bridgeHostSpec, HostBridgeArgs, HostSecret, MOUNT_POINT, renderUserData } from '../host';
+import { bridgeHostSpec, gzipBase64, HostBridgeArgs, HostSecret, MOUNT_POINT, renderUserData } from '../host';
 import { BUILD_IMAGE } from '../image';
 import { awsBuiltImage } from './registry';
 
@@ -193,11 +192,6 @@ export function hostMetricsScript(): string {
   ].join('\n');
 }
 
-/** A file's content as cloud-init's `gz+b64` encoding takes it; the same text always gives the same bytes. */
-export function gzipBase64(text: string): string {
-  // Node writes no time or name into the gzip header: a change of the text is the only change of the user-data.
-  return gzipSync(Buffer.from(text, 'utf8'), { level: 9 }).toString('base64');
-}
 
 /** The host's units that run put-host-metrics every minute (the service is started by its timer only). */
 export function hostMetricsUnits(mount: string): { service: string; timer: string } {

@@ -444,8 +444,9 @@ interface WriteFile {
   encoding?: 'gz+b64';
 }
 
-/** A file's content as cloud-init's `gz+b64` encoding takes it; Node writes no time into the header, so the same text gives the same bytes. */
-function gzipText(text: string): string {
+/** A file's content as cloud-init's `gz+b64` encoding takes it; the same text always gives the same bytes. */
+export function gzipBase64(text: string): string {
+  // Node writes no time or name into the gzip header: a change of the text is the only change of the user-data.
   return gzipSync(Buffer.from(text, 'utf8'), { level: 9 }).toString('base64');
 }
 
@@ -473,7 +474,7 @@ export function renderUserData(spec: HostSpec): string {
       { path: `${LIB}/prepare-disk`, permissions: '0755', content: readFileSync(join(__dirname, 'prepare-disk.sh'), 'utf8') },
       { path: `${LIB}/fetch-secrets`, permissions: '0755', content: fetchSecretsScript(spec) },
       { path: `${LIB}/prepare-network`, permissions: '0755', content: prepareNetworkScript() },
-    ].map((f): WriteFile => (spec.compressScripts ? { ...f, encoding: 'gz+b64', content: gzipText(f.content) } : f)),
+    ].map((f): WriteFile => (spec.compressScripts ? { ...f, encoding: 'gz+b64', content: gzipBase64(f.content) } : f)),
     ...Object.entries({ ...ownUnits, ...spec.extraUnits }).map(([name, content]) => ({ path: `/etc/systemd/system/${name}`, permissions: '0644', content })),
     ...(spec.extraFiles ?? []),
   ];

@@ -21,10 +21,8 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { parse } from 'yaml';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
-import { all } from '../helpers/plan';
+import { all, writtenFiles } from '../helpers/plan';
 import { bootImages, BootImages } from '../helpers/boot-images';
 import { freePort, httpsRequest, makeListenerCertificate, ListenerCertificate, Pebble, poll, startPebble, stopAllProcesses, TlsResponse, which } from '../helpers/pebble';
 import { BaseImage, baseImage, blankDisk, DockerStore, dockerStore, dockerStoreDisk, FAKE_API_ADDRESS, HOST_FROM_GUEST, kitDisk, METADATA_ADDRESS, rootDisk, seedImage, Slots, Vm } from '../helpers/vm';
@@ -195,9 +193,7 @@ async function render(target: Target, images: BootImages, lane: { pebble: Pebble
   const outputs = result.rawOutputs as Record<string, unknown>;
   // fetch-secrets: `value_N=$(gcp_secret REF)` (or aws_secret), then `check VARIABLE "$value_N"`, read as cloud-init
   // writes it (AWS's scripts travel gzipped, for EC2's 16 KB).
-  const written = (parse(userData) as { write_files: Array<{ content: string; encoding?: string }> }).write_files
-    .map((f) => (f.encoding === 'gz+b64' ? gunzipSync(Buffer.from(f.content, 'base64')).toString('utf8') : f.content))
-    .join('\n');
+  const written = writtenFiles(userData).map((f) => f.content).join('\n');
   const secretRefs = new Map([...written.matchAll(/value_\d+=\$\((?:gcp_secret|aws_secret) ([^\s)]+)\)\s*\n\s*check (SCIM_BRIDGE_\w+)/g)].map((m) => [m[1], m[2]]));
   // (GCP's and AWS's `tags` are other things: network tags, a key-value map.)
   const tags = target === 'digitalocean' ? ((hosts[0].in.tags as string[] | undefined) ?? []).map(String) : [];

@@ -13,7 +13,6 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import * as pulumi from '@pulumi/pulumi';
 import { parse } from 'yaml';
 import { ECR_PULL_ACTIONS } from '../../infra/aws/registry';
@@ -21,7 +20,7 @@ import { architectureOf, certificateCheckSource, AWS_SECRET_SINKS, AwsBridge, Aw
 import { awsPlanMocks, PLAN_AMI_ID, PLAN_VOLUME_ID, PLAN_ZONE_ID } from '../../infra/aws/mocks';
 import { LETS_ENCRYPT } from '../../infra/host/caddy';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
-import { all, Inputs, one, SECRET_SIG_KEY, sha256 } from '../helpers/plan';
+import { all, Inputs, one, SECRET_SIG_KEY, sha256, writtenFiles } from '../helpers/plan';
 
 const INSTANCE = 'aws:ec2/instance:Instance';
 function userData(result: PlanResult): string {
@@ -29,12 +28,8 @@ function userData(result: PlanResult): string {
 }
 /** A file the user-data writes on the host. */
 function hostFile(result: PlanResult, file: string): string {
-  const doc = parse(userData(result)) as { write_files: Array<{ path: string; content: string; encoding?: string }> };
-  const found = doc.write_files.find((f) => f.path === file);
+  const found = writtenFiles(userData(result)).find((f) => f.path === file);
   if (!found) throw new Error(`user-data writes no ${file}`);
-  // As cloud-init writes it: a gz+b64 file is decoded.
-  if (found.encoding === 'gz+b64') return gunzipSync(Buffer.from(found.content, 'base64')).toString('utf8');
-  if (found.encoding) throw new Error(`${file} has an encoding these tests do not know: ${found.encoding}`);
   return found.content;
 }
 const AWS_FUNCTIONS = '/usr/local/lib/scim-bridge/aws-functions';

@@ -5,12 +5,10 @@
  * webhook secret goes: GCP and AWS from the cloud's secret store (fetch-secrets), DigitalOcean in the Droplet's
  * secret user-data, Kubernetes from the mounted Secret. Never in clear; a new key never replaces a GCP or AWS VM.
  */
-import { gunzipSync } from 'node:zlib';
-import { parse } from 'yaml';
 import { parseStackConfig, RawConfig } from '../../infra/config';
 import { minifiedServiceAccountKey } from '../../infra/google-workspace';
 import { inventedSecret, plan, PlanResult } from '../../tools/plan';
-import { all, one } from '../helpers/plan';
+import { all, one, writtenFiles } from '../helpers/plan';
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -24,9 +22,7 @@ const SETTINGS = ['SCIM_BRIDGE_GOOGLE_ADMIN=admin@example.com', 'SCIM_BRIDGE_GOO
 
 /** The host's env file and the files its cloud-init writes. */
 function hostFiles(userData: string): { env: string; files: Array<{ path: string; content: string }> } {
-  const written = (parse(userData) as { write_files: Array<{ path: string; content: string; encoding?: string }> }).write_files;
-  // As cloud-init writes them: a gz+b64 file (AWS's scripts, for EC2's 16 KB) is decoded.
-  const files = written.map((f) => (f.encoding === 'gz+b64' ? { path: f.path, content: gunzipSync(Buffer.from(f.content, 'base64')).toString('utf8') } : f));
+  const files = writtenFiles(userData);
   return { env: files.find((f) => f.path === '/etc/scim-bridge/bridge.env')!.content, files };
 }
 

@@ -12,7 +12,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import type {
   EnforcementLevel,
   Policy,
@@ -36,6 +36,7 @@ import { ONLY_HTTPS_OPEN } from '../../infra/policy/network';
 import { packArgs, POLICY_PACK_NAME } from '../../infra/policy/policies';
 import { DIGITALOCEAN_WEBHOOK_SECRET_FILE, NO_SECRETS_IN_USER_DATA, scanText } from '../../infra/policy/secrets';
 import { plan, PlanResult } from '../../tools/plan';
+import { writtenFiles } from '../helpers/plan';
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const ROOT = join(__dirname, '..', '..');
@@ -628,8 +629,7 @@ describe(`${NO_SECRETS_IN_USER_DATA}: no secret-looking value in instance metada
     expect(gcp).toContain('put webhook-secret "$value_1"');
     // AWS's scripts travel gzipped (EC2's 16 KB): read them as cloud-init writes them, which the policy does too.
     const awsUserData = userDataOf(host('aws with a webhook and SSH from admin ranges', T.awsInstance));
-    const awsFiles = (parse(awsUserData) as { write_files: Array<{ content: string; encoding?: string }> }).write_files;
-    const aws = awsFiles.map((f) => (f.encoding === 'gz+b64' ? gunzipSync(Buffer.from(f.content, 'base64')).toString('utf8') : f.content)).join('\n');
+    const aws = writtenFiles(awsUserData).map((f) => f.content).join('\n');
     expect(aws).toMatch(/value_1=\$\(aws_secret arn:aws:secretsmanager:/);
     const doUserData = userDataOf(host('digitalocean with a webhook and SSH from admin ranges', T.doDroplet));
     expect(doUserData).toContain(`value_1=$(cat ${WEBHOOK_SECRET_FILE})`);
