@@ -484,11 +484,12 @@ class JsonSocket {
     });
   }
 
-  next(timeoutMs: number): Promise<Record<string, unknown>> {
+  /** The next message; `what` names the awaited answer in the error when none comes within `timeoutMs`. */
+  next(timeoutMs: number, what = 'a message'): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error('no answer in time'));
+        reject(new Error(`no answer in time: ${what} within ${timeoutMs} ms`));
       }, timeoutMs);
       const waiter = (msg: Record<string, unknown>) => {
         clearTimeout(timer);
@@ -499,7 +500,7 @@ class JsonSocket {
   }
 
   async call(command: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
-    const answer = this.next(timeoutMs);
+    const answer = this.next(timeoutMs, `the answer to ${JSON.stringify(command).slice(0, 200)}`);
     this.socket.write(JSON.stringify(command) + '\n');
     return answer;
   }
@@ -589,7 +590,7 @@ export class Vm {
   private async qmp(command: Record<string, unknown>, timeoutMs = 30_000): Promise<Record<string, unknown>> {
     const s = await JsonSocket.connect(this.qmpPath, 5_000);
     try {
-      await s.next(5_000); // greeting
+      await s.next(5_000, 'the QMP greeting');
       await s.call({ execute: 'qmp_capabilities' }, 5_000);
       const answer = await s.call(command, timeoutMs);
       if (answer.error) throw new Error(`QMP ${JSON.stringify(command)}: ${JSON.stringify(answer.error)}`);
